@@ -1,0 +1,112 @@
+# greetbot: see README.md. `make run` and `make test` are the two commands.
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+BUILD	?= build
+CC	?= cc
+
+PKGS	 = libevent libcurl libcjson hiredis sqlite3
+WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wpointer-arith -Werror
+CFLAGS	?= -O2 -g
+SANFLAGS ?=
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
+	   $(shell pkg-config --cflags $(PKGS)) -Isrc -MMD -MP
+LDLIBS	 = $(shell pkg-config --libs $(PKGS)) -lunistring -lm
+LDFLAGS	?=
+
+# One file per process role holds its main(); everything else is a module.
+MAINS	 = src/supervisor.c src/bot.c src/tgsim.c src/greetctl.c
+LIB_SRCS = $(filter-out $(MAINS),$(wildcard src/*.c))
+LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB	 = $(BUILD)/libgreetbot.a
+
+PROGS	 = $(BUILD)/bin/greetbotd $(BUILD)/bin/greetbot-tg $(BUILD)/bin/tgsim \
+	   $(if $(wildcard src/greetctl.c),$(BUILD)/bin/greetctl)
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+TEMPLATES = $(wildcard templates/*/template.conf)
+MEDIA_STAMPS = $(TEMPLATES:%/template.conf=%/.media-stamp)
+
+.PHONY: all deps run test asan bench install clean media check-shell
+
+all: $(PROGS) $(UNIT_BINS) media
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-demo.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/run.sh
+
+# The sanitizer build: same tests, binaries under build-asan/.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=gcc \
+	    SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" all
+	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bench/run.sh
+
+media: $(MEDIA_STAMPS)
+
+# Template media are made from ffmpeg's own sources; nothing is downloaded.
+templates/%/.media-stamp: templates/%/template.conf scripts/gen-media.sh
+	@scripts/gen-media.sh templates/$*
+	@touch $@
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/greetbotd: $(BUILD)/obj/supervisor.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/greetbot-tg: $(BUILD)/obj/bot.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/tgsim: $(BUILD)/obj/tgsim.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/greetctl: $(BUILD)/obj/greetctl.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/greetbot \
+	    $(DESTDIR)$(PREFIX)/share/greetbot
+	install -m 755 $(BUILD)/bin/greetbotd $(DESTDIR)$(PREFIX)/bin/greetbotd
+	install -m 755 $(BUILD)/bin/greetbot-tg $(DESTDIR)$(PREFIX)/libexec/greetbot/greetbot-tg
+	install -m 755 $(BUILD)/bin/tgsim $(DESTDIR)$(PREFIX)/bin/tgsim
+	install -d $(DESTDIR)$(PREFIX)/share/greetbot/scripts
+	install -m 755 scripts/render.sh $(DESTDIR)$(PREFIX)/share/greetbot/scripts/render.sh
+	cp -R templates messages data $(DESTDIR)$(PREFIX)/share/greetbot/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/greetbot
+	install -m 644 etc/greetbot.conf.example README.md $(DESTDIR)$(PREFIX)/share/doc/greetbot/
+
+clean:
+	rm -rf build build-asan templates/*/.media-stamp templates/*/media
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
