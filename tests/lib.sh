@@ -1,0 +1,52 @@
+# shellcheck shell=bash
+# tests/lib.sh: sourced by every tests/t/NNNN-topic.sh. Gives each test its
+# own temp dir ($T) and TAP-style result lines that tests/run.sh counts.
+set -eu
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) BIN=$BUILD/bin ;; *) BIN=$TOP/$BUILD/bin ;; esac
+export TOP BIN
+T=$(mktemp -d "${TMPDIR:-/tmp}/greetbot-test.XXXXXX")
+t_n=0
+t_failed=0
+t_pids=()
+
+# Stop every process the test started (by pid, whole process group when
+# it leads one) and remove the temp dir unless GREETBOT_KEEP is set.
+t_cleanup() {
+	local p
+	for p in "${t_pids[@]+"${t_pids[@]}"}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${t_pids[@]+"${t_pids[@]}"}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [ -n "${GREETBOT_KEEP:-}" ]; then
+		echo "# kept $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap t_cleanup EXIT
+
+# Remember a background pid so t_cleanup stops it.
+t_track() { t_pids+=("$1"); }
+
+t_ok() { t_n=$((t_n + 1)); echo "ok $t_n - $*"; }
+t_fail() { t_n=$((t_n + 1)); t_failed=$((t_failed + 1)); echo "not ok $t_n - $*"; }
+
+# t_check DESC CMD...: one check that passes when CMD succeeds.
+t_check() {
+	local desc=$1
+	shift
+	if "$@"; then t_ok "$desc"; else t_fail "$desc"; fi
+}
+
+# Print a file's tail as TAP comments, for a failure's context.
+t_show() { sed 's/^/#   /' "$1" | tail -n "${2:-20}"; }
+
+t_done() {
+	echo "# $t_n checks, $t_failed failed"
+	[ "$t_failed" -eq 0 ]
+}
