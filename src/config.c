@@ -1,0 +1,258 @@
+/* config.c: one table of keys drives defaults, the file and the environment. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "xmalloc.h"
+
+enum key_type { KEY_STR, KEY_INT, KEY_INT64, KEY_PATH };
+
+struct key {
+	const char	*name;
+	enum key_type	 type;
+	size_t		 off;
+	const char	*def;
+	long long	 min, max;
+};
+
+#define S(n, d)		{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0 }
+#define P(n, d)		{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0 }
+#define I(n, d, lo, hi)	{ #n, KEY_INT, offsetof(struct config, n), d, lo, hi }
+#define L(n, d)		{ #n, KEY_INT64, offsetof(struct config, n), d, INT64_MIN, INT64_MAX }
+
+static const struct key keys[] = {
+	S(bot_id, "main"),
+	S(telegram_token, ""),
+	P(telegram_token_file, ""),
+	S(telegram_api_url, "https://api.telegram.org"),
+	I(poll_timeout, "25", 0, 50),
+	S(redis_url, ""),
+	S(redis_prefix, "greetbot"),
+	S(redis_server, "redis-server"),
+	P(state_dir, "state"),
+	P(db_path, ""),
+	P(templates_dir, "templates"),
+	S(default_template, "ru-birthday"),
+	P(render_script, "scripts/render.sh"),
+	P(messages_dir, "messages"),
+	P(bot_program, ""),
+	S(node_name, ""),
+	I(workers, "0", 0, 256),
+	I(render_timeout, "60", 1, 3600),
+	I(render_grace, "5", 0, 300),
+	I(render_cpu, "120", 1, 36000),
+	I(render_memory_mb, "2048", 16, 1 << 20),
+	I(render_fsize_mb, "200", 1, 1 << 20),
+	I(render_nofile, "256", 16, 65536),
+	I(render_nproc, "256", 1, 65536),
+	S(render_user, "nobody"),
+	I(max_attempts, "3", 1, 100),
+	I(max_open_requests, "5", 1, 1000),
+	S(http_listen, "127.0.0.1:8080"),
+	L(admin_chat_id, "0"),
+	S(default_language, "ru"),
+	S(log_level, "info"),
+};
+
+/* Make a relative path absolute against the working directory. */
+static char *
+absolute(const char *v)
+{
+	char cwd[PATH_MAX];
+	char *p;
+
+	if (*v == '\0' || *v == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return xstrdup(v);
+	xasprintf(&p, "%s/%s", cwd, v);
+	return p;
+}
+
+/* Store one value into its field; -1 with a reason if it does not parse. */
+static int
+key_set(struct config *c, const struct key *k, const char *v, char *err, size_t errlen)
+{
+	char *field = (char *)c + k->off, *end;
+	long long n;
+
+	switch (k->type) {
+	case KEY_STR:
+	case KEY_PATH:
+		free(*(char **)field);
+		*(char **)field = k->type == KEY_PATH ? absolute(v) : xstrdup(v);
+		return 0;
+	case KEY_INT:
+	case KEY_INT64:
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0' || n < k->min || n > k->max) {
+			snprintf(err, errlen, "%s: not a number in %lld..%lld: \"%s\"",
+			    k->name, k->min, k->max, v);
+			return -1;
+		}
+		if (k->type == KEY_INT)
+			*(int *)field = (int)n;
+		else
+			*(int64_t *)field = (int64_t)n;
+		return 0;
+	}
+	return -1;
+}
+
+static const struct key *
+key_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* Trim white space at both ends, in place. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Parse "key = value" lines; '#' starts a comment line. */
+static int
+config_read_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f;
+	char *line = NULL, *k, *v, *eq, why[256];
+	size_t cap = 0;
+	int lineno = 0, rc = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && getline(&line, &cap, f) != -1) {
+		const struct key *key;
+
+		lineno++;
+		k = trim(line);
+		if (*k == '\0' || *k == '#')
+			continue;
+		if ((eq = strchr(k, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		k = trim(k);
+		v = trim(eq + 1);
+		if ((key = key_find(k)) == NULL) {
+			snprintf(err, errlen, "%s:%d: unknown key \"%s\"", path, lineno, k);
+			rc = -1;
+		} else if (key_set(c, key, v, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+			rc = -1;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* GREETBOT_<KEY> in the environment overrides the file. */
+static int
+config_read_env(struct config *c, char *err, size_t errlen)
+{
+	char var[96], why[256];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v;
+		size_t j;
+
+		j = (size_t)snprintf(var, sizeof(var), "GREETBOT_");
+		for (const char *p = keys[i].name; *p && j + 1 < sizeof(var); p++)
+			var[j++] = (char)toupper((unsigned char)*p);
+		var[j] = '\0';
+		if ((v = getenv(var)) == NULL)
+			continue;
+		if (key_set(c, &keys[i], v, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s: %s", var, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The token file holds the token on its first line. */
+static int
+config_read_token(struct config *c, char *err, size_t errlen)
+{
+	FILE *f;
+	char buf[256];
+
+	if (*c->telegram_token != '\0' || *c->telegram_token_file == '\0')
+		return 0;
+	if ((f = fopen(c->telegram_token_file, "r")) == NULL) {
+		snprintf(err, errlen, "telegram_token_file %s: %s",
+		    c->telegram_token_file, strerror(errno));
+		return -1;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	free(c->telegram_token);
+	c->telegram_token = xstrdup(trim(buf));
+	return 0;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (key_set(c, &keys[i], keys[i].def, err, errlen) == -1)
+			return -1;
+	if (path != NULL) {
+		c->path = absolute(path);
+		if (config_read_file(c, path, err, errlen) == -1)
+			return -1;
+	}
+	if (config_read_env(c, err, errlen) == -1 ||
+	    config_read_token(c, err, errlen) == -1)
+		return -1;
+	if (*c->db_path == '\0') {
+		free(c->db_path);
+		xasprintf(&c->db_path, "%s/greetbot.db", c->state_dir);
+	}
+	if (c->workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		c->workers = n > 0 ? (int)n : 1;
+	}
+	if (*c->node_name == '\0') {
+		char host[256] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		free(c->node_name);
+		c->node_name = xstrdup(host);
+	}
+	return 0;
+}
+
+void
+config_free(struct config *c)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].type == KEY_STR || keys[i].type == KEY_PATH)
+			free(*(char **)((char *)c + keys[i].off));
+	free(c->path);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,51 @@
+/* config.h: greetbot.conf (key = value) with GREETBOT_<KEY> overrides. */
+#ifndef GREETBOT_CONFIG_H
+#define GREETBOT_CONFIG_H
+
+#include <stdint.h>
+
+struct config {
+	char	*path;			/* the file read, or NULL */
+	char	*bot_id;		/* names this bot's rows; a file_id is per bot */
+	char	*telegram_token;	/* resolved: telegram_token or the file's */
+	char	*telegram_token_file;
+	char	*telegram_api_url;
+	int	 poll_timeout;		/* getUpdates long-poll seconds */
+	char	*redis_url;		/* empty: private redis-server in state_dir */
+	char	*redis_prefix;
+	char	*redis_server;		/* program for the embedded Redis */
+	char	*state_dir;
+	char	*db_path;		/* default: state_dir/greetbot.db */
+	char	*templates_dir;
+	char	*default_template;
+	char	*render_script;
+	char	*messages_dir;
+	char	*bot_program;		/* default: greetbot-tg beside greetbotd */
+	char	*node_name;		/* Redis consumer name; default: hostname */
+	int	 workers;		/* 0: number of CPUs */
+	int	 render_timeout;	/* wall-clock seconds */
+	int	 render_grace;		/* seconds between SIGTERM and SIGKILL */
+	int	 render_cpu;		/* RLIMIT_CPU seconds */
+	int	 render_memory_mb;	/* RLIMIT_AS */
+	int	 render_fsize_mb;	/* RLIMIT_FSIZE */
+	int	 render_nofile;		/* RLIMIT_NOFILE */
+	int	 render_nproc;		/* RLIMIT_NPROC */
+	char	*render_user;		/* renderers run as this user when root */
+	int	 max_attempts;
+	int	 max_open_requests;	/* per user */
+	char	*http_listen;
+	int64_t	 admin_chat_id;
+	char	*default_language;
+	char	*log_level;
+};
+
+/*
+ * Load defaults, then the file (may be NULL: defaults only), then the
+ * environment. Relative paths are made absolute against the working
+ * directory. On error prints a message naming the file and line to errbuf
+ * and returns -1.
+ */
+int	 config_load(struct config *, const char *path, char *errbuf, size_t errlen);
+void	 config_free(struct config *);
+
+#endif

@@ -1,0 +1,335 @@
+/* db.c: SQLite in WAL mode, schema migrations versioned by user_version. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/*
+ * Each migration moves the schema from version i to i + 1 and runs in one
+ * transaction with the user_version bump, so a crash leaves either the old
+ * or the new schema. Never edit a migration that has shipped: add one.
+ */
+static const char *migrations[] = {
+	/* 1: the walking skeleton's tables. */
+	"CREATE TABLE users ("
+	"  bot_id TEXT NOT NULL,"
+	"  user_id INTEGER NOT NULL,"
+	"  chat_id INTEGER NOT NULL,"
+	"  phone TEXT,"
+	"  first_name TEXT,"
+	"  language TEXT,"
+	"  state TEXT NOT NULL DEFAULT 'NEW',"
+	"  pending_name TEXT,"
+	"  pending_seq INTEGER NOT NULL DEFAULT 0,"
+	"  blocked INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (bot_id, user_id));"
+	"CREATE TABLE assets ("
+	"  id INTEGER PRIMARY KEY,"
+	"  bot_id TEXT NOT NULL,"
+	"  template_id TEXT NOT NULL,"
+	"  template_version TEXT NOT NULL,"
+	"  name_key TEXT NOT NULL,"
+	"  display_name TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN"
+	"    ('PENDING','GENERATING','AVAILABLE','FAILED')),"
+	"  file_id TEXT,"
+	"  file_path TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (bot_id, template_version, name_key));"
+	"CREATE TABLE requests ("
+	"  id INTEGER PRIMARY KEY,"
+	"  bot_id TEXT NOT NULL,"
+	"  user_id INTEGER NOT NULL,"
+	"  chat_id INTEGER NOT NULL,"
+	"  asset_id INTEGER NOT NULL REFERENCES assets(id),"
+	"  state TEXT NOT NULL CHECK (state IN"
+	"    ('PENDING','COMPLETED','FAILED','CANCELLED')),"
+	"  language TEXT,"
+	"  status_message_id INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE INDEX requests_asset ON requests(asset_id, state);"
+	"CREATE INDEX requests_user ON requests(bot_id, user_id, state);"
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  asset_id INTEGER NOT NULL REFERENCES assets(id),"
+	"  state TEXT NOT NULL CHECK (state IN"
+	"    ('QUEUED','RUNNING','RETRY_WAIT','DONE','FAILED')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+	"  published_at INTEGER,"
+	"  node TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE INDEX jobs_unpublished ON jobs(next_attempt_at)"
+	"  WHERE published_at IS NULL;"
+	"CREATE TABLE attempts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  asset_id INTEGER NOT NULL REFERENCES assets(id),"
+	"  node TEXT NOT NULL,"
+	"  started_at REAL NOT NULL,"
+	"  finished_at REAL,"
+	"  status TEXT,"
+	"  exit_code INTEGER,"
+	"  signal INTEGER,"
+	"  cause TEXT,"
+	"  cpu_seconds REAL,"
+	"  max_rss_kb INTEGER,"
+	"  duration REAL,"
+	"  stderr_tail TEXT);"
+	"CREATE INDEX attempts_asset ON attempts(asset_id);"
+	"CREATE TABLE outbox ("
+	"  id INTEGER PRIMARY KEY,"
+	"  bot_id TEXT NOT NULL,"
+	"  chat_id INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  method TEXT NOT NULL,"
+	"  params TEXT NOT NULL,"
+	"  request_id INTEGER REFERENCES requests(id),"
+	"  asset_id INTEGER REFERENCES assets(id),"
+	"  state TEXT NOT NULL DEFAULT 'PENDING' CHECK (state IN"
+	"    ('PENDING','SENT','FAILED')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  result_message_id INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  sent_at INTEGER);"
+	"CREATE INDEX outbox_pending ON outbox(bot_id, next_at) WHERE state = 'PENDING';"
+	"CREATE TABLE updates ("
+	"  bot_id TEXT NOT NULL,"
+	"  update_id INTEGER NOT NULL,"
+	"  processed_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (bot_id, update_id)) WITHOUT ROWID;"
+	"CREATE TABLE bot_state ("
+	"  bot_id TEXT PRIMARY KEY,"
+	"  update_offset INTEGER NOT NULL DEFAULT 0);",
+};
+
+int64_t
+db_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* Run SQL text with no parameters; dies on error. */
+static void
+db_exec(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fatalx("sqlite: %s\tsql=\"%.60s\"", err ? err : "?", sql);
+}
+
+int
+db_schema_version(sqlite3 *db)
+{
+	return (int)db_int(db, 0, "PRAGMA user_version", "");
+}
+
+/* Bring the schema up to the newest version, one transaction per step. */
+static void
+db_migrate(sqlite3 *db)
+{
+	int have = db_schema_version(db);
+	int want = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	char sql[64];
+
+	if (have > want)
+		fatalx("database schema version %d is newer than this program's %d",
+		    have, want);
+	for (int v = have; v < want; v++) {
+		db_begin(db);
+		db_exec(db, migrations[v]);
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		db_exec(db, sql);
+		db_commit(db);
+		log_info("database migrated\tschema_version=%d", v + 1);
+	}
+}
+
+/* Settings every connection needs: WAL, a busy timeout, foreign keys. */
+static void
+db_configure(sqlite3 *db, int readonly)
+{
+	sqlite3_busy_timeout(db, 5000);
+	db_exec(db, "PRAGMA foreign_keys = ON");
+	if (!readonly) {
+		db_exec(db, "PRAGMA journal_mode = WAL");
+		db_exec(db, "PRAGMA synchronous = NORMAL");
+	}
+}
+
+sqlite3 *
+db_open(const char *path)
+{
+	sqlite3 *db;
+	int fd;
+
+	/* Create the file ourselves so it is 0600 from the first byte. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		fatal("open %s", path);
+	if (fchmod(fd, 0600) == -1)
+		log_warn("chmod 0600 %s", path);
+	close(fd);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
+		fatalx("sqlite open %s: %s", path, sqlite3_errmsg(db));
+	db_configure(db, 0);
+	db_migrate(db);
+	return db;
+}
+
+sqlite3 *
+db_open_readonly(const char *path)
+{
+	sqlite3 *db;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		log_warnx("sqlite open %s: %s", path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return NULL;
+	}
+	db_configure(db, 1);
+	return db;
+}
+
+void
+db_close(sqlite3 *db)
+{
+	if (db != NULL && sqlite3_close(db) != SQLITE_OK)
+		log_warnx("sqlite close: %s", sqlite3_errmsg(db));
+}
+
+void
+db_begin(sqlite3 *db)
+{
+	db_exec(db, "BEGIN IMMEDIATE");
+}
+
+void
+db_commit(sqlite3 *db)
+{
+	db_exec(db, "COMMIT");
+}
+
+void
+db_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		db_exec(db, "ROLLBACK");
+}
+
+/* Bind arguments described by fmt (see db.h). */
+static void
+db_bindv(sqlite3 *db, sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+	int rc = SQLITE_OK;
+
+	for (int i = 1; *fmt != '\0'; fmt++, i++) {
+		const char *s;
+
+		switch (*fmt) {
+		case 'i':
+			rc = sqlite3_bind_int(st, i, va_arg(ap, int));
+			break;
+		case 'l':
+			rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+			break;
+		case 'd':
+			rc = sqlite3_bind_double(st, i, va_arg(ap, double));
+			break;
+		case 's':
+			s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) :
+			    sqlite3_bind_null(st, i);
+			break;
+		default:
+			fatalx("db_bind: bad format '%c'", *fmt);
+		}
+		if (rc != SQLITE_OK)
+			fatalx("sqlite bind %d: %s", i, sqlite3_errmsg(db));
+	}
+}
+
+sqlite3_stmt *
+db_prep(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fatalx("sqlite prepare: %s\tsql=\"%.80s\"", sqlite3_errmsg(db), sql);
+	va_start(ap, fmt);
+	db_bindv(db, st, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+int
+db_step(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		fatalx("sqlite step: %s\tsql=\"%.80s\"",
+		    sqlite3_errmsg(sqlite3_db_handle(st)), sqlite3_sql(st));
+	return rc;
+}
+
+int
+db_run(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fatalx("sqlite prepare: %s\tsql=\"%.80s\"", sqlite3_errmsg(db), sql);
+	va_start(ap, fmt);
+	db_bindv(db, st, fmt, ap);
+	va_end(ap);
+	while (db_step(st) == SQLITE_ROW)
+		;
+	sqlite3_finalize(st);
+	return sqlite3_changes(db);
+}
+
+int64_t
+db_int(sqlite3 *db, int64_t def, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int64_t v = def;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fatalx("sqlite prepare: %s\tsql=\"%.80s\"", sqlite3_errmsg(db), sql);
+	va_start(ap, fmt);
+	db_bindv(db, st, fmt, ap);
+	va_end(ap);
+	if (db_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+char *
+db_col_str(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s ? xstrdup((const char *)s) : NULL;
+}

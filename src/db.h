@@ -1,0 +1,37 @@
+/* db.h: the SQLite database, greetbot's source of truth. */
+#ifndef GREETBOT_DB_H
+#define GREETBOT_DB_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* Open (creating with mode 0600) and migrate; dies on failure. */
+sqlite3		*db_open(const char *path);
+/* Open read-only for queries (greetctl); NULL with a logged reason. */
+sqlite3		*db_open_readonly(const char *path);
+void		 db_close(sqlite3 *);
+int		 db_schema_version(sqlite3 *);
+
+/* Transactions: BEGIN IMMEDIATE takes the write lock up front, so a
+ * read-then-write never fails half-way with SQLITE_BUSY. */
+void		 db_begin(sqlite3 *);
+void		 db_commit(sqlite3 *);
+void		 db_rollback(sqlite3 *);
+
+/*
+ * Prepare and bind in one call. fmt has one letter per '?' in sql:
+ * 'i' int, 'l' int64_t, 'd' double, 's' text (NULL binds NULL).
+ * Dies on a prepare error: SQL is ours, so that is a programming error.
+ */
+sqlite3_stmt	*db_prep(sqlite3 *, const char *sql, const char *fmt, ...);
+/* Run a statement that returns no rows; returns changes(). */
+int		 db_run(sqlite3 *, const char *sql, const char *fmt, ...);
+/* First column of the first row as int64, or def when no row. */
+int64_t		 db_int(sqlite3 *, int64_t def, const char *sql, const char *fmt, ...);
+/* Step a statement; dies on errors other than BUSY after busy_timeout. */
+int		 db_step(sqlite3_stmt *);
+/* Column text as a fresh copy (NULL for NULL). */
+char		*db_col_str(sqlite3_stmt *, int col);
+int64_t		 db_now(void);
+
+#endif
