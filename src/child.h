@@ -1,0 +1,51 @@
+/* child.h: fork + execve with a fixed setup order, and the registry of
+ * running children that the SIGCHLD event reaps. */
+#ifndef GREETBOT_CHILD_H
+#define GREETBOT_CHILD_H
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+struct event_base;
+
+struct child_limits {
+	rlim_t	cpu;		/* RLIMIT_CPU seconds */
+	rlim_t	as;		/* RLIMIT_AS bytes */
+	rlim_t	fsize;		/* RLIMIT_FSIZE bytes */
+	rlim_t	nofile;
+	rlim_t	nproc;
+};
+
+struct child_spec {
+	const char		 *path;		/* program, executed as is */
+	char *const		 *argv;
+	char *const		 *envp;		/* the whole environment */
+	const char		 *dir;		/* chdir here first, or NULL */
+	int			  new_session;	/* setsid: own session and group */
+	int			  fd_in;	/* -1: /dev/null */
+	int			  fd_out;	/* -1: /dev/null */
+	int			  fd_err;	/* -1: /dev/null */
+	int			  extra[4];	/* become fds 3, 4, ... */
+	int			  nextra;
+	const struct child_limits *limits;	/* NULL: inherit */
+	uid_t			  uid;		/* with drop: setgid/setuid */
+	gid_t			  gid;
+	int			  drop;
+};
+
+/* Called once a child is reaped: status as from wait4, its rusage. */
+typedef void (*child_exit_cb)(pid_t, int status, const struct rusage *, void *);
+
+/* Install the SIGCHLD event; call once per process before child_spawn. */
+void	child_init(struct event_base *);
+/*
+ * Start a child. Returns its pid, or -1 with errno set when fork failed or
+ * execve in the child failed (the child reports its errno through a
+ * close-on-exec pipe, so "no such program" is known before we return).
+ */
+pid_t	child_spawn(const struct child_spec *, child_exit_cb, void *);
+/* Stop calling back for pid (its owner is going away). */
+void	child_forget(pid_t);
+int	child_count(void);
+
+#endif

@@ -1,0 +1,469 @@
+/* renderer.c: render attempts, from fork to a classified, validated outcome. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "renderer.h"
+#include "xmalloc.h"
+
+#define RENDER_STDOUT_MAX	(64 * 1024)
+
+enum render_phase { PHASE_RENDER, PHASE_PROBE, PHASE_DONE };
+
+struct render {
+	struct event_base	*base;
+	struct render_request	 req;		/* strings owned below */
+	char			*strs[8];
+	enum render_phase	 phase;
+	pid_t			 pid;
+	int			 timed_out;
+	struct timespec		 started;
+	struct event		*timer;		/* timeout, then grace */
+	struct event		*out_ev, *err_ev;
+	int			 out_fd, err_fd;
+	char			 line[256];	/* partial stdout line */
+	size_t			 linelen;
+	char			*probe_out;	/* ffprobe's JSON */
+	size_t			 probe_len;
+	struct render_outcome	 o;
+	render_done_cb		 done;
+	render_progress_cb	 progress;
+	void			*arg;
+};
+
+static double
+elapsed(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Deliver the outcome once and free everything. */
+static void
+render_finish(struct render *r)
+{
+	r->phase = PHASE_DONE;
+	if (r->o.duration == 0)
+		r->o.duration = elapsed(&r->started);
+	if (r->timer != NULL)
+		event_free(r->timer);
+	if (r->out_ev != NULL)
+		event_free(r->out_ev);
+	if (r->err_ev != NULL)
+		event_free(r->err_ev);
+	if (r->out_fd >= 0)
+		close(r->out_fd);
+	if (r->err_fd >= 0)
+		close(r->err_fd);
+	log_debug("render outcome\tstatus=%s exit=%d signal=%d",
+	    r->o.status, r->o.exit_code, r->o.signal);
+	r->done(&r->o, r->arg);
+	for (size_t i = 0; i < sizeof(r->strs) / sizeof(r->strs[0]); i++)
+		free(r->strs[i]);
+	free(r->probe_out);
+	free(r);
+}
+
+static void
+set_outcome(struct render *r, const char *status, int retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Record (status, retryable, cause). */
+static void
+set_outcome(struct render *r, const char *status, int retryable, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->o.status = status;
+	r->o.retryable = retryable;
+	va_start(ap, fmt);
+	vsnprintf(r->o.cause, sizeof(r->o.cause), fmt, ap);
+	va_end(ap);
+}
+
+/* Keep the last bytes of stderr: the end says why a script failed. */
+static void
+tail_append(struct render *r, const char *buf, size_t n)
+{
+	size_t cap = sizeof(r->o.stderr_tail) - 1, have = strlen(r->o.stderr_tail);
+
+	if (n >= cap) {
+		memcpy(r->o.stderr_tail, buf + n - cap, cap);
+		r->o.stderr_tail[cap] = '\0';
+		return;
+	}
+	if (have + n > cap) {
+		memmove(r->o.stderr_tail, r->o.stderr_tail + (have + n - cap), cap - n);
+		have = cap - n;
+	}
+	memcpy(r->o.stderr_tail + have, buf, n);
+	r->o.stderr_tail[have + n] = '\0';
+}
+
+/* A "progress 0.42" line from the script. */
+static void
+render_line(struct render *r, const char *line)
+{
+	double p;
+	char *end;
+
+	if (strncmp(line, "progress ", 9) != 0)
+		return;
+	p = strtod(line + 9, &end);
+	if (end != line + 9 && p >= 0 && p <= 1 && r->progress != NULL)
+		r->progress(p, r->arg);
+}
+
+/* Read what is there without blocking; a hostile script may write 100 MB
+ * to stderr, which we consume and mostly forget. Returns 0 at EOF. */
+static int
+render_drain(struct render *r, int fd)
+{
+	char buf[16384];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (fd == r->err_fd) {
+			tail_append(r, buf, (size_t)n);
+			continue;
+		}
+		if (r->phase == PHASE_PROBE) {
+			if (r->probe_len + (size_t)n > RENDER_STDOUT_MAX)
+				continue;
+			r->probe_out = xrealloc(r->probe_out, r->probe_len + (size_t)n + 1);
+			memcpy(r->probe_out + r->probe_len, buf, (size_t)n);
+			r->probe_len += (size_t)n;
+			r->probe_out[r->probe_len] = '\0';
+			continue;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n' || r->linelen == sizeof(r->line) - 1) {
+				r->line[r->linelen] = '\0';
+				render_line(r, r->line);
+				r->linelen = 0;
+			} else
+				r->line[r->linelen++] = buf[i];
+		}
+	}
+	return n == 0 ? 0 : 1;
+}
+
+static void
+render_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct render *r = arg;
+
+	(void)what;
+	if (render_drain(r, fd) == 0) {
+		/* EOF: stop watching; the exit event finishes the attempt. */
+		if (fd == r->out_fd)
+			event_del(r->out_ev);
+		else
+			event_del(r->err_ev);
+	}
+}
+
+/* Wall-clock timeout: SIGTERM to the whole group, then SIGKILL. */
+static void
+render_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct render *r = arg;
+	struct timeval tv = { r->req.grace, 0 };
+
+	(void)fd;
+	(void)what;
+	if (!r->timed_out) {
+		r->timed_out = 1;
+		log_warnx("render timed out, sending SIGTERM\tpid=%d timeout=%d",
+		    (int)r->pid, r->req.timeout);
+		killpg(r->pid, SIGTERM);
+		evtimer_add(r->timer, &tv);
+	} else {
+		log_warnx("render ignored SIGTERM, sending SIGKILL\tpid=%d", (int)r->pid);
+		killpg(r->pid, SIGKILL);
+	}
+}
+
+/* Make a pipe whose read end is non-blocking and watched. */
+static int
+render_pipe(struct render *r, int *rfd, struct event **ev)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	*rfd = p[0];
+	*ev = event_new(r->base, p[0], EV_READ | EV_PERSIST, render_readable, r);
+	event_add(*ev, NULL);
+	return p[1];
+}
+
+static void render_exited(pid_t, int, const struct rusage *, void *);
+static void render_probe_exited(pid_t, int, const struct rusage *, void *);
+
+/* Outcome of the script's exit, by the SPEC's exit code protocol. */
+static void
+render_classify(struct render *r, int status)
+{
+	if (r->timed_out) {
+		set_outcome(r, "timeout", 1, "no result within %d s", r->req.timeout);
+		if (WIFSIGNALED(status))
+			r->o.signal = WTERMSIG(status);
+		else
+			r->o.exit_code = WEXITSTATUS(status);
+		return;
+	}
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+
+		r->o.signal = sig;
+		if (sig == SIGXCPU || sig == SIGKILL)
+			set_outcome(r, "limit", 1, "killed by %s (CPU limit or OOM)",
+			    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+		else if (sig == SIGXFSZ)
+			set_outcome(r, "limit", 1, "file size limit exceeded");
+		else
+			set_outcome(r, "crashed", 1, "killed by signal %d (%s)", sig,
+			    strsignal(sig));
+		return;
+	}
+	r->o.exit_code = WEXITSTATUS(status);
+	switch (r->o.exit_code) {
+	case 0:
+		set_outcome(r, "ok", 0, "rendered");
+		break;
+	case 65:
+		set_outcome(r, "bad_name", 0, "render script rejected the name (65)");
+		break;
+	case 78:
+		set_outcome(r, "template_broken", 0, "template is broken (78)");
+		break;
+	case 75:
+		set_outcome(r, "tempfail", 1, "temporary failure (75)");
+		break;
+	default:
+		set_outcome(r, "failed", 1, "render script exited %d", r->o.exit_code);
+	}
+}
+
+/* Start ffprobe on the output; its JSON arrives on the stdout pipe. */
+static void
+render_probe(struct render *r)
+{
+	char *argv[] = { "ffprobe", "-v", "error", "-print_format", "json",
+	    "-show_format", "-show_streams", (char *)r->req.output, NULL };
+	char *envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL };
+	struct child_spec cs = { 0 };
+	struct stat sb;
+	int wfd;
+
+	if (stat(r->req.output, &sb) == -1 || sb.st_size == 0) {
+		set_outcome(r, "invalid_output", 1, "exit 0 but no output file");
+		render_finish(r);
+		return;
+	}
+	if (r->req.max_bytes > 0 && sb.st_size > r->req.max_bytes) {
+		set_outcome(r, "invalid_output", 0, "output is %lld bytes, over %lld",
+		    (long long)sb.st_size, r->req.max_bytes);
+		render_finish(r);
+		return;
+	}
+	r->phase = PHASE_PROBE;
+	if ((wfd = render_pipe(r, &r->out_fd, &r->out_ev)) == -1)
+		fatal("pipe");
+	cs.path = "/usr/bin/ffprobe";
+	cs.argv = argv;
+	cs.envp = envp;
+	cs.fd_in = cs.fd_err = -1;
+	cs.fd_out = wfd;
+	r->pid = child_spawn(&cs, render_probe_exited, r);
+	close(wfd);
+	if (r->pid == -1) {
+		set_outcome(r, "tempfail", 1, "cannot run ffprobe: %s", strerror(errno));
+		render_finish(r);
+	}
+}
+
+/* Check ffprobe's view: a video and an audio stream, duration in bounds. */
+static void
+render_validate(struct render *r)
+{
+	cJSON *j = cJSON_Parse(r->probe_out ? r->probe_out : "");
+	const cJSON *s, *fmt;
+	int video = 0, audio = 0;
+	double dur = -1;
+
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(j, "streams")) {
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(s, "codec_type"));
+		if (type != NULL && strcmp(type, "video") == 0)
+			video++;
+		if (type != NULL && strcmp(type, "audio") == 0)
+			audio++;
+	}
+	if ((fmt = cJSON_GetObjectItem(j, "format")) != NULL) {
+		const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(fmt, "duration"));
+		if (d != NULL)
+			dur = strtod(d, NULL);
+	}
+	cJSON_Delete(j);
+	if (video < 1 || audio < 1)
+		set_outcome(r, "invalid_output", 1, "output has %d video and %d audio streams",
+		    video, audio);
+	else if (dur < r->req.min_duration || dur > r->req.max_duration)
+		set_outcome(r, "invalid_output", 1, "duration %.2f s outside %.2f..%.2f",
+		    dur, r->req.min_duration, r->req.max_duration);
+}
+
+static void
+render_probe_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
+{
+	struct render *r = arg;
+
+	(void)pid;
+	(void)ru;
+	render_drain(r, r->out_fd);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		set_outcome(r, "invalid_output", 1, "ffprobe cannot read the output");
+	else
+		render_validate(r);
+	render_finish(r);
+}
+
+static void
+render_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
+{
+	struct render *r = arg;
+
+	/* Whatever the script left in its group (a grandchild) dies now. */
+	killpg(pid, SIGKILL);
+	r->o.duration = elapsed(&r->started);
+	r->o.cpu_seconds = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+	    (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+	r->o.max_rss_kb = ru->ru_maxrss;
+	evtimer_del(r->timer);
+	render_drain(r, r->out_fd);
+	render_drain(r, r->err_fd);
+	event_free(r->out_ev);
+	event_free(r->err_ev);
+	r->out_ev = r->err_ev = NULL;
+	close(r->out_fd);
+	close(r->err_fd);
+	r->out_fd = r->err_fd = -1;
+	render_classify(r, status);
+	if (strcmp(r->o.status, "ok") == 0 && strcmp(r->req.mode, "video") == 0)
+		render_probe(r);
+	else
+		render_finish(r);
+}
+
+/* Failed before the script ran: finish from the loop, not inside start. */
+static void
+render_spawn_failed(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	render_finish(arg);
+}
+
+/* The explicit environment: nothing inherited, no token, no database. */
+static void
+render_env(const struct render *r, char **envp, char **own, size_t n)
+{
+	size_t i = 0;
+
+	xasprintf(&own[i], "HOME=%s", r->req.work_dir), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_NAME=%s", r->req.name), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_TEMPLATE_DIR=%s", r->req.template_dir), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_CACHE_DIR=%s", r->req.cache_dir), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_OUTPUT=%s", r->req.output), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_THUMB=%s", r->req.thumb), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_MODE=%s", r->req.mode), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_WORK_DIR=%s", r->req.work_dir), envp[i] = own[i], i++;
+	envp[i++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+	envp[i++] = "LANG=C.UTF-8";
+	envp[i] = NULL;
+	if (i >= n)
+		fatalx("render_env: too many variables");
+}
+
+struct render *
+render_start(struct event_base *base, const struct render_request *req,
+    render_done_cb done, render_progress_cb progress, void *arg)
+{
+	struct render *r = xcalloc(1, sizeof(*r));
+	char *own[8] = { 0 }, *envp[12], *argv[2];
+	struct child_spec cs = { 0 };
+	struct timeval tv = { req->timeout, 0 };
+	int wout, werr;
+
+	r->base = base;
+	r->req = *req;
+	r->done = done;
+	r->progress = progress;
+	r->arg = arg;
+	r->out_fd = r->err_fd = -1;
+	r->o.exit_code = -1;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	r->req.output = r->strs[0] = xstrdup(req->output);
+	r->req.mode = r->strs[1] = xstrdup(req->mode ? req->mode : "video");
+	r->req.script = r->strs[2] = xstrdup(req->script);
+	r->timer = evtimer_new(base, render_timeout, r);
+	wout = render_pipe(r, &r->out_fd, &r->out_ev);
+	werr = render_pipe(r, &r->err_fd, &r->err_ev);
+	if (wout == -1 || werr == -1)
+		fatal("pipe");
+	render_env(r, envp, own, sizeof(envp) / sizeof(envp[0]));
+	argv[0] = (char *)req->script;
+	argv[1] = NULL;
+	cs.path = req->script;
+	cs.argv = argv;
+	cs.envp = envp;
+	cs.dir = req->work_dir;
+	cs.new_session = 1;
+	cs.fd_in = -1;
+	cs.fd_out = wout;
+	cs.fd_err = werr;
+	cs.limits = &req->limits;
+	cs.drop = req->drop;
+	cs.uid = req->uid;
+	cs.gid = req->gid;
+	r->pid = child_spawn(&cs, render_exited, r);
+	close(wout);
+	close(werr);
+	for (size_t i = 0; i < 8; i++)
+		free(own[i]);
+	if (r->pid == -1) {
+		struct timeval now = { 0, 0 };
+
+		set_outcome(r, "spawn_failed", 1, "cannot start %s: %s", req->script,
+		    strerror(errno));
+		event_free(r->timer);
+		r->timer = evtimer_new(base, render_spawn_failed, r);
+		evtimer_add(r->timer, &now);
+		return r;
+	}
+	evtimer_add(r->timer, &tv);
+	return r;
+}
+
+void
+render_kill(struct render *r)
+{
+	if (r->phase != PHASE_DONE && r->pid > 0)
+		killpg(r->pid, SIGKILL);
+}

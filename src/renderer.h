@@ -1,0 +1,61 @@
+/* renderer.h: one render attempt: fork/exec of the render script with
+ * limits and a wall-clock timeout, then ffprobe validation of its output. */
+#ifndef GREETBOT_RENDERER_H
+#define GREETBOT_RENDERER_H
+
+#include <sys/types.h>
+
+#include "child.h"
+
+struct event_base;
+struct render;
+
+struct render_request {
+	const char		*script;	/* the render script (absolute) */
+	const char		*work_dir;	/* fresh, created by the caller */
+	const char		*template_dir;
+	const char		*cache_dir;
+	const char		*name;		/* display form */
+	const char		*output;	/* MP4 path inside work_dir */
+	const char		*thumb;
+	const char		*mode;		/* "video" or "preview" */
+	struct child_limits	 limits;
+	int			 timeout;	/* seconds, then SIGTERM to the group */
+	int			 grace;		/* seconds, then SIGKILL */
+	int			 drop;		/* run as uid/gid */
+	uid_t			 uid;
+	gid_t			 gid;
+	double			 min_duration;	/* validation bounds, seconds */
+	double			 max_duration;
+	long long		 max_bytes;
+};
+
+/* The outcome triple (status, code or signal, cause) plus measurements;
+ * the same shape whether the attempt failed before fork or the child died. */
+struct render_outcome {
+	const char	*status;	/* ok bad_name template_broken tempfail
+					   failed timeout limit crashed
+					   invalid_output spawn_failed */
+	int		 retryable;
+	int		 exit_code;	/* -1 when it did not exit */
+	int		 signal;	/* 0 when not killed by a signal */
+	char		 cause[256];
+	double		 cpu_seconds;
+	long		 max_rss_kb;
+	double		 duration;	/* wall seconds */
+	char		 stderr_tail[2048];
+};
+
+typedef void (*render_done_cb)(const struct render_outcome *, void *);
+typedef void (*render_progress_cb)(double, void *);
+
+/*
+ * Start an attempt. done is always called exactly once, later from the
+ * loop (also when the spawn fails), unless render_abort is called first.
+ */
+struct render	*render_start(struct event_base *, const struct render_request *,
+		    render_done_cb, render_progress_cb, void *);
+/* Kill the attempt's process group now; done is still called. */
+void		 render_kill(struct render *);
+
+#endif
