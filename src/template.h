@@ -1,0 +1,30 @@
+/* template.h: a template directory, its version hash and its snapshot. */
+#ifndef GREETBOT_TEMPLATE_H
+#define GREETBOT_TEMPLATE_H
+
+#include <stddef.h>
+
+struct template {
+	char	*id;
+	char	*dir;		/* the operator's directory */
+	char	*version;	/* 16 hex digits: hash of every file + script */
+	char	*script;	/* the render script to run */
+	char	*language;
+	double	 min_duration;	/* output validation bounds, seconds */
+	double	 max_duration;
+};
+
+/*
+ * Load templates_dir/id: read template.conf, hash its files and the render
+ * script (the template's own render.sh, else default_script). With
+ * snapshot_root, copy all of it to snapshot_root/<id>-<version>/, readable
+ * by everyone, and point dir and script there: renders then use files that
+ * no operator edit can change under them, and that an unprivileged
+ * renderer can read. Returns -1 with a reason in err.
+ */
+int	template_load(struct template *, const char *templates_dir, const char *id,
+	    const char *default_script, const char *snapshot_root,
+	    char *err, size_t errlen);
+void	template_free(struct template *);
+
+#endif
