@@ -1,0 +1,80 @@
+/* names.h: validation and normalisation of a child's name (SPEC 3.3).
+ *
+ * The input is checked for size (at most 256 bytes) and well-formed UTF-8
+ * (no overlongs, surrogates or code points past U+10FFFF), then
+ * NFC-normalised, so a decomposed "й" is the same name as a composed one.
+ *
+ * What a name may hold:
+ * - letters of the Latin blocks (Basic Latin, Latin-1, Latin Extended-A/B,
+ *   Latin Extended Additional) and the Cyrillic blocks (Cyrillic, Cyrillic
+ *   Supplement): é, ñ, ü, ё, і, ї, є, ґ, ў, ә ... Letters of other scripts
+ *   (Greek, CJK, Arabic ...) and compatibility look-alikes (fullwidth
+ *   letters, ligatures such as "ﬀ", ª, º) are NAMES_NOT_LETTERS;
+ * - one combining diacritic (U+0300-U+036F) after a letter, e.g. a Russian
+ *   stress mark that has no precomposed form; stray or stacked marks are
+ *   NAMES_NOT_LETTERS;
+ * - hyphen ("-", U+2010, U+2011, all shown as "-") and apostrophe ("'",
+ *   U+2019 "’", U+02BC "ʼ", all shown as "'"), each only between two letters
+ *   of one word: leading, trailing, doubled or next to a space they are
+ *   NAMES_BAD_PUNCT;
+ * - whitespace: space, tab and every Unicode space separator (including the
+ *   no-break space U+00A0) separate words; runs collapse to one space and
+ *   the ends are trimmed. Line breaks (LF, CR, VT, FF, U+0085, U+2028,
+ *   U+2029) are trimmed at the ends but inside a name are NAMES_CONTROL: two
+ *   lines are more likely two names than one.
+ * - 1 to 32 letters (hyphens, apostrophes and spaces do not count) and at
+ *   most 3 words.
+ *
+ * When a name breaks several rules the error reported is the first of:
+ * URL (any "@", "://", a word starting "www." or a dot between a letter or
+ * digit and two more, as in "t.me"), markup (< > & * _ ` [ ] { } | ~ \ # =
+ * + ^), emoji and other symbols (also "1️⃣"-style keycaps and ZWJ
+ * sequences), digits (any numeric character), control (control, format,
+ * zero-width, bidi, private-use, unassigned and default-ignorable
+ * characters such as U+00AD and U+FE0F), not letters, bad punctuation,
+ * mixed script (Cyrillic and Latin letters in one space-separated word,
+ * "Анна-Maria" included), empty, too many words, too many letters.
+ *
+ * Display form: each part (separated by a space or hyphen, not by an
+ * apostrophe) has its first letter upper-cased and the rest lower-cased,
+ * with Unicode simple case mappings: " мАША " -> "Маша", "анна-мария" ->
+ * "Анна-Мария", "д'артаньян" -> "Д'артаньян". Validating a display form
+ * again yields the same display form.
+ *
+ * Key: the display form case-folded (NFC), so "Маша", "МАША" and "маша"
+ * share a key. "ё" and "е" stay distinct.
+ */
+#ifndef GREETBOT_NAMES_H
+#define GREETBOT_NAMES_H
+
+#include <stddef.h>
+
+#define NAMES_MAX_BYTES		256
+#define NAMES_MAX_LETTERS	32
+#define NAMES_MAX_WORDS		3
+
+enum names_error {
+	NAMES_OK = 0,
+	NAMES_EMPTY,		/* nothing but spaces */
+	NAMES_TOO_LONG,		/* more than 32 letters, or input over 256 bytes */
+	NAMES_TOO_MANY_WORDS,	/* more than 3 words */
+	NAMES_BAD_UTF8,		/* invalid UTF-8 */
+	NAMES_DIGITS,		/* contains digits */
+	NAMES_EMOJI,		/* emoji or other symbols/pictographs */
+	NAMES_URL,		/* looks like a URL, e-mail or @mention */
+	NAMES_MARKUP,		/* <, >, &, *, _, `, [, ], and similar markup characters */
+	NAMES_CONTROL,		/* control, zero-width, bidi or other invisible characters */
+	NAMES_MIXED_SCRIPT,	/* Cyrillic and Latin letters inside one word (homoglyph tricks) */
+	NAMES_BAD_PUNCT,	/* other punctuation: leading/trailing/doubled hyphen or apostrophe, dots, commas... */
+	NAMES_NOT_LETTERS,	/* letters of scripts other than Latin and Cyrillic, stray combining marks */
+};
+
+/* Validate a name typed by a parent; on success *display and *key are
+ * allocated (xmalloc) and NAMES_OK is returned. On error both are NULL. */
+enum names_error names_normalize(const char *in, size_t len, char **display,
+	    char **key);
+/* A stable identifier for the error, used as the key of its message text:
+ * "name_empty", "name_too_long", "name_digits", ... */
+const char	*names_error_id(enum names_error);
+
+#endif
