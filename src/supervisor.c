@@ -1,0 +1,987 @@
+/*
+ * supervisor.c: greetbotd, the one process a sysadmin starts.
+ *
+ * One libevent loop that never blocks on the network: it runs the private
+ * redis-server and greetbot-tg as children, relays the job outbox from
+ * SQLite to the Redis Stream, takes jobs through the consumer group, forks
+ * renderers, commits each outcome to SQLite and only then acknowledges the
+ * job. SQLite is the truth; Redis is transport and can be rebuilt.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "child.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "queue.h"
+#include "renderer.h"
+#include "template.h"
+#include "texts.h"
+#include "xmalloc.h"
+
+#define RESTART_MIN	1	/* seconds before restarting a dead child */
+#define RESTART_MAX	60
+#define CRASH_WINDOW	60	/* this many seconds of life resets the backoff */
+#define RELAY_BATCH	100
+#define MAX_BYTES	(50LL * 1024 * 1024)	/* Telegram's bot upload limit */
+
+/* A supervised long-lived child: greetbot-tg or the private redis-server. */
+struct service {
+	const char	*name;
+	pid_t		 pid;
+	int		 backoff;
+	time_t		 started;
+	int		 restarts;	/* within the crash window */
+	struct event	*restart_ev;
+	void		(*start)(struct service *);
+	struct event	*out_ev;	/* its output, logged line by line */
+	int		 out_fd;
+	char		 buf[1024];
+	size_t		 len;
+};
+
+/* One job being rendered here. */
+struct job {
+	int64_t		 id, asset_id, attempt_id;
+	char		*entry_id;	/* the stream entry to ack */
+	char		*work_dir;
+	char		*name;
+	struct render	*render;
+	struct job	*next;
+};
+
+static struct {
+	struct config		 cfg;
+	const char		*config_path;
+	struct event_base	*base;
+	sqlite3			*db;
+	struct queue		*queue;
+	struct template		 tmpl;		/* the default template */
+	struct texts		*texts;
+	struct service		 bot, redis;
+	char			*render_dir, *assets_dir, *redis_sock;
+	int			 drop;		/* renderers as render_user */
+	uid_t			 uid;
+	gid_t			 gid;
+	struct job		*jobs;
+	int			 running;
+	int			 relaying;	/* publishes in flight */
+	int			 draining;
+	int			 ready_fd;
+	int			 announced;
+	int			 wake_bot[2];	/* we write: new outbox rows */
+	int			 wake_us[2];	/* the bot writes: new jobs */
+	struct event		*wake_ev, *tick_ev, *drain_ev;
+} sv;
+
+static void relay_run(void);
+static void jobs_take(void);
+
+/* Poke greetbot-tg: its outbox has new rows. */
+static void
+wake_bot(void)
+{
+	(void)!write(sv.wake_bot[1], "w", 1);
+}
+
+/* --- services: redis-server and greetbot-tg ------------------------------ */
+
+static void service_exited(pid_t, int, const struct rusage *, void *);
+
+static void
+service_restart(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->start(s);
+}
+
+static void redis_ready(void);
+
+/* Log a child's output line by line; redis says when it is ready. */
+static void
+service_line(struct service *s, char *line)
+{
+	char q[1200];
+
+	log_info("child output\tchild=%s line=%s", s->name, log_quote(q, sizeof(q), line));
+	if (s == &sv.redis && strstr(line, "Ready to accept connections") != NULL)
+		redis_ready();
+}
+
+static void
+service_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *s = arg;
+	ssize_t n;
+
+	(void)what;
+	n = read(fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len);
+	if (n <= 0) {
+		event_del(s->out_ev);
+		return;
+	}
+	s->len += (size_t)n;
+	for (;;) {
+		char *nl = memchr(s->buf, '\n', s->len);
+
+		if (nl == NULL && s->len < sizeof(s->buf) - 1)
+			break;
+		if (nl == NULL)
+			nl = s->buf + s->len - 1;
+		*nl = '\0';
+		service_line(s, s->buf);
+		s->len -= (size_t)(nl + 1 - s->buf);
+		memmove(s->buf, nl + 1, s->len);
+	}
+}
+
+/* Start a service child with its stdout/stderr on a pipe we log. */
+static void
+service_spawn(struct service *s, struct child_spec *cs)
+{
+	int p[2];
+
+	if (s->out_ev != NULL) {
+		event_free(s->out_ev);
+		close(s->out_fd);
+		s->out_ev = NULL;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1)
+		fatal("pipe");
+	cs->fd_out = cs->fd_err = p[1];
+	s->pid = child_spawn(cs, service_exited, s);
+	close(p[1]);
+	s->out_fd = p[0];
+	s->len = 0;
+	s->out_ev = event_new(sv.base, p[0], EV_READ | EV_PERSIST, service_readable, s);
+	event_add(s->out_ev, NULL);
+	s->started = time(NULL);
+	if (s->pid == -1) {
+		log_warn("cannot start %s", s->name);
+		service_exited(-1, 127 << 8, NULL, s);
+		return;
+	}
+	log_info("child started\tchild=%s pid=%d", s->name, (int)s->pid);
+}
+
+/*
+ * A service died: restart it after a backoff that doubles while it keeps
+ * dying young (s6-supervise's lesson: never a tight respawn loop).
+ */
+static void
+service_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
+{
+	struct service *s = arg;
+	struct timeval tv;
+
+	(void)pid;
+	(void)ru;
+	s->pid = 0;
+	if (sv.draining)
+		return;
+	if (time(NULL) - s->started >= CRASH_WINDOW) {
+		s->backoff = 0;
+		s->restarts = 0;
+	}
+	s->backoff = s->backoff == 0 ? RESTART_MIN :
+	    (s->backoff * 2 > RESTART_MAX ? RESTART_MAX : s->backoff * 2);
+	s->restarts++;
+	if (WIFSIGNALED(status))
+		log_warnx("child died\tchild=%s signal=%d restart_in=%d", s->name,
+		    WTERMSIG(status), s->backoff);
+	else
+		log_warnx("child exited\tchild=%s status=%d restart_in=%d", s->name,
+		    WEXITSTATUS(status), s->backoff);
+	if (s->restarts >= 5)
+		log_warnx("crash loop\tchild=%s restarts=%d window=%d", s->name,
+		    s->restarts, CRASH_WINDOW);
+	tv.tv_sec = s->backoff;
+	tv.tv_usec = 0;
+	evtimer_add(s->restart_ev, &tv);
+}
+
+/* The private redis-server: unix socket only, no TCP, no disk snapshots
+ * (SQLite is the truth: an empty Redis is rebuilt from it). */
+static void
+redis_start(struct service *s)
+{
+	char *argv[] = { sv.cfg.redis_server, "--port", "0", "--unixsocket", sv.redis_sock,
+	    "--unixsocketperm", "700", "--dir", sv.cfg.state_dir, "--save", "",
+	    "--appendonly", "no", "--maxmemory-policy", "noeviction",
+	    "--daemonize", "no", NULL };
+	extern char **environ;
+	struct child_spec cs = { 0 };
+	char path[4096];
+
+	/* redis-server is found on PATH; execve needs a path. */
+	snprintf(path, sizeof(path), "%s", sv.cfg.redis_server);
+	if (strchr(path, '/') == NULL)
+		snprintf(path, sizeof(path), "/usr/bin/%s", sv.cfg.redis_server);
+	cs.path = path;
+	cs.argv = argv;
+	cs.envp = environ;
+	cs.fd_in = -1;
+	service_spawn(s, &cs);
+}
+
+static void
+bot_start(struct service *s)
+{
+	char *argv[4] = { sv.cfg.bot_program, NULL, NULL, NULL };
+	char **envp;
+	extern char **environ;
+	struct child_spec cs = { 0 };
+	size_t n = 0;
+
+	if (sv.config_path != NULL) {
+		argv[1] = "-c";
+		argv[2] = (char *)sv.config_path;
+	}
+	/* Its environment is ours (the config overrides), plus the wake fds. */
+	while (environ[n] != NULL)
+		n++;
+	envp = xcalloc(n + 3, sizeof(*envp));
+	memcpy(envp, environ, n * sizeof(*envp));
+	envp[n] = "GREETBOT_WAKE_FD=3";
+	envp[n + 1] = "GREETBOT_NOTIFY_FD=4";
+	cs.path = sv.cfg.bot_program;
+	cs.argv = argv;
+	cs.envp = envp;
+	cs.fd_in = -1;
+	cs.extra[0] = sv.wake_bot[0];
+	cs.extra[1] = sv.wake_us[1];
+	cs.nextra = 2;
+	service_spawn(s, &cs);
+	free(envp);
+}
+
+/* --- readiness ---------------------------------------------------------- */
+
+/* sd_notify(READY=1) without libsystemd: one datagram to NOTIFY_SOCKET. */
+static void
+notify_systemd(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (path == NULL || strlen(path) >= sizeof(sun.sun_path) ||
+	    (*path != '/' && *path != '@'))
+		return;
+	strcpy(sun.sun_path, path);
+	if (*path == '@')
+		sun.sun_path[0] = '\0';	/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	(void)!sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sun, len);
+	close(fd);
+}
+
+/* Ready once Redis answers and the bot runs: tell whoever waits. */
+static void
+announce_ready(void)
+{
+	if (sv.announced || !queue_connected(sv.queue) || sv.bot.pid <= 0)
+		return;
+	sv.announced = 1;
+	log_info("ready\tworkers=%d template=%s version=%s", sv.cfg.workers,
+	    sv.tmpl.id, sv.tmpl.version);
+	if (sv.ready_fd >= 0) {
+		(void)!write(sv.ready_fd, "ready\n", 6);
+		close(sv.ready_fd);
+		sv.ready_fd = -1;
+	}
+	notify_systemd("READY=1");
+}
+
+/* --- the job outbox relay: SQLite -> Redis ------------------------------- */
+
+static void
+relay_published(int ok, int64_t job_id, void *arg)
+{
+	(void)arg;
+	sv.relaying--;
+	if (ok)
+		db_run(sv.db, "UPDATE jobs SET published_at = ?, state = 'QUEUED', "
+		    "updated_at = ? WHERE id = ? AND published_at IS NULL", "lll",
+		    db_now(), db_now(), job_id);
+	if (sv.relaying == 0 && ok)
+		relay_run();
+}
+
+/*
+ * Publish jobs that are due and not yet on the stream. One batch at a time:
+ * a job is marked published only after XADD answered, so a crash between
+ * the two publishes it again, which idempotent jobs make harmless.
+ */
+static void
+relay_run(void)
+{
+	sqlite3_stmt *st;
+
+	if (sv.draining || sv.relaying > 0 || sv.queue == NULL || !queue_connected(sv.queue))
+		return;
+	st = db_prep(sv.db, "SELECT id FROM jobs WHERE published_at IS NULL AND "
+	    "state IN ('QUEUED','RETRY_WAIT') AND next_attempt_at <= ? ORDER BY id "
+	    "LIMIT ?", "li", db_now(), RELAY_BATCH);
+	while (db_step(st) == SQLITE_ROW) {
+		sv.relaying++;
+		queue_publish(sv.queue, sqlite3_column_int64(st, 0), relay_published, NULL);
+	}
+	sqlite3_finalize(st);
+}
+
+/* Redis is (back): if it lost the stream, everything unfinished goes again. */
+static void
+queue_connected_cb(int created, void *arg)
+{
+	(void)arg;
+	if (created) {
+		int n = db_run(sv.db, "UPDATE jobs SET published_at = NULL WHERE state IN "
+		    "('QUEUED','RUNNING','RETRY_WAIT') AND published_at IS NOT NULL", "");
+		if (n > 0)
+			log_warnx("redis has no job stream; republishing from SQLite\tjobs=%d", n);
+	}
+	relay_run();
+	jobs_take();
+	announce_ready();
+}
+
+/* --- jobs ---------------------------------------------------------------- */
+
+static void
+job_free(struct job *j)
+{
+	struct job **pp;
+
+	for (pp = &sv.jobs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	free(j->entry_id);
+	free(j->work_dir);
+	free(j->name);
+	free(j);
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+/* Remove a work directory and everything a script left in it. */
+static void
+rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Exponential backoff with jitter: 5 s, 10 s, 20 s ... plus up to 50%. */
+static int64_t
+retry_delay(int attempts)
+{
+	int64_t base = 5LL << (attempts > 10 ? 10 : attempts - 1);
+
+	return base + (int64_t)(random() % (base / 2 + 1));
+}
+
+/* Queue a sendMessage to every subscriber of a failed asset. */
+static void
+notify_failed(int64_t asset_id, const char *display)
+{
+	sqlite3_stmt *st = db_prep(sv.db, "SELECT id, chat_id, language FROM requests "
+	    "WHERE asset_id = ? AND state = 'PENDING'", "l", asset_id);
+
+	while (db_step(st) == SQLITE_ROW) {
+		const char *lang = (const char *)sqlite3_column_text(st, 2);
+		char *text = texts_fmt(sv.texts, lang, "render_failed", display);
+		char data[40], *params;
+		cJSON *p = cJSON_CreateObject(), *kb, *row, *btn, *markup;
+
+		snprintf(data, sizeof(data), "retry:%lld", (long long)asset_id);
+		cJSON_AddNumberToObject(p, "chat_id", (double)sqlite3_column_int64(st, 1));
+		cJSON_AddStringToObject(p, "text", text);
+		markup = cJSON_AddObjectToObject(p, "reply_markup");
+		row = cJSON_CreateArray();
+		btn = cJSON_CreateObject();
+		cJSON_AddStringToObject(btn, "text", texts_get(sv.texts, lang, "button_retry"));
+		cJSON_AddStringToObject(btn, "callback_data", data);
+		cJSON_AddItemToArray(row, btn);
+		kb = cJSON_CreateArray();
+		cJSON_AddItemToArray(kb, row);
+		cJSON_AddItemToObject(markup, "inline_keyboard", kb);
+		params = cJSON_PrintUnformatted(p);
+		db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, "
+		    "request_id, asset_id, created_at) VALUES (?, ?, 'notice', 'sendMessage', "
+		    "?, ?, ?, ?)", "slslll", sv.cfg.bot_id, sqlite3_column_int64(st, 1),
+		    params, sqlite3_column_int64(st, 0), asset_id, db_now());
+		free(params);
+		free(text);
+		cJSON_Delete(p);
+	}
+	sqlite3_finalize(st);
+	db_run(sv.db, "UPDATE requests SET state = 'FAILED', updated_at = ? WHERE "
+	    "asset_id = ? AND state = 'PENDING'", "ll", db_now(), asset_id);
+}
+
+/* Queue the video for every subscriber: the bot uploads once, then reuses. */
+static void
+deliver_video(int64_t asset_id)
+{
+	sqlite3_stmt *st = db_prep(sv.db, "SELECT id, chat_id FROM requests WHERE "
+	    "asset_id = ? AND state = 'PENDING' AND NOT EXISTS (SELECT 1 FROM outbox o "
+	    "WHERE o.request_id = requests.id AND o.kind = 'video')", "l", asset_id);
+
+	while (db_step(st) == SQLITE_ROW) {
+		char params[64];
+
+		snprintf(params, sizeof(params), "{\"chat_id\":%lld}",
+		    (long long)sqlite3_column_int64(st, 1));
+		db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, "
+		    "request_id, asset_id, created_at) VALUES (?, ?, 'video', 'sendVideo', "
+		    "?, ?, ?, ?)", "slslll", sv.cfg.bot_id, sqlite3_column_int64(st, 1),
+		    params, sqlite3_column_int64(st, 0), asset_id, db_now());
+	}
+	sqlite3_finalize(st);
+}
+
+/* Move the validated MP4 out of the work dir into the asset store. */
+static char *
+keep_output(struct job *j, const char *output)
+{
+	char *dst;
+
+	xasprintf(&dst, "%s/%lld.mp4", sv.assets_dir, (long long)j->asset_id);
+	if (rename(output, dst) == -1) {
+		log_warn("keep output %s", dst);
+		free(dst);
+		return NULL;
+	}
+	return dst;
+}
+
+/*
+ * Commit an attempt's outcome, its consequences for the job, the asset and
+ * the subscribers' outbox rows in one transaction; then ack the entry.
+ */
+static void
+job_done(const struct render_outcome *o, void *arg)
+{
+	struct job *j = arg;
+	char *output, *kept = NULL;
+	int ok = strcmp(o->status, "ok") == 0, attempts;
+
+	xasprintf(&output, "%s/out.mp4", j->work_dir);
+	if (ok && (kept = keep_output(j, output)) == NULL)
+		ok = 0;
+	attempts = (int)db_int(sv.db, 0, "SELECT attempts FROM jobs WHERE id = ?", "l", j->id);
+	db_begin(sv.db);
+	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = ?, exit_code = ?, "
+	    "signal = ?, cause = ?, cpu_seconds = ?, max_rss_kb = ?, duration = ?, "
+	    "stderr_tail = ? WHERE id = ?", "dsiisdldsl", (double)time(NULL),
+	    ok || kept != NULL ? o->status : "failed", o->exit_code, o->signal,
+	    ok || strcmp(o->status, "ok") != 0 ? o->cause : "cannot keep output",
+	    o->cpu_seconds, (int64_t)o->max_rss_kb, o->duration, o->stderr_tail,
+	    j->attempt_id);
+	if (ok) {
+		db_run(sv.db, "UPDATE jobs SET state = 'DONE', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), j->id);
+		db_run(sv.db, "UPDATE assets SET state = 'AVAILABLE', file_path = ?, "
+		    "updated_at = ? WHERE id = ?", "sll", kept, db_now(), j->asset_id);
+		deliver_video(j->asset_id);
+	} else if (!o->retryable || attempts >= sv.cfg.max_attempts) {
+		db_run(sv.db, "UPDATE jobs SET state = 'FAILED', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), j->id);
+		db_run(sv.db, "UPDATE assets SET state = 'FAILED', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), j->asset_id);
+		notify_failed(j->asset_id, j->name);
+	} else {
+		db_run(sv.db, "UPDATE jobs SET state = 'RETRY_WAIT', published_at = NULL, "
+		    "next_attempt_at = ?, updated_at = ? WHERE id = ?", "lll",
+		    db_now() + retry_delay(attempts), db_now(), j->id);
+		db_run(sv.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), j->asset_id);
+	}
+	db_commit(sv.db);
+	log_info("render finished\tjob=%lld asset=%lld status=%s exit=%d signal=%d "
+	    "seconds=%.2f cpu=%.2f rss_kb=%ld attempt=%d", (long long)j->id,
+	    (long long)j->asset_id, o->status, o->exit_code, o->signal, o->duration,
+	    o->cpu_seconds, o->max_rss_kb, attempts);
+	queue_ack(sv.queue, j->entry_id);
+	wake_bot();
+	rm_tree(j->work_dir);
+	free(output);
+	free(kept);
+	job_free(j);
+	sv.running--;
+	jobs_take();
+}
+
+static void
+job_progress(double p, void *arg)
+{
+	struct job *j = arg;
+
+	log_debug("render progress\tjob=%lld progress=%.2f", (long long)j->id, p);
+}
+
+/* Make the attempt's fresh work directory, owned by the renderer's user. */
+static int
+job_workdir(struct job *j)
+{
+	xasprintf(&j->work_dir, "%s/work/%lld", sv.render_dir, (long long)j->attempt_id);
+	rm_tree(j->work_dir);
+	if (mkdir(j->work_dir, 0700) == -1)
+		return -1;
+	if (sv.drop && chown(j->work_dir, sv.uid, sv.gid) == -1)
+		return -1;
+	return 0;
+}
+
+/* The cache dir for a template version, shared by its jobs. */
+static char *
+cache_dir(const char *version)
+{
+	char *dir;
+
+	xasprintf(&dir, "%s/cache/%s", sv.render_dir, version);
+	if (mkdir(dir, 0700) == 0 && sv.drop && chown(dir, sv.uid, sv.gid) == -1)
+		log_warn("chown %s", dir);
+	return dir;
+}
+
+/* Claim the job in SQLite (one node wins) and start its renderer. */
+static void
+job_start(const char *entry_id, int64_t job_id)
+{
+	struct render_request rq = { 0 };
+	struct job *j;
+	sqlite3_stmt *st;
+	char *output, *thumb, *cache;
+	int claimed;
+
+	db_begin(sv.db);
+	claimed = db_run(sv.db, "UPDATE jobs SET state = 'RUNNING', node = ?, attempts = "
+	    "attempts + 1, updated_at = ? WHERE id = ? AND (state = 'QUEUED' OR "
+	    "(state = 'RUNNING' AND node = ?))", "slls", sv.cfg.node_name, db_now(),
+	    job_id, sv.cfg.node_name);
+	for (j = sv.jobs; j != NULL; j = j->next)
+		if (j->id == job_id)
+			claimed = 0;	/* a duplicate entry of a job we run */
+	if (!claimed) {
+		db_rollback(sv.db);
+		log_info("job not claimable, acknowledging\tjob=%lld", (long long)job_id);
+		queue_ack(sv.queue, entry_id);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->id = job_id;
+	j->entry_id = xstrdup(entry_id);
+	st = db_prep(sv.db, "SELECT a.id, a.display_name FROM jobs j JOIN assets a ON "
+	    "a.id = j.asset_id WHERE j.id = ?", "l", job_id);
+	if (db_step(st) == SQLITE_ROW) {
+		j->asset_id = sqlite3_column_int64(st, 0);
+		j->name = db_col_str(st, 1);
+	}
+	sqlite3_finalize(st);
+	db_run(sv.db, "UPDATE assets SET state = 'GENERATING', updated_at = ? WHERE id = ?",
+	    "ll", db_now(), j->asset_id);
+	db_run(sv.db, "INSERT INTO attempts (job_id, asset_id, node, started_at) VALUES "
+	    "(?, ?, ?, ?)", "llsd", job_id, j->asset_id, sv.cfg.node_name, (double)time(NULL));
+	j->attempt_id = sqlite3_last_insert_rowid(sv.db);
+	db_commit(sv.db);
+	j->next = sv.jobs;
+	sv.jobs = j;
+	sv.running++;
+	if (j->name == NULL || job_workdir(j) == -1)
+		fatal("job %lld: work directory", (long long)job_id);
+	xasprintf(&output, "%s/out.mp4", j->work_dir);
+	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
+	cache = cache_dir(sv.tmpl.version);
+	rq.script = sv.tmpl.script;
+	rq.work_dir = j->work_dir;
+	rq.template_dir = sv.tmpl.dir;
+	rq.cache_dir = cache;
+	rq.name = j->name;
+	rq.output = output;
+	rq.thumb = thumb;
+	rq.mode = "video";
+	rq.limits.cpu = (rlim_t)sv.cfg.render_cpu;
+	rq.limits.as = (rlim_t)sv.cfg.render_memory_mb << 20;
+	rq.limits.fsize = (rlim_t)sv.cfg.render_fsize_mb << 20;
+	rq.limits.nofile = (rlim_t)sv.cfg.render_nofile;
+	rq.limits.nproc = (rlim_t)sv.cfg.render_nproc;
+	rq.timeout = sv.cfg.render_timeout;
+	rq.grace = sv.cfg.render_grace;
+	rq.drop = sv.drop;
+	rq.uid = sv.uid;
+	rq.gid = sv.gid;
+	rq.min_duration = sv.tmpl.min_duration;
+	rq.max_duration = sv.tmpl.max_duration;
+	rq.max_bytes = MAX_BYTES;
+	log_info("render started\tjob=%lld asset=%lld attempt=%lld", (long long)job_id,
+	    (long long)j->asset_id, (long long)j->attempt_id);
+	j->render = render_start(sv.base, &rq, job_done, job_progress, j);
+	free(output);
+	free(thumb);
+	free(cache);
+}
+
+static void
+queue_job_cb(const char *entry_id, int64_t job_id, void *arg)
+{
+	(void)arg;
+	job_start(entry_id, job_id);
+}
+
+/* Tell the queue how many jobs we can take now. */
+static void
+jobs_take(void)
+{
+	if (sv.queue != NULL)
+		queue_want(sv.queue, sv.draining ? 0 : sv.cfg.workers - sv.running);
+}
+
+/* --- events -------------------------------------------------------------- */
+
+static void
+redis_ready(void)
+{
+	static const struct queue_cbs cbs = { queue_connected_cb, queue_job_cb };
+	char *url;
+
+	if (sv.queue != NULL)
+		return;
+	xasprintf(&url, "unix:%s", sv.redis_sock);
+	sv.queue = queue_new(sv.base, url, sv.cfg.redis_prefix, sv.cfg.node_name, &cbs, NULL);
+	free(url);
+}
+
+/* The bot wrote jobs (or anything): relay now rather than at the tick. */
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+
+	(void)what;
+	(void)arg;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	relay_run();
+}
+
+/* Once a second: retries that came due, and anything a wake missed. */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	relay_run();
+	if (sv.draining && sv.running == 0 && child_count() == 0)
+		event_base_loopexit(sv.base, NULL);
+}
+
+/* Drain: no new jobs; running renders get render_grace... then die. */
+static void
+drain_kill(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (struct job *j = sv.jobs; j != NULL; j = j->next) {
+		log_warnx("drain: stopping render\tjob=%lld", (long long)j->id);
+		render_kill(j->render);
+	}
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval tv = { sv.cfg.render_timeout, 0 };
+
+	(void)what;
+	(void)arg;
+	if (sv.draining) {
+		log_warnx("second signal, stopping now\tsignal=%d", (int)sig);
+		drain_kill(-1, 0, NULL);
+		return;
+	}
+	log_info("draining\tsignal=%d running=%d", (int)sig, sv.running);
+	sv.draining = 1;
+	jobs_take();
+	evtimer_add(sv.drain_ev, &tv);
+	if (sv.bot.pid > 0)
+		kill(sv.bot.pid, SIGTERM);
+	if (sv.redis.pid > 0 && sv.running == 0)
+		kill(sv.redis.pid, SIGTERM);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct template t;
+	char err[512], *snap;
+	struct texts *tx;
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	xasprintf(&snap, "%s/templates", sv.render_dir);
+	if (template_load(&t, sv.cfg.templates_dir, sv.cfg.default_template,
+	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
+		log_warnx("reload: template kept\treason=\"%s\"", err);
+	else {
+		template_free(&sv.tmpl);
+		sv.tmpl = t;
+	}
+	free(snap);
+	if ((tx = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
+	    sizeof(err))) == NULL)
+		log_warnx("reload: texts kept\treason=\"%s\"", err);
+	else {
+		texts_free(sv.texts);
+		sv.texts = tx;
+	}
+	if (sv.bot.pid > 0)
+		kill(sv.bot.pid, SIGHUP);
+	log_info("reloaded\ttemplate=%s version=%s", sv.tmpl.id, sv.tmpl.version);
+}
+
+/* --- start-up ------------------------------------------------------------ */
+
+/* greetbot-tg lives beside greetbotd unless configured. */
+static void
+find_bot_program(const char *argv0)
+{
+	char self[4096], *slash;
+	ssize_t n;
+
+	(void)argv0;
+	if (*sv.cfg.bot_program != '\0')
+		return;
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 32)) <= 0)
+		fatal("readlink /proc/self/exe");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	strcpy(slash + 1, "greetbot-tg");
+	if (access(self, X_OK) != 0) {
+		strcpy(slash, "/../libexec/greetbot/greetbot-tg");
+	}
+	free(sv.cfg.bot_program);
+	sv.cfg.bot_program = xstrdup(self);
+}
+
+static void
+mkdir_mode(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	if (chmod(path, mode) == -1)
+		fatal("chmod %s", path);
+}
+
+/*
+ * The state directory: the database and assets only for us (0700 below a
+ * 0711 state_dir), the render tree searchable so that an unprivileged
+ * renderer reaches its own work dir and the template snapshots.
+ */
+static void
+setup_dirs(void)
+{
+	char *p;
+
+	mkdir_mode(sv.cfg.state_dir, 0711);
+	xasprintf(&sv.render_dir, "%s/render", sv.cfg.state_dir);
+	mkdir_mode(sv.render_dir, 0711);
+	xasprintf(&p, "%s/work", sv.render_dir);
+	mkdir_mode(p, 0711);
+	free(p);
+	xasprintf(&p, "%s/cache", sv.render_dir);
+	mkdir_mode(p, 0711);
+	free(p);
+	xasprintf(&p, "%s/templates", sv.render_dir);
+	mkdir_mode(p, 0755);
+	free(p);
+	xasprintf(&sv.assets_dir, "%s/assets", sv.cfg.state_dir);
+	mkdir_mode(sv.assets_dir, 0700);
+	xasprintf(&sv.redis_sock, "%s/redis.sock", sv.cfg.state_dir);
+}
+
+/* As root, renderers run as render_user; they can then read no secret. */
+static void
+setup_user(void)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0 || *sv.cfg.render_user == '\0')
+		return;
+	if ((pw = getpwnam(sv.cfg.render_user)) == NULL)
+		fatalx("render_user %s: no such user", sv.cfg.render_user);
+	sv.drop = 1;
+	sv.uid = pw->pw_uid;
+	sv.gid = pw->pw_gid;
+	log_info("renderers run unprivileged\tuser=%s uid=%d", sv.cfg.render_user,
+	    (int)sv.uid);
+}
+
+/* Jobs this node was rendering when it stopped go back in line: their
+ * stream entries are still pending for us and come back on the first read. */
+static void
+recover_jobs(void)
+{
+	int n = db_run(sv.db, "UPDATE jobs SET state = 'QUEUED', updated_at = ? WHERE "
+	    "state = 'RUNNING' AND node = ?", "ls", db_now(), sv.cfg.node_name);
+
+	db_run(sv.db, "UPDATE assets SET state = 'PENDING' WHERE state = 'GENERATING' AND "
+	    "id IN (SELECT asset_id FROM jobs WHERE state = 'QUEUED')", "");
+	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'interrupted', cause = "
+	    "'greetbotd stopped during the render' WHERE finished_at IS NULL AND node = ?",
+	    "ds", (double)time(NULL), sv.cfg.node_name);
+	if (n > 0)
+		log_info("requeued interrupted jobs\tjobs=%d", n);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: greetbotd [-c config] [--ready-fd N]\n");
+	exit(2);
+}
+
+static void
+parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	sv.ready_fd = -1;
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			sv.config_path = optarg;
+			break;
+		case 'r':
+			sv.ready_fd = atoi(optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+}
+
+static void
+setup_config(void)
+{
+	char err[512];
+	enum log_level lvl;
+
+	log_init("greetbotd", LOG_LEVEL_INFO);
+	if (config_load(&sv.cfg, sv.config_path, err, sizeof(err)) == -1)
+		fatalx("config: %s", err);
+	if (log_level_parse(sv.cfg.log_level, &lvl) == 0)
+		log_set_level(lvl);
+	log_add_secret(sv.cfg.telegram_token);
+	if (*sv.cfg.redis_url != '\0')
+		fatalx("redis_url: external Redis is not supported yet; leave it empty");
+	if ((sv.texts = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
+	    sizeof(err))) == NULL)
+		fatalx("%s", err);
+}
+
+static void
+setup_events(void)
+{
+	struct event *ev;
+	struct timeval sec = { 1, 0 };
+
+	if ((sv.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	child_init(sv.base);
+	signal(SIGPIPE, SIG_IGN);
+	ev = evsignal_new(sv.base, SIGTERM, on_term, NULL);
+	evsignal_add(ev, NULL);
+	ev = evsignal_new(sv.base, SIGINT, on_term, NULL);
+	evsignal_add(ev, NULL);
+	ev = evsignal_new(sv.base, SIGHUP, on_hup, NULL);
+	evsignal_add(ev, NULL);
+	if (pipe2(sv.wake_bot, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pipe2(sv.wake_us, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe");
+	sv.wake_ev = event_new(sv.base, sv.wake_us[0], EV_READ | EV_PERSIST, on_wake, NULL);
+	event_add(sv.wake_ev, NULL);
+	sv.tick_ev = event_new(sv.base, -1, EV_PERSIST, on_tick, NULL);
+	evtimer_add(sv.tick_ev, &sec);
+	sv.drain_ev = evtimer_new(sv.base, drain_kill, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	char err[512], *snap;
+
+	parse_args(argc, argv);
+	setup_config();
+	find_bot_program(argv[0]);
+	setup_dirs();
+	setup_user();
+	xasprintf(&snap, "%s/templates", sv.render_dir);
+	if (template_load(&sv.tmpl, sv.cfg.templates_dir, sv.cfg.default_template,
+	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
+		fatalx("template %s: %s", sv.cfg.default_template, err);
+	free(snap);
+	sv.db = db_open(sv.cfg.db_path);
+	recover_jobs();
+	setup_events();
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	sv.redis = (struct service){ .name = "redis-server", .start = redis_start };
+	sv.bot = (struct service){ .name = "greetbot-tg", .start = bot_start };
+	sv.redis.restart_ev = evtimer_new(sv.base, service_restart, &sv.redis);
+	sv.bot.restart_ev = evtimer_new(sv.base, service_restart, &sv.bot);
+	unlink(sv.redis_sock);
+	redis_start(&sv.redis);
+	bot_start(&sv.bot);
+	log_info("started\tstate_dir=%s template=%s version=%s", sv.cfg.state_dir,
+	    sv.tmpl.id, sv.tmpl.version);
+	event_base_dispatch(sv.base);
+	log_info("stopped");
+	queue_free(sv.queue);
+	db_close(sv.db);
+	return 0;
+}
