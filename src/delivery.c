@@ -1,0 +1,281 @@
+/* delivery.c: the outbox sender: one call in flight per chat (in order),
+ * 429 pauses every send, 5xx and network errors back off, 403 blocks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "db.h"
+#include "delivery.h"
+#include "log.h"
+#include "tg.h"
+#include "xmalloc.h"
+
+#define BATCH		100
+#define MAX_INFLIGHT	16
+#define MAX_TRIES	20
+
+/* One send in flight. */
+struct send {
+	int64_t		 id, chat_id, request_id, asset_id;
+	char		*kind;
+	int		 upload;	/* the video's bytes, not a file_id */
+	struct send	*next;
+};
+
+static struct {
+	struct event_base	*base;
+	sqlite3			*db;
+	struct tg		*tg;
+	const char		*bot_id;
+	struct send		*inflight;
+	int			 ninflight;
+	time_t			 paused_until;	/* a 429's retry_after */
+	struct event		*run_ev, *tick_ev;
+} dl;
+
+static void delivery_run(evutil_socket_t, short, void *);
+
+int
+delivery_inflight(void)
+{
+	return dl.ninflight;
+}
+
+void
+delivery_kick(void)
+{
+	event_active(dl.run_ev, EV_TIMEOUT, 0);
+}
+
+int64_t
+delivery_add(int64_t chat_id, const char *kind, const char *method, cJSON *params,
+    int64_t request_id, int64_t asset_id)
+{
+	char *text = cJSON_PrintUnformatted(params);
+
+	db_run(dl.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, request_id, "
+	    "asset_id, created_at) VALUES (?, ?, ?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), ?)",
+	    "slssslll", dl.bot_id, chat_id, kind, method, text, request_id, asset_id,
+	    db_now());
+	free(text);
+	cJSON_Delete(params);
+	return sqlite3_last_insert_rowid(dl.db);
+}
+
+static struct send *
+send_find_chat(int64_t chat_id)
+{
+	for (struct send *s = dl.inflight; s != NULL; s = s->next)
+		if (s->chat_id == chat_id)
+			return s;
+	return NULL;
+}
+
+static int
+asset_uploading(int64_t asset_id)
+{
+	for (struct send *s = dl.inflight; s != NULL; s = s->next)
+		if (s->asset_id == asset_id && s->upload)
+			return 1;
+	return 0;
+}
+
+static void
+send_free(struct send *x)
+{
+	struct send **pp;
+
+	for (pp = &dl.inflight; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == x) {
+			*pp = x->next;
+			break;
+		}
+	dl.ninflight--;
+	free(x->kind);
+	free(x);
+}
+
+/* A successful send's consequences, in one transaction. */
+static void
+send_succeeded(struct send *x, const cJSON *result)
+{
+	int64_t msg_id = tg_json_int64(result, "message_id");
+	const cJSON *video = cJSON_GetObjectItem(result, "video");
+	const char *file_id = cJSON_GetStringValue(cJSON_GetObjectItem(video, "file_id"));
+
+	db_begin(dl.db);
+	db_run(dl.db, "UPDATE outbox SET state = 'SENT', sent_at = ?, attempts = attempts + 1, "
+	    "result_message_id = NULLIF(?, 0) WHERE id = ?", "lll", db_now(), msg_id, x->id);
+	if (strcmp(x->kind, "video") == 0) {
+		if (x->upload && file_id != NULL)
+			db_run(dl.db, "UPDATE assets SET file_id = ?, updated_at = ? WHERE id = ?",
+			    "sll", file_id, db_now(), x->asset_id);
+		db_run(dl.db, "UPDATE requests SET state = 'COMPLETED', updated_at = ? WHERE "
+		    "id = ?", "ll", db_now(), x->request_id);
+	} else if (strcmp(x->kind, "accepted") == 0 && x->request_id != 0)
+		db_run(dl.db, "UPDATE requests SET status_message_id = ? WHERE id = ?", "ll",
+		    msg_id, x->request_id);
+	db_commit(dl.db);
+	if (strcmp(x->kind, "video") == 0)
+		log_info("video delivered\trequest=%lld asset=%lld upload=%d",
+		    (long long)x->request_id, (long long)x->asset_id, x->upload);
+}
+
+/* Classify a failed send: when to try again, or never. */
+static void
+send_failed(struct send *x, const struct tg_result *r)
+{
+	int tries = (int)db_int(dl.db, 0, "SELECT attempts FROM outbox WHERE id = ?", "l",
+	    x->id) + 1;
+
+	if (r->error_code == 429) {
+		dl.paused_until = time(NULL) + (r->retry_after > 0 ? r->retry_after : 1);
+		log_warnx("flood limit: pausing all sends\tretry_after=%d", r->retry_after);
+		return;
+	}
+	if (r->error_code == 403) {
+		/* The user blocked the bot: stop everything for this chat. */
+		db_begin(dl.db);
+		db_run(dl.db, "UPDATE users SET blocked = 1, updated_at = ? WHERE bot_id = ? "
+		    "AND chat_id = ?", "lsl", db_now(), dl.bot_id, x->chat_id);
+		db_run(dl.db, "UPDATE outbox SET state = 'FAILED', last_error = ? WHERE "
+		    "bot_id = ? AND chat_id = ? AND state = 'PENDING'", "ssl", r->description,
+		    dl.bot_id, x->chat_id);
+		db_commit(dl.db);
+		log_info("chat blocked the bot\tchat=%lld", (long long)x->chat_id);
+		return;
+	}
+	if (r->error_code == 400 && strcmp(x->kind, "video") == 0 && !x->upload) {
+		/* Telegram no longer knows the file_id: upload the file again. */
+		db_run(dl.db, "UPDATE assets SET file_id = NULL WHERE id = ?", "l", x->asset_id);
+		db_run(dl.db, "UPDATE outbox SET attempts = ?, last_error = ? WHERE id = ?",
+		    "isl", tries, r->description, x->id);
+		return;
+	}
+	if ((r->error_code >= 400 && r->error_code < 500) || tries >= MAX_TRIES) {
+		db_run(dl.db, "UPDATE outbox SET state = 'FAILED', attempts = ?, last_error = ? "
+		    "WHERE id = ?", "isl", tries, r->description, x->id);
+		return;
+	}
+	db_run(dl.db, "UPDATE outbox SET attempts = ?, last_error = ?, next_at = ? WHERE id = ?",
+	    "isll", tries, r->description, db_now() + (1LL << (tries > 8 ? 8 : tries)), x->id);
+}
+
+static void
+send_done(const struct tg_result *r, void *arg)
+{
+	struct send *x = arg;
+
+	if (r->ok)
+		send_succeeded(x, r->result);
+	else
+		send_failed(x, r);
+	send_free(x);
+	delivery_kick();
+}
+
+/* Start one row's call; the video kind resolves to file_id or upload. */
+static void
+send_start(sqlite3_stmt *st)
+{
+	struct send *x = xcalloc(1, sizeof(*x));
+	const char *method = (const char *)sqlite3_column_text(st, 3);
+	cJSON *params = cJSON_Parse((const char *)sqlite3_column_text(st, 4));
+	char *file_id = NULL, *path = NULL;
+
+	x->id = sqlite3_column_int64(st, 0);
+	x->chat_id = sqlite3_column_int64(st, 1);
+	x->kind = db_col_str(st, 2);
+	x->request_id = sqlite3_column_int64(st, 5);
+	x->asset_id = sqlite3_column_int64(st, 6);
+	if (strcmp(x->kind, "video") == 0) {
+		sqlite3_stmt *a = db_prep(dl.db, "SELECT file_id, file_path FROM assets "
+		    "WHERE id = ?", "l", x->asset_id);
+		if (db_step(a) == SQLITE_ROW) {
+			file_id = db_col_str(a, 0);
+			path = db_col_str(a, 1);
+		}
+		sqlite3_finalize(a);
+	}
+	x->next = dl.inflight;
+	dl.inflight = x;
+	dl.ninflight++;
+	if (strcmp(x->kind, "video") == 0 && file_id == NULL) {
+		x->upload = 1;
+		tg_upload(dl.tg, method, params, "video", path ? path : "", "greeting.mp4",
+		    send_done, x);
+	} else {
+		if (file_id != NULL)
+			cJSON_AddStringToObject(params, "video", file_id);
+		tg_call(dl.tg, method, params, 0, send_done, x);
+	}
+	free(file_id);
+	free(path);
+}
+
+/*
+ * Walk pending rows in id order. A chat whose oldest row cannot go now
+ * (in flight, backing off) holds its later rows back, so each chat sees
+ * its messages in the order they were queued.
+ */
+static void
+delivery_run(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t held[BATCH];
+	int nheld = 0;
+	sqlite3_stmt *st;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (time(NULL) < dl.paused_until)
+		return;
+	st = db_prep(dl.db, "SELECT id, chat_id, kind, method, params, request_id, asset_id, "
+	    "next_at FROM outbox WHERE bot_id = ? AND state = 'PENDING' ORDER BY id LIMIT ?",
+	    "si", dl.bot_id, BATCH);
+	while (db_step(st) == SQLITE_ROW && dl.ninflight < MAX_INFLIGHT) {
+		int64_t chat = sqlite3_column_int64(st, 1), id = sqlite3_column_int64(st, 0);
+		int skip = send_find_chat(chat) != NULL;
+		struct send *s;
+
+		for (int i = 0; i < nheld && !skip; i++)
+			skip = held[i] == chat;
+		for (s = dl.inflight; s != NULL && !skip; s = s->next)
+			skip = s->id == id;
+		if (!skip && sqlite3_column_int64(st, 7) > db_now())
+			skip = 1;
+		if (!skip && strcmp((const char *)sqlite3_column_text(st, 2), "video") == 0 &&
+		    asset_uploading(sqlite3_column_int64(st, 6)))
+			skip = 1;	/* wait for the first upload's file_id */
+		if (skip) {
+			if (nheld < BATCH)
+				held[nheld++] = chat;
+			continue;
+		}
+		send_start(st);
+	}
+	sqlite3_finalize(st);
+}
+
+static void
+delivery_tick(evutil_socket_t fd, short what, void *arg)
+{
+	delivery_run(fd, what, arg);
+}
+
+void
+delivery_init(struct event_base *base, sqlite3 *db, struct tg *tg, const char *bot_id)
+{
+	struct timeval sec = { 1, 0 };
+
+	dl.base = base;
+	dl.db = db;
+	dl.tg = tg;
+	dl.bot_id = bot_id;
+	dl.run_ev = event_new(base, -1, 0, delivery_run, NULL);
+	dl.tick_ev = event_new(base, -1, EV_PERSIST, delivery_tick, NULL);
+	evtimer_add(dl.tick_ev, &sec);
+}

@@ -1,0 +1,23 @@
+/* delivery.h: greetbot-tg's sender. Every Bot API send is an outbox row
+ * first (committed with its cause), then sent from here, so nothing is lost
+ * on a crash and there is one place for flood control. */
+#ifndef GREETBOT_DELIVERY_H
+#define GREETBOT_DELIVERY_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct event_base;
+struct tg;
+
+void	delivery_init(struct event_base *, sqlite3 *, struct tg *, const char *bot_id);
+/* Look at the outbox now (something was added). */
+void	delivery_kick(void);
+/* Queue a call (inside the caller's transaction); takes params. */
+int64_t	delivery_add(int64_t chat_id, const char *kind, const char *method,
+	    cJSON *params, int64_t request_id, int64_t asset_id);
+int	delivery_inflight(void);
+
+#endif
