@@ -1,0 +1,639 @@
+/*
+ * bot.c: greetbot-tg, the bot process. It owns every Bot API call: long
+ * polling, the conversation, and (delivery.c) the outbox sender.
+ *
+ * Each update is applied in one SQLite transaction together with the
+ * record of its update_id, and every reply is an outbox row written in that
+ * same transaction: a crash before the commit loses nothing (Telegram sends
+ * the update again), a crash after it repeats nothing (the id is known).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "db.h"
+#include "delivery.h"
+#include "log.h"
+#include "names.h"
+#include "template.h"
+#include "texts.h"
+#include "tg.h"
+#include "xmalloc.h"
+
+/* The conversation, one state per user (users.state). */
+enum conv_state { ST_NEW, ST_AWAIT_CONTACT, ST_AWAIT_NAME, ST_AWAIT_CONFIRM, ST_IDLE };
+
+static const char *state_names[] = {
+	"NEW", "AWAIT_CONTACT", "AWAIT_NAME", "AWAIT_CONFIRM", "IDLE"
+};
+
+/* The user an update is about, loaded at its start, saved at its end. */
+struct user {
+	int64_t		 id, chat_id;
+	enum conv_state	 state;
+	char		*phone, *pending_name, *lang;
+	int		 pending_seq;
+	int		 known;
+};
+
+static struct {
+	struct config		 cfg;
+	const char		*config_path;
+	struct event_base	*base;
+	sqlite3			*db;
+	struct tg		*tg;
+	struct texts		*texts;
+	struct template		 tmpl;
+	int64_t			 offset;
+	int			 backoff;
+	int			 notify_fd;	/* to greetbotd: new jobs */
+	int			 new_jobs;
+	struct event		*poll_ev;
+	struct tg_call		*poll;
+	int			 stopping;
+} bt;
+
+static void poll_start(evutil_socket_t, short, void *);
+
+/* --- users ---------------------------------------------------------------- */
+
+static enum conv_state
+state_parse(const char *s)
+{
+	for (size_t i = 0; s != NULL && i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return (enum conv_state)i;
+	return ST_NEW;
+}
+
+static void
+user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language_code)
+{
+	sqlite3_stmt *st = db_prep(bt.db, "SELECT state, phone, pending_name, pending_seq, "
+	    "language FROM users WHERE bot_id = ? AND user_id = ?", "sl", bt.cfg.bot_id,
+	    user_id);
+
+	memset(u, 0, sizeof(*u));
+	u->id = user_id;
+	u->chat_id = chat_id;
+	if (db_step(st) == SQLITE_ROW) {
+		u->known = 1;
+		u->state = state_parse((const char *)sqlite3_column_text(st, 0));
+		u->phone = db_col_str(st, 1);
+		u->pending_name = db_col_str(st, 2);
+		u->pending_seq = sqlite3_column_int(st, 3);
+	}
+	sqlite3_finalize(st);
+	u->lang = xstrdup(texts_lang(bt.texts, language_code));
+}
+
+/* Write the user back (insert or update), in the update's transaction. */
+static void
+user_save(struct user *u)
+{
+	db_run(bt.db, "INSERT INTO users (bot_id, user_id, chat_id, phone, language, state, "
+	    "pending_name, pending_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?) ON CONFLICT (bot_id, user_id) DO UPDATE SET chat_id = excluded.chat_id, "
+	    "phone = excluded.phone, language = excluded.language, state = excluded.state, "
+	    "pending_name = excluded.pending_name, pending_seq = excluded.pending_seq, "
+	    "blocked = 0, updated_at = excluded.updated_at", "sllssssill", bt.cfg.bot_id,
+	    u->id, u->chat_id, u->phone, u->lang, state_names[u->state], u->pending_name,
+	    u->pending_seq, db_now(), db_now());
+}
+
+static void
+user_free(struct user *u)
+{
+	free(u->phone);
+	free(u->pending_name);
+	free(u->lang);
+}
+
+/* --- replies (outbox rows) ------------------------------------------------ */
+
+static cJSON *
+msg_params(int64_t chat_id, const char *text)
+{
+	cJSON *p = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(p, "chat_id", (double)chat_id);
+	cJSON_AddStringToObject(p, "text", text);
+	return p;
+}
+
+/* Send a text by key, with an optional reply_markup (taken). */
+static void
+reply(struct user *u, const char *key, cJSON *markup)
+{
+	char *text = texts_fmt(bt.texts, u->lang, key, u->pending_name);
+	cJSON *p = msg_params(u->chat_id, text);
+
+	if (markup != NULL)
+		cJSON_AddItemToObject(p, "reply_markup", markup);
+	delivery_add(u->chat_id, "message", "sendMessage", p, 0, 0);
+	free(text);
+}
+
+/* The reply keyboard with one request_contact button. */
+static cJSON *
+contact_keyboard(struct user *u)
+{
+	cJSON *m = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(m, "keyboard");
+	cJSON *row = cJSON_CreateArray(), *b = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(b, "text", texts_get(bt.texts, u->lang, "button_contact"));
+	cJSON_AddBoolToObject(b, "request_contact", 1);
+	cJSON_AddItemToArray(row, b);
+	cJSON_AddItemToArray(rows, row);
+	cJSON_AddBoolToObject(m, "resize_keyboard", 1);
+	cJSON_AddBoolToObject(m, "one_time_keyboard", 1);
+	return m;
+}
+
+static cJSON *
+remove_keyboard(void)
+{
+	cJSON *m = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(m, "remove_keyboard", 1);
+	return m;
+}
+
+/* Inline keyboard: one row of (label key, callback data) buttons. */
+static cJSON *
+inline_row(struct user *u, const char *k1, const char *d1, const char *k2, const char *d2)
+{
+	cJSON *m = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(m, "inline_keyboard");
+	cJSON *row = cJSON_CreateArray();
+	const char *keys[2] = { k1, k2 }, *data[2] = { d1, d2 };
+
+	for (int i = 0; i < 2 && keys[i] != NULL; i++) {
+		cJSON *b = cJSON_CreateObject();
+		cJSON_AddStringToObject(b, "text", texts_get(bt.texts, u->lang, keys[i]));
+		cJSON_AddStringToObject(b, "callback_data", data[i]);
+		cJSON_AddItemToArray(row, b);
+	}
+	cJSON_AddItemToArray(rows, row);
+	return m;
+}
+
+static void
+answer_callback(const char *id, const char *text)
+{
+	cJSON *p = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(p, "callback_query_id", id);
+	if (text != NULL)
+		cJSON_AddStringToObject(p, "text", text);
+	delivery_add(0, "answer", "answerCallbackQuery", p, 0, 0);
+}
+
+/* --- the order ------------------------------------------------------------ */
+
+/*
+ * Confirmed: find or create the asset, create the request and, when the
+ * asset needs rendering, its job; all inside the update's transaction
+ * (BEGIN IMMEDIATE), so two confirms race to one asset and one job.
+ */
+static void
+order(struct user *u)
+{
+	char *display = NULL, *key = NULL, *state = NULL;
+	int64_t asset = 0, req;
+	sqlite3_stmt *st;
+
+	if (names_normalize(u->pending_name, strlen(u->pending_name), &display, &key) != NAMES_OK) {
+		reply(u, "ask_name", NULL);
+		u->state = ST_AWAIT_NAME;
+		return;
+	}
+	if (db_int(bt.db, 0, "SELECT count(*) FROM requests WHERE bot_id = ? AND user_id = ? "
+	    "AND state = 'PENDING'", "sl", bt.cfg.bot_id, u->id) >= bt.cfg.max_open_requests) {
+		reply(u, "too_many_requests", NULL);
+		goto out;
+	}
+	st = db_prep(bt.db, "SELECT id, state FROM assets WHERE bot_id = ? AND "
+	    "template_version = ? AND name_key = ?", "sss", bt.cfg.bot_id, bt.tmpl.version, key);
+	if (db_step(st) == SQLITE_ROW) {
+		asset = sqlite3_column_int64(st, 0);
+		state = db_col_str(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (asset != 0 && db_int(bt.db, 0, "SELECT count(*) FROM requests WHERE bot_id = ? "
+	    "AND user_id = ? AND asset_id = ? AND state = 'PENDING'", "sll", bt.cfg.bot_id,
+	    u->id, asset) > 0) {
+		reply(u, "already_ordered", NULL);
+		goto out;
+	}
+	if (asset == 0) {
+		db_run(bt.db, "INSERT INTO assets (bot_id, template_id, template_version, "
+		    "name_key, display_name, state, created_at, updated_at) VALUES (?, ?, ?, ?, "
+		    "?, 'PENDING', ?, ?)", "sssssll", bt.cfg.bot_id, bt.tmpl.id, bt.tmpl.version,
+		    key, display, db_now(), db_now());
+		asset = sqlite3_last_insert_rowid(bt.db);
+	}
+	db_run(bt.db, "INSERT INTO requests (bot_id, user_id, chat_id, asset_id, state, "
+	    "language, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?)",
+	    "slllsll", bt.cfg.bot_id, u->id, u->chat_id, asset, u->lang, db_now(), db_now());
+	req = sqlite3_last_insert_rowid(bt.db);
+	delivery_add(u->chat_id, "accepted", "sendMessage",
+	    msg_params(u->chat_id, texts_get(bt.texts, u->lang, "order_accepted")), req, asset);
+	if (state != NULL && strcmp(state, "AVAILABLE") == 0) {
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
+		delivery_add(u->chat_id, "video", "sendVideo", p, req, asset);
+	} else if (state == NULL || strcmp(state, "FAILED") == 0) {
+		db_run(bt.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), asset);
+		db_run(bt.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
+		    "(?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
+		bt.new_jobs++;
+	}
+	log_info("order\tuser=%lld request=%lld asset=%lld asset_state=%s", (long long)u->id,
+	    (long long)req, (long long)asset, state ? state : "NEW");
+	u->state = ST_IDLE;
+out:
+	free(display);
+	free(key);
+	free(state);
+}
+
+/* --- messages ------------------------------------------------------------- */
+
+/* E.164: a '+' and the digits; Telegram sends them without the '+'. */
+static char *
+phone_e164(const char *in)
+{
+	char *out = xmalloc(strlen(in) + 2), *o = out;
+
+	*o++ = '+';
+	for (; *in; in++)
+		if (isdigit((unsigned char)*in))
+			*o++ = *in;
+	*o = '\0';
+	return out;
+}
+
+static void
+on_contact(struct user *u, const cJSON *msg, const cJSON *contact)
+{
+	const char *phone = cJSON_GetStringValue(cJSON_GetObjectItem(contact, "phone_number"));
+	int64_t from = tg_json_int64(cJSON_GetObjectItem(msg, "from"), "id");
+
+	if (tg_json_int64(contact, "user_id") != from || phone == NULL) {
+		reply(u, "contact_not_yours", contact_keyboard(u));
+		return;
+	}
+	free(u->phone);
+	u->phone = phone_e164(phone);
+	u->state = ST_AWAIT_NAME;
+	reply(u, "ask_name", remove_keyboard());
+}
+
+/* A name typed by the parent: validate, then ask to confirm. */
+static void
+on_name(struct user *u, const char *text)
+{
+	char *display, *key, ok[24], chg[24];
+	enum names_error e = names_normalize(text, strlen(text), &display, &key);
+
+	if (e != NAMES_OK) {
+		reply(u, names_error_id(e), NULL);
+		return;
+	}
+	free(u->pending_name);
+	u->pending_name = display;
+	free(key);
+	u->pending_seq++;
+	u->state = ST_AWAIT_CONFIRM;
+	snprintf(ok, sizeof(ok), "ok:%d", u->pending_seq);
+	snprintf(chg, sizeof(chg), "chg:%d", u->pending_seq);
+	reply(u, "confirm_name", inline_row(u, "button_confirm", ok, "button_change", chg));
+}
+
+static void
+on_command(struct user *u, const char *cmd)
+{
+	if (strcmp(cmd, "/start") == 0) {
+		u->state = ST_AWAIT_CONTACT;
+		reply(u, "start", contact_keyboard(u));
+	} else if (strcmp(cmd, "/help") == 0)
+		reply(u, "help", NULL);
+	else if (strcmp(cmd, "/cancel") == 0) {
+		u->state = ST_IDLE;
+		reply(u, "cancelled", remove_keyboard());
+	} else if (strcmp(cmd, "/new") == 0) {
+		u->state = u->phone ? ST_AWAIT_NAME : ST_AWAIT_CONTACT;
+		reply(u, u->phone ? "ask_name" : "start", u->phone ? NULL : contact_keyboard(u));
+	} else
+		reply(u, "unknown_command", NULL);
+}
+
+static void
+on_message(const cJSON *msg)
+{
+	const cJSON *chat = cJSON_GetObjectItem(msg, "chat"), *from = cJSON_GetObjectItem(msg, "from");
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(chat, "type"));
+	const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(msg, "text"));
+	const cJSON *contact = cJSON_GetObjectItem(msg, "contact");
+	struct user u;
+
+	if (from == NULL || chat == NULL)
+		return;
+	user_load(&u, tg_json_int64(from, "id"), tg_json_int64(chat, "id"),
+	    cJSON_GetStringValue(cJSON_GetObjectItem(from, "language_code")));
+	if (type == NULL || strcmp(type, "private") != 0) {
+		reply(&u, "private_only", NULL);
+		user_free(&u);
+		return;	/* groups are not served, and nothing is stored */
+	}
+	if (text != NULL && text[0] == '/') {
+		char cmd[33];
+		size_t n = strcspn(text, " @");
+		snprintf(cmd, sizeof(cmd), "%.*s", (int)(n < 32 ? n : 32), text);
+		on_command(&u, cmd);
+	} else if (contact != NULL && u.state == ST_AWAIT_CONTACT)
+		on_contact(&u, msg, contact);
+	else if (text != NULL && (u.state == ST_AWAIT_NAME || u.state == ST_AWAIT_CONFIRM))
+		on_name(&u, text);
+	else if (u.state == ST_AWAIT_CONTACT)
+		reply(&u, "need_contact", contact_keyboard(&u));
+	else if (!u.known || u.state == ST_NEW)
+		reply(&u, "say_start", NULL);
+	else
+		reply(&u, "hint", NULL);
+	user_save(&u);
+	user_free(&u);
+}
+
+/* --- callbacks ------------------------------------------------------------ */
+
+static void
+on_callback(const cJSON *cq)
+{
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(cq, "id"));
+	const char *data = cJSON_GetStringValue(cJSON_GetObjectItem(cq, "data"));
+	const cJSON *from = cJSON_GetObjectItem(cq, "from");
+	const cJSON *msg = cJSON_GetObjectItem(cq, "message");
+	int64_t chat = tg_json_int64(cJSON_GetObjectItem(msg, "chat"), "id");
+	struct user u;
+	int seq = -1;
+
+	if (id == NULL || from == NULL)
+		return;
+	user_load(&u, tg_json_int64(from, "id"), chat ? chat : tg_json_int64(from, "id"),
+	    cJSON_GetStringValue(cJSON_GetObjectItem(from, "language_code")));
+	if (data != NULL && (sscanf(data, "ok:%d", &seq) == 1 || sscanf(data, "chg:%d", &seq) == 1) &&
+	    u.known && u.state == ST_AWAIT_CONFIRM && seq == u.pending_seq) {
+		cJSON *p = cJSON_CreateObject();
+
+		/* The buttons go away once used. */
+		cJSON_AddNumberToObject(p, "chat_id", (double)u.chat_id);
+		cJSON_AddNumberToObject(p, "message_id", (double)tg_json_int64(msg, "message_id"));
+		delivery_add(u.chat_id, "message", "editMessageReplyMarkup", p, 0, 0);
+		answer_callback(id, NULL);
+		if (data[0] == 'o')
+			order(&u);
+		else {
+			u.state = ST_AWAIT_NAME;
+			reply(&u, "ask_name", NULL);
+		}
+		user_save(&u);
+	} else
+		answer_callback(id, texts_get(bt.texts, u.lang, "stale_button"));
+	user_free(&u);
+}
+
+/* my_chat_member: "kicked" means the user blocked the bot. */
+static void
+on_member(const cJSON *m)
+{
+	const cJSON *nm = cJSON_GetObjectItem(m, "new_chat_member");
+	const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(nm, "status"));
+	int64_t user = tg_json_int64(cJSON_GetObjectItem(m, "from"), "id");
+
+	if (status != NULL)
+		db_run(bt.db, "UPDATE users SET blocked = ?, updated_at = ? WHERE bot_id = ? AND "
+		    "user_id = ?", "ilsl", strcmp(status, "kicked") == 0, db_now(), bt.cfg.bot_id,
+		    user);
+}
+
+/* --- updates -------------------------------------------------------------- */
+
+/* Apply one update exactly once (see the comment at the top). */
+static void
+update_apply(const cJSON *u)
+{
+	int64_t id = tg_json_int64(u, "update_id");
+	const cJSON *x;
+
+	db_begin(bt.db);
+	if (db_int(bt.db, 0, "SELECT 1 FROM updates WHERE bot_id = ? AND update_id = ?", "sl",
+	    bt.cfg.bot_id, id)) {
+		db_rollback(bt.db);
+		return;
+	}
+	if ((x = cJSON_GetObjectItem(u, "message")) != NULL)
+		on_message(x);
+	else if ((x = cJSON_GetObjectItem(u, "callback_query")) != NULL)
+		on_callback(x);
+	else if ((x = cJSON_GetObjectItem(u, "my_chat_member")) != NULL)
+		on_member(x);
+	db_run(bt.db, "INSERT INTO updates (bot_id, update_id, processed_at) VALUES (?, ?, ?)",
+	    "sll", bt.cfg.bot_id, id, db_now());
+	db_run(bt.db, "INSERT INTO bot_state (bot_id, update_offset) VALUES (?, ?) ON CONFLICT "
+	    "(bot_id) DO UPDATE SET update_offset = max(update_offset, excluded.update_offset)",
+	    "sl", bt.cfg.bot_id, id + 1);
+	db_commit(bt.db);
+}
+
+static void
+poll_again(int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	if (!bt.stopping)
+		evtimer_add(bt.poll_ev, &tv);
+}
+
+static void
+poll_done(const struct tg_result *r, void *arg)
+{
+	const cJSON *u;
+
+	(void)arg;
+	bt.poll = NULL;
+	if (!r->ok) {
+		int wait = r->retry_after > 0 ? r->retry_after :
+		    (bt.backoff = bt.backoff ? (bt.backoff * 2 > 30 ? 30 : bt.backoff * 2) : 1);
+		log_warnx("getUpdates failed\tstatus=%ld retry_in=%d", r->http_status, wait);
+		if (r->error_code == 401 || r->error_code == 404)
+			log_warnx("the bot token is not accepted: check telegram_token");
+		poll_again(wait);
+		return;
+	}
+	bt.backoff = 0;
+	cJSON_ArrayForEach(u, r->result) {
+		int64_t id = tg_json_int64(u, "update_id");
+
+		update_apply(u);
+		if (id >= bt.offset)
+			bt.offset = id + 1;
+	}
+	delivery_kick();
+	if (bt.new_jobs > 0 && bt.notify_fd >= 0)
+		(void)!write(bt.notify_fd, "j", 1);
+	bt.new_jobs = 0;
+	poll_again(0);
+}
+
+static void
+poll_start(evutil_socket_t fd, short what, void *arg)
+{
+	cJSON *p = cJSON_CreateObject(), *allowed;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	cJSON_AddNumberToObject(p, "offset", (double)bt.offset);
+	cJSON_AddNumberToObject(p, "timeout", bt.cfg.poll_timeout);
+	allowed = cJSON_AddArrayToObject(p, "allowed_updates");
+	cJSON_AddItemToArray(allowed, cJSON_CreateString("message"));
+	cJSON_AddItemToArray(allowed, cJSON_CreateString("callback_query"));
+	cJSON_AddItemToArray(allowed, cJSON_CreateString("my_chat_member"));
+	bt.poll = tg_call(bt.tg, "getUpdates", p, (bt.cfg.poll_timeout + 15) * 1000L,
+	    poll_done, NULL);
+}
+
+/* --- process -------------------------------------------------------------- */
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+
+	(void)what;
+	(void)arg;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	delivery_kick();
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	log_info("stopping\tsignal=%d", (int)sig);
+	bt.stopping = 1;
+	event_base_loopexit(bt.base, NULL);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct texts *tx;
+	struct template t;
+	char err[512];
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	if ((tx = texts_load(bt.cfg.messages_dir, bt.cfg.default_language, err, sizeof(err))))
+		texts_free(bt.texts), bt.texts = tx;
+	else
+		log_warnx("reload: texts kept\treason=\"%s\"", err);
+	if (template_load(&t, bt.cfg.templates_dir, bt.cfg.default_template,
+	    bt.cfg.render_script, NULL, err, sizeof(err)) == 0)
+		template_free(&bt.tmpl), bt.tmpl = t;
+	else
+		log_warnx("reload: template kept\treason=\"%s\"", err);
+	log_info("reloaded\ttemplate_version=%s", bt.tmpl.version);
+}
+
+static int
+env_fd(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL ? atoi(v) : -1;
+}
+
+static void
+setup(void)
+{
+	char err[512];
+	enum log_level lvl;
+	struct event *ev;
+	int wake_fd;
+
+	log_init("greetbot-tg", LOG_LEVEL_INFO);
+	if (config_load(&bt.cfg, bt.config_path, err, sizeof(err)) == -1)
+		fatalx("config: %s", err);
+	if (log_level_parse(bt.cfg.log_level, &lvl) == 0)
+		log_set_level(lvl);
+	if (*bt.cfg.telegram_token == '\0')
+		fatalx("no telegram_token or telegram_token_file configured");
+	log_add_secret(bt.cfg.telegram_token);
+	if ((bt.texts = texts_load(bt.cfg.messages_dir, bt.cfg.default_language, err,
+	    sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (template_load(&bt.tmpl, bt.cfg.templates_dir, bt.cfg.default_template,
+	    bt.cfg.render_script, NULL, err, sizeof(err)) == -1)
+		fatalx("template: %s", err);
+	bt.db = db_open(bt.cfg.db_path);
+	bt.offset = db_int(bt.db, 0, "SELECT update_offset FROM bot_state WHERE bot_id = ?",
+	    "s", bt.cfg.bot_id);
+	if ((bt.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	signal(SIGPIPE, SIG_IGN);
+	bt.tg = tg_new(bt.base, bt.cfg.telegram_api_url, bt.cfg.telegram_token);
+	delivery_init(bt.base, bt.db, bt.tg, bt.cfg.bot_id);
+	ev = evsignal_new(bt.base, SIGTERM, on_term, NULL);
+	evsignal_add(ev, NULL);
+	ev = evsignal_new(bt.base, SIGINT, on_term, NULL);
+	evsignal_add(ev, NULL);
+	ev = evsignal_new(bt.base, SIGHUP, on_hup, NULL);
+	evsignal_add(ev, NULL);
+	if ((wake_fd = env_fd("GREETBOT_WAKE_FD")) >= 0) {
+		fcntl(wake_fd, F_SETFL, O_NONBLOCK);
+		ev = event_new(bt.base, wake_fd, EV_READ | EV_PERSIST, on_wake, NULL);
+		event_add(ev, NULL);
+	}
+	bt.notify_fd = env_fd("GREETBOT_NOTIFY_FD");
+	bt.poll_ev = evtimer_new(bt.base, poll_start, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:")) != -1) {
+		if (ch == 'c')
+			bt.config_path = optarg;
+		else {
+			fprintf(stderr, "usage: greetbot-tg [-c config]\n");
+			return 2;
+		}
+	}
+	setup();
+	log_info("started\toffset=%lld template_version=%s", (long long)bt.offset,
+	    bt.tmpl.version);
+	poll_again(0);
+	delivery_kick();
+	event_base_dispatch(bt.base);
+	tg_free(bt.tg);
+	db_close(bt.db);
+	return 0;
+}
