@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian packages greetbot needs to build, run and test.
+# Idempotent and quick when everything is there; `make run` and `make test`
+# call it. Needs root (or sudo) only when something is missing.
+set -eu
+
+packages=(
+	gcc libc6-dev make pkg-config
+	libevent-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev
+	libsqlite3-dev libunistring-dev
+	sqlite3 redis-server ffmpeg espeak-ng fonts-dejavu-core
+	curl jq ca-certificates procps shellcheck
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+	sudo=(sudo)
+else
+	echo "install-deps: missing packages and not root: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
