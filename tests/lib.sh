@@ -16,6 +16,7 @@ t_pids=()
 # it leads one) and remove the temp dir unless GREETBOT_KEEP is set.
 t_cleanup() {
 	local p
+	sim_stop
 	for p in "${t_pids[@]+"${t_pids[@]}"}"; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
@@ -50,3 +51,10 @@ t_done() {
 	echo "# $t_n checks, $t_failed failed"
 	[ "$t_failed" -eq 0 ]
 }
+
+# The simulator helpers (tgsim, greetbotd, simulated parents) on $T.
+# shellcheck source=scripts/sim.sh
+. "$TOP/scripts/sim.sh"
+SIM_DIR=$T
+# Renderers run unprivileged when tests run as root: let them reach $T.
+chmod 711 "$T"

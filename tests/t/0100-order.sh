@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole path: a simulated parent orders a greeting video through tgsim;
+# greetbotd (private redis-server, greetbot-tg, render.sh with espeak-ng and
+# ffmpeg) renders it and the chat receives a playable MP4.
+. "$(dirname "$0")/../lib.sh"
+
+sim_start
+gb_start
+t_ok "tgsim and greetbotd start; greetbotd reports ready"
+
+video=$(parent_order 2001 "  мАША ") || video=""
+if [ -n "$video" ] && [ -s "$video" ]; then
+	t_ok "the chat received a video file"
+else
+	t_fail "the chat received a video file"
+	t_show "$T/greetbotd.log" 30
+fi
+
+# What a parent's phone would need: H.264 video, AAC audio, a sane duration.
+probe=$(ffprobe -v error -print_format json -show_format -show_streams "$video" 2>/dev/null || echo '{}')
+t_check "the video has an H.264 video stream" \
+	test "$(jq -r '[.streams[] | select(.codec_type == "video")][0].codec_name' <<<"$probe")" = h264
+t_check "the video has an AAC audio stream" \
+	test "$(jq -r '[.streams[] | select(.codec_type == "audio")][0].codec_name' <<<"$probe")" = aac
+dur=$(jq -r '.format.duration // 0' <<<"$probe")
+read -r min max < <(awk -F' *= *' '$1 == "min_duration" { lo = $2 } $1 == "max_duration" { hi = $2 }
+	END { print lo, hi }' "$TOP/templates/ru-birthday/template.conf")
+t_check "the duration ($dur s) is what the template promises ($min..$max s)" \
+	awk -v d="$dur" -v lo="$min" -v hi="$max" 'BEGIN { exit !(d >= lo && d <= hi && d > 0) }'
+
+# The confirmation showed the normalised name.
+chat=$(sim_wait 2001 0 1 1)
+t_check "the parent was asked to confirm «Маша» (normalised)" \
+	jq -e '[.messages[] | select(.text != null and (.text | contains("Маша")))] | length > 0' <<<"$chat" >/dev/null
+
+db=$T/state/greetbot.db
+t_check "the request is COMPLETED in SQLite" \
+	test "$(sqlite3 "$db" "SELECT state FROM requests")" = COMPLETED
+t_check "the asset is AVAILABLE with a file_id" \
+	test "$(sqlite3 "$db" "SELECT state || ':' || (file_id IS NOT NULL) FROM assets")" = AVAILABLE:1
+t_check "one attempt recorded as ok with CPU time and peak RSS" \
+	test "$(sqlite3 "$db" "SELECT status || ':' || (cpu_seconds > 0) || ':' || (max_rss_kb > 0) FROM attempts")" = ok:1:1
+t_check "the database file is private (0600)" test "$(stat -c %a "$db")" = 600
+
+kids=$(pgrep -P "$GB_PID" | tr '\n' ' ')
+t_check "greetbotd runs redis-server and greetbot-tg as children" \
+	test "$(ps -o comm= -p "${kids// /,}" | sort | tr '\n' ' ')" = "greetbot-tg redis-server "
+sim_stop
+t_check "SIGTERM stops greetbotd and all its children" \
+	sh -c "for p in $kids; do ! kill -0 \$p 2>/dev/null || exit 1; done"
+t_check "the token never reached the log" sh -c "! grep -q '$SIM_TOKEN' '$T/greetbotd.log'"
+t_done
