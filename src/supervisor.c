@@ -64,6 +64,7 @@ struct job {
 	char		*work_dir;
 	char		*name;
 	struct render	*render;
+	int		 interrupted;	/* killed by a drain */
 	struct job	*next;
 };
 
@@ -490,6 +491,41 @@ keep_output(struct job *j, const char *output)
 	return dst;
 }
 
+/* An attempt is over, whatever it was: free the worker. */
+static void
+job_finished(struct job *j)
+{
+	rm_tree(j->work_dir);
+	job_free(j);
+	sv.running--;
+	if (sv.draining && sv.running == 0 && sv.redis.pid > 0)
+		kill(sv.redis.pid, SIGTERM);
+	jobs_take();
+}
+
+/*
+ * Killed by a drain: not the job's fault. The attempt is recorded as
+ * interrupted, the job goes back to QUEUED without using up an attempt,
+ * and its stream entry stays unacknowledged, pending for this consumer,
+ * so the next start reads it again.
+ */
+static void
+job_interrupted(struct job *j, const struct render_outcome *o)
+{
+	db_begin(sv.db);
+	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'interrupted', "
+	    "signal = ?, cause = 'greetbotd stopped during the render', duration = ? "
+	    "WHERE id = ?", "didl", (double)time(NULL), o->signal, o->duration,
+	    j->attempt_id);
+	db_run(sv.db, "UPDATE jobs SET state = 'QUEUED', attempts = max(attempts - 1, 0), "
+	    "updated_at = ? WHERE id = ?", "ll", db_now(), j->id);
+	db_run(sv.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
+	    "ll", db_now(), j->asset_id);
+	db_commit(sv.db);
+	log_info("render interrupted by drain	job=%lld", (long long)j->id);
+	job_finished(j);
+}
+
 /*
  * Commit an attempt's outcome, its consequences for the job, the asset and
  * the subscribers' outbox rows in one transaction; then ack the entry.
@@ -501,6 +537,10 @@ job_done(const struct render_outcome *o, void *arg)
 	char *output, *kept = NULL;
 	int ok = strcmp(o->status, "ok") == 0, attempts;
 
+	if (j->interrupted) {
+		job_interrupted(j, o);
+		return;
+	}
 	xasprintf(&output, "%s/out.mp4", j->work_dir);
 	if (ok && (kept = keep_output(j, output)) == NULL)
 		ok = 0;
@@ -539,12 +579,9 @@ job_done(const struct render_outcome *o, void *arg)
 	    o->cpu_seconds, o->max_rss_kb, attempts);
 	queue_ack(sv.queue, j->entry_id);
 	wake_bot();
-	rm_tree(j->work_dir);
 	free(output);
 	free(kept);
-	job_free(j);
-	sv.running--;
-	jobs_take();
+	job_finished(j);
 }
 
 static void
@@ -721,6 +758,7 @@ drain_kill(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (struct job *j = sv.jobs; j != NULL; j = j->next) {
 		log_warnx("drain: stopping render\tjob=%lld", (long long)j->id);
+		j->interrupted = 1;
 		render_kill(j->render);
 	}
 }
