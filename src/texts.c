@@ -96,7 +96,8 @@ texts_load(const char *dir, const char *default_lang, char *err, size_t errlen)
 		if (de->d_name[0] != '.' && strlen(de->d_name) <= 8)
 			texts_file(t, dir, de->d_name);
 	closedir(d);
-	if (texts_lang(t, default_lang) != t->default_lang) {
+	if (texts_lang(t, default_lang) == t->default_lang) {
+		/* texts_lang found no file of that name: it fell back. */
 		snprintf(err, errlen, "messages_dir %s has no file for the default "
 		    "language \"%s\"", dir, default_lang);
 		texts_free(t);

@@ -1,0 +1,145 @@
+/* test_config.c: the config file, environment overrides and errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "texts.h"
+#include "unit.h"
+
+static char dir[] = "/tmp/greetbot-unit.XXXXXX";
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void
+test_defaults_and_file(void)
+{
+	struct config c;
+	char err[256];
+	const char *p = write_file("a.conf", "# comment\n\n workers = 3 \n"
+	    "state_dir = /var/lib/x\nadmin_chat_id = -1001234567890123\n");
+
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "a valid file loads");
+	UNIT_CHECK(c.workers == 3, "workers from the file, spaces trimmed");
+	UNIT_STREQ(c.state_dir, "/var/lib/x", "state_dir from the file");
+	UNIT_STREQ(c.db_path, "/var/lib/x/greetbot.db", "db_path defaults into state_dir");
+	UNIT_CHECK(c.admin_chat_id == -1001234567890123LL, "64-bit chat ids");
+	UNIT_CHECK(c.max_attempts == 3, "max_attempts defaults to 3");
+	UNIT_STREQ(c.telegram_api_url, "https://api.telegram.org", "api url default");
+	UNIT_STREQ(c.http_listen, "127.0.0.1:8080", "http_listen default is loopback");
+	config_free(&c);
+}
+
+static void
+test_env_overrides(void)
+{
+	struct config c;
+	char err[256];
+	const char *p = write_file("b.conf", "workers = 3\n");
+
+	setenv("GREETBOT_WORKERS", "7", 1);
+	setenv("GREETBOT_TELEGRAM_TOKEN", "1:abc", 1);
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "loads with env");
+	UNIT_CHECK(c.workers == 7, "GREETBOT_WORKERS overrides the file");
+	UNIT_STREQ(c.telegram_token, "1:abc", "token from the environment");
+	config_free(&c);
+	setenv("GREETBOT_WORKERS", "many", 1);
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1, "a bad number is refused");
+	UNIT_CHECK(strstr(err, "GREETBOT_WORKERS") != NULL, "the error names the variable: %s", err);
+	config_free(&c);
+	unsetenv("GREETBOT_WORKERS");
+	unsetenv("GREETBOT_TELEGRAM_TOKEN");
+}
+
+static void
+test_errors(void)
+{
+	struct config c;
+	char err[256];
+	const char *p = write_file("c.conf", "workers = 2\nwrokers = 3\n");
+
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1, "an unknown key is refused");
+	UNIT_CHECK(strstr(err, "c.conf:2") && strstr(err, "wrokers"),
+	    "the error gives file, line and key: %s", err);
+	config_free(&c);
+	p = write_file("d.conf", "just words\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1, "a line without = is refused");
+	config_free(&c);
+	p = write_file("token", "  42:secret  \n");
+	setenv("GREETBOT_TELEGRAM_TOKEN_FILE", p, 1);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == 0, "token file loads");
+	UNIT_STREQ(c.telegram_token, "42:secret", "token read from the file, trimmed");
+	config_free(&c);
+	unsetenv("GREETBOT_TELEGRAM_TOKEN_FILE");
+}
+
+static void
+test_texts(void)
+{
+	struct texts *t;
+	char err[256], *s;
+
+	mkdir(dir, 0700);
+	write_file("ru", "hello = Привет, {name}!\\nКак дела?\nonly_ru = да\n");
+	write_file("en", "# comment\nhello = Hello, {name}!\n");
+	t = texts_load(dir, "ru", err, sizeof(err));
+	UNIT_CHECK(t != NULL, "texts load");
+	s = texts_fmt(t, "en", "hello", "Mary");
+	UNIT_STREQ(s, "Hello, Mary!", "en text with the name");
+	free(s);
+	s = texts_fmt(t, texts_lang(t, "ru-RU"), "hello", "Маша");
+	UNIT_STREQ(s, "Привет, Маша!\nКак дела?", "ru-RU maps to ru, \\n is a newline");
+	free(s);
+	UNIT_STREQ(texts_get(t, "en", "only_ru"), "да", "a missing key falls back to ru");
+	UNIT_STREQ(texts_lang(t, "de"), "ru", "an unknown language gets the default");
+	UNIT_STREQ(texts_get(t, "en", "nope"), "nope", "an unknown key shows the key");
+	texts_free(t);
+	UNIT_CHECK(texts_load(dir, "fr", err, sizeof(err)) == NULL, "no file for the default: error");
+}
+
+static void
+test_redact(void)
+{
+	char buf[256];
+
+	log_add_secret("123456:SECRETTOKEN");
+	snprintf(buf, sizeof(buf), "GET /bot123456:SECRETTOKEN/getMe failed");
+	log_redact(buf);
+	UNIT_CHECK(strstr(buf, "SECRET") == NULL, "the token is redacted: %s", buf);
+	log_quote(buf, sizeof(buf), "a \"b\"\n\x01 c=d");
+	UNIT_STREQ(buf, "\"a \\\"b\\\"\\x0a\\x01 c=d\"", "untrusted text is quoted and escaped");
+}
+
+int
+main(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	test_defaults_and_file();
+	test_env_overrides();
+	test_errors();
+	test_texts();
+	test_redact();
+	for (const char **f = (const char *[]){ "a.conf", "b.conf", "c.conf", "d.conf",
+	    "token", "ru", "en", NULL }; *f != NULL; f++) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s/%s", dir, *f);
+		unlink(path);
+	}
+	rmdir(dir);
+	return unit_done();
+}
