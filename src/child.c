@@ -133,6 +133,10 @@ child_exec(const struct child_spec *s, int errfd)
 	sigset_t none;
 	int err;
 
+	/* errfd moves above every target fd (before RLIMIT_NOFILE can forbid
+	 * it) so that child_fds can keep it open. */
+	if ((err = fcntl(errfd, F_DUPFD_CLOEXEC, 16)) != -1)
+		errfd = err;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (int sig = 1; sig < NSIG; sig++)
@@ -152,9 +156,7 @@ child_exec(const struct child_spec *s, int errfd)
 	if (s->drop && (setgroups(1, &s->gid) == -1 || setgid(s->gid) == -1 ||
 	    setuid(s->uid) == -1))
 		goto fail;
-	/* errfd moves above every target fd so child_fds can keep it. */
-	if ((errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 16)) == -1 ||
-	    child_fds(s, errfd) == -1)
+	if (child_fds(s, errfd) == -1)
 		goto fail;
 	execve(s->path, s->argv, s->envp);
 fail:
