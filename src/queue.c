@@ -80,6 +80,8 @@ queue_down(struct queue *q, const char *why)
 {
 	struct timeval tv;
 
+	if (q->freeing)
+		return;		/* queue_free disconnects both itself */
 	if (q->up || q->backoff == 0)
 		log_warnx("redis unavailable, will reconnect\treason=\"%s\"", why);
 	q->up = 0;
@@ -88,7 +90,7 @@ queue_down(struct queue *q, const char *why)
 		redisAsyncDisconnect(q->cmd);
 	if (q->blk != NULL)
 		redisAsyncDisconnect(q->blk);
-	if (q->freeing || evtimer_pending(q->retry_ev, NULL))
+	if (evtimer_pending(q->retry_ev, NULL))
 		return;
 	q->backoff = q->backoff == 0 ? BACKOFF_MIN :
 	    (q->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : q->backoff * 2);
@@ -235,7 +237,8 @@ queue_free(struct queue *q)
 		return;
 	q->freeing = 1;
 	event_free(q->retry_ev);
-	/* Disconnect callbacks run inside these calls and clear cmd/blk. */
+	/* Disconnect callbacks run inside these calls and clear cmd/blk;
+	 * pending commands get their callbacks with a NULL reply. */
 	if (q->cmd != NULL)
 		redisAsyncFree(q->cmd);
 	if (q->blk != NULL)

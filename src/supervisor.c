@@ -94,6 +94,7 @@ static struct {
 
 static void relay_run(void);
 static void jobs_take(void);
+static void drain_check(void);
 
 /* Poke greetbot-tg: its outbox has new rows. */
 static void
@@ -124,8 +125,14 @@ service_line(struct service *s, char *line)
 {
 	char q[1200];
 
+	/* Our own children already log logfmt lines: pass them through. */
+	if (strncmp(line, "ts=", 3) == 0) {
+		log_redact(line);
+		fprintf(stderr, "%s\n", line);
+		return;
+	}
 	log_info("child output\tchild=%s line=%s", s->name, log_quote(q, sizeof(q), line));
-	if (s == &sv.redis && strstr(line, "Ready to accept connections") != NULL)
+	if (s == &sv.redis && strcasestr(line, "ready to accept connections") != NULL)
 		redis_ready();
 }
 
@@ -198,8 +205,10 @@ service_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 	(void)pid;
 	(void)ru;
 	s->pid = 0;
-	if (sv.draining)
+	if (sv.draining) {
+		drain_check();
 		return;
+	}
 	if (time(NULL) - s->started >= CRASH_WINDOW) {
 		s->backoff = 0;
 		s->restarts = 0;
@@ -498,9 +507,8 @@ job_finished(struct job *j)
 	rm_tree(j->work_dir);
 	job_free(j);
 	sv.running--;
-	if (sv.draining && sv.running == 0 && sv.redis.pid > 0)
-		kill(sv.redis.pid, SIGTERM);
 	jobs_take();
+	drain_check();
 }
 
 /*
@@ -745,7 +753,23 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	relay_run();
-	if (sv.draining && sv.running == 0 && child_count() == 0)
+}
+
+/*
+ * Draining: once no render runs, Redis is no longer needed (every outcome
+ * is committed and acknowledged); once every child is gone, we exit.
+ */
+static void
+drain_check(void)
+{
+	if (!sv.draining || sv.running > 0)
+		return;
+	if (sv.redis.pid > 0) {
+		queue_free(sv.queue);
+		sv.queue = NULL;
+		kill(sv.redis.pid, SIGTERM);
+	}
+	if (child_count() == 0)
 		event_base_loopexit(sv.base, NULL);
 }
 
@@ -781,8 +805,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(sv.drain_ev, &tv);
 	if (sv.bot.pid > 0)
 		kill(sv.bot.pid, SIGTERM);
-	if (sv.redis.pid > 0 && sv.running == 0)
-		kill(sv.redis.pid, SIGTERM);
+	drain_check();
 }
 
 static void
