@@ -4,7 +4,8 @@
 # scripts/run-demo.sh (make run) and tests/lib.sh. Needs curl and jq.
 #
 # Variables: BIN (the binaries), TOP (the source tree), SIM_DIR (state).
-# Set by sim_start: SIM_ADDR, SIM_PID, SIM_TOKEN; by gb_start: GB_PID.
+# Set by sim_start: SIM_ADDR, SIM_PID, SIM_TOKEN; by gb_start: GB_PID and
+# GB_HTTP (greetbotd's /health and /metrics address).
 
 SIM_TOKEN=${SIM_TOKEN:-123456:simulated-token}
 
@@ -44,7 +45,9 @@ gb_start() {
 	local line=""
 	read -r line <"$ready" || true
 	rm -f "$ready"
-	if [ "$line" != ready ]; then
+	# shellcheck disable=SC2034 # read by the tests
+	GB_HTTP=${line#ready http=}
+	if [ "${line%% *}" != ready ]; then
 		echo "greetbotd did not become ready; see $SIM_DIR/greetbotd.log" >&2
 		return 1
 	fi

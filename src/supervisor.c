@@ -29,6 +29,7 @@
 #include "child.h"
 #include "config.h"
 #include "db.h"
+#include "health.h"
 #include "log.h"
 #include "queue.h"
 #include "renderer.h"
@@ -86,6 +87,7 @@ static struct {
 	int			 relaying;	/* publishes in flight */
 	int			 draining;
 	int			 ready_fd;
+	char			 http_addr[64];
 	int			 announced;
 	int			 wake_bot[2];	/* we write: new outbox rows */
 	int			 wake_us[2];	/* the bot writes: new jobs */
@@ -319,7 +321,9 @@ announce_ready(void)
 	log_info("ready\tworkers=%d template=%s version=%s", sv.cfg.workers,
 	    sv.tmpl.id, sv.tmpl.version);
 	if (sv.ready_fd >= 0) {
-		(void)!write(sv.ready_fd, "ready\n", 6);
+		char line[96];
+		int n = snprintf(line, sizeof(line), "ready http=%s\n", sv.http_addr);
+		(void)!write(sv.ready_fd, line, (size_t)n);
 		close(sv.ready_fd);
 		sv.ready_fd = -1;
 	}
@@ -841,6 +845,45 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 /* --- start-up ------------------------------------------------------------ */
 
+static int
+src_redis_up(void)
+{
+	return sv.queue != NULL && queue_connected(sv.queue);
+}
+
+static int
+src_bot_up(void)
+{
+	return sv.bot.pid > 0;
+}
+
+static long long
+src_queue_depth(void)
+{
+	return sv.queue != NULL ? queue_depth(sv.queue) : 0;
+}
+
+static int
+src_busy(void)
+{
+	return sv.running;
+}
+
+/* The HTTP endpoints; a port that is taken is fatal, not a silent skip. */
+static void
+setup_http(void)
+{
+	struct health_source hs = { src_redis_up, src_bot_up, src_queue_depth, src_busy,
+	    sv.cfg.workers, sv.db };
+
+	if (*sv.cfg.http_listen == '\0')
+		return;
+	if (health_start(sv.base, sv.cfg.http_listen, &hs, sv.http_addr,
+	    sizeof(sv.http_addr)) == -1)
+		fatal("http_listen %s: cannot listen", sv.cfg.http_listen);
+	log_info("http listening\taddr=%s", sv.http_addr);
+}
+
 /* greetbot-tg lives beside greetbotd unless configured. */
 static void
 find_bot_program(const char *argv0)
@@ -1030,6 +1073,7 @@ main(int argc, char **argv)
 	sv.db = db_open(sv.cfg.db_path);
 	recover_jobs();
 	setup_events();
+	setup_http();
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	sv.redis = (struct service){ .name = "redis-server", .start = redis_start };
 	sv.bot = (struct service){ .name = "greetbot-tg", .start = bot_start };
@@ -1042,6 +1086,7 @@ main(int argc, char **argv)
 	    sv.tmpl.id, sv.tmpl.version);
 	event_base_dispatch(sv.base);
 	log_info("stopped");
+	health_stop();
 	queue_free(sv.queue);
 	db_close(sv.db);
 	return 0;

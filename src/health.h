@@ -1,0 +1,29 @@
+/* health.h: greetbotd's HTTP endpoints (evhttp, loopback by default):
+ * /health, /health/db, /health/redis, /health/bot and /metrics. */
+#ifndef GREETBOT_HEALTH_H
+#define GREETBOT_HEALTH_H
+
+#include <sqlite3.h>
+
+struct event_base;
+struct evbuffer;
+
+/* What the supervisor tells the endpoints, asked at each request. */
+struct health_source {
+	int		(*redis_up)(void);
+	int		(*bot_up)(void);
+	long long	(*queue_depth)(void);
+	int		(*workers_busy)(void);
+	int		 workers;
+	sqlite3		*db;
+};
+
+/* Listen on "host:port" (port 0: any free port); the bound address is
+ * written to bound (for logs and tests). -1 with errno on failure. */
+int	health_start(struct event_base *, const char *listen, const struct health_source *,
+	    char *bound, size_t boundlen);
+void	health_stop(void);
+/* The Prometheus text of /metrics (exposed for tests). */
+void	health_metrics(struct evbuffer *);
+
+#endif
