@@ -34,6 +34,7 @@
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -135,6 +136,7 @@ struct waiter {
 	enum waiter_kind	 kind;
 	struct evhttp_request	*req;
 	struct event		*timer;
+	struct event		*watch;		/* the client's socket */
 	int			 limit;		/* WAIT_UPDATES */
 	int64_t			 chat_id;	/* WAIT_CHAT */
 	int64_t			 since, count;	/* WAIT_CHAT */
@@ -808,13 +810,20 @@ json_replace(cJSON *obj, const char *key, cJSON *value)
 
 static void	waiter_timeout_cb(evutil_socket_t, short, void *);
 static void	waiter_close_cb(struct evhttp_connection *, void *);
+static void	waiter_peek_cb(evutil_socket_t, short, void *);
 
-/* Keep req pending for up to ms; its connection closing cancels it. */
+/*
+ * Keep req pending for up to ms. libevent does not read from a connection
+ * whose request is pending, so it would not see the client go away; we
+ * watch the socket ourselves (without consuming) to let go early.
+ */
 static struct waiter *
 waiter_new(enum waiter_kind kind, struct evhttp_request *req, int64_t ms)
 {
 	struct waiter *w = xcalloc(1, sizeof(*w));
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct timeval tv;
+	evutil_socket_t fd;
 
 	w->kind = kind;
 	w->req = req;
@@ -823,8 +832,11 @@ waiter_new(enum waiter_kind kind, struct evhttp_request *req, int64_t ms)
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(w->timer, &tv);
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    waiter_close_cb, w);
+	evhttp_connection_set_closecb(evcon, waiter_close_cb, w);
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	if (fd != -1 && (w->watch = event_new(sim.base, fd, EV_READ,
+	    waiter_peek_cb, w)) != NULL)
+		event_add(w->watch, NULL);
 	TAILQ_INSERT_TAIL(&sim.waiters, w, entry);
 	return w;
 }
@@ -838,6 +850,8 @@ waiter_take(struct waiter *w)
 
 	TAILQ_REMOVE(&sim.waiters, w, entry);
 	event_free(w->timer);
+	if (w->watch != NULL)
+		event_free(w->watch);
 	if ((evcon = evhttp_request_get_connection(req)) != NULL)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
 	free(w);
@@ -880,6 +894,27 @@ waiter_hang_up(struct evhttp_request *req)
 		evhttp_connection_free(evcon);
 	else
 		evhttp_request_free(req);
+}
+
+/* The held request's socket is readable: at EOF or on error the client
+ * has gone, so close our side too; other data is left to libevent. */
+static void
+waiter_peek_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct waiter *w = arg;
+	char c;
+	ssize_t n;
+
+	(void)events;
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		event_add(w->watch, NULL);
+		return;
+	}
+	if (n > 0)
+		return;
+	log_debug("client gone while held	kind=%d", (int)w->kind);
+	waiter_hang_up(waiter_take(w));
 }
 
 /* A waiter's time is up: answer with what there is, or run the call. */
