@@ -103,8 +103,11 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/greetbot/scripts
 	install -m 755 scripts/render.sh $(DESTDIR)$(PREFIX)/share/greetbot/scripts/render.sh
 	cp -R templates messages data $(DESTDIR)$(PREFIX)/share/greetbot/
-	install -d $(DESTDIR)$(PREFIX)/share/doc/greetbot
-	install -m 644 etc/greetbot.conf.example README.md $(DESTDIR)$(PREFIX)/share/doc/greetbot/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/greetbot $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 644 etc/greetbot.conf.example README.md docs/ARCHITECTURE.md \
+	    $(DESTDIR)$(PREFIX)/share/doc/greetbot/
+	sed 's|/usr/local|$(PREFIX)|g' etc/greetbotd.service > \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/greetbotd.service
 
 clean:
 	rm -rf build build-asan templates/*/.media-stamp templates/*/media

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Supervision: greetbotd restarts greetbot-tg when it dies, keeps its
+# output in the log, answers /health, and a parent's order still arrives.
+. "$(dirname "$0")/../lib.sh"
+
+sim_start
+gb_start
+t_check "/health answers 200 when everything runs" \
+	curl -fsS -o /dev/null "http://$GB_HTTP/health"
+
+bot=$(pgrep -P "$GB_PID" -x greetbot-tg)
+kill -KILL "$bot"
+# The order is typed while the bot is dead: Telegram (tgsim) keeps the
+# updates and the restarted bot picks them up.
+video=$(parent_order 3001 "Анна-Мария") || video=""
+t_check "after greetbot-tg was killed, the order still arrives" test -s "$video"
+t_check "the death was logged with its signal" \
+	grep -q 'msg="child died" child=greetbot-tg signal=9' "$T/greetbotd.log"
+t_check "a new greetbot-tg runs" \
+	sh -c "pgrep -P '$GB_PID' -x greetbot-tg | grep -vx '$bot' >/dev/null"
+t_check "the bot's own log lines pass through greetbotd's log" \
+	grep -q 'proc=greetbot-tg msg=started' "$T/greetbotd.log"
+metrics=$(curl -fsS "http://$GB_HTTP/metrics")
+t_check "/metrics counts the finished job" grep -q '^greetbot_jobs{state="DONE"} 1$' <<<"$metrics"
+t_check "/metrics counts the sendVideo" \
+	grep -q '^greetbot_telegram_calls_total{method="sendVideo",result="sent"} 1$' <<<"$metrics"
+t_done
