@@ -36,6 +36,9 @@ struct queue {
 	int			 backoff;
 	long long		 depth;
 	struct event		*retry_ev;
+	struct event		*reclaim_ev;
+	long			 reclaim_idle_ms;
+	int			 reclaiming;
 	int			 freeing;
 };
 
@@ -48,6 +51,7 @@ struct publish {
 
 static void queue_connect(struct queue *);
 static void queue_read(struct queue *);
+static void queue_reclaim(evutil_socket_t, short, void *);
 
 /* Parse the URL forms in queue.h. */
 static int
@@ -226,6 +230,7 @@ queue_new(struct event_base *base, const char *url, const char *prefix,
 	q->cbs = *cbs;
 	q->arg = arg;
 	q->retry_ev = evtimer_new(base, queue_retry, q);
+	q->reclaim_ev = event_new(base, -1, EV_PERSIST, queue_reclaim, q);
 	queue_connect(q);
 	return q;
 }
@@ -237,6 +242,7 @@ queue_free(struct queue *q)
 		return;
 	q->freeing = 1;
 	event_free(q->retry_ev);
+	event_free(q->reclaim_ev);
 	/* Disconnect callbacks run inside these calls and clear cmd/blk;
 	 * pending commands get their callbacks with a NULL reply. */
 	if (q->cmd != NULL)
@@ -263,35 +269,95 @@ queue_depth(const struct queue *q)
 	return q->depth;
 }
 
-/* Hand each entry of an XREADGROUP reply to the job callback. */
+/* Hand each [id, [field, value ...]] entry to the job callback. */
+static int
+queue_entry_list(struct queue *q, redisReply *entries)
+{
+	int n = 0;
+
+	if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
+		return 0;
+	for (size_t i = 0; i < entries->elements; i++) {
+		redisReply *e = entries->element[i], *f;
+		int64_t job = 0;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
+			continue;
+		f = e->element[1];
+		n++;
+		for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
+			if (strcmp(f->element[k]->str, "job_id") == 0)
+				job = strtoll(f->element[k + 1]->str, NULL, 10);
+		if (job <= 0) {
+			/* Deleted or foreign entry: nothing to do but ack. */
+			queue_ack(q, e->element[0]->str);
+			continue;
+		}
+		q->cbs.job(e->element[0]->str, job, q->arg);
+	}
+	return n;
+}
+
+/* An XREADGROUP reply: [[stream, entries], ...]. */
 static int
 queue_entries(struct queue *q, redisReply *reply)
 {
 	int n = 0;
 
-	if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+	if (reply->type != REDIS_REPLY_ARRAY)
 		return 0;
-	for (size_t s = 0; s < reply->elements; s++) {
-		redisReply *entries = reply->element[s]->element[1];
-
-		for (size_t i = 0; i < entries->elements; i++) {
-			redisReply *e = entries->element[i], *f = e->element[1];
-			int64_t job = 0;
-
-			n++;
-			for (size_t k = 0; f != NULL && f->type == REDIS_REPLY_ARRAY &&
-			    k + 1 < f->elements; k += 2)
-				if (strcmp(f->element[k]->str, "job_id") == 0)
-					job = strtoll(f->element[k + 1]->str, NULL, 10);
-			if (job <= 0) {
-				/* Deleted or foreign entry: nothing to do but ack. */
-				queue_ack(q, e->element[0]->str);
-				continue;
-			}
-			q->cbs.job(e->element[0]->str, job, q->arg);
-		}
-	}
+	for (size_t s = 0; s < reply->elements; s++)
+		if (reply->element[s]->elements >= 2)
+			n += queue_entry_list(q, reply->element[s]->element[1]);
 	return n;
+}
+
+static void
+queue_on_reclaim(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue *q = priv;
+	redisReply *reply = r;
+	int n;
+
+	(void)ac;
+	q->reclaiming = 0;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
+		return;
+	if ((n = queue_entry_list(q, reply->element[1])) > 0)
+		log_warnx("reclaimed jobs abandoned by another consumer\tjobs=%d", n);
+}
+
+/*
+ * Entries delivered to a consumer that died stay pending for it for ever;
+ * once idle longer than any render can take, we claim them (XAUTOCLAIM).
+ */
+static void
+queue_reclaim(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue *q = arg;
+	char idle[24], count[16];
+
+	(void)fd;
+	(void)what;
+	if (!q->up || q->reclaiming || q->want <= 0 || q->cmd == NULL)
+		return;
+	snprintf(idle, sizeof(idle), "%ld", q->reclaim_idle_ms);
+	snprintf(count, sizeof(count), "%d", q->want);
+	q->reclaiming = 1;
+	redisAsyncCommand(q->cmd, queue_on_reclaim, q,
+	    "XAUTOCLAIM %s %s %s %s 0-0 COUNT %s", q->stream, q->group, q->consumer,
+	    idle, count);
+}
+
+void
+queue_set_reclaim(struct queue *q, long idle_ms)
+{
+	struct timeval tv = { idle_ms / 4000 + 1, 0 };
+
+	q->reclaim_idle_ms = idle_ms;
+	evtimer_del(q->reclaim_ev);
+	if (idle_ms > 0)
+		evtimer_add(q->reclaim_ev, &tv);
 }
 
 static void

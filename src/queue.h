@@ -32,6 +32,9 @@ void		 queue_publish(struct queue *, int64_t job_id,
 		    void (*cb)(int ok, int64_t job_id, void *), void *);
 /* XACK and XDEL: the job's outcome is safe in SQLite. */
 void		 queue_ack(struct queue *, const char *entry_id);
+/* Claim entries pending for another consumer longer than idle_ms (it
+ * died mid-render); checked every idle_ms/4. 0 turns it off. */
+void		 queue_set_reclaim(struct queue *, long idle_ms);
 /* Stream length (XLEN) as last seen, for status and metrics. */
 long long	 queue_depth(const struct queue *);
 

@@ -733,6 +733,8 @@ redis_ready(void)
 		return;
 	xasprintf(&url, "unix:%s", sv.redis_sock);
 	sv.queue = queue_new(sv.base, url, sv.cfg.redis_prefix, sv.cfg.node_name, &cbs, NULL);
+	/* Longer than any attempt can run, so a live consumer never loses one. */
+	queue_set_reclaim(sv.queue, (sv.cfg.render_timeout + sv.cfg.render_grace + 30) * 1000L);
 	free(url);
 }
 
