@@ -1,5 +1,6 @@
 /* renderer.c: render attempts, from fork to a classified, validated outcome. */
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include "config.h"
 #include "log.h"
 #include "renderer.h"
 #include "xmalloc.h"
@@ -466,4 +468,30 @@ render_kill(struct render *r)
 {
 	if (r->phase != PHASE_DONE && r->pid > 0)
 		killpg(r->pid, SIGKILL);
+}
+
+int
+render_user(const char *name, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0 || name == NULL || *name == '\0')
+		return 0;
+	if ((pw = getpwnam(name)) == NULL)
+		return -1;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 1;
+}
+
+void
+render_request_config(struct render_request *rq, const struct config *c)
+{
+	rq->limits.cpu = (rlim_t)c->render_cpu;
+	rq->limits.as = (rlim_t)c->render_memory_mb << 20;
+	rq->limits.fsize = (rlim_t)c->render_fsize_mb << 20;
+	rq->limits.nofile = (rlim_t)c->render_nofile;
+	rq->limits.nproc = (rlim_t)c->render_nproc;
+	rq->timeout = c->render_timeout;
+	rq->grace = c->render_grace;
 }

@@ -46,6 +46,17 @@ struct render_outcome {
 	char		 stderr_tail[2048];
 };
 
+struct config;
+
+/*
+ * The unprivileged user renderers run as: returns 1 and fills uid/gid when
+ * we are root and render_user is set, 0 when no drop applies, -1 when the
+ * user does not exist.
+ */
+int		 render_user(const char *name, uid_t *, gid_t *);
+/* Limits, timeout and grace from the configuration. */
+void		 render_request_config(struct render_request *, const struct config *);
+
 typedef void (*render_done_cb)(const struct render_outcome *, void *);
 typedef void (*render_progress_cb)(double, void *);
 

@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -685,13 +684,7 @@ job_start(const char *entry_id, int64_t job_id)
 	rq.output = output;
 	rq.thumb = thumb;
 	rq.mode = "video";
-	rq.limits.cpu = (rlim_t)sv.cfg.render_cpu;
-	rq.limits.as = (rlim_t)sv.cfg.render_memory_mb << 20;
-	rq.limits.fsize = (rlim_t)sv.cfg.render_fsize_mb << 20;
-	rq.limits.nofile = (rlim_t)sv.cfg.render_nofile;
-	rq.limits.nproc = (rlim_t)sv.cfg.render_nproc;
-	rq.timeout = sv.cfg.render_timeout;
-	rq.grace = sv.cfg.render_grace;
+	render_request_config(&rq, &sv.cfg);
 	rq.drop = sv.drop;
 	rq.uid = sv.uid;
 	rq.gid = sv.gid;
@@ -948,17 +941,11 @@ setup_dirs(void)
 static void
 setup_user(void)
 {
-	struct passwd *pw;
-
-	if (geteuid() != 0 || *sv.cfg.render_user == '\0')
-		return;
-	if ((pw = getpwnam(sv.cfg.render_user)) == NULL)
+	if ((sv.drop = render_user(sv.cfg.render_user, &sv.uid, &sv.gid)) == -1)
 		fatalx("render_user %s: no such user", sv.cfg.render_user);
-	sv.drop = 1;
-	sv.uid = pw->pw_uid;
-	sv.gid = pw->pw_gid;
-	log_info("renderers run unprivileged\tuser=%s uid=%d", sv.cfg.render_user,
-	    (int)sv.uid);
+	if (sv.drop)
+		log_info("renderers run unprivileged\tuser=%s uid=%d", sv.cfg.render_user,
+		    (int)sv.uid);
 }
 
 /* Jobs this node was rendering when it stopped go back in line: their
