@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,4 +495,22 @@ render_request_config(struct render_request *rq, const struct config *c)
 	rq->limits.nproc = (rlim_t)c->render_nproc;
 	rq->timeout = c->render_timeout;
 	rq->grace = c->render_grace;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void
+render_rmtree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -66,6 +66,8 @@ typedef void (*render_progress_cb)(double, void *);
  */
 struct render	*render_start(struct event_base *, const struct render_request *,
 		    render_done_cb, render_progress_cb, void *);
+/* Remove a work directory and everything a script left in it. */
+void		 render_rmtree(const char *dir);
 /* Kill the attempt's process group now; done is still called. */
 void		 render_kill(struct render *);
 

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -400,25 +399,6 @@ job_free(struct job *j)
 	free(j);
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-/* Remove a work directory and everything a script left in it. */
-static void
-rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Exponential backoff with jitter: 5 s, 10 s, 20 s ... plus up to 50%. */
 static int64_t
 retry_delay(int attempts)
@@ -507,7 +487,7 @@ keep_output(struct job *j, const char *output)
 static void
 job_finished(struct job *j)
 {
-	rm_tree(j->work_dir);
+	render_rmtree(j->work_dir);
 	job_free(j);
 	sv.running--;
 	jobs_take();
@@ -608,7 +588,7 @@ static int
 job_workdir(struct job *j)
 {
 	xasprintf(&j->work_dir, "%s/work/%lld", sv.render_dir, (long long)j->attempt_id);
-	rm_tree(j->work_dir);
+	render_rmtree(j->work_dir);
 	if (mkdir(j->work_dir, 0700) == -1)
 		return -1;
 	if (sv.drop && chown(j->work_dir, sv.uid, sv.gid) == -1)

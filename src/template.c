@@ -28,11 +28,13 @@ struct tlist {
 	size_t		 n, cap;
 };
 
-static uint64_t
-fnv1a(uint64_t h, const void *p, size_t n)
+uint64_t
+template_hash(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *b = p;
 
+	if (h == 0)
+		h = FNV_OFFSET;
 	for (size_t i = 0; i < n; i++) {
 		h ^= b[i];
 		h *= FNV_PRIME;
@@ -108,7 +110,7 @@ hash_file(uint64_t *h, const char *path)
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		*h = fnv1a(*h, buf, (size_t)n);
+		*h = template_hash(*h, buf, (size_t)n);
 	close(fd);
 	return n == 0 ? 0 : -1;
 }
@@ -250,7 +252,7 @@ template_load(struct template *t, const char *templates_dir, const char *id,
     const char *default_script, const char *snapshot_root, char *err, size_t errlen)
 {
 	struct tlist l = { 0 };
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = 0;
 	char *conf, *own;
 	int rc = -1;
 
@@ -265,7 +267,7 @@ template_load(struct template *t, const char *templates_dir, const char *id,
 		goto out;
 	qsort(l.v, l.n, sizeof(*l.v), tfile_cmp);
 	for (size_t i = 0; i < l.n; i++) {
-		h = fnv1a(h, l.v[i].rel, strlen(l.v[i].rel) + 1);
+		h = template_hash(h, l.v[i].rel, strlen(l.v[i].rel) + 1);
 		if (hash_file(&h, l.v[i].abs) == -1) {
 			snprintf(err, errlen, "%s: %s", l.v[i].abs, strerror(errno));
 			goto out;

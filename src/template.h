@@ -3,6 +3,7 @@
 #define GREETBOT_TEMPLATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct template {
 	char	*id;
@@ -26,5 +27,7 @@ int	template_load(struct template *, const char *templates_dir, const char *id,
 	    const char *default_script, const char *snapshot_root,
 	    char *err, size_t errlen);
 void	template_free(struct template *);
+/* FNV-1a 64, the hash behind template versions (start with h = 0). */
+uint64_t template_hash(uint64_t h, const void *, size_t);
 
 #endif
