@@ -189,6 +189,7 @@ struct tgsim {
 	int64_t			 next_update_id;
 	int64_t			 next_file;
 	int64_t			 next_callback;
+	cJSON			*allowed;	/* allowed_updates; NULL: default */
 	double			 global_rate;	/* calls/s, 0 = unlimited */
 	double			 chat_rate;
 	struct rate		 global_bucket;
@@ -271,7 +272,30 @@ json_int(const cJSON *obj, const char *key, int64_t def)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+	if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) < 9007199254740992.0))
+		return def;
+	return (int64_t)v->valuedouble;
+}
+
+/* A JSON value as a parameter string: strings as they are, integers in
+ * full (cJSON would print 1e+15), anything else as JSON. */
+static char *
+json_param(const cJSON *item)
+{
+	char *s, *json;
+
+	if (cJSON_IsString(item))
+		return xstrdup(item->valuestring);
+	if (cJSON_IsNumber(item) && fabs(item->valuedouble) < 9007199254740992.0 &&
+	    item->valuedouble == floor(item->valuedouble)) {
+		xasprintf(&s, "%" PRId64, (int64_t)item->valuedouble);
+		return s;
+	}
+	if ((json = cJSON_PrintUnformatted(item)) == NULL)
+		fatalx("cJSON_PrintUnformatted");
+	s = xstrdup(json);
+	cJSON_free(json);
+	return s;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -459,15 +483,9 @@ params_from_json(struct params *p, const char *body, size_t len)
 	cJSON_ArrayForEach(item, root) {
 		if (item->string == NULL || cJSON_IsNull(item))
 			continue;
-		if (cJSON_IsString(item)) {
-			params_add(p, item->string, item->valuestring,
-			    strlen(item->valuestring), NULL, NULL);
-			continue;
-		}
-		if ((s = cJSON_PrintUnformatted(item)) == NULL)
-			fatalx("cJSON_PrintUnformatted");
+		s = json_param(item);
 		params_add(p, item->string, s, strlen(s), NULL, NULL);
-		cJSON_free(s);
+		free(s);
 	}
 	cJSON_Delete(root);
 	return 0;
@@ -961,14 +979,60 @@ waiter_find_updates(void)
 /* ---------------------------------------------------------------------- */
 /* The update queue (getUpdates). */
 
-/* Queue an update {update_id, kind: obj}; takes obj. Returns its id. */
+/* 1 when the bot's allowed_updates lets this kind of update through;
+ * by default all but chat_member and the reactions, as in Telegram. */
+static int
+updates_allowed(const char *kind)
+{
+	const cJSON *k;
+
+	if (sim.allowed == NULL)
+		return strcmp(kind, "chat_member") != 0 &&
+		    strcmp(kind, "message_reaction") != 0 &&
+		    strcmp(kind, "message_reaction_count") != 0;
+	cJSON_ArrayForEach(k, sim.allowed)
+		if (cJSON_IsString(k) && strcmp(k->valuestring, kind) == 0)
+			return 1;
+	return 0;
+}
+
+/* Remember getUpdates' allowed_updates (a JSON array; empty restores the
+ * default). -1 when it is not an array. */
+static int
+updates_set_allowed(const char *s)
+{
+	cJSON *a = cJSON_Parse(s);
+
+	if (!cJSON_IsArray(a)) {
+		cJSON_Delete(a);
+		return -1;
+	}
+	cJSON_Delete(sim.allowed);
+	sim.allowed = a;
+	if (a->child == NULL) {
+		cJSON_Delete(a);
+		sim.allowed = NULL;
+	}
+	return 0;
+}
+
+/*
+ * Queue an update {update_id, kind: obj}; takes obj. Returns its id, or 0
+ * when the bot's allowed_updates excludes it (Telegram would not make it).
+ */
 static int64_t
 updates_push(const char *kind, cJSON *obj)
 {
-	struct update *u = xcalloc(1, sizeof(*u));
+	struct update *u;
 	struct waiter *w;
 	int limit;
 
+	if (!updates_allowed(kind)) {
+		log_info("update dropped, not in allowed_updates\tkind=%s", kind);
+		cJSON_Delete(obj);
+		return 0;
+	}
+	u = xcalloc(1, sizeof(*u));
 	u->id = sim.next_update_id++;
 	u->json = cJSON_CreateObject();
 	json_add_int(u->json, "update_id", u->id);
@@ -1265,6 +1329,122 @@ file_json(const struct file *f)
 	json_add_int(o, "file_size", (int64_t)f->size);
 	cJSON_AddStringToObject(o, "file_path", f->file_path);
 	return o;
+}
+
+/* Big-endian and little-endian integers in media headers. */
+static uint64_t
+be_read(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t
+le_read(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The payload of the first box of that type in [p, end), or NULL. Box
+ * sizes are untrusted: every one is checked against end. */
+static const unsigned char *
+mp4_box(const unsigned char *p, const unsigned char *end, const char *type,
+    size_t *len)
+{
+	uint64_t size, hdr;
+
+	while (end - p >= 8) {
+		size = be_read(p, 4);
+		hdr = 8;
+		if (size == 1) {
+			if (end - p < 16)
+				return NULL;
+			size = be_read(p + 8, 8);
+			hdr = 16;
+		} else if (size == 0)
+			size = (uint64_t)(end - p);
+		if (size < hdr || size > (uint64_t)(end - p))
+			return NULL;
+		if (memcmp(p + 4, type, 4) == 0) {
+			*len = (size_t)(size - hdr);
+			return p + hdr;
+		}
+		p += size;
+	}
+	return NULL;
+}
+
+/* Duration (mvhd) and the first track with a size (tkhd) of an MP4. */
+static void
+mp4_probe(struct file *f, const unsigned char *data, size_t len)
+{
+	const unsigned char *moov, *mvhd, *trak, *tkhd, *p;
+	size_t mlen, hlen, tlen, klen;
+	uint64_t scale = 0, dur = 0;
+
+	if ((moov = mp4_box(data, data + len, "moov", &mlen)) == NULL)
+		return;
+	if ((mvhd = mp4_box(moov, moov + mlen, "mvhd", &hlen)) != NULL) {
+		if (mvhd[0] == 0 && hlen >= 20) {
+			scale = be_read(mvhd + 12, 4);
+			dur = be_read(mvhd + 16, 4);
+		} else if (mvhd[0] == 1 && hlen >= 32) {
+			scale = be_read(mvhd + 20, 4);
+			dur = be_read(mvhd + 24, 8);
+		}
+		if (scale > 0)
+			f->duration = (int64_t)((dur + scale / 2) / scale);
+	}
+	/* tkhd ends with width and height, 16.16 fixed point. */
+	for (p = moov; (trak = mp4_box(p, moov + mlen, "trak", &tlen)) != NULL;
+	    p = trak + tlen) {
+		tkhd = mp4_box(trak, trak + tlen, "tkhd", &klen);
+		if (tkhd == NULL || klen < 84 || be_read(tkhd + klen - 8, 4) == 0)
+			continue;
+		f->width = (int64_t)(be_read(tkhd + klen - 8, 4) >> 16);
+		f->height = (int64_t)(be_read(tkhd + klen - 4, 4) >> 16);
+		break;
+	}
+}
+
+/* Duration of an Ogg Opus file: the last page's granule position less
+ * the header's pre-skip, in 48 kHz samples, rounded to seconds. */
+static void
+ogg_probe(struct file *f, const unsigned char *data, size_t len)
+{
+	const unsigned char *head;
+	uint64_t granule, preskip = 0;
+
+	if (len < 27)
+		return;
+	head = memmem(data, len < 512 ? len : 512, "OpusHead", 8);
+	if (head != NULL && (size_t)(head - data) + 12 <= len)
+		preskip = le_read(head + 10, 2);
+	for (size_t i = len - 14 + 1; i-- > 0;) {
+		if (memcmp(data + i, "OggS", 4) != 0)
+			continue;
+		granule = le_read(data + i + 6, 8);
+		if (granule != UINT64_MAX && granule > preskip)
+			f->duration = (int64_t)((granule - preskip + 24000) / 48000);
+		return;
+	}
+}
+
+/* Fill in what the upload's own headers say. */
+static void
+media_probe(struct file *f, const unsigned char *data, size_t len)
+{
+	if (strcmp(f->kind, "video") == 0)
+		mp4_probe(f, data, len);
+	else
+		ogg_probe(f, data, len);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1623,12 +1803,18 @@ static void
 m_getupdates(struct call *c)
 {
 	int64_t offset = 0, limit = TG_MAX_UPDATES, timeout = 0;
+	const char *allowed;
 	struct waiter *w;
 
 	if (params_int(&c->params, "offset", &offset) == -1 ||
 	    params_int(&c->params, "limit", &limit) == -1 ||
 	    params_int(&c->params, "timeout", &timeout) == -1) {
 		call_fail(c, 400, "Bad Request: wrong parameter type");
+		return;
+	}
+	if ((allowed = params_str(&c->params, "allowed_updates")) != NULL &&
+	    updates_set_allowed(allowed) == -1) {
+		call_fail(c, 400, "Bad Request: can't parse allowed updates");
 		return;
 	}
 	if (limit < 1 || limit > TG_MAX_UPDATES)
@@ -1697,6 +1883,21 @@ media_type_name(const char *kind)
 	return strcmp(kind, "video") == 0 ? "Video" : "Voice";
 }
 
+/* Dimensions and duration as the bot declares them (Telegram shows
+ * those rather than the file's). */
+static void
+media_declared(struct file *f, const struct params *p)
+{
+	int64_t v;
+
+	if (params_int(p, "width", &v) == 1 && v > 0)
+		f->width = v;
+	if (params_int(p, "height", &v) == 1 && v > 0)
+		f->height = v;
+	if (params_int(p, "duration", &v) == 1 && v > 0)
+		f->duration = v;
+}
+
 /* The file a sendVideo/sendVoice call sends: a new upload (stored now,
  * also through attach://name) or a file_id given out before. */
 static struct file *
@@ -1717,8 +1918,12 @@ call_media(struct call *c, const char *kind)
 		return NULL;
 	}
 	if (pa->filename != NULL) {
-		if ((f = file_store(kind, pa)) == NULL)
+		if ((f = file_store(kind, pa)) == NULL) {
 			api_error(c->req, 500, 0, "Internal Server Error");
+			return NULL;
+		}
+		media_probe(f, (const unsigned char *)pa->value, pa->len);
+		media_declared(f, &c->params);
 		return f;
 	}
 	if ((f = table_get(&sim.files, pa->value)) == NULL) {
@@ -1732,20 +1937,6 @@ call_media(struct call *c, const char *kind)
 		return NULL;
 	}
 	return f;
-}
-
-/* Video dimensions and durations as the bot declares them. */
-static void
-media_declared(struct file *f, const struct params *p)
-{
-	int64_t v;
-
-	if (params_int(p, "width", &v) == 1 && f->width == 0)
-		f->width = v;
-	if (params_int(p, "height", &v) == 1 && f->height == 0)
-		f->height = v;
-	if (params_int(p, "duration", &v) == 1 && f->duration == 0)
-		f->duration = v;
 }
 
 /* sendVideo and sendVoice. */
@@ -1768,7 +1959,6 @@ m_sendmedia(struct call *c, const char *kind)
 		cJSON_Delete(markup);
 		return;
 	}
-	media_declared(f, &c->params);
 	msg = message_new(chat, bot_user_json(0));
 	cJSON_AddItemToObject(msg, kind, file_media_json(f));
 	if (!text_blank(caption))
@@ -2248,14 +2438,23 @@ message_add_commands(cJSON *msg, const char *text)
 	cJSON_AddItemToArray(entities, e);
 }
 
+/* Put an injected update's id in a control reply; id 0 means the bot's
+ * allowed_updates excluded it: say so. */
+static void
+control_add_update(cJSON *body, int64_t id)
+{
+	json_add_int(body, "update_id", id);
+	if (id == 0)
+		cJSON_AddTrueToObject(body, "dropped");
+}
+
 /* Queue a user message as an update; reply update_id and message_id. */
 static void
 control_inject(struct evhttp_request *req, const cJSON *msg)
 {
 	cJSON *body = control_body();
 
-	json_add_int(body, "update_id",
-	    updates_push("message", cJSON_Duplicate(msg, 1)));
+	control_add_update(body, updates_push("message", cJSON_Duplicate(msg, 1)));
 	json_add_int(body, "message_id", json_int(msg, "message_id", 0));
 	http_reply_json(req, 200, body);
 }
@@ -2399,7 +2598,7 @@ control_callback(struct evhttp_request *req, const struct params *p)
 		cJSON_AddStringToObject(cq, "data", data);
 	callback_add(id, chat_id);
 	body = control_body();
-	json_add_int(body, "update_id", updates_push("callback_query", cq));
+	control_add_update(body, updates_push("callback_query", cq));
 	cJSON_AddStringToObject(body, "callback_query_id", id);
 	http_reply_json(req, 200, body);
 }
@@ -2437,6 +2636,7 @@ control_update(struct evhttp_request *req)
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	cJSON *upd, *kind, *body;
+	char *name;
 
 	upd = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
 	cJSON_DeleteItemFromObjectCaseSensitive(upd, "update_id");
@@ -2448,9 +2648,12 @@ control_update(struct evhttp_request *req)
 		return;
 	}
 	kind = cJSON_DetachItemViaPointer(upd, upd->child);
-	control_update_fill(kind, kind->string);
+	/* Adding kind under its own name frees that name: copy it. */
+	name = xstrdup(kind->string);
+	control_update_fill(kind, name);
 	body = control_body();
-	json_add_int(body, "update_id", updates_push(kind->string, kind));
+	control_add_update(body, updates_push(name, kind));
+	free(name);
 	cJSON_Delete(upd);
 	http_reply_json(req, 200, body);
 }
@@ -2803,6 +3006,7 @@ sim_free(void)
 	table_clear(&sim.files, file_free);
 	table_clear(&sim.callbacks, callback_free);
 	cJSON_Delete(sim.stats.calls);
+	cJSON_Delete(sim.allowed);
 	apispec_free(sim.spec);
 	free(sim.media_dir);
 }

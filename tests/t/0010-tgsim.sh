@@ -136,6 +136,22 @@ t_check "a second answer is refused" is "$(call answerCallbackQuery -d callback_
 	'.description == "Bad Request: query is too old and response timeout expired or query ID is invalid"'
 t_check "an unknown query id is refused" is "$(call answerCallbackQuery -d callback_query_id=777)" '.error_code == 400'
 
+## Raw updates and allowed_updates
+edit='{"edited_message":{"chat":{"id":42,"type":"private","first_name":"Anna"},"from":{"id":42,"is_bot":false,"first_name":"Anna"},"text":"Маша!"}}'
+r=$(curl -sS "$ctl/update" -H 'Content-Type: application/json' -d "$edit")
+t_check "/control/update injects a raw update" is "$r" ".ok and .update_id == $((u1 + 4))"
+t_check "... filled with a message_id and a date" \
+	is "$(call getUpdates -d offset=$((u1 + 4)))" \
+	'.result[0].edited_message.message_id > 4 and .result[0].edited_message.date > 0 and .result[0].edited_message.text == "Маша!"'
+t_check "getUpdates takes allowed_updates" \
+	is "$(call getUpdates -d offset=$((u1 + 5)) --data-urlencode 'allowed_updates=["message"]')" '.ok and .result == []'
+t_check "an update the bot did not allow is dropped" \
+	is "$(curl -sS "$ctl/update" -d "$edit")" '.ok and .dropped and .update_id == 0'
+t_check "an empty allowed_updates restores the default" \
+	is "$(call getUpdates -d offset=$((u1 + 5)) -d 'allowed_updates=[]')" '.ok and .result == []'
+t_check "... so edits arrive again" \
+	is "$(curl -sS "$ctl/update" -d "$edit")" ".update_id == $((u1 + 5))"
+
 ## Edits and deletes
 t_check "editMessageText edits the bot's message" \
 	is "$(call editMessageText -d chat_id=42 -d message_id=1 -d text=edited)" \
@@ -171,6 +187,9 @@ t_check "sendVideo by file_id reuses the file" is "$r" ".ok and .result.video.fi
 t_check "... and shows the same path to the other chat" \
 	is "$(curl -sS "$ctl/chat?chat_id=43")" ".messages[0].video.path == \"$path\""
 t_check "... without a new upload" is "$(curl -sS "$ctl/stats")" '.uploads == 1 and .files == 1'
+r=$(call sendVideo -F chat_id=44 -F "video=@$T/tiny.mp4")
+t_check "without declared sizes the MP4's own are given" is "$r" \
+	'.result.video.width == 64 and .result.video.height == 64 and .result.video.duration == 1'
 t_check "an unknown file_id is refused" is "$(call sendVideo -d chat_id=43 -d video=BAACnope)" \
 	'.description == "Bad Request: wrong file identifier/HTTP URL specified"'
 t_check "an empty upload is refused" is "$(call sendVideo -F chat_id=43 -F "video=@/dev/null;filename=e.mp4")" \
@@ -184,7 +203,7 @@ t_check "the file downloads intact" cmp -s "$T/download.mp4" "$T/tiny.mp4"
 ffmpeg -nostdin -v error -f lavfi -i sine=frequency=300:duration=1 -c:a libopus "$T/tiny.ogg"
 r=$(call sendVoice -F chat_id=42 -F "voice=@$T/tiny.ogg;type=audio/ogg")
 t_check "sendVoice uploads a voice message" is "$r" \
-	'.ok and (.result.voice.file_id | length > 10) and .result.voice.mime_type == "audio/ogg"'
+	'.ok and (.result.voice.file_id | length > 10) and .result.voice.mime_type == "audio/ogg" and .result.voice.duration == 1'
 t_check "a voice file_id is not a video" \
 	is "$(call sendVideo -d chat_id=42 -d video="$(printf '%s' "$r" | jq -r .result.voice.file_id)")" '.error_code == 400'
 
@@ -205,7 +224,7 @@ t_check "a chat long poll that is satisfied returns at once" \
 ## Stats and a clean exit
 r=$(curl -sS "$ctl/stats")
 t_check "stats count calls, uploads and rejections" is "$r" \
-	'.calls.sendMessage >= 4 and .calls.getMe == 2 and .uploads == 2 and .rejected >= 5 and .callbacks.unanswered == 0 and .waiting == 0'
+	'.calls.sendMessage >= 4 and .calls.getMe == 2 and .uploads == 3 and .rejected >= 5 and .callbacks.unanswered == 0 and .waiting == 0'
 kill -TERM "$sim_pid"
 rc=0
 wait "$sim_pid" || rc=$?
