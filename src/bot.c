@@ -15,16 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include "child.h"
 #include "config.h"
 #include "db.h"
 #include "delivery.h"
 #include "log.h"
 #include "names.h"
+#include "renderer.h"
 #include "template.h"
 #include "texts.h"
 #include "tg.h"
@@ -61,7 +64,22 @@ static struct {
 	struct event		*poll_ev;
 	struct tg_call		*poll;
 	int			 stopping;
+	char			*render_dir;	/* greetbotd's state_dir/render */
+	char			*previews_dir;
+	int			 drop;		/* previews run as render_user */
+	uid_t			 uid;
+	gid_t			 gid;
+	int			 npreviews;
 } bt;
+
+/* A pronunciation preview being rendered. */
+struct preview {
+	delivery_preview_done	 done;
+	void			*arg;
+	char			*path;	/* where the cached OGG goes */
+	char			*work;
+	char			*output;
+};
 
 static void poll_start(evutil_socket_t, short, void *);
 
@@ -300,12 +318,14 @@ on_contact(struct user *u, const cJSON *msg, const cJSON *contact)
 	reply(u, "ask_name", remove_keyboard());
 }
 
-/* A name typed by the parent: validate, then ask to confirm. */
+/* A name typed by the parent: validate, then ask to confirm with a voice
+ * message saying the phrase as the video will. */
 static void
 on_name(struct user *u, const char *text)
 {
-	char *display, *key, ok[24], chg[24];
+	char *display, *key, ok[24], chg[24], *question;
 	enum names_error e = names_normalize(text, strlen(text), &display, &key);
+	cJSON *p;
 
 	if (e != NAMES_OK) {
 		reply(u, names_error_id(e), NULL);
@@ -318,7 +338,15 @@ on_name(struct user *u, const char *text)
 	u->state = ST_AWAIT_CONFIRM;
 	snprintf(ok, sizeof(ok), "ok:%d", u->pending_seq);
 	snprintf(chg, sizeof(chg), "chg:%d", u->pending_seq);
-	reply(u, "confirm_name", inline_row(u, "button_confirm", ok, "button_change", chg));
+	question = texts_fmt(bt.texts, u->lang, "confirm_name", display);
+	p = cJSON_CreateObject();
+	cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
+	cJSON_AddStringToObject(p, "caption", question);
+	cJSON_AddItemToObject(p, "reply_markup",
+	    inline_row(u, "button_confirm", ok, "button_change", chg));
+	cJSON_AddStringToObject(p, "_name", display);
+	delivery_add(u->chat_id, "preview", "sendVoice", p, 0, 0);
+	free(question);
 }
 
 static void
@@ -515,6 +543,92 @@ poll_start(evutil_socket_t fd, short what, void *arg)
 	    poll_done, NULL);
 }
 
+/* --- pronunciation previews ---------------------------------------------- */
+
+static void
+preview_free(struct preview *pv)
+{
+	render_rmtree(pv->work);
+	free(pv->path);
+	free(pv->work);
+	free(pv->output);
+	free(pv);
+}
+
+static void
+preview_rendered(const struct render_outcome *o, void *arg)
+{
+	struct preview *pv = arg;
+
+	if (strcmp(o->status, "ok") == 0 && rename(pv->output, pv->path) == 0)
+		pv->done(pv->path, pv->arg);
+	else {
+		log_warnx("preview failed, asking in text\tstatus=%s cause=\"%s\"",
+		    o->status, o->cause);
+		pv->done(NULL, pv->arg);
+	}
+	preview_free(pv);
+}
+
+/* A work directory the renderer's user owns. */
+static int
+preview_workdir(struct preview *pv)
+{
+	xasprintf(&pv->work, "%s/work/preview-%d-%d", bt.render_dir, (int)getpid(),
+	    ++bt.npreviews);
+	render_rmtree(pv->work);
+	if (mkdir(pv->work, 0700) == -1)
+		return -1;
+	return bt.drop ? chown(pv->work, bt.uid, bt.gid) : 0;
+}
+
+/*
+ * The OGG for a name, rendered by the template's script in preview mode
+ * (same voice settings as the video) under the renderer's isolation, and
+ * cached per template version and name.
+ */
+static void
+preview_make(const char *name, delivery_preview_done done, void *arg)
+{
+	struct render_request rq = { 0 };
+	struct preview *pv = xcalloc(1, sizeof(*pv));
+	uint64_t h = template_hash(0, bt.tmpl.version, strlen(bt.tmpl.version));
+	char *cache, *thumb;
+
+	h = template_hash(h, name, strlen(name));
+	pv->done = done;
+	pv->arg = arg;
+	xasprintf(&pv->path, "%s/%016llx.ogg", bt.previews_dir, (unsigned long long)h);
+	if (access(pv->path, R_OK) == 0 || preview_workdir(pv) == -1) {
+		int ok = access(pv->path, R_OK) == 0;
+		done(ok ? pv->path : NULL, arg);
+		free(pv->path);
+		free(pv->work);
+		free(pv);
+		return;
+	}
+	xasprintf(&pv->output, "%s/voice.ogg", pv->work);
+	xasprintf(&thumb, "%s/thumb.jpg", pv->work);
+	xasprintf(&cache, "%s/cache/%s", bt.render_dir, bt.tmpl.version);
+	if (mkdir(cache, 0700) == 0 && bt.drop && chown(cache, bt.uid, bt.gid) == -1)
+		log_warn("chown %s", cache);
+	render_request_config(&rq, &bt.cfg);
+	rq.script = bt.tmpl.script;
+	rq.work_dir = pv->work;
+	rq.template_dir = bt.tmpl.dir;
+	rq.cache_dir = cache;
+	rq.name = name;
+	rq.output = pv->output;
+	rq.thumb = thumb;
+	rq.mode = "preview";
+	rq.drop = bt.drop;
+	rq.uid = bt.uid;
+	rq.gid = bt.gid;
+	render_start(bt.base, &rq, preview_rendered, NULL, pv);
+	free(cache);
+	free(thumb);
+}
+
 /* --- process -------------------------------------------------------------- */
 
 static void
@@ -544,8 +658,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct texts *tx;
 	struct template t;
-	char err[512];
+	char err[512], snapshot[4096];
 
+	snprintf(snapshot, sizeof(snapshot), "%s/templates", bt.render_dir);
 	(void)sig;
 	(void)what;
 	(void)arg;
@@ -554,11 +669,24 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	else
 		log_warnx("reload: texts kept\treason=\"%s\"", err);
 	if (template_load(&t, bt.cfg.templates_dir, bt.cfg.default_template,
-	    bt.cfg.render_script, NULL, err, sizeof(err)) == 0)
+	    bt.cfg.render_script, snapshot, err, sizeof(err)) == 0)
 		template_free(&bt.tmpl), bt.tmpl = t;
 	else
 		log_warnx("reload: template kept\treason=\"%s\"", err);
 	log_info("reloaded\ttemplate_version=%s", bt.tmpl.version);
+}
+
+/* The render tree (as greetbotd makes it, in case we run alone) and our
+ * preview cache. */
+static void
+setup_dirs(void)
+{
+	bt.render_dir = render_dirs(bt.cfg.state_dir);
+	xasprintf(&bt.previews_dir, "%s/previews", bt.cfg.state_dir);
+	if (mkdir(bt.previews_dir, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", bt.previews_dir);
+	if ((bt.drop = render_user(bt.cfg.render_user, &bt.uid, &bt.gid)) == -1)
+		fatalx("render_user %s: no such user", bt.cfg.render_user);
 }
 
 static int
@@ -572,7 +700,7 @@ env_fd(const char *name)
 static void
 setup(void)
 {
-	char err[512];
+	char err[512], *snapshot;
 	enum log_level lvl;
 	struct event *ev;
 	int wake_fd;
@@ -588,17 +716,22 @@ setup(void)
 	if ((bt.texts = texts_load(bt.cfg.messages_dir, bt.cfg.default_language, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
+	setup_dirs();
+	xasprintf(&snapshot, "%s/templates", bt.render_dir);
 	if (template_load(&bt.tmpl, bt.cfg.templates_dir, bt.cfg.default_template,
-	    bt.cfg.render_script, NULL, err, sizeof(err)) == -1)
+	    bt.cfg.render_script, snapshot, err, sizeof(err)) == -1)
 		fatalx("template: %s", err);
+	free(snapshot);
 	bt.db = db_open(bt.cfg.db_path);
 	bt.offset = db_int(bt.db, 0, "SELECT update_offset FROM bot_state WHERE bot_id = ?",
 	    "s", bt.cfg.bot_id);
 	if ((bt.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	signal(SIGPIPE, SIG_IGN);
+	child_init(bt.base);
 	bt.tg = tg_new(bt.base, bt.cfg.telegram_api_url, bt.cfg.telegram_token);
 	delivery_init(bt.base, bt.db, bt.tg, bt.cfg.bot_id);
+	delivery_set_preview(preview_make);
 	ev = evsignal_new(bt.base, SIGTERM, on_term, NULL);
 	evsignal_add(ev, NULL);
 	ev = evsignal_new(bt.base, SIGINT, on_term, NULL);

@@ -21,6 +21,7 @@
 struct send {
 	int64_t		 id, chat_id, request_id, asset_id;
 	char		*kind;
+	cJSON		*params;	/* held while a preview is made */
 	int		 upload;	/* the video's bytes, not a file_id */
 	struct send	*next;
 };
@@ -34,6 +35,7 @@ static struct {
 	int			 ninflight;
 	time_t			 paused_until;	/* a 429's retry_after */
 	struct event		*run_ev, *tick_ev;
+	void			(*preview)(const char *, delivery_preview_done, void *);
 } dl;
 
 static void delivery_run(evutil_socket_t, short, void *);
@@ -95,6 +97,7 @@ send_free(struct send *x)
 		}
 	dl.ninflight--;
 	free(x->kind);
+	cJSON_Delete(x->params);
 	free(x);
 }
 
@@ -177,6 +180,29 @@ send_done(const struct tg_result *r, void *arg)
 	delivery_kick();
 }
 
+/* The preview's OGG is ready (or not: then the question goes as text). */
+static void
+preview_ready(const char *path, void *arg)
+{
+	struct send *x = arg;
+	cJSON *params = x->params;
+
+	x->params = NULL;
+	if (path != NULL) {
+		tg_upload(dl.tg, "sendVoice", params, "voice", path, "name.ogg", send_done, x);
+		return;
+	}
+	cJSON_AddItemToObject(params, "text",
+	    cJSON_DetachItemFromObject(params, "caption"));
+	tg_call(dl.tg, "sendMessage", params, 0, send_done, x);
+}
+
+void
+delivery_set_preview(void (*make)(const char *, delivery_preview_done, void *))
+{
+	dl.preview = make;
+}
+
 /* Start one row's call; the video kind resolves to file_id or upload. */
 static void
 send_start(sqlite3_stmt *st)
@@ -203,7 +229,16 @@ send_start(sqlite3_stmt *st)
 	x->next = dl.inflight;
 	dl.inflight = x;
 	dl.ninflight++;
-	if (strcmp(x->kind, "video") == 0 && file_id == NULL) {
+	if (strcmp(x->kind, "preview") == 0) {
+		cJSON *name = cJSON_DetachItemFromObject(params, "_name");
+
+		x->params = params;
+		if (dl.preview != NULL && cJSON_IsString(name))
+			dl.preview(name->valuestring, preview_ready, x);
+		else
+			preview_ready(NULL, x);
+		cJSON_Delete(name);
+	} else if (strcmp(x->kind, "video") == 0 && file_id == NULL) {
 		x->upload = 1;
 		tg_upload(dl.tg, method, params, "video", path ? path : "", "greeting.mp4",
 		    send_done, x);

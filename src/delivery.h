@@ -20,4 +20,12 @@ int64_t	delivery_add(int64_t chat_id, const char *kind, const char *method,
 	    cJSON *params, int64_t request_id, int64_t asset_id);
 int	delivery_inflight(void);
 
+/*
+ * The pronunciation preview: a "preview" row carries its name in the
+ * params as "_name"; the sender asks this function for the OGG file, then
+ * uploads it with sendVoice. done(NULL) falls back to a text message.
+ */
+typedef void (*delivery_preview_done)(const char *path, void *arg);
+void	delivery_set_preview(void (*make)(const char *name, delivery_preview_done, void *));
+
 #endif

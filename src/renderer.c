@@ -514,3 +514,32 @@ render_rmtree(const char *dir)
 {
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* mkdir that accepts an existing directory and sets the mode either way. */
+static void
+mkdir_mode(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	if (chmod(path, mode) == -1)
+		fatal("chmod %s", path);
+}
+
+char *
+render_dirs(const char *state_dir)
+{
+	static const struct { const char *name; mode_t mode; } sub[] = {
+		{ "work", 0711 }, { "cache", 0711 }, { "templates", 0755 },
+	};
+	char *dir, *p;
+
+	mkdir_mode(state_dir, 0711);
+	xasprintf(&dir, "%s/render", state_dir);
+	mkdir_mode(dir, 0711);
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		xasprintf(&p, "%s/%s", dir, sub[i].name);
+		mkdir_mode(p, sub[i].mode);
+		free(p);
+	}
+	return dir;
+}

@@ -66,6 +66,11 @@ typedef void (*render_progress_cb)(double, void *);
  */
 struct render	*render_start(struct event_base *, const struct render_request *,
 		    render_done_cb, render_progress_cb, void *);
+/*
+ * Make state_dir/render and its work/, cache/ and templates/ (searchable
+ * by the unprivileged renderer, nothing listable); returns the render dir.
+ */
+char		*render_dirs(const char *state_dir);
 /* Remove a work directory and everything a script left in it. */
 void		 render_rmtree(const char *dir);
 /* Kill the attempt's process group now; done is still called. */

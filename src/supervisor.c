@@ -881,15 +881,6 @@ find_bot_program(const char *argv0)
 	sv.cfg.bot_program = xstrdup(self);
 }
 
-static void
-mkdir_mode(const char *path, mode_t mode)
-{
-	if (mkdir(path, mode) == -1 && errno != EEXIST)
-		fatal("mkdir %s", path);
-	if (chmod(path, mode) == -1)
-		fatal("chmod %s", path);
-}
-
 /*
  * The state directory: the database and assets only for us (0700 below a
  * 0711 state_dir), the render tree searchable so that an unprivileged
@@ -898,22 +889,10 @@ mkdir_mode(const char *path, mode_t mode)
 static void
 setup_dirs(void)
 {
-	char *p;
-
-	mkdir_mode(sv.cfg.state_dir, 0711);
-	xasprintf(&sv.render_dir, "%s/render", sv.cfg.state_dir);
-	mkdir_mode(sv.render_dir, 0711);
-	xasprintf(&p, "%s/work", sv.render_dir);
-	mkdir_mode(p, 0711);
-	free(p);
-	xasprintf(&p, "%s/cache", sv.render_dir);
-	mkdir_mode(p, 0711);
-	free(p);
-	xasprintf(&p, "%s/templates", sv.render_dir);
-	mkdir_mode(p, 0755);
-	free(p);
+	sv.render_dir = render_dirs(sv.cfg.state_dir);
 	xasprintf(&sv.assets_dir, "%s/assets", sv.cfg.state_dir);
-	mkdir_mode(sv.assets_dir, 0700);
+	if (mkdir(sv.assets_dir, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", sv.assets_dir);
 	xasprintf(&sv.redis_sock, "%s/redis.sock", sv.cfg.state_dir);
 }
 

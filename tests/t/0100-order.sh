@@ -28,10 +28,17 @@ read -r min max < <(awk -F' *= *' '$1 == "min_duration" { lo = $2 } $1 == "max_d
 t_check "the duration ($dur s) is what the template promises ($min..$max s)" \
 	awk -v d="$dur" -v lo="$min" -v hi="$max" 'BEGIN { exit !(d >= lo && d <= hi && d > 0) }'
 
-# The confirmation showed the normalised name.
+# The confirmation: a voice message saying the phrase, the normalised
+# name in its caption, Confirm / Change buttons.
 chat=$(sim_wait 2001 0 1 1)
-t_check "the parent was asked to confirm «Маша» (normalised)" \
-	jq -e '[.messages[] | select(.text != null and (.text | contains("Маша")))] | length > 0' <<<"$chat" >/dev/null
+voice=$(jq -c '[.messages[] | select(.method == "sendVoice")][0] // {}' <<<"$chat")
+t_check "the parent was asked to confirm «Маша» (normalised) under a voice message" \
+	jq -e '.params.caption | contains("Маша")' <<<"$voice" >/dev/null
+t_check "the pronunciation preview is OGG/Opus speech" \
+	test "$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 \
+		"$(jq -r '.voice.path' <<<"$voice")" 2>/dev/null)" = opus
+t_check "the preview has Confirm and Change buttons" \
+	jq -e '.reply_markup.inline_keyboard[0] | length == 2' <<<"$voice" >/dev/null
 
 db=$T/state/greetbot.db
 t_check "the request is COMPLETED in SQLite" \
