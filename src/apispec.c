@@ -107,6 +107,7 @@ apispec_index(struct apispec *spec, const cJSON *methods)
 	return NULL;
 }
 
+/* Read and index the Bot API description. */
 struct apispec *
 apispec_load(const char *path, const char **errstr)
 {
@@ -146,6 +147,7 @@ apispec_load(const char *path, const char **errstr)
 	return spec;
 }
 
+/* Free the description and its index. */
 void
 apispec_free(struct apispec *spec)
 {
@@ -156,12 +158,14 @@ apispec_free(struct apispec *spec)
 	free(spec);
 }
 
+/* The description's version string. */
 const char *
 apispec_version(const struct apispec *spec)
 {
 	return spec->version;
 }
 
+/* How many methods the description has. */
 size_t
 apispec_nmethods(const struct apispec *spec)
 {
@@ -180,6 +184,7 @@ apispec_find(const struct apispec *spec, const char *name)
 	    sizeof(*spec->methods), apimethod_cmp);
 }
 
+/* A method's canonical name, looked up ignoring case. */
 const char *
 apispec_method(const struct apispec *spec, const char *name)
 {
@@ -204,6 +209,7 @@ apispec_field(const cJSON *fields, const char *name)
 	return NULL;
 }
 
+/* Whether method has a parameter of that exact name. */
 int
 apispec_has_param(const struct apispec *spec, const char *method,
     const char *param)
@@ -225,6 +231,7 @@ apispec_given(const char *const *given, size_t n, const char *name)
 	return 0;
 }
 
+/* The required parameters of method not in given[]. */
 size_t
 apispec_missing(const struct apispec *spec, const char *method,
     const char *const *given, size_t ngiven, const char **missing, size_t max)
@@ -248,6 +255,7 @@ apispec_missing(const struct apispec *spec, const char *method,
 	return n;
 }
 
+/* Whether a type has a field of that name. */
 int
 apispec_type_has_field(const struct apispec *spec, const char *type,
     const char *field)

@@ -135,6 +135,7 @@ mp_boundary_valid(const char *b)
 	return n >= 1 && n <= MULTIPART_MAX_BOUNDARY && strpbrk(b, "\r\n") == NULL;
 }
 
+/* The boundary parameter of a multipart/form-data Content-Type. */
 char *
 multipart_boundary(const char *content_type)
 {
@@ -305,6 +306,7 @@ mp_part(struct multipart *mp, const char **pp, const char *end,
 	return 1;
 }
 
+/* Split a body into its parts (see multipart.h). */
 int
 multipart_parse(struct multipart *mp, const char *boundary, const void *body,
     size_t len, const char **errstr)
@@ -345,6 +347,7 @@ multipart_parse(struct multipart *mp, const char *boundary, const void *body,
 	return 0;
 }
 
+/* Free the parts' strings and array. */
 void
 multipart_free(struct multipart *mp)
 {
@@ -357,6 +360,7 @@ multipart_free(struct multipart *mp)
 	memset(mp, 0, sizeof(*mp));
 }
 
+/* The first part named name. */
 const struct multipart_part *
 multipart_find(const struct multipart *mp, const char *name)
 {

@@ -312,6 +312,7 @@ table_hash(const char *s)
 	return h;
 }
 
+/* The value stored under key, or NULL. */
 static void *
 table_get(const struct table *t, const char *key)
 {
@@ -385,6 +386,7 @@ table_clear(struct table *t, void (*fn)(void *))
 /* Call parameters, from the query string and any of the body encodings
  * Telegram accepts. */
 
+/* Append a parameter (copies everything; value may hold any byte). */
 static void
 params_add(struct params *p, const char *name, const char *value, size_t len,
     const char *filename, const char *content_type)
@@ -402,6 +404,7 @@ params_add(struct params *p, const char *name, const char *value, size_t len,
 	pa->content_type = content_type != NULL ? xstrdup(content_type) : NULL;
 }
 
+/* Free every parameter. */
 static void
 params_free(struct params *p)
 {
@@ -555,6 +558,7 @@ params_from_request(struct params *p, struct evhttp_request *req,
 /* ---------------------------------------------------------------------- */
 /* Replies. */
 
+/* The reason phrase for the status codes tgsim answers with. */
 static const char *
 http_reason(int code)
 {
@@ -660,6 +664,7 @@ control_fail(struct evhttp_request *req, int code, const char *fmt, ...)
 /* ---------------------------------------------------------------------- */
 /* Chats and their messages. */
 
+/* The chat with that id, or NULL when it was never used. */
 static struct chat *
 chat_find(int64_t id)
 {
@@ -691,6 +696,7 @@ chat_get(int64_t id)
 	return chat;
 }
 
+/* Free a chat with its messages and log (a table value). */
 static void
 chat_free(void *arg)
 {
@@ -1047,6 +1053,7 @@ updates_push(const char *kind, cJSON *obj)
 	return u->id;
 }
 
+/* Unqueue and free an update. */
 static void
 update_free(struct update *u)
 {
@@ -1192,6 +1199,7 @@ chatlog_add(struct chat *chat, const struct call *c, cJSON *entry)
 /* ---------------------------------------------------------------------- */
 /* Stored media (sendVideo, sendVoice uploads) and their file_ids. */
 
+/* Free a file record (the stored file stays on disk). */
 static void
 file_free(void *arg)
 {
@@ -1342,6 +1350,7 @@ be_read(const unsigned char *p, int n)
 	return v;
 }
 
+/* n bytes at p as a little-endian integer. */
 static uint64_t
 le_read(const unsigned char *p, int n)
 {
@@ -1536,6 +1545,7 @@ fault_find(int64_t chat_id)
 	return NULL;
 }
 
+/* Disarm and free a fault. */
 static void
 fault_remove(struct fault *f)
 {
@@ -1787,6 +1797,7 @@ markup_equal(const cJSON *a, const cJSON *b)
 /* ---------------------------------------------------------------------- */
 /* Bot API methods. */
 
+/* getMe: the bot's User. */
 static void
 m_getme(struct call *c)
 {
@@ -1854,6 +1865,7 @@ call_sent(struct call *c, struct chat *chat, const cJSON *msg, cJSON *markup,
 	api_ok(c->req, cJSON_Duplicate(msg, 1));
 }
 
+/* sendMessage: text with an optional keyboard of any kind. */
 static void
 m_sendmessage(struct call *c)
 {
@@ -1967,12 +1979,14 @@ m_sendmedia(struct call *c, const char *kind)
 	call_sent(c, chat, msg, markup, kind, file_log_json(f));
 }
 
+/* sendVideo: an MP4 upload or a video file_id. */
 static void
 m_sendvideo(struct call *c)
 {
 	m_sendmedia(c, "video");
 }
 
+/* sendVoice: an OGG/Opus upload or a voice file_id. */
 static void
 m_sendvoice(struct call *c)
 {
@@ -2064,6 +2078,7 @@ m_editmessagereplymarkup(struct call *c)
 	    NULL, NULL);
 }
 
+/* deleteMessage: any kept message of the chat, once. */
 static void
 m_deletemessage(struct call *c)
 {
@@ -2106,6 +2121,7 @@ m_answercallbackquery(struct call *c)
 	api_ok(c->req, cJSON_CreateTrue());
 }
 
+/* getFile: the File of a file_id given out, with its file_path. */
 static void
 m_getfile(struct call *c)
 {
@@ -2119,6 +2135,7 @@ m_getfile(struct call *c)
 	api_ok(c->req, file_json(f));
 }
 
+/* getWebhookInfo: no webhook; the queue length. */
 static void
 m_getwebhookinfo(struct call *c)
 {
@@ -2538,6 +2555,7 @@ callback_add(const char *id, int64_t chat_id)
 	sim.stats.callbacks++;
 }
 
+/* Free a callback query record (a table value). */
 static void
 callback_free(void *arg)
 {
@@ -2831,6 +2849,7 @@ struct options {
 	double		 chat_rate;
 };
 
+/* Print the command line and exit 2. */
 static void __attribute__((noreturn))
 usage(void)
 {
@@ -2853,6 +2872,7 @@ option_rate(const char *s)
 	return v;
 }
 
+/* Read the command line into o; bad usage exits 2. */
 static void
 options_parse(int argc, char **argv, struct options *o)
 {
@@ -3039,6 +3059,7 @@ sim_init(const struct options *o)
 	evhttp_set_gencb(sim.http, http_cb, NULL);
 }
 
+/* Start, serve until SIGTERM/SIGINT, free everything, exit 0. */
 int
 main(int argc, char **argv)
 {
