@@ -336,9 +336,9 @@ relay_published(int ok, int64_t job_id, void *arg)
 	(void)arg;
 	sv.relaying--;
 	if (ok)
-		db_run(sv.db, "UPDATE jobs SET published_at = ?, state = 'QUEUED', "
-		    "updated_at = ? WHERE id = ? AND published_at IS NULL", "lll",
-		    db_now(), db_now(), job_id);
+		db_run(sv.db, "UPDATE jobs SET published_at = ?, state = CASE state WHEN "
+		    "'RETRY_WAIT' THEN 'QUEUED' ELSE state END, updated_at = ? WHERE id = ? "
+		    "AND published_at IS NULL", "lll", db_now(), db_now(), job_id);
 	if (sv.relaying == 0 && ok)
 		relay_run();
 }
@@ -619,10 +619,12 @@ job_start(const char *entry_id, int64_t job_id)
 	int claimed;
 
 	db_begin(sv.db);
+	/* A retry's entry can arrive before relay_published marks it QUEUED. */
 	claimed = db_run(sv.db, "UPDATE jobs SET state = 'RUNNING', node = ?, attempts = "
 	    "attempts + 1, updated_at = ? WHERE id = ? AND (state = 'QUEUED' OR "
-	    "(state = 'RUNNING' AND node = ?))", "slls", sv.cfg.node_name, db_now(),
-	    job_id, sv.cfg.node_name);
+	    "(state = 'RETRY_WAIT' AND next_attempt_at <= ?) OR (state = 'RUNNING' AND "
+	    "node = ?))", "sllls", sv.cfg.node_name, db_now(), job_id, db_now(),
+	    sv.cfg.node_name);
 	for (j = sv.jobs; j != NULL; j = j->next)
 		if (j->id == job_id)
 			claimed = 0;	/* a duplicate entry of a job we run */

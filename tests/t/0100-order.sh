@@ -17,7 +17,8 @@ else
 fi
 
 # What a parent's phone would need: H.264 video, AAC audio, a sane duration.
-probe=$(ffprobe -v error -print_format json -show_format -show_streams "$video" 2>/dev/null || echo '{}')
+probe=$(ffprobe -v error -print_format json -show_format -show_streams "$video" 2>/dev/null) ||
+	probe='{}'
 t_check "the video has an H.264 video stream" \
 	test "$(jq -r '[.streams[] | select(.codec_type == "video")][0].codec_name' <<<"$probe")" = h264
 t_check "the video has an AAC audio stream" \
@@ -49,11 +50,11 @@ t_check "one attempt recorded as ok with CPU time and peak RSS" \
 	test "$(sqlite3 "$db" "SELECT status || ':' || (cpu_seconds > 0) || ':' || (max_rss_kb > 0) FROM attempts")" = ok:1:1
 t_check "the database file is private (0600)" test "$(stat -c %a "$db")" = 600
 
-kids=$(pgrep -P "$GB_PID" | tr '\n' ' ')
+kids=$(pgrep -P "$GB_PID" | paste -sd, -)
 t_check "greetbotd runs redis-server and greetbot-tg as children" \
-	test "$(ps -o comm= -p "${kids// /,}" | sort | tr '\n' ' ')" = "greetbot-tg redis-server "
+	test "$(ps -o comm= -p "$kids" | sort | paste -sd' ' -)" = "greetbot-tg redis-server"
 sim_stop
 t_check "SIGTERM stops greetbotd and all its children" \
-	sh -c "for p in $kids; do ! kill -0 \$p 2>/dev/null || exit 1; done"
+	sh -c "for p in ${kids//,/ }; do ! kill -0 \$p 2>/dev/null || exit 1; done"
 t_check "the token never reached the log" sh -c "! grep -q '$SIM_TOKEN' '$T/greetbotd.log'"
 t_done
