@@ -2088,7 +2088,9 @@ m_deletemessage(struct call *c)
 	if ((chat = call_chat(c)) == NULL ||
 	    (msg = call_message(c, chat, "delete")) == NULL)
 		return;
-	entry = chatlog_entry(chat, c, msg);
+	/* The entry names the message but does not repeat its text. */
+	entry = chatlog_entry(chat, c, NULL);
+	json_add_int(entry, "message_id", json_int(msg, "message_id", 0));
 	chat_delete(chat, json_int(msg, "message_id", 0));
 	chatlog_add(chat, c, entry);
 	api_ok(c->req, cJSON_CreateTrue());
