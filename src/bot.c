@@ -349,6 +349,35 @@ on_name(struct user *u, const char *text)
 	free(question);
 }
 
+/* /status: the user's latest requests and where each one is. */
+static void
+on_status(struct user *u)
+{
+	sqlite3_stmt *st = db_prep(bt.db, "SELECT a.display_name, r.state FROM requests r "
+	    "JOIN assets a ON a.id = r.asset_id WHERE r.bot_id = ? AND r.user_id = ? "
+	    "ORDER BY r.id DESC LIMIT 10", "sl", bt.cfg.bot_id, u->id);
+	char *text = xstrdup(texts_get(bt.texts, u->lang, "status_header")), *next;
+	int n = 0;
+
+	while (db_step(st) == SQLITE_ROW) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "state_%s", (const char *)sqlite3_column_text(st, 1));
+		xasprintf(&next, "%s\n%s: %s", text, (const char *)sqlite3_column_text(st, 0),
+		    texts_get(bt.texts, u->lang, key));
+		free(text);
+		text = next;
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (n == 0)
+		reply(u, "status_empty", NULL);
+	else
+		delivery_add(u->chat_id, "message", "sendMessage", msg_params(u->chat_id, text),
+		    0, 0);
+	free(text);
+}
+
 static void
 on_command(struct user *u, const char *cmd)
 {
