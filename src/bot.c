@@ -386,6 +386,8 @@ on_command(struct user *u, const char *cmd)
 		reply(u, "start", contact_keyboard(u));
 	} else if (strcmp(cmd, "/help") == 0)
 		reply(u, "help", NULL);
+	else if (strcmp(cmd, "/status") == 0)
+		on_status(u);
 	else if (strcmp(cmd, "/cancel") == 0) {
 		u->state = ST_IDLE;
 		reply(u, "cancelled", remove_keyboard());
