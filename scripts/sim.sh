@@ -53,8 +53,28 @@ gb_start() {
 	fi
 }
 
-# Stop greetbotd (it drains and stops its children) and tgsim.
+# Start greetbot-tg alone (no greetbotd, no Redis): enough for the
+# conversation. Sets BOT_PID.
+bot_start() {
+	GREETBOT_TELEGRAM_TOKEN=$SIM_TOKEN \
+	GREETBOT_TELEGRAM_API_URL="http://$SIM_ADDR" \
+	GREETBOT_STATE_DIR="${SIM_DIR:?}/state" \
+	GREETBOT_TEMPLATES_DIR="${GB_TEMPLATES_DIR:-$TOP/templates}" \
+	GREETBOT_RENDER_SCRIPT="${GB_RENDER_SCRIPT:-$TOP/scripts/render.sh}" \
+	GREETBOT_MESSAGES_DIR="$TOP/messages" \
+	GREETBOT_POLL_TIMEOUT=${GREETBOT_POLL_TIMEOUT:-20} \
+		"$BIN/greetbot-tg" "$@" 2>>"$SIM_DIR/greetbot-tg.log" &
+	BOT_PID=$!
+}
+
+# Stop greetbotd (it drains and stops its children), greetbot-tg when
+# started alone, and tgsim.
 sim_stop() {
+	if [ -n "${BOT_PID:-}" ]; then
+		kill -TERM "$BOT_PID" 2>/dev/null || true
+		wait "$BOT_PID" 2>/dev/null || true
+		BOT_PID=
+	fi
 	if [ -n "${GB_PID:-}" ]; then
 		kill -TERM "$GB_PID" 2>/dev/null || true
 		wait "$GB_PID" 2>/dev/null || true
