@@ -37,11 +37,12 @@ t_track() { t_pids+=("$1"); }
 t_ok() { t_n=$((t_n + 1)); echo "ok $t_n - $*"; }
 t_fail() { t_n=$((t_n + 1)); t_failed=$((t_failed + 1)); echo "not ok $t_n - $*"; }
 
-# t_check DESC CMD...: one check that passes when CMD succeeds.
+# t_check DESC CMD...: one check that passes when CMD succeeds (its
+# standard output is not shown: it would look like a result line).
 t_check() {
 	local desc=$1
 	shift
-	if "$@"; then t_ok "$desc"; else t_fail "$desc"; fi
+	if "$@" >/dev/null; then t_ok "$desc"; else t_fail "$desc"; fi
 }
 
 # Print a file's tail as TAP comments, for a failure's context.

@@ -34,12 +34,12 @@ t_check "the duration ($dur s) is what the template promises ($min..$max s)" \
 chat=$(sim_wait 2001 0 1 1)
 voice=$(jq -c '[.messages[] | select(.method == "sendVoice")][0] // {}' <<<"$chat")
 t_check "the parent was asked to confirm «Маша» (normalised) under a voice message" \
-	jq -e '.params.caption | contains("Маша")' <<<"$voice" >/dev/null
+	jq -e '.params.caption | contains("Маша")' <<<"$voice"
 t_check "the pronunciation preview is OGG/Opus speech" \
 	test "$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 \
 		"$(jq -r '.voice.path' <<<"$voice")" 2>/dev/null)" = opus
 t_check "the preview has Confirm and Change buttons" \
-	jq -e '.reply_markup.inline_keyboard[0] | length == 2' <<<"$voice" >/dev/null
+	jq -e '.reply_markup.inline_keyboard[0] | length == 2' <<<"$voice"
 
 db=$T/state/greetbot.db
 t_check "the request is COMPLETED in SQLite" \
