@@ -435,6 +435,22 @@ on_message(const cJSON *msg)
 	user_free(&u);
 }
 
+/* An edit changes nothing that was already acted on: say so. */
+static void
+on_edited(const cJSON *msg)
+{
+	const cJSON *chat = cJSON_GetObjectItem(msg, "chat"), *from = cJSON_GetObjectItem(msg, "from");
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(chat, "type"));
+	struct user u;
+
+	if (from == NULL || type == NULL || strcmp(type, "private") != 0)
+		return;
+	user_load(&u, tg_json_int64(from, "id"), tg_json_int64(chat, "id"),
+	    cJSON_GetStringValue(cJSON_GetObjectItem(from, "language_code")));
+	reply(&u, "edited_hint", NULL);
+	user_free(&u);
+}
+
 /* --- callbacks ------------------------------------------------------------ */
 
 static void
@@ -508,6 +524,8 @@ update_apply(const cJSON *u)
 		on_callback(x);
 	else if ((x = cJSON_GetObjectItem(u, "my_chat_member")) != NULL)
 		on_member(x);
+	else if ((x = cJSON_GetObjectItem(u, "edited_message")) != NULL)
+		on_edited(x);
 	db_run(bt.db, "INSERT INTO updates (bot_id, update_id, processed_at) VALUES (?, ?, ?)",
 	    "sll", bt.cfg.bot_id, id, db_now());
 	db_run(bt.db, "INSERT INTO bot_state (bot_id, update_offset) VALUES (?, ?) ON CONFLICT "
@@ -570,6 +588,7 @@ poll_start(evutil_socket_t fd, short what, void *arg)
 	cJSON_AddItemToArray(allowed, cJSON_CreateString("message"));
 	cJSON_AddItemToArray(allowed, cJSON_CreateString("callback_query"));
 	cJSON_AddItemToArray(allowed, cJSON_CreateString("my_chat_member"));
+	cJSON_AddItemToArray(allowed, cJSON_CreateString("edited_message"));
 	bt.poll = tg_call(bt.tg, "getUpdates", p, (bt.cfg.poll_timeout + 15) * 1000L,
 	    poll_done, NULL);
 }

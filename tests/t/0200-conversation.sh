@@ -81,6 +81,10 @@ curl -fsS "http://$SIM_ADDR/control/update" -H 'Content-Type: application/json' 
 	-d "{\"message\":{\"chat\":{\"id\":$C,\"type\":\"private\"},\"from\":{\"id\":$C,\"is_bot\":false,\"first_name\":\"O\"},\"sticker\":{\"file_id\":\"x\",\"file_unique_id\":\"y\",\"type\":\"regular\",\"width\":1,\"height\":1,\"is_animated\":false,\"is_video\":false}}}" >/dev/null
 expect "a sticker gets a short hint" '.text != null and (.text | contains("только текст"))'
 
+curl -fsS "http://$SIM_ADDR/control/update" -H 'Content-Type: application/json' \
+	-d "{\"edited_message\":{\"message_id\":1,\"date\":1,\"edit_date\":2,\"chat\":{\"id\":$C,\"type\":\"private\"},\"from\":{\"id\":$C,\"is_bot\":false,\"first_name\":\"O\"},\"text\":\"Маша\"}}" >/dev/null
+expect "an edited message gets a hint to send a new one" '.text != null and (.text | contains("Исправленные"))'
+
 G=-100777
 sim_post message chat_id="$G" from_id=$C chat_type=group title=Class text="Маша" >/dev/null
 if sim_expect "$G" '.text != null' 30 >/dev/null; then
