@@ -782,6 +782,7 @@ setup(void)
 	bt.tg = tg_new(bt.base, bt.cfg.telegram_api_url, bt.cfg.telegram_token);
 	delivery_init(bt.base, bt.db, bt.tg, bt.cfg.bot_id);
 	delivery_set_preview(preview_make);
+	delivery_set_rates(bt.cfg.rate_global, bt.cfg.rate_chat);
 	ev = evsignal_new(bt.base, SIGTERM, on_term, NULL);
 	evsignal_add(ev, NULL);
 	ev = evsignal_new(bt.base, SIGINT, on_term, NULL);

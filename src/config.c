@@ -55,6 +55,8 @@ static const struct key keys[] = {
 	S(render_user, "nobody"),
 	I(max_attempts, "3", 1, 100),
 	I(max_open_requests, "5", 1, 1000),
+	I(rate_global, "30", 1, 10000),
+	I(rate_chat, "1", 1, 1000),
 	S(http_listen, "127.0.0.1:8080"),
 	L(admin_chat_id, "0"),
 	S(default_language, "ru"),

@@ -33,6 +33,8 @@ struct config {
 	char	*render_user;		/* renderers run as this user when root */
 	int	 max_attempts;
 	int	 max_open_requests;	/* per user */
+	int	 rate_global;	/* Bot API sends per second, all chats */
+	int	 rate_chat;	/* sends per second to one chat */
 	char	*http_listen;
 	int64_t	 admin_chat_id;
 	char	*default_language;

@@ -1,5 +1,6 @@
 /* delivery.c: the outbox sender: one call in flight per chat (in order),
  * 429 pauses every send, 5xx and network errors back off, 403 blocks. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #define BATCH		100
 #define MAX_INFLIGHT	16
 #define MAX_TRIES	20
+#define CHAT_SLOTS	4096	/* chats remembered by the per-chat limiter */
 
 /* One send in flight. */
 struct send {
@@ -34,11 +36,105 @@ static struct {
 	struct send		*inflight;
 	int			 ninflight;
 	time_t			 paused_until;	/* a 429's retry_after */
-	struct event		*run_ev, *tick_ev;
+	struct event		*run_ev, *tick_ev, *rate_ev;
+	double			 global_rate, chat_rate;
+	double			 tokens;	/* the global bucket */
+	double			 refilled;	/* when tokens was last topped up */
+	struct {
+		int64_t	 chat;
+		double	 last;		/* the chat's last send */
+	}			 chats[CHAT_SLOTS];
 	void			(*preview)(const char *, delivery_preview_done, void *);
 } dl;
 
 static void delivery_run(evutil_socket_t, short, void *);
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+delivery_set_rates(int global, int per_chat)
+{
+	dl.global_rate = global;
+	dl.chat_rate = per_chat;
+	/* A burst of half a second's worth: sends are spread, not bunched at
+	 * the start of each second where Telegram's window would see them. */
+	dl.tokens = global > 1 ? global / 2.0 : 1;
+	dl.refilled = now_s();
+}
+
+/*
+ * The chat's slot in the per-chat limiter: open addressing over a fixed
+ * table. A slot whose last send is older than one interval no longer
+ * limits anything, so it may be reused: memory stays bounded however many
+ * chats the bot serves.
+ */
+static int
+chat_slot(int64_t chat, double now)
+{
+	size_t h = (size_t)((uint64_t)chat * 0x9e3779b97f4a7c15ULL >> 52) % CHAT_SLOTS;
+	int free_slot = -1;
+
+	for (size_t i = 0; i < 32; i++) {
+		size_t k = (h + i) % CHAT_SLOTS;
+
+		if (dl.chats[k].chat == chat)
+			return (int)k;
+		if (free_slot == -1 && (dl.chats[k].chat == 0 ||
+		    now - dl.chats[k].last >= 1.0 / dl.chat_rate))
+			free_slot = (int)k;
+	}
+	return free_slot;
+}
+
+/*
+ * May a send to chat go now? 0: yes (and it is counted); else the seconds
+ * to wait. Only messages count: answerCallbackQuery is not a send.
+ */
+static double
+rate_take(int64_t chat, const char *method)
+{
+	double now = now_s(), burst, wait;
+	int slot;
+
+	if (dl.global_rate <= 0 || strcmp(method, "answerCallbackQuery") == 0)
+		return 0;
+	burst = dl.global_rate > 1 ? dl.global_rate / 2.0 : 1;
+	dl.tokens += (now - dl.refilled) * dl.global_rate;
+	if (dl.tokens > burst)
+		dl.tokens = burst;
+	dl.refilled = now;
+	if (dl.tokens < 1)
+		return (1 - dl.tokens) / dl.global_rate;
+	if ((slot = chat_slot(chat, now)) == -1)
+		return 1.0 / dl.chat_rate;
+	if (dl.chats[slot].chat == chat &&
+	    (wait = dl.chats[slot].last + 1.0 / dl.chat_rate - now) > 0)
+		return wait;
+	dl.chats[slot].chat = chat;
+	dl.chats[slot].last = now;
+	dl.tokens -= 1;
+	return 0;
+}
+
+/* Run again when the soonest rate-limited send may go. */
+static void
+rate_wake(double wait)
+{
+	struct timeval tv;
+
+	if (evtimer_pending(dl.rate_ev, &tv))
+		return;
+	tv.tv_sec = (time_t)wait;
+	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6) + 1000;
+	evtimer_add(dl.rate_ev, &tv);
+}
 
 int
 delivery_inflight(void)
@@ -261,6 +357,7 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 {
 	int64_t held[BATCH];
 	int nheld = 0;
+	double soonest = 0;
 	sqlite3_stmt *st;
 
 	(void)fd;
@@ -285,6 +382,13 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 		if (!skip && strcmp((const char *)sqlite3_column_text(st, 2), "video") == 0 &&
 		    asset_uploading(sqlite3_column_int64(st, 6)))
 			skip = 1;	/* wait for the first upload's file_id */
+		if (!skip) {
+			double wait = rate_take(chat, (const char *)sqlite3_column_text(st, 3));
+
+			if (wait > 0 && (soonest == 0 || wait < soonest))
+				soonest = wait;
+			skip = wait > 0;
+		}
 		if (skip) {
 			if (nheld < BATCH)
 				held[nheld++] = chat;
@@ -293,6 +397,8 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 		send_start(st);
 	}
 	sqlite3_finalize(st);
+	if (soonest > 0)
+		rate_wake(soonest);
 }
 
 static void
@@ -312,5 +418,7 @@ delivery_init(struct event_base *base, sqlite3 *db, struct tg *tg, const char *b
 	dl.bot_id = bot_id;
 	dl.run_ev = event_new(base, -1, 0, delivery_run, NULL);
 	dl.tick_ev = event_new(base, -1, EV_PERSIST, delivery_tick, NULL);
+	dl.rate_ev = evtimer_new(base, delivery_run, NULL);
+	delivery_set_rates(30, 1);
 	evtimer_add(dl.tick_ev, &sec);
 }

@@ -13,6 +13,8 @@ struct event_base;
 struct tg;
 
 void	delivery_init(struct event_base *, sqlite3 *, struct tg *, const char *bot_id);
+/* Flood control: at most global sends a second in all, per_chat to one chat. */
+void	delivery_set_rates(int global, int per_chat);
 /* Look at the outbox now (something was added). */
 void	delivery_kick(void);
 /* Queue a call (inside the caller's transaction); takes params. */
