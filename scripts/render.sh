@@ -357,11 +357,14 @@ fit_size() {
 
 # ff STEP ARGS...: run ffmpeg quietly. On failure show the end of its log
 # and exit 75, or 78 when the log blames the template (a bad expression,
-# colour or medium), which no retry would fix.
+# colour or medium), which no retry would fix. Thread pools are capped
+# (here, in venc and for decoding): many renders run side by side, all
+# under one RLIMIT_NPROC, and per-render threads buy little at this size.
 ff() {
 	local step=$1 log=ffmpeg-$1.log
 	shift
-	ffmpeg -nostdin -hide_banner -loglevel error -y "$@" 2>"$log" && return 0
+	ffmpeg -nostdin -hide_banner -loglevel error -y -filter_complex_threads 2 \
+		"$@" 2>"$log" && return 0
 	tail -n 20 "$log" >&2
 	grep -Eqi 'no space left|cannot allocate|resource temporarily' "$log" &&
 		die $EX_TEMPFAIL "ffmpeg failed ($step): out of resources"
@@ -372,10 +375,11 @@ ff() {
 }
 
 # The x264 settings shared by the cached parts and the per-name segment:
-# anything that differs between them would break the "-c copy" join.
+# anything that differs between them would break the "-c copy" join. No
+# B-frames, so no part carries a reordering delay across a join.
 venc() {
 	printf '%s\n' -c:v libx264 -preset "${conf[preset]}" -crf "${conf[crf]}" \
-		-profile:v high -pix_fmt yuv420p -g $((conf[fps] * 2)) -bf 0 \
+		-profile:v high -pix_fmt yuv420p -g $((conf[fps] * 2)) -bf 0 -threads 4 \
 		-video_track_timescale $((conf[fps] * 1000)) -an
 }
 
@@ -422,10 +426,11 @@ static_build() {
 		n=$((n + 1))
 	fi
 	# The window's background is kept uncompressed when that stays under
-	# 256 MB (decoding it is then nearly free for every name), otherwise
-	# in the fast lossless Ut Video codec.
+	# 64 MB (decoding it is then nearly free for every name; greetbotd's
+	# default RLIMIT_FSIZE is 200 MB), otherwise in the fast lossless Ut
+	# Video codec.
 	labels+='[w]'
-	if [ $(((ne - ns) * W * H * 3 / 2)) -le $((256 << 20)) ]; then
+	if [ $(((ne - ns) * W * H * 3 / 2)) -le $((64 << 20)) ]; then
 		maps+=(-map '[W]' -c:v rawvideo -f nut "file:$out/w.nut")
 	else
 		maps+=(-map '[W]' -c:v utvideo -f nut "file:$out/w.nut")
@@ -440,7 +445,7 @@ static_build() {
 	[ "$ns" -eq 0 ] || g+=";[a]trim=end_frame=${ns}[A]"
 	g+=";[w]trim=start_frame=$ns:end_frame=$ne,setpts=PTS-STARTPTS[W]"
 	[ "$ne" -eq "$nt" ] || g+=";[c]trim=start_frame=$ne,setpts=PTS-STARTPTS[C]"
-	ff static -stream_loop -1 -t "$(dec $((t_total + 1000)))" -i "file:$bg_path" \
+	ff static -threads 2 -stream_loop -1 -t "$(dec $((t_total + 1000)))" -i "file:$bg_path" \
 		-filter_complex "$g" "${maps[@]}"
 }
 
