@@ -316,11 +316,11 @@ voice_pick() {
 # shell or ffmpeg metacharacters included, is just text here.
 name_check() {
 	name=${GREETBOT_NAME-}
+	printf '%s' "$name" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1 ||
+		die $EX_DATAERR "name is not valid UTF-8"
 	[[ $name =~ ^[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] ||
 		die $EX_DATAERR "empty name"
 	name=${BASH_REMATCH[1]}
-	printf '%s' "$name" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1 ||
-		die $EX_DATAERR "name is not valid UTF-8"
 	[[ ! $name =~ [[:cntrl:]] ]] || die $EX_DATAERR "name has control characters"
 	[ "${#name}" -le $MAX_NAME_CHARS ] || die $EX_DATAERR "name too long"
 }
@@ -365,10 +365,14 @@ ff() {
 	shift
 	ffmpeg -nostdin -hide_banner -loglevel error -y -filter_complex_threads 2 \
 		"$@" 2>"$log" && return 0
+	local resources='no space left|cannot allocate|resource temporarily'
+	local template='error (initializing|reinitializing|configuring)|error parsing'
+	template+='|undefined constant|unknown function|cannot find color'
+	template+='|unable to parse|invalid data found'
 	tail -n 20 "$log" >&2
-	grep -Eqi 'no space left|cannot allocate|resource temporarily' "$log" &&
+	if grep -Eqi "$resources" "$log"; then
 		die $EX_TEMPFAIL "ffmpeg failed ($step): out of resources"
-	if [ "$step" = static ] || grep -Eqi 'error (initializing|reinitializing|configuring)|error parsing|undefined constant|unknown function|cannot find color|unable to parse|invalid data found' "$log"; then
+	elif [ "$step" = static ] || grep -Eqi "$template" "$log"; then
 		die $EX_CONFIG "ffmpeg failed ($step): the template looks broken"
 	fi
 	die $EX_TEMPFAIL "ffmpeg failed ($step)"
@@ -608,8 +612,11 @@ join() {
 
 # ---------------------------------------------------------------------------
 
+# A half-built cache entry is removed however the script ends; SIGTERM
+# (greetbotd's timeout) is turned into an exit so that this still runs.
 cleanup_dir=''
 trap '[ -z "$cleanup_dir" ] || rm -rf "$cleanup_dir"' EXIT
+trap 'exit 143' TERM INT
 
 mode=${GREETBOT_MODE:-video}
 case $mode in video | preview) ;; *) die $EX_USAGE "GREETBOT_MODE must be video or preview" ;; esac
