@@ -110,9 +110,13 @@ user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language
 		u->phone = db_col_str(st, 1);
 		u->pending_name = db_col_str(st, 2);
 		u->pending_seq = sqlite3_column_int(st, 3);
+		/* Updates without a language_code keep the one we know. */
+		if (language_code == NULL)
+			u->lang = db_col_str(st, 4);
 	}
 	sqlite3_finalize(st);
-	u->lang = xstrdup(texts_lang(bt.texts, language_code));
+	if (u->lang == NULL)
+		u->lang = xstrdup(texts_lang(bt.texts, language_code));
 }
 
 /* Write the user back (insert or update), in the update's transaction. */

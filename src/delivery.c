@@ -240,6 +240,7 @@ send_failed(struct send *x, const struct tg_result *r)
 		db_begin(dl.db);
 		db_run(dl.db, "UPDATE users SET blocked = 1, updated_at = ? WHERE bot_id = ? "
 		    "AND chat_id = ?", "lsl", db_now(), dl.bot_id, x->chat_id);
+		db_run(dl.db, "UPDATE outbox SET attempts = ? WHERE id = ?", "il", tries, x->id);
 		db_run(dl.db, "UPDATE outbox SET state = 'FAILED', last_error = ? WHERE "
 		    "bot_id = ? AND chat_id = ? AND state = 'PENDING'", "ssl", r->description,
 		    dl.bot_id, x->chat_id);
