@@ -29,7 +29,10 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TEMPLATES = $(wildcard templates/*/template.conf)
 MEDIA_STAMPS = $(TEMPLATES:%/template.conf=%/.media-stamp)
 
-.PHONY: all deps run test asan bench install clean media check-shell
+.PHONY: all deps run test asan bench install clean media
+
+# Keep the unit tests' objects: they are intermediate files to make.
+.SECONDARY:
 
 all: $(PROGS) $(UNIT_BINS) media
 

@@ -37,7 +37,7 @@ gb_start() {
 	GREETBOT_STATE_DIR="$SIM_DIR/state" \
 	GREETBOT_TEMPLATES_DIR="${GB_TEMPLATES_DIR:-$TOP/templates}" \
 	GREETBOT_RENDER_SCRIPT="${GB_RENDER_SCRIPT:-$TOP/scripts/render.sh}" \
-	GREETBOT_MESSAGES_DIR="$TOP/messages" \
+	GREETBOT_MESSAGES_DIR="${GB_MESSAGES_DIR:-$TOP/messages}" \
 	GREETBOT_HTTP_LISTEN=127.0.0.1:0 \
 	GREETBOT_POLL_TIMEOUT=${GREETBOT_POLL_TIMEOUT:-20} \
 		"$BIN/greetbotd" --ready-fd 3 "$@" 3>"$ready" 2>>"$SIM_DIR/greetbotd.log" &
@@ -61,7 +61,7 @@ bot_start() {
 	GREETBOT_STATE_DIR="${SIM_DIR:?}/state" \
 	GREETBOT_TEMPLATES_DIR="${GB_TEMPLATES_DIR:-$TOP/templates}" \
 	GREETBOT_RENDER_SCRIPT="${GB_RENDER_SCRIPT:-$TOP/scripts/render.sh}" \
-	GREETBOT_MESSAGES_DIR="$TOP/messages" \
+	GREETBOT_MESSAGES_DIR="${GB_MESSAGES_DIR:-$TOP/messages}" \
 	GREETBOT_POLL_TIMEOUT=${GREETBOT_POLL_TIMEOUT:-20} \
 		"$BIN/greetbot-tg" "$@" 2>>"$SIM_DIR/greetbot-tg.log" &
 	BOT_PID=$!

@@ -45,6 +45,12 @@ t_check() {
 	if "$@" >/dev/null; then t_ok "$desc"; else t_fail "$desc"; fi
 }
 
+# t_wait_log FILE PATTERN [SECONDS]: wait until a line matching the
+# extended regex appears in FILE (tail -f follows it: no sleeping).
+t_wait_log() {
+	timeout "${3:-30}" tail -n +1 -f "$1" 2>/dev/null | grep -qE -m1 -- "$2"
+}
+
 # Print a file's tail as TAP comments, for a failure's context.
 t_show() { sed 's/^/#   /' "$1" | tail -n "${2:-20}"; }
 

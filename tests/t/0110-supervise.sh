@@ -3,8 +3,9 @@
 # output in the log, answers /health, and a parent's order still arrives.
 . "$(dirname "$0")/../lib.sh"
 
+cp -R "$TOP/messages" "$T/messages"
 sim_start
-gb_start
+GB_MESSAGES_DIR=$T/messages gb_start
 t_check "/health answers 200 when everything runs" \
 	curl -fsS -o /dev/null "http://$GB_HTTP/health"
 
@@ -24,4 +25,13 @@ metrics=$(curl -fsS "http://$GB_HTTP/metrics")
 t_check "/metrics counts the finished job" grep -q '^greetbot_jobs{state="DONE"} 1$' <<<"$metrics"
 t_check "/metrics counts the sendVideo" \
 	grep -q '^greetbot_telegram_calls_total{method="sendVideo",result="sent"} 1$' <<<"$metrics"
+
+# SIGHUP reloads the texts an operator edited, in greetbotd and the bot.
+sed -i 's|^help = .*|help = Edited help text.|' "$T/messages/ru"
+kill -HUP "$GB_PID"
+t_check "SIGHUP reaches greetbot-tg, which reloads" \
+	t_wait_log "$T/greetbotd.log" 'proc=greetbot-tg msg=reloaded'
+sim_post message chat_id=3002 text=/help language_code=ru >/dev/null
+t_check "the edited text is what a parent sees next" \
+	jq -e '.messages[0].text == "Edited help text."' <<<"$(sim_wait 3002 0 1 30)"
 t_done
