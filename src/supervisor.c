@@ -336,6 +336,8 @@ relay_published(int ok, int64_t job_id, void *arg)
 	(void)arg;
 	sv.relaying--;
 	if (ok)
+		log_info("job published\tjob=%lld", (long long)job_id);
+	if (ok)
 		db_run(sv.db, "UPDATE jobs SET published_at = ?, state = CASE state WHEN "
 		    "'RETRY_WAIT' THEN 'QUEUED' ELSE state END, updated_at = ? WHERE id = ? "
 		    "AND published_at IS NULL", "lll", db_now(), db_now(), job_id);

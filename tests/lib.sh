@@ -34,6 +34,14 @@ trap t_cleanup EXIT
 # Remember a background pid so t_cleanup stops it.
 t_track() { t_pids+=("$1"); }
 
+# Wait for every tracked background pid to finish.
+t_wait_tracked() {
+	local p
+	for p in "${t_pids[@]+"${t_pids[@]}"}"; do
+		wait "$p" 2>/dev/null || true
+	done
+}
+
 t_ok() { t_n=$((t_n + 1)); echo "ok $t_n - $*"; }
 t_fail() { t_n=$((t_n + 1)); t_failed=$((t_failed + 1)); echo "not ok $t_n - $*"; }
 
@@ -45,10 +53,11 @@ t_check() {
 	if "$@" >/dev/null; then t_ok "$desc"; else t_fail "$desc"; fi
 }
 
-# t_wait_log FILE PATTERN [SECONDS]: wait until a line matching the
-# extended regex appears in FILE (tail -f follows it: no sleeping).
+# t_wait_log FILE PATTERN [SECONDS] [N]: wait until N (default 1) lines
+# matching the extended regex are in FILE (tail -f follows it: no sleeping).
 t_wait_log() {
-	timeout "${3:-30}" tail -n +1 -f "$1" 2>/dev/null | grep -qE -m1 -- "$2"
+	timeout "${3:-30}" tail -n +1 -f "$1" 2>/dev/null |
+		grep -cE -m "${4:-1}" -- "$2" | grep -qx "${4:-1}"
 }
 
 # Print a file's tail as TAP comments, for a failure's context.
@@ -62,6 +71,7 @@ t_done() {
 # The simulator helpers (tgsim, greetbotd, simulated parents) on $T.
 # shellcheck source=scripts/sim.sh
 . "$TOP/scripts/sim.sh"
+# shellcheck disable=SC2034 # used by sim.sh
 SIM_DIR=$T
 # Renderers run unprivileged when tests run as root: let them reach $T.
 chmod 711 "$T"
