@@ -58,6 +58,14 @@ child_init(struct event_base *base)
 		fatalx("child_init: SIGCHLD event");
 }
 
+void
+child_shutdown(void)
+{
+	if (sigchld_ev != NULL)
+		event_free(sigchld_ev);
+	sigchld_ev = NULL;
+}
+
 int
 child_count(void)
 {

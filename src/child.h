@@ -38,6 +38,8 @@ typedef void (*child_exit_cb)(pid_t, int status, const struct rusage *, void *);
 
 /* Install the SIGCHLD event; call once per process before child_spawn. */
 void	child_init(struct event_base *);
+/* Remove the SIGCHLD event (before the event base is freed). */
+void	child_shutdown(void);
 /*
  * Start a child. Returns its pid, or -1 with errno set when fork failed or
  * execve in the child failed (the child reports its errno through a

@@ -64,6 +64,12 @@ t_wait_log() {
 t_show() { sed 's/^/#   /' "$1" | tail -n "${2:-20}"; }
 
 t_done() {
+	# Under `make asan` a sanitizer report in any process's log is a failure.
+	sim_stop
+	if grep -lE 'Sanitizer|runtime error:' "$T"/*.log >/dev/null 2>&1; then
+		t_fail "no sanitizer report in the processes' logs"
+		grep -hE -A12 'Sanitizer|runtime error:' "$T"/*.log | t_show /dev/stdin 40
+	fi
 	echo "# $t_n checks, $t_failed failed"
 	[ "$t_failed" -eq 0 ]
 }

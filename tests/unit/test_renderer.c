@@ -119,6 +119,7 @@ main(void)
 	}
 	unlink(strcat(strcpy((char[300]){ 0 }, dir), "/s.sh"));
 	rmdir(dir);
+	child_shutdown();
 	event_base_free(base);
 	return unit_done();
 }
