@@ -1,7 +1,9 @@
 /* child.c: spawning and reaping children (OpenSMTPD child_add style). */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <grp.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,51 @@ child_init(struct event_base *base)
 		fatalx("child_init: SIGCHLD event");
 }
 
+/* The parent pid of pid, from /proc/PID/stat (after the "(comm)"). */
+static pid_t
+proc_ppid(const char *pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL)
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return (pid_t)ppid;
+}
+
+int
+child_kill_strays(void)
+{
+	pid_t self = getpid();
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		struct child *c;
+
+		if (pid <= 0 || proc_ppid(de->d_name) != self)
+			continue;
+		for (c = children; c != NULL && c->pid != pid; c = c->next)
+			;
+		if (c != NULL)
+			continue;
+		log_warnx("killing a stray process left by a child\tpid=%d", (int)pid);
+		kill(pid, SIGKILL);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
 void
 child_shutdown(void)
 {
@@ -88,7 +135,9 @@ child_forget(pid_t pid)
 static int
 child_rlimit(int resource, rlim_t v)
 {
-	struct rlimit rl = { v, v };
+	/* For CPU the hard limit is a second later: SIGXCPU comes first and
+	 * says why, SIGKILL only if the script ignores it. */
+	struct rlimit rl = { v, resource == RLIMIT_CPU ? v + 1 : v };
 
 	return setrlimit(resource, &rl);
 }

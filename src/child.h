@@ -49,5 +49,12 @@ pid_t	child_spawn(const struct child_spec *, child_exit_cb, void *);
 /* Stop calling back for pid (its owner is going away). */
 void	child_forget(pid_t);
 int	child_count(void);
+/*
+ * With PR_SET_CHILD_SUBREAPER set, a process that escaped its render's
+ * process group (setsid, double fork) is re-parented to us when its parent
+ * dies. Kill every child of ours that is not in the registry; returns how
+ * many. Call it from the loop, never between fork and child_spawn's return.
+ */
+int	child_kill_strays(void);
 
 #endif

@@ -219,6 +219,20 @@ render_pipe(struct render *r, int *rfd, struct event **ev)
 static void render_exited(pid_t, int, const struct rusage *, void *);
 static void render_probe_exited(pid_t, int, const struct rusage *, void *);
 
+/* A death by signal: the rlimits' signals are "limit", others "crashed". */
+static void
+render_classify_signal(struct render *r, int sig, const char *who)
+{
+	if (sig == SIGXCPU || sig == SIGKILL)
+		set_outcome(r, "limit", 1, "%s was killed by SIG%s (CPU limit or out of "
+		    "memory)", who, sigabbrev_np(sig));
+	else if (sig == SIGXFSZ)
+		set_outcome(r, "limit", 1, "%s exceeded the file size limit (SIGXFSZ)", who);
+	else
+		set_outcome(r, "crashed", 1, "%s was killed by signal %d (%s)", who, sig,
+		    strsignal(sig));
+}
+
 /* Outcome of the script's exit, by the SPEC's exit code protocol. */
 static void
 render_classify(struct render *r, int status)
@@ -232,20 +246,16 @@ render_classify(struct render *r, int status)
 		return;
 	}
 	if (WIFSIGNALED(status)) {
-		int sig = WTERMSIG(status);
-
-		r->o.signal = sig;
-		if (sig == SIGXCPU || sig == SIGKILL)
-			set_outcome(r, "limit", 1, "killed by %s (CPU limit or OOM)",
-			    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
-		else if (sig == SIGXFSZ)
-			set_outcome(r, "limit", 1, "file size limit exceeded");
-		else
-			set_outcome(r, "crashed", 1, "killed by signal %d (%s)", sig,
-			    strsignal(sig));
+		r->o.signal = WTERMSIG(status);
+		render_classify_signal(r, r->o.signal, "the script");
 		return;
 	}
 	r->o.exit_code = WEXITSTATUS(status);
+	if (r->o.exit_code > 128 && r->o.exit_code < 128 + NSIG) {
+		/* The shell's way to say a command it ran died by a signal. */
+		render_classify_signal(r, r->o.exit_code - 128, "a command in the script");
+		return;
+	}
 	switch (r->o.exit_code) {
 	case 0:
 		set_outcome(r, "ok", 0, "rendered");
@@ -352,8 +362,11 @@ render_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 {
 	struct render *r = arg;
 
-	/* Whatever the script left in its group (a grandchild) dies now. */
-	killpg(pid, SIGKILL);
+	/* Whatever the script left in its group (a grandchild) dies now.
+	 * Again while any is left: a fork racing the first kill can leave a
+	 * new member (a fork bomb does exactly that). */
+	for (int i = 0; i < 10 && killpg(pid, SIGKILL) == 0; i++)
+		;
 	r->o.duration = elapsed(&r->started);
 	r->o.cpu_seconds = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
 	    (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;

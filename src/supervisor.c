@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,6 +490,9 @@ keep_output(struct job *j, const char *output)
 static void
 job_finished(struct job *j)
 {
+	/* Escaped descendants, re-parented to us; again while any are found. */
+	for (int i = 0; i < 10 && child_kill_strays() > 0; i++)
+		;
 	render_rmtree(j->work_dir);
 	job_free(j);
 	sv.running--;
@@ -528,23 +532,27 @@ job_done(const struct render_outcome *o, void *arg)
 {
 	struct job *j = arg;
 	char *output, *kept = NULL;
-	int ok = strcmp(o->status, "ok") == 0, attempts;
+	const char *status = o->status, *cause = o->cause;
+	int ok = strcmp(o->status, "ok") == 0, retryable = o->retryable, attempts;
 
 	if (j->interrupted) {
 		job_interrupted(j, o);
 		return;
 	}
 	xasprintf(&output, "%s/out.mp4", j->work_dir);
-	if (ok && (kept = keep_output(j, output)) == NULL)
+	if (ok && (kept = keep_output(j, output)) == NULL) {
+		/* Our disk, not the script: worth another attempt. */
 		ok = 0;
+		retryable = 1;
+		status = "failed";
+		cause = "cannot keep the output";
+	}
 	attempts = (int)db_int(sv.db, 0, "SELECT attempts FROM jobs WHERE id = ?", "l", j->id);
 	db_begin(sv.db);
 	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = ?, exit_code = ?, "
 	    "signal = ?, cause = ?, cpu_seconds = ?, max_rss_kb = ?, duration = ?, "
 	    "stderr_tail = ? WHERE id = ?", "dsiisdldsl", (double)time(NULL),
-	    ok || kept != NULL ? o->status : "failed", o->exit_code, o->signal,
-	    ok || strcmp(o->status, "ok") != 0 ? o->cause : "cannot keep output",
-	    o->cpu_seconds, (int64_t)o->max_rss_kb, o->duration, o->stderr_tail,
+	    status, o->exit_code, o->signal, cause, o->cpu_seconds, (int64_t)o->max_rss_kb, o->duration, o->stderr_tail,
 	    j->attempt_id);
 	if (ok) {
 		db_run(sv.db, "UPDATE jobs SET state = 'DONE', updated_at = ? WHERE id = ?",
@@ -552,7 +560,7 @@ job_done(const struct render_outcome *o, void *arg)
 		db_run(sv.db, "UPDATE assets SET state = 'AVAILABLE', file_path = ?, "
 		    "updated_at = ? WHERE id = ?", "sll", kept, db_now(), j->asset_id);
 		deliver_video(j->asset_id);
-	} else if (!o->retryable || attempts >= sv.cfg.max_attempts) {
+	} else if (!retryable || attempts >= sv.cfg.max_attempts) {
 		db_run(sv.db, "UPDATE jobs SET state = 'FAILED', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), j->id);
 		db_run(sv.db, "UPDATE assets SET state = 'FAILED', updated_at = ? WHERE id = ?",
@@ -568,7 +576,7 @@ job_done(const struct render_outcome *o, void *arg)
 	db_commit(sv.db);
 	log_info("render finished\tjob=%lld asset=%lld status=%s exit=%d signal=%d "
 	    "seconds=%.2f cpu=%.2f rss_kb=%ld attempt=%d", (long long)j->id,
-	    (long long)j->asset_id, o->status, o->exit_code, o->signal, o->duration,
+	    (long long)j->asset_id, status, o->exit_code, o->signal, o->duration,
 	    o->cpu_seconds, o->max_rss_kb, attempts);
 	queue_ack(sv.queue, j->entry_id);
 	wake_bot();
@@ -736,6 +744,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	relay_run();
+	child_kill_strays();
 }
 
 /*
@@ -1024,6 +1033,10 @@ main(int argc, char **argv)
 	free(snap);
 	sv.db = db_open(sv.cfg.db_path);
 	recover_jobs();
+	/* Orphans of renderers (setsid, double fork) come back to us, so
+	 * that child_kill_strays can find them. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER");
 	setup_events();
 	setup_http();
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
