@@ -47,6 +47,7 @@ static const struct key keys[] = {
 	I(workers, "0", 0, 256),
 	I(render_timeout, "60", 1, 3600),
 	I(render_grace, "5", 0, 300),
+	I(drain_grace, "30", 0, 3600),
 	I(render_cpu, "120", 1, 36000),
 	I(render_memory_mb, "2048", 16, 1 << 20),
 	I(render_fsize_mb, "200", 1, 1 << 20),

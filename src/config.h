@@ -25,6 +25,7 @@ struct config {
 	int	 workers;		/* 0: number of CPUs */
 	int	 render_timeout;	/* wall-clock seconds */
 	int	 render_grace;		/* seconds between SIGTERM and SIGKILL */
+	int	 drain_grace;		/* seconds running renders get on SIGTERM */
 	int	 render_cpu;		/* RLIMIT_CPU seconds */
 	int	 render_memory_mb;	/* RLIMIT_AS */
 	int	 render_fsize_mb;	/* RLIMIT_FSIZE */

@@ -765,7 +765,7 @@ drain_check(void)
 		event_base_loopexit(sv.base, NULL);
 }
 
-/* Drain: no new jobs; running renders get render_grace... then die. */
+/* Drain: no new jobs; running renders get drain_grace seconds, then die. */
 static void
 drain_kill(evutil_socket_t fd, short what, void *arg)
 {
@@ -782,7 +782,7 @@ drain_kill(evutil_socket_t fd, short what, void *arg)
 static void
 on_term(evutil_socket_t sig, short what, void *arg)
 {
-	struct timeval tv = { sv.cfg.render_timeout, 0 };
+	struct timeval tv = { sv.cfg.drain_grace, 0 };
 
 	(void)what;
 	(void)arg;
