@@ -27,20 +27,23 @@ sim_start() {
 	fi
 }
 
-# Start greetbotd against tgsim; returns once it reports ready.
+# Start greetbotd against tgsim; returns once it reports ready. GB_NAME
+# (default greetbotd) names its log and GB_STATE (default $SIM_DIR/state)
+# its state directory, so that a test can run several nodes.
 gb_start() {
-	local ready="$SIM_DIR/greetbotd.ready"
+	local name=${GB_NAME:-greetbotd}
+	local ready="$SIM_DIR/$name.ready"
 	rm -f "$ready"
 	mkfifo "$ready"
 	GREETBOT_TELEGRAM_TOKEN=$SIM_TOKEN \
 	GREETBOT_TELEGRAM_API_URL="http://$SIM_ADDR" \
-	GREETBOT_STATE_DIR="$SIM_DIR/state" \
+	GREETBOT_STATE_DIR="${GB_STATE:-$SIM_DIR/state}" \
 	GREETBOT_TEMPLATES_DIR="${GB_TEMPLATES_DIR:-$TOP/templates}" \
 	GREETBOT_RENDER_SCRIPT="${GB_RENDER_SCRIPT:-$TOP/scripts/render.sh}" \
 	GREETBOT_MESSAGES_DIR="${GB_MESSAGES_DIR:-$TOP/messages}" \
 	GREETBOT_HTTP_LISTEN=127.0.0.1:0 \
 	GREETBOT_POLL_TIMEOUT=${GREETBOT_POLL_TIMEOUT:-20} \
-		"$BIN/greetbotd" --ready-fd 3 "$@" 3>"$ready" 2>>"$SIM_DIR/greetbotd.log" &
+		"$BIN/greetbotd" --ready-fd 3 "$@" 3>"$ready" 2>>"$SIM_DIR/$name.log" &
 	GB_PID=$!
 	local line=""
 	read -r line <"$ready" || true
@@ -48,7 +51,7 @@ gb_start() {
 	# shellcheck disable=SC2034 # read by the tests
 	GB_HTTP=${line#ready http=}
 	if [ "${line%% *}" != ready ]; then
-		echo "greetbotd did not become ready; see $SIM_DIR/greetbotd.log" >&2
+		echo "greetbotd did not become ready; see $SIM_DIR/$name.log" >&2
 		return 1
 	fi
 }

@@ -43,6 +43,7 @@ static const struct key keys[] = {
 	P(render_script, "scripts/render.sh"),
 	P(messages_dir, "messages"),
 	P(bot_program, ""),
+	I(bot_enabled, "1", 0, 1),
 	S(node_name, ""),
 	I(workers, "0", 0, 256),
 	I(render_timeout, "60", 1, 3600),

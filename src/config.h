@@ -21,6 +21,7 @@ struct config {
 	char	*render_script;
 	char	*messages_dir;
 	char	*bot_program;		/* default: greetbot-tg beside greetbotd */
+	int	 bot_enabled;		/* 0: a render-only node, no bot process */
 	char	*node_name;		/* Redis consumer name; default: hostname */
 	int	 workers;		/* 0: number of CPUs */
 	int	 render_timeout;	/* wall-clock seconds */

@@ -314,7 +314,8 @@ notify_systemd(const char *msg)
 static void
 announce_ready(void)
 {
-	if (sv.announced || !queue_connected(sv.queue) || sv.bot.pid <= 0)
+	if (sv.announced || sv.queue == NULL || !queue_connected(sv.queue) ||
+	    (sv.cfg.bot_enabled && sv.bot.pid <= 0))
 		return;
 	sv.announced = 1;
 	log_info("ready\tworkers=%d template=%s version=%s", sv.cfg.workers,
@@ -716,7 +717,10 @@ redis_ready(void)
 
 	if (sv.queue != NULL)
 		return;
-	xasprintf(&url, "unix:%s", sv.redis_sock);
+	if (*sv.cfg.redis_url != '\0')
+		url = xstrdup(sv.cfg.redis_url);
+	else
+		xasprintf(&url, "unix:%s", sv.redis_sock);
 	sv.queue = queue_new(sv.base, url, sv.cfg.redis_prefix, sv.cfg.node_name, &cbs, NULL);
 	/* Longer than any attempt can run, so a live consumer never loses one. */
 	queue_set_reclaim(sv.queue, (sv.cfg.render_timeout + sv.cfg.render_grace + 30) * 1000L);
@@ -756,11 +760,10 @@ drain_check(void)
 {
 	if (!sv.draining || sv.running > 0)
 		return;
-	if (sv.redis.pid > 0) {
-		queue_free(sv.queue);
-		sv.queue = NULL;
+	queue_free(sv.queue);
+	sv.queue = NULL;
+	if (sv.redis.pid > 0)
 		kill(sv.redis.pid, SIGTERM);
-	}
 	if (child_count() == 0)
 		event_base_loopexit(sv.base, NULL);
 }
@@ -842,7 +845,7 @@ src_redis_up(void)
 static int
 src_bot_up(void)
 {
-	return sv.bot.pid > 0;
+	return !sv.cfg.bot_enabled || sv.bot.pid > 0;
 }
 
 static long long
@@ -983,8 +986,6 @@ setup_config(void)
 	if (log_level_parse(sv.cfg.log_level, &lvl) == 0)
 		log_set_level(lvl);
 	log_add_secret(sv.cfg.telegram_token);
-	if (*sv.cfg.redis_url != '\0')
-		fatalx("redis_url: external Redis is not supported yet; leave it empty");
 	if ((sv.texts = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
@@ -1044,9 +1045,13 @@ main(int argc, char **argv)
 	sv.bot = (struct service){ .name = "greetbot-tg", .start = bot_start };
 	sv.redis.restart_ev = evtimer_new(sv.base, service_restart, &sv.redis);
 	sv.bot.restart_ev = evtimer_new(sv.base, service_restart, &sv.bot);
-	unlink(sv.redis_sock);
-	redis_start(&sv.redis);
-	bot_start(&sv.bot);
+	if (*sv.cfg.redis_url == '\0') {
+		unlink(sv.redis_sock);
+		redis_start(&sv.redis);
+	} else
+		redis_ready();
+	if (sv.cfg.bot_enabled)
+		bot_start(&sv.bot);
 	log_info("started\tstate_dir=%s template=%s version=%s", sv.cfg.state_dir,
 	    sv.tmpl.id, sv.tmpl.version);
 	event_base_dispatch(sv.base);

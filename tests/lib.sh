@@ -56,7 +56,7 @@ t_check() {
 # t_wait_log FILE PATTERN [SECONDS] [N]: wait until N (default 1) lines
 # matching the extended regex are in FILE (tail -f follows it: no sleeping).
 t_wait_log() {
-	timeout "${3:-30}" tail -n +1 -f "$1" 2>/dev/null |
+	timeout "${3:-30}" tail -n +1 -F "$1" 2>/dev/null |
 		grep -cE -m "${4:-1}" -- "$2" | grep -qx "${4:-1}"
 }
 
