@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -25,7 +26,7 @@ struct queue {
 	struct event_base	*base;
 	char			*host, *path;
 	int			 port;
-	char			*stream, *group, *consumer;
+	char			*stream, *group, *consumer, *retry;
 	struct queue_cbs	 cbs;
 	void			*arg;
 	redisAsyncContext	*cmd, *blk;
@@ -37,6 +38,8 @@ struct queue {
 	long long		 depth;
 	struct event		*retry_ev;
 	struct event		*reclaim_ev;
+	struct event		*mover_ev;
+	int			 moving;
 	long			 reclaim_idle_ms;
 	int			 reclaiming;
 	int			 freeing;
@@ -52,6 +55,7 @@ struct publish {
 static void queue_connect(struct queue *);
 static void queue_read(struct queue *);
 static void queue_reclaim(evutil_socket_t, short, void *);
+static void queue_mover(evutil_socket_t, short, void *);
 
 /* Parse the URL forms in queue.h. */
 static int
@@ -226,11 +230,17 @@ queue_new(struct event_base *base, const char *url, const char *prefix,
 	q->base = base;
 	xasprintf(&q->stream, "%s:jobs", prefix);
 	xasprintf(&q->group, "%s:renderers", prefix);
+	xasprintf(&q->retry, "%s:retry", prefix);
 	q->consumer = xstrdup(consumer);
 	q->cbs = *cbs;
 	q->arg = arg;
 	q->retry_ev = evtimer_new(base, queue_retry, q);
 	q->reclaim_ev = event_new(base, -1, EV_PERSIST, queue_reclaim, q);
+	q->mover_ev = event_new(base, -1, EV_PERSIST, queue_mover, q);
+	{
+		struct timeval sec = { 1, 0 };
+		evtimer_add(q->mover_ev, &sec);
+	}
 	queue_connect(q);
 	return q;
 }
@@ -243,6 +253,7 @@ queue_free(struct queue *q)
 	q->freeing = 1;
 	event_free(q->retry_ev);
 	event_free(q->reclaim_ev);
+	event_free(q->mover_ev);
 	/* Disconnect callbacks run inside these calls and clear cmd/blk;
 	 * pending commands get their callbacks with a NULL reply. */
 	if (q->cmd != NULL)
@@ -253,6 +264,7 @@ queue_free(struct queue *q)
 	free(q->path);
 	free(q->stream);
 	free(q->group);
+	free(q->retry);
 	free(q->consumer);
 	free(q);
 }
@@ -442,6 +454,17 @@ queue_publish(struct queue *q, int64_t job_id, void (*cb)(int, int64_t, void *),
 }
 
 static void
+queue_on_scheduled(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct publish *p = priv;
+	redisReply *reply = r;
+
+	(void)ac;
+	p->cb(reply != NULL && reply->type == REDIS_REPLY_INTEGER, p->job_id, p->arg);
+	free(p);
+}
+
+static void
 queue_on_len(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct queue *q = priv;
@@ -461,4 +484,78 @@ queue_ack(struct queue *q, const char *entry_id)
 	    entry_id);
 	redisAsyncCommand(q->cmd, NULL, NULL, "XDEL %s %s", q->stream, entry_id);
 	redisAsyncCommand(q->cmd, queue_on_len, q, "XLEN %s", q->stream);
+}
+
+void
+queue_schedule(struct queue *q, int64_t job_id, int64_t due,
+    void (*cb)(int, int64_t, void *), void *arg)
+{
+	struct publish *p;
+	char id[24], score[24];
+
+	if (!q->up || q->cmd == NULL) {
+		cb(0, job_id, arg);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->q = q;
+	p->job_id = job_id;
+	p->cb = cb;
+	p->arg = arg;
+	snprintf(id, sizeof(id), "%lld", (long long)job_id);
+	snprintf(score, sizeof(score), "%lld", (long long)due);
+	redisAsyncCommand(q->cmd, queue_on_scheduled, p, "ZADD %s %s %s", q->retry, score, id);
+}
+
+/* ZREM answered: 1 means this node took the job out, so it publishes it. */
+static void
+queue_on_zrem(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct publish *p = priv;
+	redisReply *reply = r;
+	char id[24];
+
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 &&
+	    p->q->cmd != NULL) {
+		snprintf(id, sizeof(id), "%lld", (long long)p->job_id);
+		redisAsyncCommand(ac, NULL, NULL, "XADD %s * job_id %s", p->q->stream, id);
+		log_info("retry due, job back on the stream\tjob=%s", id);
+	}
+	free(p);
+}
+
+static void
+queue_on_due(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue *q = priv;
+	redisReply *reply = r;
+
+	q->moving = 0;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i < reply->elements; i++) {
+		struct publish *p = xcalloc(1, sizeof(*p));
+
+		p->q = q;
+		p->job_id = strtoll(reply->element[i]->str, NULL, 10);
+		redisAsyncCommand(ac, queue_on_zrem, p, "ZREM %s %s", q->retry,
+		    reply->element[i]->str);
+	}
+}
+
+/* Once a second: move due retries from the sorted set to the stream. */
+static void
+queue_mover(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue *q = arg;
+	char now[24];
+
+	(void)fd;
+	(void)what;
+	if (!q->up || q->moving || q->cmd == NULL)
+		return;
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	q->moving = 1;
+	redisAsyncCommand(q->cmd, queue_on_due, q, "ZRANGEBYSCORE %s -inf %s LIMIT 0 100",
+	    q->retry, now);
 }

@@ -18,7 +18,8 @@ struct queue_cbs {
 
 /*
  * url: "unix:/path/redis.sock", "/path/redis.sock" or "redis://host:port".
- * Keys: <prefix>:jobs (stream), group <prefix>:renderers, this consumer.
+ * Keys: <prefix>:jobs (stream), group <prefix>:renderers, this consumer;
+ * <prefix>:retry (sorted set of job ids by due time).
  * Connects in the background and reconnects with backoff for ever.
  */
 struct queue	*queue_new(struct event_base *, const char *url, const char *prefix,
@@ -29,6 +30,10 @@ int		 queue_connected(const struct queue *);
 void		 queue_want(struct queue *, int);
 /* XADD the job; cb(ok) when Redis answered (ok=0 on error/disconnect). */
 void		 queue_publish(struct queue *, int64_t job_id,
+		    void (*cb)(int ok, int64_t job_id, void *), void *);
+/* ZADD the job to the retry set, due at the unix time; a timer moves due
+ * jobs to the stream (ZREM first: of several nodes, one moves each). */
+void		 queue_schedule(struct queue *, int64_t job_id, int64_t due,
 		    void (*cb)(int ok, int64_t job_id, void *), void *);
 /* XACK and XDEL: the job's outcome is safe in SQLite. */
 void		 queue_ack(struct queue *, const char *entry_id);

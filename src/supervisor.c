@@ -340,17 +340,19 @@ relay_published(int ok, int64_t job_id, void *arg)
 	if (ok)
 		log_info("job published\tjob=%lld", (long long)job_id);
 	if (ok)
-		db_run(sv.db, "UPDATE jobs SET published_at = ?, state = CASE state WHEN "
-		    "'RETRY_WAIT' THEN 'QUEUED' ELSE state END, updated_at = ? WHERE id = ? "
-		    "AND published_at IS NULL", "lll", db_now(), db_now(), job_id);
+		db_run(sv.db, "UPDATE jobs SET published_at = ?, state = CASE WHEN state = "
+		    "'RETRY_WAIT' AND next_attempt_at <= ? THEN 'QUEUED' ELSE state END, "
+		    "updated_at = ? WHERE id = ? AND published_at IS NULL", "llll", db_now(),
+		    db_now(), db_now(), job_id);
 	if (sv.relaying == 0 && ok)
 		relay_run();
 }
 
 /*
- * Publish jobs that are due and not yet on the stream. One batch at a time:
- * a job is marked published only after XADD answered, so a crash between
- * the two publishes it again, which idempotent jobs make harmless.
+ * Publish jobs not yet in Redis: due ones to the stream, retries that wait
+ * to the retry set. One batch at a time: a job is marked published only
+ * after Redis answered, so a crash between the two publishes it again,
+ * which idempotent jobs make harmless.
  */
 static void
 relay_run(void)
@@ -359,12 +361,19 @@ relay_run(void)
 
 	if (sv.draining || sv.relaying > 0 || sv.queue == NULL || !queue_connected(sv.queue))
 		return;
-	st = db_prep(sv.db, "SELECT id FROM jobs WHERE published_at IS NULL AND "
-	    "state IN ('QUEUED','RETRY_WAIT') AND next_attempt_at <= ? ORDER BY id "
-	    "LIMIT ?", "li", db_now(), RELAY_BATCH);
+	st = db_prep(sv.db, "SELECT id, next_attempt_at FROM jobs WHERE published_at IS "
+	    "NULL AND state IN ('QUEUED','RETRY_WAIT') ORDER BY id LIMIT ?", "i",
+	    RELAY_BATCH);
 	while (db_step(st) == SQLITE_ROW) {
+		int64_t due = sqlite3_column_int64(st, 1);
+
 		sv.relaying++;
-		queue_publish(sv.queue, sqlite3_column_int64(st, 0), relay_published, NULL);
+		if (due > db_now())
+			queue_schedule(sv.queue, sqlite3_column_int64(st, 0), due,
+			    relay_published, NULL);
+		else
+			queue_publish(sv.queue, sqlite3_column_int64(st, 0), relay_published,
+			    NULL);
 	}
 	sqlite3_finalize(st);
 }
