@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <stdio.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -180,11 +181,11 @@ child_fds(const struct child_spec *s, int keepfd)
  * signals (libevent's handlers must not run here), setsid so the whole job
  * can be killed as a group, chdir into the work directory, rlimits (before
  * dropping privileges, so the child cannot raise them back), drop
- * privileges, stdio and fds, execve. Any failure reports errno on errfd
+ * privileges, the parent-death signal, stdio and fds, execve. Any failure reports errno on errfd
  * and exits 127.
  */
 static void
-child_exec(const struct child_spec *s, int errfd)
+child_exec(const struct child_spec *s, int errfd, pid_t parent)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -213,6 +214,11 @@ child_exec(const struct child_spec *s, int errfd)
 	if (s->drop && (setgroups(1, &s->gid) == -1 || setgid(s->gid) == -1 ||
 	    setuid(s->uid) == -1))
 		goto fail;
+	/* After setuid, which clears it; and if the parent is already gone
+	 * (re-parented before prctl), act as if the signal came. */
+	if (s->pdeathsig != 0 && (prctl(PR_SET_PDEATHSIG, s->pdeathsig) == -1 ||
+	    getppid() != parent))
+		raise(s->pdeathsig);
 	if (child_fds(s, errfd) == -1)
 		goto fail;
 	execve(s->path, s->argv, s->envp);
@@ -226,6 +232,7 @@ pid_t
 child_spawn(const struct child_spec *s, child_exit_cb cb, void *arg)
 {
 	sigset_t all, old;
+	pid_t parent = getpid();
 	int pfd[2], err = 0;
 	ssize_t n;
 	pid_t pid;
@@ -238,7 +245,7 @@ child_spawn(const struct child_spec *s, child_exit_cb cb, void *arg)
 	pid = fork();
 	if (pid == 0) {
 		close(pfd[0]);
-		child_exec(s, pfd[1]);
+		child_exec(s, pfd[1], parent);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(pfd[1]);

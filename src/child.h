@@ -28,6 +28,7 @@ struct child_spec {
 	int			  extra[4];	/* become fds 3, 4, ... */
 	int			  nextra;
 	const struct child_limits *limits;	/* NULL: inherit */
+	int			  pdeathsig;	/* sent to it when we die, or 0 */
 	uid_t			  uid;		/* with drop: setgid/setuid */
 	gid_t			  gid;
 	int			  drop;

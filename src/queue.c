@@ -283,7 +283,7 @@ queue_depth(const struct queue *q)
 
 /* Hand each [id, [field, value ...]] entry to the job callback. */
 static int
-queue_entry_list(struct queue *q, redisReply *entries)
+queue_entry_list(struct queue *q, redisReply *entries, int reclaimed)
 {
 	int n = 0;
 
@@ -305,7 +305,7 @@ queue_entry_list(struct queue *q, redisReply *entries)
 			queue_ack(q, e->element[0]->str);
 			continue;
 		}
-		q->cbs.job(e->element[0]->str, job, q->arg);
+		q->cbs.job(e->element[0]->str, job, reclaimed, q->arg);
 	}
 	return n;
 }
@@ -320,7 +320,7 @@ queue_entries(struct queue *q, redisReply *reply)
 		return 0;
 	for (size_t s = 0; s < reply->elements; s++)
 		if (reply->element[s]->elements >= 2)
-			n += queue_entry_list(q, reply->element[s]->element[1]);
+			n += queue_entry_list(q, reply->element[s]->element[1], 0);
 	return n;
 }
 
@@ -335,7 +335,7 @@ queue_on_reclaim(redisAsyncContext *ac, void *r, void *priv)
 	q->reclaiming = 0;
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
 		return;
-	if ((n = queue_entry_list(q, reply->element[1])) > 0)
+	if ((n = queue_entry_list(q, reply->element[1], 1)) > 0)
 		log_warnx("reclaimed jobs abandoned by another consumer\tjobs=%d", n);
 }
 

@@ -12,8 +12,9 @@ struct queue_cbs {
 	 * had to be created, i.e. Redis is new or lost its data. */
 	void	(*connected)(int created, void *);
 	/* A job for this consumer; acknowledge it with queue_ack once the
-	 * outcome is committed. */
-	void	(*job)(const char *entry_id, int64_t job_id, void *);
+	 * outcome is committed. reclaimed: taken over from a consumer that
+	 * held it longer than any render can take (it died). */
+	void	(*job)(const char *entry_id, int64_t job_id, int reclaimed, void *);
 };
 
 /*

@@ -455,6 +455,7 @@ render_start(struct event_base *base, const struct render_request *req,
 	cs.fd_out = wout;
 	cs.fd_err = werr;
 	cs.limits = &req->limits;
+	cs.pdeathsig = SIGKILL;	/* its result would be lost anyway */
 	cs.drop = req->drop;
 	cs.uid = req->uid;
 	cs.gid = req->gid;

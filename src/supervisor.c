@@ -252,6 +252,7 @@ redis_start(struct service *s)
 	cs.argv = argv;
 	cs.envp = environ;
 	cs.fd_in = -1;
+	cs.pdeathsig = SIGTERM;	/* no orphaned Redis if we are SIGKILLed */
 	service_spawn(s, &cs);
 }
 
@@ -279,6 +280,7 @@ bot_start(struct service *s)
 	cs.argv = argv;
 	cs.envp = envp;
 	cs.fd_in = -1;
+	cs.pdeathsig = SIGTERM;	/* no second bot polling after our restart */
 	cs.extra[0] = sv.wake_bot[0];
 	cs.extra[1] = sv.wake_us[1];
 	cs.nextra = 2;
@@ -630,7 +632,7 @@ cache_dir(const char *version)
 
 /* Claim the job in SQLite (one node wins) and start its renderer. */
 static void
-job_start(const char *entry_id, int64_t job_id)
+job_start(const char *entry_id, int64_t job_id, int reclaimed)
 {
 	struct render_request rq = { 0 };
 	struct job *j;
@@ -639,12 +641,17 @@ job_start(const char *entry_id, int64_t job_id)
 	int claimed;
 
 	db_begin(sv.db);
-	/* A retry's entry can arrive before relay_published marks it QUEUED. */
+	/* A retry's entry can arrive before relay_published marks it QUEUED;
+	 * a reclaimed entry's job is RUNNING on the node that died. */
 	claimed = db_run(sv.db, "UPDATE jobs SET state = 'RUNNING', node = ?, attempts = "
 	    "attempts + 1, updated_at = ? WHERE id = ? AND (state = 'QUEUED' OR "
 	    "(state = 'RETRY_WAIT' AND next_attempt_at <= ?) OR (state = 'RUNNING' AND "
-	    "node = ?))", "sllls", sv.cfg.node_name, db_now(), job_id, db_now(),
-	    sv.cfg.node_name);
+	    "(node = ? OR ?)))", "slllsi", sv.cfg.node_name, db_now(), job_id, db_now(),
+	    sv.cfg.node_name, reclaimed);
+	if (claimed && reclaimed)
+		db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'abandoned', "
+		    "cause = 'its node stopped; reclaimed by ' || ? WHERE job_id = ? AND "
+		    "finished_at IS NULL", "dsl", (double)time(NULL), sv.cfg.node_name, job_id);
 	for (j = sv.jobs; j != NULL; j = j->next)
 		if (j->id == job_id)
 			claimed = 0;	/* a duplicate entry of a job we run */
@@ -702,10 +709,10 @@ job_start(const char *entry_id, int64_t job_id)
 }
 
 static void
-queue_job_cb(const char *entry_id, int64_t job_id, void *arg)
+queue_job_cb(const char *entry_id, int64_t job_id, int reclaimed, void *arg)
 {
 	(void)arg;
-	job_start(entry_id, job_id);
+	job_start(entry_id, job_id, reclaimed);
 }
 
 /* Tell the queue how many jobs we can take now. */
@@ -731,8 +738,9 @@ redis_ready(void)
 	else
 		xasprintf(&url, "unix:%s", sv.redis_sock);
 	sv.queue = queue_new(sv.base, url, sv.cfg.redis_prefix, sv.cfg.node_name, &cbs, NULL);
-	/* Longer than any attempt can run, so a live consumer never loses one. */
-	queue_set_reclaim(sv.queue, (sv.cfg.render_timeout + sv.cfg.render_grace + 30) * 1000L);
+	/* Longer than any attempt can run (plus its commit), so a live
+	 * consumer never loses one. */
+	queue_set_reclaim(sv.queue, (sv.cfg.render_timeout + sv.cfg.render_grace + 5) * 1000L);
 	free(url);
 }
 
