@@ -117,6 +117,13 @@ static const char *migrations[] = {
 	"CREATE TABLE bot_state ("
 	"  bot_id TEXT PRIMARY KEY,"
 	"  update_offset INTEGER NOT NULL DEFAULT 0);",
+	/* 2: Bot API call counters for /metrics (written by greetbot-tg). */
+	"CREATE TABLE tg_calls ("
+	"  bot_id TEXT NOT NULL,"
+	"  method TEXT NOT NULL,"
+	"  result TEXT NOT NULL,"
+	"  count INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (bot_id, method, result)) WITHOUT ROWID;",
 };
 
 int64_t
@@ -154,6 +161,11 @@ db_migrate(sqlite3 *db)
 		    have, want);
 	for (int v = have; v < want; v++) {
 		db_begin(db);
+		/* Another process (a second node) may have just done this step. */
+		if (db_schema_version(db) != v) {
+			db_commit(db);
+			continue;
+		}
 		db_exec(db, migrations[v]);
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
 		db_exec(db, sql);

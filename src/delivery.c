@@ -23,6 +23,7 @@
 struct send {
 	int64_t		 id, chat_id, request_id, asset_id;
 	char		*kind;
+	char		*method;	/* as called (a preview may fall back) */
 	cJSON		*params;	/* held while a preview is made */
 	int		 upload;	/* the video's bytes, not a file_id */
 	struct send	*next;
@@ -193,6 +194,7 @@ send_free(struct send *x)
 		}
 	dl.ninflight--;
 	free(x->kind);
+	free(x->method);
 	cJSON_Delete(x->params);
 	free(x);
 }
@@ -264,11 +266,30 @@ send_failed(struct send *x, const struct tg_result *r)
 	    "isll", tries, r->description, db_now() + (1LL << (tries > 8 ? 8 : tries)), x->id);
 }
 
+/* The call's result class, as /metrics counts it. */
+static const char *
+result_class(const struct tg_result *r)
+{
+	static char code[8];
+
+	if (r->ok)
+		return "ok";
+	if (r->transport_error || r->http_status == 0)
+		return "network";
+	if (r->http_status >= 500)
+		return "5xx";
+	snprintf(code, sizeof(code), "%d", r->error_code ? r->error_code : (int)r->http_status);
+	return code;
+}
+
 static void
 send_done(const struct tg_result *r, void *arg)
 {
 	struct send *x = arg;
 
+	db_run(dl.db, "INSERT INTO tg_calls (bot_id, method, result, count) VALUES (?, ?, ?, 1) "
+	    "ON CONFLICT (bot_id, method, result) DO UPDATE SET count = count + 1", "sss",
+	    dl.bot_id, x->method, result_class(r));
 	if (r->ok)
 		send_succeeded(x, r->result);
 	else
@@ -291,6 +312,8 @@ preview_ready(const char *path, void *arg)
 	}
 	cJSON_AddItemToObject(params, "text",
 	    cJSON_DetachItemFromObject(params, "caption"));
+	free(x->method);
+	x->method = xstrdup("sendMessage");
 	tg_call(dl.tg, "sendMessage", params, 0, send_done, x);
 }
 
@@ -312,6 +335,7 @@ send_start(sqlite3_stmt *st)
 	x->id = sqlite3_column_int64(st, 0);
 	x->chat_id = sqlite3_column_int64(st, 1);
 	x->kind = db_col_str(st, 2);
+	x->method = xstrdup(method);
 	x->request_id = sqlite3_column_int64(st, 5);
 	x->asset_id = sqlite3_column_int64(st, 6);
 	if (strcmp(x->kind, "video") == 0) {

@@ -140,8 +140,12 @@ health_metrics(struct evbuffer *b)
 	evbuffer_add_printf(b, "# HELP greetbot_telegram_calls_total Bot API calls by "
 	    "method and result.\n# TYPE greetbot_telegram_calls_total counter\n");
 	metric_rows(b, "greetbot_telegram_calls_total", "method",
-	    "SELECT method || '\",result=\"' || lower(state), count(*) FROM outbox "
-	    "WHERE state != 'PENDING' GROUP BY method, state");
+	    "SELECT method || '\",result=\"' || result, sum(count) FROM tg_calls "
+	    "GROUP BY method, result");
+	evbuffer_add_printf(b, "# HELP greetbot_telegram_429_total Bot API calls answered "
+	    "429 (flood limit).\n# TYPE greetbot_telegram_429_total counter\n"
+	    "greetbot_telegram_429_total %lld\n", (long long)db_int(src.db, 0,
+	    "SELECT sum(count) FROM tg_calls WHERE result = '429'", ""));
 	evbuffer_add_printf(b, "# HELP greetbot_queue_depth Entries in the Redis job stream.\n"
 	    "# TYPE greetbot_queue_depth gauge\ngreetbot_queue_depth %lld\n"
 	    "# HELP greetbot_workers_busy Renders running on this node.\n"

@@ -39,6 +39,8 @@ t_check "after 429s every one of 12 chats got exactly one reply" test "$(cat "$T
 stats=$(curl -fsS "http://$SIM_ADDR/control/stats")
 t_check "tgsim did answer 429 (the bot was made to exceed a limit)" \
 	test "$(jq '.rate_limited' <<<"$stats")" -gt 0
+t_check "the 429s are counted for /metrics" \
+	test "$(sqlite3 "$db" "SELECT sum(count) > 0 FROM tg_calls WHERE result = '429'")" = 1
 t_check "the bot logged the pause with retry_after" \
 	grep -q 'msg="flood limit: pausing all sends" retry_after=' "$T/greetbot-tg.log"
 
