@@ -216,6 +216,12 @@ send_succeeded(struct send *x, const cJSON *result)
 			    "sll", file_id, db_now(), x->asset_id);
 		db_run(dl.db, "UPDATE requests SET state = 'COMPLETED', updated_at = ? WHERE "
 		    "id = ?", "ll", db_now(), x->request_id);
+		/* The video replaces the "order accepted" message. */
+		db_run(dl.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, "
+		    "created_at) SELECT ?, chat_id, 'message', 'deleteMessage', json_object("
+		    "'chat_id', chat_id, 'message_id', status_message_id), ? FROM requests "
+		    "WHERE id = ? AND status_message_id IS NOT NULL", "sll", dl.bot_id,
+		    db_now(), x->request_id);
 	} else if (strcmp(x->kind, "accepted") == 0 && x->request_id != 0)
 		db_run(dl.db, "UPDATE requests SET status_message_id = ? WHERE id = ?", "ll",
 		    msg_id, x->request_id);

@@ -65,6 +65,8 @@ struct job {
 	char		*name;
 	struct render	*render;
 	int		 interrupted;	/* killed by a drain */
+	double		 progress;	/* last shown to the parents */
+	time_t		 progress_at;
 	struct job	*next;
 };
 
@@ -462,25 +464,69 @@ notify_failed(int64_t asset_id, const char *display)
 	    "asset_id = ? AND state = 'PENDING'", "ll", db_now(), asset_id);
 }
 
+/*
+ * The parent's "order accepted" message shows the render's progress. One
+ * pending edit per request: a newer one replaces its text rather than
+ * queueing behind it.
+ */
+static void
+progress_edit(int64_t request, int64_t chat, int64_t message_id, const char *lang,
+    const char *name, double p)
+{
+	char bar[64] = "", *head, *text, *params;
+	int filled = (int)(p * 10 + 0.5);
+	cJSON *j = cJSON_CreateObject();
+
+	for (int i = 0; i < 10; i++)
+		strcat(bar, i < filled ? "\xe2\x96\x93" : "\xe2\x96\x91");	/* ▓ ░ */
+	head = texts_fmt(sv.texts, lang, "progress", name);
+	xasprintf(&text, "%s\n%s %d%%", head, bar, (int)(p * 100 + 0.5));
+	cJSON_AddNumberToObject(j, "chat_id", (double)chat);
+	cJSON_AddNumberToObject(j, "message_id", (double)message_id);
+	cJSON_AddStringToObject(j, "text", text);
+	params = cJSON_PrintUnformatted(j);
+	if (db_run(sv.db, "UPDATE outbox SET params = ? WHERE request_id = ? AND kind = "
+	    "'progress' AND state = 'PENDING'", "sl", params, request) == 0)
+		db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, "
+		    "request_id, created_at) VALUES (?, ?, 'progress', 'editMessageText', ?, ?, "
+		    "?)", "slsll", sv.cfg.bot_id, chat, params, request, db_now());
+	free(params);
+	free(text);
+	free(head);
+	cJSON_Delete(j);
+}
+
 /* Queue the video for every subscriber: the bot uploads once, then reuses. */
 static void
 deliver_video(int64_t asset_id)
 {
-	sqlite3_stmt *st = db_prep(sv.db, "SELECT id, chat_id FROM requests WHERE "
-	    "asset_id = ? AND state = 'PENDING' AND NOT EXISTS (SELECT 1 FROM outbox o "
-	    "WHERE o.request_id = requests.id AND o.kind = 'video')", "l", asset_id);
+	sqlite3_stmt *st = db_prep(sv.db, "SELECT r.id, r.chat_id, r.language, "
+	    "a.display_name FROM requests r JOIN assets a ON a.id = r.asset_id WHERE "
+	    "r.asset_id = ? AND r.state = 'PENDING' AND NOT EXISTS (SELECT 1 FROM outbox o "
+	    "WHERE o.request_id = r.id AND o.kind = 'video')", "l", asset_id);
 
 	while (db_step(st) == SQLITE_ROW) {
-		char params[64];
+		char *caption = texts_fmt(sv.texts, (const char *)sqlite3_column_text(st, 2),
+		    "video_caption", (const char *)sqlite3_column_text(st, 3)), *params;
+		cJSON *j = cJSON_CreateObject();
 
-		snprintf(params, sizeof(params), "{\"chat_id\":%lld}",
-		    (long long)sqlite3_column_int64(st, 1));
+		cJSON_AddNumberToObject(j, "chat_id", (double)sqlite3_column_int64(st, 1));
+		cJSON_AddStringToObject(j, "caption", caption);
+		cJSON_AddBoolToObject(j, "supports_streaming", 1);
+		params = cJSON_PrintUnformatted(j);
 		db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, "
 		    "request_id, asset_id, created_at) VALUES (?, ?, 'video', 'sendVideo', "
 		    "?, ?, ?, ?)", "slslll", sv.cfg.bot_id, sqlite3_column_int64(st, 1),
 		    params, sqlite3_column_int64(st, 0), asset_id, db_now());
+		free(params);
+		free(caption);
+		cJSON_Delete(j);
 	}
 	sqlite3_finalize(st);
+	/* Progress edits still waiting are pointless now. */
+	db_run(sv.db, "UPDATE outbox SET state = 'FAILED', last_error = 'superseded by the "
+	    "video' WHERE kind = 'progress' AND state = 'PENDING' AND request_id IN (SELECT "
+	    "id FROM requests WHERE asset_id = ?)", "l", asset_id);
 }
 
 /* Move the validated MP4 out of the work dir into the asset store. */
@@ -601,8 +647,27 @@ static void
 job_progress(double p, void *arg)
 {
 	struct job *j = arg;
+	sqlite3_stmt *st;
+	time_t now = time(NULL);
 
 	log_debug("render progress\tjob=%lld progress=%.2f", (long long)j->id, p);
+	/* An edit costs the chat's send budget: at most one a second, and
+	 * only for a visible step. */
+	if (p < j->progress + 0.1 || now == j->progress_at || p >= 1)
+		return;
+	j->progress = p;
+	j->progress_at = now;
+	st = db_prep(sv.db, "SELECT id, chat_id, status_message_id, language FROM requests "
+	    "WHERE asset_id = ? AND state = 'PENDING' AND status_message_id IS NOT NULL",
+	    "l", j->asset_id);
+	db_begin(sv.db);
+	while (db_step(st) == SQLITE_ROW)
+		progress_edit(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		    sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3),
+		    j->name, p);
+	db_commit(sv.db);
+	sqlite3_finalize(st);
+	wake_bot();
 }
 
 /* Make the attempt's fresh work directory, owned by the renderer's user. */
