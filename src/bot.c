@@ -457,6 +457,50 @@ on_edited(const cJSON *msg)
 
 /* --- callbacks ------------------------------------------------------------ */
 
+/*
+ * The retry button under a failure notice. Only a subscriber of the asset
+ * may press it; only a FAILED asset goes back to PENDING with one new job
+ * (the first press wins: the asset is then PENDING), and every subscriber
+ * whose request failed is subscribed again. Returns the answer's text key.
+ */
+static const char *
+on_retry(struct user *u, int64_t asset)
+{
+	char *state;
+	int64_t req = db_int(bt.db, 0, "SELECT id FROM requests WHERE bot_id = ? AND "
+	    "user_id = ? AND asset_id = ? AND state IN ('FAILED','PENDING') ORDER BY id DESC "
+	    "LIMIT 1", "sll", bt.cfg.bot_id, u->id, asset);
+	sqlite3_stmt *st;
+
+	if (req == 0)
+		return "stale_button";
+	st = db_prep(bt.db, "SELECT state FROM assets WHERE id = ?", "l", asset);
+	state = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : xstrdup("?");
+	sqlite3_finalize(st);
+	if (strcmp(state, "FAILED") == 0) {
+		db_run(bt.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), asset);
+		db_run(bt.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
+		    "(?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
+		db_run(bt.db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE "
+		    "asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
+		bt.new_jobs++;
+		log_info("retry pressed\tuser=%lld asset=%lld", (long long)u->id, (long long)asset);
+	} else {
+		db_run(bt.db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), req);
+		if (strcmp(state, "AVAILABLE") == 0) {
+			cJSON *p = cJSON_CreateObject();
+			cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
+			delivery_add(u->chat_id, "video", "sendVideo", p, req, asset);
+		}
+	}
+	free(state);
+	delivery_add(u->chat_id, "message", "sendMessage",
+	    msg_params(u->chat_id, texts_get(bt.texts, u->lang, "retry_accepted")), 0, 0);
+	return NULL;
+}
+
 static void
 on_callback(const cJSON *cq)
 {
@@ -472,7 +516,21 @@ on_callback(const cJSON *cq)
 		return;
 	user_load(&u, tg_json_int64(from, "id"), chat ? chat : tg_json_int64(from, "id"),
 	    cJSON_GetStringValue(cJSON_GetObjectItem(from, "language_code")));
-	if (data != NULL && (sscanf(data, "ok:%d", &seq) == 1 || sscanf(data, "chg:%d", &seq) == 1) &&
+	long long asset;
+
+	if (data != NULL && sscanf(data, "retry:%lld", &asset) == 1 && u.known) {
+		const char *why = on_retry(&u, (int64_t)asset);
+
+		answer_callback(id, why ? texts_get(bt.texts, u.lang, why) : NULL);
+		if (why == NULL) {
+			/* The notice with the button goes away. */
+			cJSON *p = cJSON_CreateObject();
+			cJSON_AddNumberToObject(p, "chat_id", (double)u.chat_id);
+			cJSON_AddNumberToObject(p, "message_id",
+			    (double)tg_json_int64(msg, "message_id"));
+			delivery_add(u.chat_id, "message", "deleteMessage", p, 0, 0);
+		}
+	} else if (data != NULL && (sscanf(data, "ok:%d", &seq) == 1 || sscanf(data, "chg:%d", &seq) == 1) &&
 	    u.known && u.state == ST_AWAIT_CONFIRM && seq == u.pending_seq) {
 		cJSON *p = cJSON_CreateObject();
 

@@ -53,6 +53,15 @@ t_check() {
 	if "$@" >/dev/null; then t_ok "$desc"; else t_fail "$desc"; fi
 }
 
+# t_jq JQ-ARGS...: jq -e on standard input that fails on empty input
+# (plain jq -e passes when there is nothing to read).
+t_jq() {
+	local in
+	in=$(cat)
+	[ -n "$in" ] || return 1
+	jq -e "$@" <<<"$in" >/dev/null
+}
+
 # t_wait_log FILE PATTERN [SECONDS] [N]: wait until N (default 1) lines
 # matching the extended regex are in FILE (tail -f follows it: no sleeping).
 t_wait_log() {

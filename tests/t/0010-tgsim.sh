@@ -32,7 +32,7 @@ call() {
 }
 
 # is JSON FILTER: FILTER (a jq expression) holds for JSON.
-is() { printf '%s' "$1" | jq -e "$2" >/dev/null; }
+is() { printf '%s' "$1" | t_jq "$2" >/dev/null; }
 
 # status URL [CURL-ARGS...]: the HTTP status code of a request.
 status() {

@@ -34,7 +34,7 @@ fault() {
 }
 
 # is JSON FILTER: FILTER (a jq expression) holds for JSON.
-is() { printf '%s' "$1" | jq -e "$2" >/dev/null; }
+is() { printf '%s' "$1" | t_jq "$2" >/dev/null; }
 
 # logged CHAT: how many entries the chat log of CHAT has.
 logged() { curl -sS "$ctl/chat?chat_id=$1" | jq '.messages | length'; }

@@ -34,22 +34,22 @@ t_check "the duration ($dur s) is what the template promises ($min..$max s)" \
 chat=$(sim_wait 2001 0 1 1)
 voice=$(jq -c '[.messages[] | select(.method == "sendVoice")][0] // {}' <<<"$chat")
 t_check "the parent was asked to confirm «Маша» (normalised) under a voice message" \
-	jq -e '.params.caption | contains("Маша")' <<<"$voice"
+	t_jq '.params.caption | contains("Маша")' <<<"$voice"
 t_check "the pronunciation preview is OGG/Opus speech" \
 	test "$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 \
 		"$(jq -r '.voice.path' <<<"$voice")" 2>/dev/null)" = opus
 t_check "the preview has Confirm and Change buttons" \
-	jq -e '.reply_markup.inline_keyboard[0] | length == 2' <<<"$voice"
+	t_jq '.reply_markup.inline_keyboard[0] | length == 2' <<<"$voice"
 
 # "Order accepted" shows the render's progress, then gives way to the video.
 accepted=$(jq -r '[.messages[] | select(.text != null and (.text | startswith("Заказ принят")))][0].message_id' <<<"$chat")
 t_check "the order-accepted message was edited to show progress" \
-	jq -e --argjson m "$accepted" '[.messages[] | select(.method == "editMessageText" and
+	t_jq --argjson m "$accepted" '[.messages[] | select(.method == "editMessageText" and
 		.message_id == $m and (.text | test("[0-9]+%")))] | length > 0' <<<"$chat"
 t_check "and removed once the video was there" \
 	sim_expect 2001 ".method == \"deleteMessage\" and .message_id == $accepted" 15
 t_check "the video's caption greets the child by name" \
-	jq -e '[.messages[] | select(.method == "sendVideo")][0].params.caption | contains("Маша")' <<<"$chat"
+	t_jq '[.messages[] | select(.method == "sendVideo")][0].params.caption | contains("Маша")' <<<"$chat"
 
 db=$T/state/greetbot.db
 t_check "the request is COMPLETED in SQLite" \

@@ -33,5 +33,5 @@ t_check "SIGHUP reaches greetbot-tg, which reloads" \
 	t_wait_log "$T/greetbotd.log" 'proc=greetbot-tg msg=reloaded'
 sim_post message chat_id=3002 text=/help language_code=ru >/dev/null
 t_check "the edited text is what a parent sees next" \
-	jq -e '.messages[0].text == "Edited help text."' <<<"$(sim_wait 3002 0 1 30)"
+	t_jq '.messages[0].text == "Edited help text."' <<<"$(sim_wait 3002 0 1 30)"
 t_done

@@ -20,7 +20,7 @@ t_check "killed part-way: some updates were applied ($done_before of $N)" \
 bot_start
 last=$(sim_wait $((5000 + N)) 0 1 60)
 t_check "after the restart the last update is answered" \
-	jq -e '.messages | length == 1' <<<"$last"
+	t_jq '.messages | length == 1' <<<"$last"
 t_check "every update is recorded exactly once" \
 	test "$(sqlite3 "$db" "SELECT count(*) || ':' || count(DISTINCT update_id) FROM updates")" = "$N:$N"
 t_check "every reply was queued exactly once" \

@@ -12,7 +12,7 @@ db=$T/state/greetbot.db
 sim_post fault chat_id=6001 kind=500 count=2 >/dev/null
 sim_post message chat_id=6001 text=/help language_code=en >/dev/null
 t_check "after two 500s the reply arrives" \
-	jq -e '.messages | length == 1' <<<"$(sim_wait 6001 0 1 30)"
+	t_jq '.messages | length == 1' <<<"$(sim_wait 6001 0 1 30)"
 
 # 403: the chat is marked blocked and the send is not tried again.
 sim_post fault chat_id=6002 kind=403 count=0 >/dev/null

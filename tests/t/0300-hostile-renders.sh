@@ -38,7 +38,7 @@ t_wait_tracked
 
 for n in "${names[@]}"; do
 	t_check "$n: the parent is told it failed, with a retry button" \
-		jq -e '.text | length > 0' "$T/notice.$n"
+		t_jq '.text | length > 0' <"$T/notice.$n"
 done
 status() {
 	sqlite3 "$db" "SELECT t.status || ':' || coalesce(t.signal, 0) FROM attempts t
