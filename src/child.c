@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <grp.h>
 #include <stdio.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +65,13 @@ child_init(struct event_base *base)
 
 /* The parent pid of pid, from /proc/PID/stat (after the "(comm)"). */
 static pid_t
-proc_ppid(const char *pid)
+proc_ppid(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	FILE *f;
 	int ppid = -1;
 
-	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL)
@@ -78,8 +80,24 @@ proc_ppid(const char *pid)
 	return (pid_t)ppid;
 }
 
-int
-child_kill_strays(void)
+/* Kill pid if it is a child of ours that the registry does not know. */
+static int
+child_kill_stray(pid_t pid)
+{
+	struct child *c;
+
+	for (c = children; c != NULL && c->pid != pid; c = c->next)
+		;
+	if (c != NULL)
+		return 0;
+	log_warnx("killing a stray process left by a child\tpid=%d", (int)pid);
+	kill(pid, SIGKILL);
+	return 1;
+}
+
+/* Every /proc entry whose parent is us: the slow way, for old kernels. */
+static int
+child_scan_proc(void)
 {
 	pid_t self = getpid();
 	struct dirent *de;
@@ -90,19 +108,31 @@ child_kill_strays(void)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
 		pid_t pid = (pid_t)atoi(de->d_name);
-		struct child *c;
 
-		if (pid <= 0 || proc_ppid(de->d_name) != self)
-			continue;
-		for (c = children; c != NULL && c->pid != pid; c = c->next)
-			;
-		if (c != NULL)
-			continue;
-		log_warnx("killing a stray process left by a child\tpid=%d", (int)pid);
-		kill(pid, SIGKILL);
-		n++;
+		if (pid > 0 && proc_ppid(pid) == self)
+			n += child_kill_stray(pid);
 	}
 	closedir(d);
+	return n;
+}
+
+int
+child_kill_strays(void)
+{
+	char path[64];
+	FILE *f;
+	long pid;
+	int n = 0;
+
+	/* One file lists our children (Linux 3.5+); a single-threaded process's
+	 * only task is itself. */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(),
+	    (int)getpid());
+	if ((f = fopen(path, "r")) == NULL)
+		return child_scan_proc();
+	while (fscanf(f, "%ld", &pid) == 1)
+		n += child_kill_stray((pid_t)pid);
+	fclose(f);
 	return n;
 }
 
@@ -132,8 +162,22 @@ child_forget(pid_t pid)
 			c->cb = NULL;
 }
 
+/*
+ * Everything below up to child_spawn runs in the child, which shares our
+ * memory until execve (CLONE_VM | CLONE_VFORK, as posix_spawn does): no
+ * malloc, no stdio, no logging, no glibc wrapper that acts process-wide.
+ */
+#define CHILD_CODE	__attribute__((no_sanitize_address))
+
+/* What the child reports back through the shared memory. */
+struct spawn {
+	const struct child_spec	*spec;
+	pid_t			 parent;
+	int			 err;	/* errno of the step that failed, else 0 */
+};
+
 /* Set one resource limit (soft and hard); a failure is fatal to the child. */
-static int
+static CHILD_CODE int
 child_rlimit(int resource, rlim_t v)
 {
 	/* For CPU the hard limit is a second later: SIGXCPU comes first and
@@ -144,8 +188,8 @@ child_rlimit(int resource, rlim_t v)
 }
 
 /* In the child: stdio from the spec, extra fds as 3.., close the rest. */
-static int
-child_fds(const struct child_spec *s, int keepfd)
+static CHILD_CODE int
+child_fds(const struct child_spec *s)
 {
 	int src[3 + 4], n = 3 + s->nextra, devnull;
 
@@ -164,15 +208,22 @@ child_fds(const struct child_spec *s, int keepfd)
 	for (int i = 0; i < n; i++)
 		if (dup2(src[i], i) == -1)
 			return -1;
-	/* Everything else closes (no database, no socket, no token), but
-	 * keepfd: the close-on-exec pipe that reports a failed execve. */
-	if (close_range((unsigned)n, (unsigned)keepfd - 1, 0) == -1 ||
-	    close_range((unsigned)keepfd + 1, ~0U, 0) == -1) {
-		long max = sysconf(_SC_OPEN_MAX);
-		for (long fd = n; fd < (max > 0 ? max : 1024); fd++)
-			if (fd != keepfd)
-				close((int)fd);
-	}
+	/* Everything else closes: no database, no socket, no token. */
+	if (close_range((unsigned)n, ~0U, 0) == -1)
+		for (int fd = n; fd < 65536; fd++)
+			close(fd);
+	return 0;
+}
+
+/* Drop to uid/gid with raw system calls: glibc's wrappers would signal
+ * every thread of the process that shares our memory. */
+static CHILD_CODE int
+child_drop(const struct child_spec *s)
+{
+	if (syscall(SYS_setgroups, 1, &s->gid) == -1 ||
+	    syscall(SYS_setgid, s->gid) == -1 ||
+	    syscall(SYS_setuid, s->uid) == -1)
+		return -1;
 	return 0;
 }
 
@@ -181,20 +232,17 @@ child_fds(const struct child_spec *s, int keepfd)
  * signals (libevent's handlers must not run here), setsid so the whole job
  * can be killed as a group, chdir into the work directory, rlimits (before
  * dropping privileges, so the child cannot raise them back), drop
- * privileges, the parent-death signal, stdio and fds, execve. Any failure reports errno on errfd
- * and exits 127.
+ * privileges, the parent-death signal, stdio and fds, execve. A failure
+ * leaves its errno in the shared struct and exits 127.
  */
-static void
-child_exec(const struct child_spec *s, int errfd, pid_t parent)
+static CHILD_CODE int
+child_exec(void *arg)
 {
+	struct spawn *sp = arg;
+	const struct child_spec *s = sp->spec;
 	struct sigaction sa;
 	sigset_t none;
-	int err;
 
-	/* errfd moves above every target fd (before RLIMIT_NOFILE can forbid
-	 * it) so that child_fds can keep it open. */
-	if ((err = fcntl(errfd, F_DUPFD_CLOEXEC, 16)) != -1)
-		errfd = err;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (int sig = 1; sig < NSIG; sig++)
@@ -211,63 +259,55 @@ child_exec(const struct child_spec *s, int errfd, pid_t parent)
 	    child_rlimit(RLIMIT_NOFILE, s->limits->nofile) == -1 ||
 	    child_rlimit(RLIMIT_NPROC, s->limits->nproc) == -1))
 		goto fail;
-	if (s->drop && (setgroups(1, &s->gid) == -1 || setgid(s->gid) == -1 ||
-	    setuid(s->uid) == -1))
+	if (s->drop && child_drop(s) == -1)
 		goto fail;
 	/* After setuid, which clears it; and if the parent is already gone
-	 * (re-parented before prctl), act as if the signal came. */
+	 * (re-parented before prctl), act as if the signal came. getpid, not
+	 * raise: raise would find the parent's thread id in shared memory. */
 	if (s->pdeathsig != 0 && (prctl(PR_SET_PDEATHSIG, s->pdeathsig) == -1 ||
-	    getppid() != parent))
-		raise(s->pdeathsig);
-	if (child_fds(s, errfd) == -1)
+	    getppid() != sp->parent))
+		kill(getpid(), s->pdeathsig);
+	if (child_fds(s) == -1)
 		goto fail;
 	execve(s->path, s->argv, s->envp);
 fail:
-	err = errno;
-	(void)!write(errfd, &err, sizeof(err));
+	sp->err = errno != 0 ? errno : EINVAL;
 	_exit(127);
 }
+
+/* The child's stack until execve; CLONE_VFORK means one child at a time. */
+static char child_stack[64 * 1024] __attribute__((aligned(16)));
 
 pid_t
 child_spawn(const struct child_spec *s, child_exit_cb cb, void *arg)
 {
+	struct spawn sp = { s, getpid(), 0 };
 	sigset_t all, old;
-	pid_t parent = getpid();
-	int pfd[2], err = 0;
-	ssize_t n;
 	pid_t pid;
 	struct child *c;
+	int err;
 
-	if (pipe2(pfd, O_CLOEXEC) == -1)
-		return -1;
+	/* All signals blocked: no handler of ours may run in the child. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0) {
-		close(pfd[0]);
-		child_exec(s, pfd[1], parent);
-	}
+	/* We are suspended until the child execs or exits (CLONE_VFORK). */
+	pid = clone(child_exec, child_stack + sizeof(child_stack),
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
+	err = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(pfd[1]);
 	if (pid == -1) {
-		err = errno;
-		close(pfd[0]);
 		errno = err;
 		return -1;
 	}
-	/* Wait for execve (EOF) or an errno: microseconds, no network. */
-	while ((n = read(pfd[0], &err, sizeof(err))) == -1 && errno == EINTR)
-		;
-	close(pfd[0]);
 	c = xcalloc(1, sizeof(*c));
 	c->pid = pid;
-	c->cb = n == (ssize_t)sizeof(err) ? NULL : cb;
+	c->cb = sp.err != 0 ? NULL : cb;
 	c->arg = arg;
 	c->next = children;
 	children = c;
-	if (n == (ssize_t)sizeof(err)) {
+	if (sp.err != 0) {
 		/* The failed child exits 127 and is reaped without a callback. */
-		errno = err;
+		errno = sp.err;
 		return -1;
 	}
 	return pid;

@@ -55,6 +55,7 @@ static const struct key keys[] = {
 	I(render_nofile, "256", 16, 65536),
 	I(render_nproc, "256", 1, 65536),
 	S(render_user, "nobody"),
+	I(render_validate, "1", 0, 1),
 	I(max_attempts, "3", 1, 100),
 	I(max_open_requests, "5", 1, 1000),
 	I(rate_global, "30", 1, 10000),

@@ -296,6 +296,10 @@ render_probe(struct render *r)
 		render_finish(r);
 		return;
 	}
+	if (r->req.no_probe) {
+		render_finish(r);
+		return;
+	}
 	r->phase = PHASE_PROBE;
 	if ((wfd = render_pipe(r, &r->out_fd, &r->out_ev)) == -1)
 		fatal("pipe");
@@ -509,6 +513,7 @@ render_request_config(struct render_request *rq, const struct config *c)
 	rq->limits.nproc = (rlim_t)c->render_nproc;
 	rq->timeout = c->render_timeout;
 	rq->grace = c->render_grace;
+	rq->no_probe = !c->render_validate;
 }
 
 static int

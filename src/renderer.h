@@ -28,6 +28,7 @@ struct render_request {
 	double			 min_duration;	/* validation bounds, seconds */
 	double			 max_duration;
 	long long		 max_bytes;
+	int			 no_probe;	/* skip ffprobe (benchmarks) */
 };
 
 /* The outcome triple (status, code or signal, cause) plus measurements;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -2946,9 +2947,18 @@ sim_listen(const char *host, uint16_t port)
 	struct evhttp_bound_socket *bs;
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
+	int one = 1;
 
 	if ((bs = evhttp_bind_socket_with_handle(sim.http, host, port)) == NULL)
 		fatal("cannot listen on %s:%u", host, port);
+	/*
+	 * Answers go out at once, as Telegram's do: without TCP_NODELAY a reply
+	 * of a few tens of KB meets the client's delayed ACK (Nagle) and waits
+	 * ~40 ms. Accepted sockets inherit the option from the listener.
+	 */
+	if (setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == -1)
+		log_warn("TCP_NODELAY");
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin,
 	    &len) == -1)
 		fatal("getsockname");
