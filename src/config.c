@@ -62,6 +62,7 @@ static const struct key keys[] = {
 	I(rate_chat, "1", 1, 1000),
 	S(http_listen, "127.0.0.1:8080"),
 	L(admin_chat_id, "0"),
+	I(alert_window, "3600", 0, 86400 * 7),
 	S(default_language, "ru"),
 	S(log_level, "info"),
 };

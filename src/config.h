@@ -40,6 +40,7 @@ struct config {
 	int	 rate_chat;	/* sends per second to one chat */
 	char	*http_listen;
 	int64_t	 admin_chat_id;
+	int	 alert_window;		/* seconds: one alert per cause per window */
 	char	*default_language;
 	char	*log_level;
 };

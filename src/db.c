@@ -124,6 +124,11 @@ static const char *migrations[] = {
 	"  result TEXT NOT NULL,"
 	"  count INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (bot_id, method, result)) WITHOUT ROWID;",
+	/* 3: admin alerts, deduplicated per cause and window. */
+	"CREATE TABLE alerts ("
+	"  cause TEXT PRIMARY KEY,"
+	"  window_start INTEGER NOT NULL,"
+	"  suppressed INTEGER NOT NULL DEFAULT 0);",
 };
 
 int64_t

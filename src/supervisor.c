@@ -425,6 +425,69 @@ retry_delay(int attempts)
 	return base + (int64_t)(random() % (base / 2 + 1));
 }
 
+/*
+ * An alert to admin_chat_id, inside the caller's transaction. One per cause
+ * per alert_window: the rest are counted, and the next alert says how
+ * many were held back.
+ */
+static void
+alert_admin(const char *cause, const char *text)
+{
+	int64_t start = db_int(sv.db, -1, "SELECT window_start FROM alerts WHERE cause = ?",
+	    "s", cause);
+	int64_t held = db_int(sv.db, 0, "SELECT suppressed FROM alerts WHERE cause = ?",
+	    "s", cause);
+	char *msg, *params;
+	cJSON *p;
+
+	if (sv.cfg.admin_chat_id == 0)
+		return;
+	if (start >= 0 && db_now() - start < sv.cfg.alert_window) {
+		db_run(sv.db, "UPDATE alerts SET suppressed = suppressed + 1 WHERE cause = ?",
+		    "s", cause);
+		return;
+	}
+	if (held > 0)
+		xasprintf(&msg, "\xe2\x9a\xa0 %s\n(%lld more like this since the last alert)",
+		    text, (long long)held);
+	else
+		xasprintf(&msg, "\xe2\x9a\xa0 %s", text);
+	p = cJSON_CreateObject();
+	cJSON_AddNumberToObject(p, "chat_id", (double)sv.cfg.admin_chat_id);
+	cJSON_AddStringToObject(p, "text", msg);
+	params = cJSON_PrintUnformatted(p);
+	db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, created_at) "
+	    "VALUES (?, ?, 'alert', 'sendMessage', ?, ?)", "slsl", sv.cfg.bot_id,
+	    sv.cfg.admin_chat_id, params, db_now());
+	db_run(sv.db, "INSERT INTO alerts (cause, window_start, suppressed) VALUES (?, ?, 0) "
+	    "ON CONFLICT (cause) DO UPDATE SET window_start = excluded.window_start, "
+	    "suppressed = 0", "sl", cause, db_now());
+	log_warnx("admin alerted\tcause=%s held_back=%lld", cause, (long long)held);
+	free(params);
+	free(msg);
+	cJSON_Delete(p);
+}
+
+/* The final failure of a job, told to the admin. */
+static void
+alert_failure(struct job *j, const char *status, const char *cause)
+{
+	char *key, *text;
+
+	if (strcmp(status, "template_broken") == 0) {
+		xasprintf(&key, "template_broken:%s", sv.tmpl.id);
+		xasprintf(&text, "Template %s is broken: %s. Check it with: greetctl template "
+		    "check %s", sv.tmpl.id, cause, sv.tmpl.id);
+	} else {
+		xasprintf(&key, "final_failure:%s", status);
+		xasprintf(&text, "A render failed for good (%s: %s), asset %lld, job %lld.",
+		    status, cause, (long long)j->asset_id, (long long)j->id);
+	}
+	alert_admin(key, text);
+	free(key);
+	free(text);
+}
+
 /* Queue a sendMessage to every subscriber of a failed asset. */
 static void
 notify_failed(int64_t asset_id, const char *display)
@@ -624,6 +687,7 @@ job_done(const struct render_outcome *o, void *arg)
 		db_run(sv.db, "UPDATE assets SET state = 'FAILED', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), j->asset_id);
 		notify_failed(j->asset_id, j->name);
+		alert_failure(j, status, cause);
 	} else {
 		db_run(sv.db, "UPDATE jobs SET state = 'RETRY_WAIT', published_at = NULL, "
 		    "next_attempt_at = ?, updated_at = ? WHERE id = ?", "lll",

@@ -9,7 +9,7 @@ cp -R "$TOP/templates" "$T/templates"
 bg=$T/templates/ru-birthday/media/background.mp4
 mv "$bg" "$T/background.mp4"
 sim_start
-GREETBOT_MAX_ATTEMPTS=1 GB_TEMPLATES_DIR=$T/templates gb_start
+GREETBOT_MAX_ATTEMPTS=1 GREETBOT_ADMIN_CHAT_ID=4999 GB_TEMPLATES_DIR=$T/templates gb_start
 db=$T/state/greetbot.db
 
 # confirm CHAT NAME: a parent orders; prints the failure notice.
@@ -36,10 +36,17 @@ for i in 1 2; do
 done
 t_check "the attempt says the template is broken (exit 78), not retried" \
 	test "$(sqlite3 "$db" "SELECT DISTINCT status || ':' || exit_code FROM attempts")" = template_broken:78
+confirm 4104 "Оля" >/dev/null || true
+export SIM_SEQ=0
+t_check "the admin is alerted that the template is broken" \
+	sim_expect 4999 '.text != null and (.text | contains("ru-birthday is broken"))' 30
+t_check "one alert per cause per window: the other failures are counted, not sent" \
+	test "$(sqlite3 "$db" "SELECT suppressed >= 1 FROM alerts"):$(jq '.messages | length' <<<"$(sim_wait 4999 0 1 0)")" = 1:1
 data=$(jq -r '.reply_markup.inline_keyboard[0][0].callback_data' "$T/notice.1")
 asset=${data#retry:}
 
 # Someone who never ordered it presses a forged retry button.
+export SIM_SEQ=0
 sim_post message chat_id=4103 text=/start >/dev/null
 sim_post callback chat_id=4103 message_id=1 data="$data" >/dev/null
 t_check "a foreign press is answered and changes nothing" \
