@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -32,6 +33,7 @@ struct send {
 	char		*method;	/* as called (a preview may fall back) */
 	cJSON		*params;	/* held while a preview is made */
 	int		 upload;	/* the video's bytes, not a file_id */
+	char		*idfile;	/* a preview's cached voice file_id */
 	struct send	*next;
 };
 
@@ -201,8 +203,32 @@ send_free(struct send *x)
 	dl.ninflight--;
 	free(x->kind);
 	free(x->method);
+	free(x->idfile);
 	cJSON_Delete(x->params);
 	free(x);
+}
+
+/* Remember an uploaded preview's file_id beside its OGG (temp + rename). */
+static void
+preview_keep_id(const char *idfile, const cJSON *result)
+{
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(
+	    cJSON_GetObjectItem(result, "voice"), "file_id"));
+	char *tmp;
+	FILE *f;
+
+	if (id == NULL)
+		return;
+	xasprintf(&tmp, "%s.tmp", idfile);
+	if ((f = fopen(tmp, "w")) != NULL) {
+		fprintf(f, "%s\n", id);
+		if (fclose(f) == 0 && rename(tmp, idfile) == 0) {
+			free(tmp);
+			return;
+		}
+	}
+	unlink(tmp);
+	free(tmp);
 }
 
 /* A successful send's consequences, in one transaction. */
@@ -216,6 +242,8 @@ send_succeeded(struct send *x, const cJSON *result)
 	db_begin(dl.db);
 	db_run(dl.db, "UPDATE outbox SET state = 'SENT', sent_at = ?, attempts = attempts + 1, "
 	    "result_message_id = NULLIF(?, 0) WHERE id = ?", "lll", db_now(), msg_id, x->id);
+	if (x->idfile != NULL && x->upload)
+		preview_keep_id(x->idfile, result);
 	if (strcmp(x->kind, "video") == 0) {
 		if (x->upload && file_id != NULL)
 			db_run(dl.db, "UPDATE assets SET file_id = ?, updated_at = ? WHERE id = ?",
@@ -261,6 +289,13 @@ send_failed(struct send *x, const struct tg_result *r)
 		    dl.bot_id, x->chat_id);
 		db_commit(dl.db);
 		log_info("chat blocked the bot\tchat=%lld", (long long)x->chat_id);
+		return;
+	}
+	if (r->error_code == 400 && x->idfile != NULL && !x->upload) {
+		/* Telegram forgot the voice: upload it again next time. */
+		unlink(x->idfile);
+		db_run(dl.db, "UPDATE outbox SET attempts = ?, last_error = ? WHERE id = ?",
+		    "isl", tries, r->description, x->id);
 		return;
 	}
 	if (r->error_code == 400 && strcmp(x->kind, "video") == 0 && !x->upload) {
@@ -320,7 +355,25 @@ preview_ready(const char *path, void *arg)
 
 	x->params = NULL;
 	if (path != NULL) {
-		tg_upload(dl.tg, "sendVoice", params, "voice", path, "name.ogg", send_done, x);
+		char id[256] = "";
+		FILE *f;
+
+		/* The voice went up once already: send its file_id. */
+		xasprintf(&x->idfile, "%s.file_id", path);
+		if ((f = fopen(x->idfile, "r")) != NULL) {
+			if (fgets(id, sizeof(id), f) == NULL)
+				id[0] = '\0';
+			fclose(f);
+		}
+		id[strcspn(id, "\n")] = '\0';
+		if (id[0] != '\0') {
+			cJSON_AddStringToObject(params, "voice", id);
+			tg_call(dl.tg, "sendVoice", params, 0, send_done, x);
+		} else {
+			x->upload = 1;
+			tg_upload(dl.tg, "sendVoice", params, "voice", path, "name.ogg",
+			    send_done, x);
+		}
 		return;
 	}
 	cJSON_AddItemToObject(params, "text",
