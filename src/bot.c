@@ -82,6 +82,7 @@ struct preview {
 };
 
 static void poll_start(evutil_socket_t, short, void *);
+static void notify_jobs(void);
 
 /* --- users ---------------------------------------------------------------- */
 
@@ -630,8 +631,8 @@ poll_done(const struct tg_result *r, void *arg)
 			bt.offset = id + 1;
 	}
 	delivery_kick();
-	if (bt.new_jobs > 0 && bt.notify_fd >= 0)
-		(void)!write(bt.notify_fd, "j", 1);
+	if (bt.new_jobs > 0)
+		notify_jobs();
 	bt.new_jobs = 0;
 	poll_again(0);
 }
@@ -801,6 +802,14 @@ setup_dirs(void)
 		fatalx("render_user %s: no such user", bt.cfg.render_user);
 }
 
+/* Tell greetbotd there are jobs to relay (a lost byte costs a second). */
+static void
+notify_jobs(void)
+{
+	if (bt.notify_fd >= 0)
+		(void)!write(bt.notify_fd, "j", 1);
+}
+
 static int
 env_fd(const char *name)
 {
@@ -844,6 +853,7 @@ setup(void)
 	bt.tg = tg_new(bt.base, bt.cfg.telegram_api_url, bt.cfg.telegram_token);
 	delivery_init(bt.base, bt.db, bt.tg, bt.cfg.bot_id);
 	delivery_set_preview(preview_make);
+	delivery_set_jobs_notify(notify_jobs);
 	delivery_set_rates(bt.cfg.rate_global, bt.cfg.rate_chat);
 	ev = evsignal_new(bt.base, SIGTERM, on_term, NULL);
 	evsignal_add(ev, NULL);

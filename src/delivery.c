@@ -54,6 +54,7 @@ static struct {
 		double	 last;		/* the chat's last send */
 	}			 chats[CHAT_SLOTS];
 	void			(*preview)(const char *, delivery_preview_done, void *);
+	void			(*jobs_notify)(void);
 } dl;
 
 static void delivery_run(evutil_socket_t, short, void *);
@@ -389,6 +390,35 @@ delivery_set_preview(void (*make)(const char *, delivery_preview_done, void *))
 	dl.preview = make;
 }
 
+/*
+ * Telegram no longer knows the video and our file is gone too: render the
+ * asset again. Its waiting video rows step aside; when the new render is
+ * done greetbotd queues a video for every request still PENDING.
+ */
+static void
+video_rerender(struct send *x)
+{
+	db_begin(dl.db);
+	if (db_run(dl.db, "UPDATE assets SET state = 'PENDING', file_path = NULL, updated_at = ? "
+	    "WHERE id = ? AND state = 'AVAILABLE'", "ll", db_now(), x->asset_id) > 0) {
+		db_run(dl.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
+		    "(?, 'QUEUED', ?, ?)", "lll", x->asset_id, db_now(), db_now());
+		log_warnx("video file gone, rendering it again\tasset=%lld", (long long)x->asset_id);
+	}
+	db_run(dl.db, "UPDATE outbox SET state = 'FAILED', last_error = 'file gone: "
+	    "rendering again' WHERE kind = 'video' AND state = 'PENDING' AND asset_id = ?",
+	    "l", x->asset_id);
+	db_commit(dl.db);
+	if (dl.jobs_notify != NULL)
+		dl.jobs_notify();
+}
+
+void
+delivery_set_jobs_notify(void (*fn)(void))
+{
+	dl.jobs_notify = fn;
+}
+
 /* Start one row's call; the video kind resolves to file_id or upload. */
 static void
 send_start(sqlite3_stmt *st)
@@ -425,6 +455,12 @@ send_start(sqlite3_stmt *st)
 		else
 			preview_ready(NULL, x);
 		cJSON_Delete(name);
+	} else if (strcmp(x->kind, "video") == 0 && file_id == NULL &&
+	    (path == NULL || access(path, R_OK) == -1)) {
+		cJSON_Delete(params);
+		video_rerender(x);
+		send_free(x);
+		delivery_kick();
 	} else if (strcmp(x->kind, "video") == 0 && file_id == NULL) {
 		x->upload = 1;
 		tg_upload(dl.tg, method, params, "video", path ? path : "", "greeting.mp4",

@@ -21,6 +21,8 @@ void	delivery_kick(void);
 int64_t	delivery_add(int64_t chat_id, const char *kind, const char *method,
 	    cJSON *params, int64_t request_id, int64_t asset_id);
 int	delivery_inflight(void);
+/* Called when the sender itself queued a job (a video to render again). */
+void	delivery_set_jobs_notify(void (*)(void));
 
 /*
  * The pronunciation preview: a "preview" row carries its name in the

@@ -566,7 +566,8 @@ deliver_video(int64_t asset_id)
 	sqlite3_stmt *st = db_prep(sv.db, "SELECT r.id, r.chat_id, r.language, "
 	    "a.display_name FROM requests r JOIN assets a ON a.id = r.asset_id WHERE "
 	    "r.asset_id = ? AND r.state = 'PENDING' AND NOT EXISTS (SELECT 1 FROM outbox o "
-	    "WHERE o.request_id = r.id AND o.kind = 'video')", "l", asset_id);
+	    "WHERE o.request_id = r.id AND o.kind = 'video' AND o.state != 'FAILED')", "l",
+	    asset_id);
 
 	while (db_step(st) == SQLITE_ROW) {
 		char *caption = texts_fmt(sv.texts, (const char *)sqlite3_column_text(st, 2),
