@@ -30,6 +30,7 @@
 #include "db.h"
 #include "health.h"
 #include "log.h"
+#include "notify.h"
 #include "queue.h"
 #include "renderer.h"
 #include "template.h"
@@ -292,28 +293,6 @@ bot_start(struct service *s)
 
 /* --- readiness ---------------------------------------------------------- */
 
-/* sd_notify(READY=1) without libsystemd: one datagram to NOTIFY_SOCKET. */
-static void
-notify_systemd(const char *msg)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	socklen_t len;
-	int fd;
-
-	if (path == NULL || strlen(path) >= sizeof(sun.sun_path) ||
-	    (*path != '/' && *path != '@'))
-		return;
-	strcpy(sun.sun_path, path);
-	if (*path == '@')
-		sun.sun_path[0] = '\0';	/* abstract namespace */
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return;
-	(void)!sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sun, len);
-	close(fd);
-}
-
 /* Ready once Redis answers and the bot runs: tell whoever waits. */
 static void
 announce_ready(void)
@@ -331,7 +310,8 @@ announce_ready(void)
 		close(sv.ready_fd);
 		sv.ready_fd = -1;
 	}
-	notify_systemd("READY=1");
+	if (notify_send("READY=1") == -1)
+		log_warn("sd_notify to NOTIFY_SOCKET");
 }
 
 /* --- the job outbox relay: SQLite -> Redis ------------------------------- */
@@ -942,6 +922,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("draining\tsignal=%d running=%d", (int)sig, sv.running);
+	(void)notify_send("STOPPING=1");
 	sv.draining = 1;
 	jobs_take();
 	evtimer_add(sv.drain_ev, &tv);
