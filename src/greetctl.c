@@ -1,0 +1,2697 @@
+/*
+ * greetctl.c: the operator's command line (SPEC 8). Queries read SQLite
+ * read-only; actions are short transactions that leave rows for greetbotd
+ * and greetbot-tg (a job, an outbox row), never a way around them.
+ * Templates are linted here and rendered with greetbotd's own isolation
+ * (renderer.c) in a private event loop.
+ */
+#include <ctype.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <dirent.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <sqlite3.h>
+#include <unistr.h>
+#include <uniwidth.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "names.h"
+#include "renderer.h"
+#include "template.h"
+#include "texts.h"
+#include "xmalloc.h"
+
+#define EXIT_USAGE	2		/* 0 ok, 1 failed or not found */
+#define CELL_WIDTH	40		/* columns of a table cell at most */
+#define SYS_PATH	"/usr/local/bin:/usr/bin:/bin"
+#define MAX_VIDEO	(50LL * 1024 * 1024)	/* as greetbotd: Telegram's limit */
+#define MAX_CAPTURE	(4 * 1024 * 1024)	/* bytes kept of a program's output */
+#define MAX_TEXT	4096		/* characters in a Telegram message */
+#define BAR_WIDTH	30
+#define CHAT_WAIT	60		/* seconds a "!wait" waits for the bot */
+
+static struct {
+	struct config	cfg;
+	int		json;
+} gc;
+
+/* A growing byte buffer, always NUL-terminated. */
+struct buf {
+	char	*p;
+	size_t	 n;
+};
+
+static void usage(int) __attribute__((noreturn));
+
+/* The synopsis; exit 2 (bad usage), or 0 for --help. */
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: greetctl [-c config] [--json] command [argument ...]\n"
+	    "  status\n"
+	    "  users\n"
+	    "  requests [--user ID] [--state STATE]\n"
+	    "  assets [--state STATE]\n"
+	    "  attempts ASSET\n"
+	    "  retry ASSET | retry --all-failed\n"
+	    "  send USER TEXT\n"
+	    "  template list\n"
+	    "  template check [--no-render] [--keep] [--name NAME] ID\n"
+	    "  template preview [--keep] [-o PATH] ID NAME\n"
+	    "  chat --tgsim HOST:PORT --chat-id N [--lang CODE] [--linger SECONDS]\n");
+	exit(code);
+}
+
+static void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	b->p = xrealloc(b->p, b->n + n + 1);
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+/* A decimal id from the command line, else bad usage. */
+static int64_t
+arg_id(const char *s, const char *what)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0') {
+		warnx("%s: not a number: %s", what, s);
+		usage(EXIT_USAGE);
+	}
+	return (int64_t)v;
+}
+
+/* One of the states in list (any case), else bad usage. */
+static const char *
+arg_state(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcasecmp(s, *list) == 0)
+			return *list;
+	warnx("unknown state: %s", s);
+	usage(EXIT_USAGE);
+}
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- output: tables for people, JSON for scripts ---------------------------- */
+
+/* Print JSON (takes j). */
+static void
+json_print(cJSON *j)
+{
+	char *s = cJSON_Print(j);
+
+	printf("%s\n", s);
+	free(s);
+	cJSON_Delete(j);
+}
+
+/*
+ * Untrusted text made safe for a terminal: control characters, bidi
+ * overrides and invalid UTF-8 become '?', tabs and (unless kept) newlines
+ * a space. The copy has room for an ellipsis (term_cut).
+ */
+static char *
+term_clean(const char *s, int keep_newlines)
+{
+	size_t len = strlen(s);
+	const uint8_t *p = (const uint8_t *)s, *end = p + len;
+	char *out = xmalloc(len + 4), *o = out;
+
+	while (p < end) {
+		ucs4_t uc;
+		int n = u8_mbtouc(&uc, p, (size_t)(end - p));
+
+		if (uc == '\n' && keep_newlines)
+			*o++ = '\n';
+		else if (uc == '\n' || uc == '\t' || uc == '\r')
+			*o++ = ' ';
+		else if (uc < 0x20 || (uc >= 0x7f && uc < 0xa0) || uc == 0xfffd ||
+		    (uc >= 0x202a && uc <= 0x202e) || (uc >= 0x2066 && uc <= 0x2069))
+			*o++ = '?';
+		else {
+			memcpy(o, p, (size_t)n);
+			o += n;
+		}
+		p += n;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Display columns of clean UTF-8. */
+static int
+term_width(const char *s)
+{
+	int w = u8_strwidth((const uint8_t *)s, "UTF-8");
+
+	return w < 0 ? (int)strlen(s) : w;
+}
+
+/* Cut a term_clean string to max columns, ending it with an ellipsis. */
+static void
+term_cut(char *s, int max)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t len = strlen(s), off = 0;
+	int w = 0;
+
+	if (max <= 1 || term_width(s) <= max)
+		return;
+	while (off < len) {
+		ucs4_t uc;
+		int n = u8_mbtouc(&uc, p + off, len - off);
+		int cw = uc_width(uc, "UTF-8");
+
+		if (cw < 0)
+			cw = 0;
+		if (w + cw > max - 1)
+			break;
+		w += cw;
+		off += (size_t)n;
+	}
+	memcpy(s + off, "\xe2\x80\xa6", 4);
+}
+
+struct table {
+	size_t	  ncol;
+	size_t	  n, cap;	/* cells, the header row first */
+	char	**cell;
+};
+
+/* Add a cell (taken), row by row. */
+static void
+table_put(struct table *t, char *s)
+{
+	if (t->n == t->cap)
+		t->cell = xrealloc(t->cell, (t->cap = t->cap * 2 + 16) * sizeof(*t->cell));
+	t->cell[t->n++] = s;
+}
+
+/* Print the table in aligned columns two spaces apart, then free it. */
+static void
+table_print(struct table *t, const char *indent)
+{
+	int *w = xcalloc(t->ncol, sizeof(*w));
+
+	for (size_t i = 0; i < t->n; i++)
+		if (term_width(t->cell[i]) > w[i % t->ncol])
+			w[i % t->ncol] = term_width(t->cell[i]);
+	for (size_t i = 0; i < t->n; i++) {
+		size_t c = i % t->ncol;
+
+		if (c == 0)
+			fputs(indent, stdout);
+		fputs(t->cell[i], stdout);
+		if (c + 1 == t->ncol)
+			putchar('\n');
+		else
+			printf("%*s", w[c] - term_width(t->cell[i]) + 2, "");
+		free(t->cell[i]);
+	}
+	free(t->cell);
+	free(w);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Whether name is one of the comma-separated names in list. */
+static int
+name_in(const char *name, const char *list)
+{
+	size_t n = strlen(name);
+
+	while (list != NULL && *list != '\0') {
+		const char *comma = strchr(list, ',');
+		size_t len = comma ? (size_t)(comma - list) : strlen(list);
+
+		if (len == n && strncmp(list, name, n) == 0)
+			return 1;
+		list = comma ? comma + 1 : NULL;
+	}
+	return 0;
+}
+
+/* A unix time as local time ("-" for none). */
+static char *
+time_text(double t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char buf[64];
+
+	if (t <= 0 || localtime_r(&tt, &tm) == NULL)
+		return xstrdup("-");
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+	return xstrdup(buf);
+}
+
+/* A column as a table cell: *_at as local time, reals with two decimals. */
+static char *
+col_cell(sqlite3_stmt *st, int i)
+{
+	const char *name = sqlite3_column_name(st, i);
+	size_t nl = strlen(name);
+	int type = sqlite3_column_type(st, i);
+	char *s;
+
+	if (type == SQLITE_NULL)
+		return xstrdup("-");
+	if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
+		if (nl > 3 && strcmp(name + nl - 3, "_at") == 0)
+			return time_text(sqlite3_column_double(st, i));
+		if (type == SQLITE_FLOAT)
+			xasprintf(&s, "%.2f", sqlite3_column_double(st, i));
+		else
+			xasprintf(&s, "%lld", (long long)sqlite3_column_int64(st, i));
+		return s;
+	}
+	s = term_clean((const char *)sqlite3_column_text(st, i), 0);
+	term_cut(s, CELL_WIDTH);
+	return s;
+}
+
+/* A column as JSON, typed as SQLite has it. */
+static cJSON *
+col_json(sqlite3_stmt *st, int i)
+{
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		return cJSON_CreateNull();
+	case SQLITE_INTEGER:
+		return cJSON_CreateNumber((double)sqlite3_column_int64(st, i));
+	case SQLITE_FLOAT:
+		return cJSON_CreateNumber(sqlite3_column_double(st, i));
+	default:
+		return cJSON_CreateString((const char *)sqlite3_column_text(st, i));
+	}
+}
+
+/* Every row of st (finalized) as an array of objects keyed by column. */
+static cJSON *
+rows_json(sqlite3_stmt *st)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	while (db_step(st) == SQLITE_ROW) {
+		cJSON *o = cJSON_CreateObject();
+
+		for (int i = 0; i < sqlite3_column_count(st); i++)
+			cJSON_AddItemToObject(o, sqlite3_column_name(st, i), col_json(st, i));
+		cJSON_AddItemToArray(a, o);
+	}
+	sqlite3_finalize(st);
+	return a;
+}
+
+/* A column name as a table heading. */
+static char *
+heading(const char *name)
+{
+	char *s = xstrdup(name);
+
+	for (char *p = s; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	return s;
+}
+
+/* Every row of st (finalized) as a table without the columns in skip. */
+static int
+rows_table(sqlite3_stmt *st, const char *skip, const char *indent)
+{
+	struct table t = { 0 };
+	int ncol = sqlite3_column_count(st), rows = 0;
+
+	for (int i = 0; i < ncol; i++)
+		if (!name_in(sqlite3_column_name(st, i), skip)) {
+			table_put(&t, heading(sqlite3_column_name(st, i)));
+			t.ncol++;
+		}
+	while (db_step(st) == SQLITE_ROW) {
+		rows++;
+		for (int i = 0; i < ncol; i++)
+			if (!name_in(sqlite3_column_name(st, i), skip))
+				table_put(&t, col_cell(st, i));
+	}
+	sqlite3_finalize(st);
+	if (rows == 0) {
+		for (size_t i = 0; i < t.n; i++)
+			free(t.cell[i]);
+		free(t.cell);
+		printf("%s(none)\n", indent);
+	} else
+		table_print(&t, indent);
+	return rows;
+}
+
+/* Print a query's rows for a person or a script; returns how many. */
+static int
+rows_print(sqlite3_stmt *st, const char *skip)
+{
+	cJSON *a;
+	int n;
+
+	if (!gc.json)
+		return rows_table(st, skip, "");
+	a = rows_json(st);
+	n = cJSON_GetArraySize(a);
+	json_print(a);
+	return n;
+}
+
+/* --- the database ------------------------------------------------------------ */
+
+/*
+ * The database greetbotd made: read-only for queries, read-write (through
+ * db_open, so with its busy timeout and migrations) for actions. greetctl
+ * never creates one: a wrong state_dir would otherwise look empty.
+ */
+static sqlite3 *
+ctl_db(int write)
+{
+	sqlite3 *db;
+
+	if (access(gc.cfg.db_path, F_OK) == -1)
+		errx(1, "no database at %s: %s (check state_dir or db_path)",
+		    gc.cfg.db_path, strerror(errno));
+	if ((db = db_open_readonly(gc.cfg.db_path)) == NULL)
+		errx(1, "cannot open %s", gc.cfg.db_path);
+	if (db_schema_version(db) == 0)
+		errx(1, "%s has no tables yet: greetbotd has not run on it", gc.cfg.db_path);
+	if (write) {
+		db_close(db);
+		db = db_open(gc.cfg.db_path);
+	}
+	return db;
+}
+
+/* --- queries ----------------------------------------------------------------- */
+
+/* users: everyone who has talked to this bot. */
+static int
+cmd_users(int argc, char **argv)
+{
+	sqlite3 *db;
+
+	(void)argv;
+	if (argc != 1)
+		usage(EXIT_USAGE);
+	db = ctl_db(0);
+	rows_print(db_prep(db, "SELECT u.user_id, u.chat_id, u.first_name AS name, u.phone, "
+	    "u.language, u.state, u.blocked, (SELECT count(*) FROM requests r WHERE "
+	    "r.bot_id = u.bot_id AND r.user_id = u.user_id) AS requests, u.created_at, "
+	    "u.updated_at FROM users u WHERE u.bot_id = ? ORDER BY u.user_id", "s",
+	    gc.cfg.bot_id), NULL);
+	db_close(db);
+	return 0;
+}
+
+/* requests [--user ID] [--state S]: parents' orders, oldest first. */
+static int
+cmd_requests(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ "state", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const states[] = { "PENDING", "COMPLETED", "FAILED",
+	    "CANCELLED", NULL };
+	const char *state = NULL;
+	int64_t user = 0;
+	sqlite3 *db;
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+u:s:", opts, NULL)) != -1) {
+		if (ch == 'u')
+			user = arg_id(optarg, "--user");
+		else if (ch == 's')
+			state = arg_state(optarg, states);
+		else
+			usage(EXIT_USAGE);
+	}
+	if (optind != argc)
+		usage(EXIT_USAGE);
+	db = ctl_db(0);
+	rows_print(db_prep(db, "SELECT r.id, r.user_id, r.chat_id, r.asset_id, "
+	    "a.display_name AS name, a.template_id AS template, r.state, a.state AS "
+	    "asset_state, r.created_at, r.updated_at FROM requests r JOIN assets a ON "
+	    "a.id = r.asset_id WHERE r.bot_id = ? AND (? = 0 OR r.user_id = ?) AND "
+	    "(? IS NULL OR r.state = ?) ORDER BY r.id", "sllss", gc.cfg.bot_id, user, user,
+	    state, state), NULL);
+	db_close(db);
+	return 0;
+}
+
+/* assets [--state S]: one video per (template version, name). */
+static int
+cmd_assets(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const states[] = { "PENDING", "GENERATING", "AVAILABLE",
+	    "FAILED", NULL };
+	const char *state = NULL;
+	sqlite3 *db;
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+s:", opts, NULL)) != -1) {
+		if (ch == 's')
+			state = arg_state(optarg, states);
+		else
+			usage(EXIT_USAGE);
+	}
+	if (optind != argc)
+		usage(EXIT_USAGE);
+	db = ctl_db(0);
+	rows_print(db_prep(db, "SELECT a.id, a.template_id AS template, a.template_version "
+	    "AS version, a.display_name AS name, a.name_key, a.state, (SELECT count(*) FROM "
+	    "requests r WHERE r.asset_id = a.id) AS requests, (SELECT count(*) FROM attempts "
+	    "t WHERE t.asset_id = a.id) AS attempts, a.file_id, a.file_path, a.created_at, "
+	    "a.updated_at FROM assets a WHERE a.bot_id = ? AND (? IS NULL OR a.state = ?) "
+	    "ORDER BY a.id", "sss", gc.cfg.bot_id, state, state),
+	    "name_key,file_id,file_path,created_at");
+	db_close(db);
+	return 0;
+}
+
+/* Where the last n lines of s begin (a trailing newline ends no line). */
+static const char *
+last_lines(const char *s, int n)
+{
+	const char *p = s + strlen(s);
+
+	while (p > s && p[-1] == '\n')
+		p--;
+	while (p > s) {
+		if (p[-1] == '\n' && --n == 0)
+			break;
+		p--;
+	}
+	return p;
+}
+
+/* Print s indented, as clean terminal text. */
+static void
+print_indented(const char *s, const char *indent)
+{
+	char *clean = term_clean(s, 1), *save = NULL;
+
+	for (char *l = strtok_r(clean, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		printf("%s%s\n", indent, l);
+	free(clean);
+}
+
+/* The end of each failed attempt's stderr: where scripts say why. */
+static void
+attempts_stderr(sqlite3 *db, int64_t asset)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT id, stderr_tail FROM attempts WHERE asset_id "
+	    "= ? AND coalesce(status, '') <> 'ok' AND coalesce(stderr_tail, '') <> '' "
+	    "ORDER BY id", "l", asset);
+
+	while (db_step(st) == SQLITE_ROW) {
+		printf("\nattempt %lld, end of stderr:\n", (long long)sqlite3_column_int64(st, 0));
+		print_indented(last_lines((const char *)sqlite3_column_text(st, 1), 5), "  ");
+	}
+	sqlite3_finalize(st);
+}
+
+/* attempts ASSET: every run of the render script for one asset. */
+static int
+cmd_attempts(int argc, char **argv)
+{
+	int64_t asset;
+	sqlite3 *db;
+
+	if (argc != 2)
+		usage(EXIT_USAGE);
+	asset = arg_id(argv[1], "ASSET");
+	db = ctl_db(0);
+	if (!db_int(db, 0, "SELECT count(*) FROM assets WHERE id = ?", "l", asset))
+		errx(1, "no asset %lld", (long long)asset);
+	rows_print(db_prep(db, "SELECT id, job_id AS job, node, started_at, finished_at, "
+	    "duration, status, exit_code, signal, cause, cpu_seconds, max_rss_kb, "
+	    "stderr_tail FROM attempts WHERE asset_id = ? ORDER BY id", "l", asset),
+	    "finished_at,stderr_tail");
+	if (!gc.json)
+		attempts_stderr(db, asset);
+	db_close(db);
+	return 0;
+}
+
+/* --- actions ----------------------------------------------------------------- */
+
+/*
+ * Re-enqueue a FAILED asset exactly as the bot's retry button does
+ * (on_retry in bot.c): the asset PENDING, a new QUEUED job that
+ * greetbotd's relay publishes (it looks every second), and every FAILED
+ * request of the asset PENDING again so that its parent gets the video.
+ * Inside the caller's transaction. Returns the job id, or 0 with the
+ * asset's state ("none" when there is no such asset) in *state.
+ */
+static int64_t
+retry_one(sqlite3 *db, int64_t asset, int *requests, char **state)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT state FROM assets WHERE id = ?", "l", asset);
+
+	*state = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : xstrdup("none");
+	sqlite3_finalize(st);
+	if (strcmp(*state, "FAILED") != 0)
+		return 0;
+	db_run(db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
+	    "ll", db_now(), asset);
+	db_run(db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
+	    "(?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
+	*requests = db_run(db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE "
+	    "asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
+	return sqlite3_last_insert_rowid(db);
+}
+
+/* The FAILED assets of this bot, oldest first; returns how many. */
+static size_t
+failed_assets(sqlite3 *db, int64_t **ids)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT id FROM assets WHERE bot_id = ? AND state = "
+	    "'FAILED' ORDER BY id", "s", gc.cfg.bot_id);
+	size_t n = 0;
+
+	*ids = NULL;
+	while (db_step(st) == SQLITE_ROW) {
+		*ids = xrealloc(*ids, (n + 1) * sizeof(**ids));
+		(*ids)[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Report the re-enqueued assets (takes done). */
+static void
+retry_report(cJSON *done)
+{
+	const cJSON *r;
+
+	if (gc.json) {
+		json_print(done);
+		return;
+	}
+	if (cJSON_GetArraySize(done) == 0)
+		printf("no FAILED assets\n");
+	cJSON_ArrayForEach(r, done)
+		printf("asset %.0f re-enqueued as job %.0f; %.0f request(s) waiting again\n",
+		    cJSON_GetNumberValue(cJSON_GetObjectItem(r, "asset")),
+		    cJSON_GetNumberValue(cJSON_GetObjectItem(r, "job")),
+		    cJSON_GetNumberValue(cJSON_GetObjectItem(r, "requests")));
+	cJSON_Delete(done);
+}
+
+/* retry ASSET | retry --all-failed: render FAILED assets again. */
+static int
+cmd_retry(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all-failed", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 }
+	};
+	cJSON *done = cJSON_CreateArray();
+	int64_t *ids, one;
+	size_t n = 1;
+	int ch, all = 0;
+	sqlite3 *db;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch != 'a')
+			usage(EXIT_USAGE);
+		all = 1;
+	}
+	if (optind != argc - !all)
+		usage(EXIT_USAGE);
+	one = all ? 0 : arg_id(argv[optind], "ASSET");
+	db = ctl_db(1);
+	db_begin(db);
+	if (all)
+		n = failed_assets(db, &ids);
+	else {
+		ids = xmalloc(sizeof(*ids));
+		ids[0] = one;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int requests = 0;
+		char *state;
+		int64_t job = retry_one(db, ids[i], &requests, &state);
+		cJSON *r;
+
+		if (job == 0) {
+			db_rollback(db);
+			if (strcmp(state, "none") == 0)
+				errx(1, "no asset %lld", (long long)ids[i]);
+			errx(1, "asset %lld is %s, not FAILED: nothing to retry",
+			    (long long)ids[i], state);
+		}
+		free(state);
+		r = cJSON_CreateObject();
+		cJSON_AddNumberToObject(r, "asset", (double)ids[i]);
+		cJSON_AddNumberToObject(r, "job", (double)job);
+		cJSON_AddNumberToObject(r, "requests", requests);
+		cJSON_AddItemToArray(done, r);
+	}
+	db_commit(db);
+	db_close(db);
+	free(ids);
+	retry_report(done);
+	return 0;
+}
+
+/* A message text Telegram takes: valid UTF-8, not blank, not too long. */
+static const char *
+text_problem(const char *s)
+{
+	const uint8_t *u = (const uint8_t *)s;
+
+	if (u8_check(u, strlen(s)) != NULL)
+		return "TEXT is not valid UTF-8";
+	if (s[strspn(s, " \t\r\n")] == '\0')
+		return "TEXT is empty";
+	if (u8_mbsnlen(u, strlen(s)) > MAX_TEXT)
+		return "TEXT is longer than 4096 characters";
+	return NULL;
+}
+
+/*
+ * send USER TEXT: a message to the user's chat, as an outbox row exactly
+ * like the bot's own replies (kind "message", sendMessage), so the sender
+ * applies its flood control and retries; greetbot-tg looks every second.
+ */
+static int
+cmd_send(int argc, char **argv)
+{
+	const char *why;
+	int64_t user, chat, id;
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	cJSON *p;
+	char *params;
+	int blocked;
+
+	if (argc != 3)
+		usage(EXIT_USAGE);
+	user = arg_id(argv[1], "USER");
+	if ((why = text_problem(argv[2])) != NULL) {
+		warnx("%s", why);
+		usage(EXIT_USAGE);
+	}
+	db = ctl_db(1);
+	db_begin(db);
+	st = db_prep(db, "SELECT chat_id, blocked FROM users WHERE bot_id = ? AND "
+	    "user_id = ?", "sl", gc.cfg.bot_id, user);
+	if (db_step(st) != SQLITE_ROW) {
+		db_rollback(db);
+		errx(1, "no user %lld (bot %s)", (long long)user, gc.cfg.bot_id);
+	}
+	chat = sqlite3_column_int64(st, 0);
+	blocked = sqlite3_column_int(st, 1);
+	sqlite3_finalize(st);
+	if (blocked) {
+		db_rollback(db);
+		errx(1, "user %lld has blocked the bot", (long long)user);
+	}
+	p = cJSON_CreateObject();
+	cJSON_AddNumberToObject(p, "chat_id", (double)chat);
+	cJSON_AddStringToObject(p, "text", argv[2]);
+	params = cJSON_PrintUnformatted(p);
+	cJSON_Delete(p);
+	db_run(db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, created_at) "
+	    "VALUES (?, ?, 'message', 'sendMessage', ?, ?)", "slsl", gc.cfg.bot_id, chat,
+	    params, db_now());
+	id = sqlite3_last_insert_rowid(db);
+	db_commit(db);
+	db_close(db);
+	free(params);
+	if (gc.json) {
+		p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "outbox_id", (double)id);
+		cJSON_AddNumberToObject(p, "chat_id", (double)chat);
+		json_print(p);
+	} else
+		printf("queued as outbox row %lld for chat %lld\n", (long long)id,
+		    (long long)chat);
+	return 0;
+}
+
+/* --- HTTP (libcurl easy) ------------------------------------------------------ */
+
+static size_t
+http_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct buf *b = arg;
+
+	if (b->n + size * nmemb > MAX_CAPTURE)
+		return 0;
+	buf_add(b, ptr, size * nmemb);
+	return size * nmemb;
+}
+
+/*
+ * One HTTP request, a POST of form when it is not NULL, within timeout_ms.
+ * Returns the status (0 when nothing answered); *body is always a string.
+ * Never through a proxy: every address we talk to is our own.
+ */
+static long
+http_call(const char *url, const char *form, long timeout_ms, char **body)
+{
+	struct buf b = { xstrdup(""), 0 };
+	CURL *c;
+	long code = 0;
+
+	if ((c = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	if (form != NULL)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	*body = b.p;
+	return code;
+}
+
+/* --- status ------------------------------------------------------------------ */
+
+/* A "label  value" line of the human status. */
+static void
+status_line(const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+status_line(const char *label, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (gc.json)
+		return;
+	printf("%-12s ", label);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* A sample's value from Prometheus text ("name value" lines), or -1. */
+static double
+metric_value(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = text; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return -1;
+}
+
+/* Workers and the stream's depth from greetbotd's /metrics. */
+static void
+status_metrics(cJSON *j)
+{
+	char *url, *body;
+	double busy, workers, depth;
+
+	xasprintf(&url, "http://%s/metrics", gc.cfg.http_listen);
+	if (http_call(url, NULL, 2000, &body) == 200) {
+		busy = metric_value(body, "greetbot_workers_busy");
+		workers = metric_value(body, "greetbot_workers");
+		depth = metric_value(body, "greetbot_queue_depth");
+		cJSON_AddNumberToObject(j, "workers_busy", busy);
+		cJSON_AddNumberToObject(j, "workers", workers);
+		cJSON_AddNumberToObject(j, "queue_depth", depth);
+		status_line("workers", "%.0f busy of %.0f", busy, workers);
+		status_line("stream", "%.0f entries in Redis", depth);
+	}
+	free(url);
+	free(body);
+}
+
+/*
+ * greetbotd's own view, when http_listen names a fixed port: GET /health
+ * (2 s at most), then /metrics. Returns 1 healthy, 0 not (or nothing
+ * answered), -1 when it cannot be asked.
+ */
+static int
+status_http(cJSON *out)
+{
+	const char *colon = strrchr(gc.cfg.http_listen, ':');
+	cJSON *j = cJSON_AddObjectToObject(out, "greetbotd"), *h;
+	char *url, *body;
+	const char *reason;
+	long code;
+
+	if (colon == NULL || atoi(colon + 1) == 0) {
+		cJSON_AddBoolToObject(j, "checked", 0);
+		status_line("greetbotd", "not asked (http_listen %s has no fixed port)",
+		    gc.cfg.http_listen);
+		return -1;
+	}
+	xasprintf(&url, "http://%s/health", gc.cfg.http_listen);
+	code = http_call(url, NULL, 2000, &body);
+	h = cJSON_Parse(body);
+	reason = cJSON_GetStringValue(cJSON_GetObjectItem(h, "reason"));
+	cJSON_AddBoolToObject(j, "checked", 1);
+	cJSON_AddStringToObject(j, "url", url);
+	cJSON_AddNumberToObject(j, "http_status", (double)code);
+	cJSON_AddBoolToObject(j, "healthy", code == 200);
+	if (reason != NULL)
+		cJSON_AddStringToObject(j, "reason", reason);
+	if (code == 0)
+		status_line("greetbotd", "not answering at %s", url);
+	else
+		status_line("greetbotd", "%s (%s: %ld)", code == 200 ? "healthy" :
+		    reason ? reason : "unhealthy", url, code);
+	if (code != 0)
+		status_metrics(j);
+	cJSON_Delete(h);
+	free(url);
+	free(body);
+	return code == 200;
+}
+
+/* "STATE n" counts of a GROUP BY query (its one parameter the bot, when
+ * it has one), as an object and one line. */
+static void
+status_counts(sqlite3 *db, cJSON *out, const char *label, const char *sql)
+{
+	sqlite3_stmt *st = db_prep(db, sql, strchr(sql, '?') ? "s" : "", gc.cfg.bot_id);
+	cJSON *o = cJSON_AddObjectToObject(out, label);
+	struct buf line = { xstrdup(""), 0 };
+
+	while (db_step(st) == SQLITE_ROW) {
+		char *s;
+
+		cJSON_AddNumberToObject(o, (const char *)sqlite3_column_text(st, 0),
+		    (double)sqlite3_column_int64(st, 1));
+		xasprintf(&s, "%s%s %lld", line.n ? ", " : "", sqlite3_column_text(st, 0),
+		    (long long)sqlite3_column_int64(st, 1));
+		buf_add(&line, s, strlen(s));
+		free(s);
+	}
+	sqlite3_finalize(st);
+	status_line(label, "%s", line.n ? line.p : "none");
+	free(line.p);
+}
+
+/* Jobs waiting: queued, not yet on the Redis stream, waiting for a retry. */
+static void
+status_queue(sqlite3 *db, cJSON *out)
+{
+	int64_t queued = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'QUEUED'", "");
+	int64_t unpub = db_int(db, 0, "SELECT count(*) FROM jobs WHERE published_at IS NULL "
+	    "AND state IN ('QUEUED', 'RETRY_WAIT')", "");
+	int64_t retry = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'RETRY_WAIT'", "");
+	cJSON *q = cJSON_AddObjectToObject(out, "queue");
+
+	cJSON_AddNumberToObject(q, "queued", (double)queued);
+	cJSON_AddNumberToObject(q, "unpublished", (double)unpub);
+	cJSON_AddNumberToObject(q, "retry_wait", (double)retry);
+	status_line("queue", "%lld queued, %lld waiting for a retry, %lld not yet "
+	    "published to Redis", (long long)queued, (long long)retry, (long long)unpub);
+}
+
+/* A titled list of rows: a table for people, an array for scripts. */
+static void
+status_rows(cJSON *out, const char *key, const char *title, sqlite3_stmt *st,
+    const char *skip)
+{
+	if (gc.json) {
+		cJSON_AddItemToObject(out, key, rows_json(st));
+		return;
+	}
+	printf("\n%s:\n", title);
+	rows_table(st, skip, "  ");
+}
+
+/*
+ * status: greetbotd as far as its database and HTTP endpoint show it.
+ * Exits 1 when greetbotd's /health was asked and did not answer 200.
+ */
+static int
+cmd_status(int argc, char **argv)
+{
+	cJSON *out = cJSON_CreateObject();
+	sqlite3 *db;
+	int healthy;
+
+	(void)argv;
+	if (argc != 1)
+		usage(EXIT_USAGE);
+	db = ctl_db(0);
+	healthy = status_http(out);
+	status_counts(db, out, "jobs", "SELECT state, count(*) FROM jobs GROUP BY state "
+	    "ORDER BY state");
+	status_queue(db, out);
+	status_counts(db, out, "requests", "SELECT state, count(*) FROM requests WHERE "
+	    "bot_id = ? GROUP BY state ORDER BY state");
+	status_counts(db, out, "outbox", "SELECT state, count(*) FROM outbox WHERE "
+	    "bot_id = ? GROUP BY state ORDER BY state");
+	status_rows(out, "running", "running attempts", db_prep(db, "SELECT a.id, a.job_id AS "
+	    "job, a.asset_id AS asset, s.display_name AS name, a.node, a.started_at, "
+	    "round((julianday('now') - 2440587.5) * 86400.0 - a.started_at, 1) AS seconds "
+	    "FROM attempts a JOIN assets s ON s.id = a.asset_id WHERE a.finished_at IS NULL "
+	    "ORDER BY a.id", ""), NULL);
+	status_rows(out, "last_errors", "last errors", db_prep(db, "SELECT id, job_id AS job, "
+	    "asset_id AS asset, node, finished_at, status, exit_code, signal, cause FROM "
+	    "attempts WHERE status IS NOT NULL AND status <> 'ok' ORDER BY id DESC LIMIT 5",
+	    ""), NULL);
+	db_close(db);
+	if (gc.json)
+		json_print(out);
+	else
+		cJSON_Delete(out);
+	return healthy == 0;
+}
+
+/* --- programs we run (fork + execve, never a shell) -------------------------- */
+
+/* A program's path in the renderers' PATH, or NULL. */
+static char *
+find_program(const char *name)
+{
+	static const char *const dirs[] = { "/usr/local/bin", "/usr/bin", "/bin" };
+	char *p;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		xasprintf(&p, "%s/%s", dirs[i], name);
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
+/*
+ * Run argv[0] with a clean environment, no shell, stdin from /dev/null,
+ * its stdout (and stderr too with merge, else stderr discarded) into *out.
+ * Returns its exit status, or -1 when it could not run or was killed.
+ * Only while no event loop runs: it waits for its own pid.
+ */
+static int
+run_capture(char *const argv[], int merge, char **out)
+{
+	char *const envp[] = { "PATH=" SYS_PATH, "LANG=C.UTF-8", NULL };
+	struct buf b = { xstrdup(""), 0 };
+	char *path = find_program(argv[0]), chunk[8192];
+	int p[2], devnull, status;
+	ssize_t n;
+	pid_t pid;
+
+	*out = b.p;
+	if (path == NULL)
+		return -1;
+	if (pipe2(p, O_CLOEXEC) == -1 || (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		fatal("pipe");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		dup2(devnull, 0);
+		dup2(p[1], 1);
+		dup2(merge ? p[1] : devnull, 2);
+		execve(path, argv, envp);
+		_exit(127);
+	}
+	close(p[1]);
+	close(devnull);
+	while ((n = read(p[0], chunk, sizeof(chunk))) > 0 || (n == -1 && errno == EINTR))
+		if (n > 0 && b.n + (size_t)n <= MAX_CAPTURE)
+			buf_add(&b, chunk, (size_t)n);
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	free(path);
+	*out = b.p;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* --- template.conf and lint findings ----------------------------------------- */
+
+/* The keys render.sh knows (templates/README.md); others are ignored. */
+static const char *const conf_keys[] = {
+	"voice", "voice_fallbacks", "voice_rate", "voice_pitch", "voice_volume",
+	"voice_offset", "phrase", "font", "title", "title_size", "title_color", "title_x",
+	"title_y", "text", "text_size", "text_color", "text_border_color",
+	"text_border_width", "text_x", "text_y", "text_fade", "duration", "name_start",
+	"name_end", "min_duration", "max_duration", "background", "music", "music_volume",
+	"music_duck", "width", "height", "fps", "crf", "preset", "media_style", "language",
+	NULL
+};
+
+struct tconf {
+	struct tkv {
+		char	*key;
+		char	*val;
+	}	*v;
+	size_t	 n;
+};
+
+enum level { LEVEL_OK, LEVEL_NOTE, LEVEL_WARN, LEVEL_ERROR };
+
+/* What template check found; printed as found, or kept for --json. */
+struct findings {
+	cJSON	*list;
+	int	 errors;
+	int	 warnings;
+};
+
+static void
+finding(struct findings *, enum level, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Record one finding (f NULL: nobody asked, as in template list). */
+static void
+finding(struct findings *f, enum level level, const char *fmt, ...)
+{
+	static const char *const names[] = { "ok", "note", "warning", "error" };
+	char msg[1024], *clean;
+	cJSON *o;
+	va_list ap;
+
+	if (f == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f->errors += level == LEVEL_ERROR;
+	f->warnings += level == LEVEL_WARN;
+	if (gc.json) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "level", names[level]);
+		cJSON_AddStringToObject(o, "message", msg);
+		cJSON_AddItemToArray(f->list, o);
+		return;
+	}
+	clean = term_clean(msg, 0);
+	printf("%s: %s\n", names[level], clean);
+	fflush(stdout);
+	free(clean);
+}
+
+static const char *
+tconf_get(const struct tconf *c, const char *key)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->v[i].key, key) == 0)
+			return c->v[i].val;
+	return NULL;
+}
+
+static void
+tconf_free(struct tconf *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].key);
+		free(c->v[i].val);
+	}
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Split "key = value" in place, as render.sh reads it: the value, with the
+ * key terminated, or NULL when the line has another shape. */
+static char *
+tconf_split(char *k)
+{
+	char *p = k, *kend, *v, *e;
+
+	if (*p < 'a' || *p > 'z')
+		return NULL;
+	while ((*p >= 'a' && *p <= 'z') || isdigit((unsigned char)*p) || *p == '_')
+		p++;
+	kend = p;
+	p += strspn(p, " \t\v\f");
+	if (*p != '=')
+		return NULL;
+	*kend = '\0';
+	v = p + 1 + strspn(p + 1, " \t\v\f");
+	for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]); e--)
+		e[-1] = '\0';
+	return v;
+}
+
+static int
+known_key(const char *key)
+{
+	for (size_t i = 0; conf_keys[i] != NULL; i++)
+		if (strcmp(conf_keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Read template.conf by render.sh's rules: "key = value" lines and '#'
+ * comment lines; another shape or a repeated key is an error (render.sh
+ * exits 78), an unknown key a warning. -1 when it cannot be read.
+ */
+static int
+tconf_read(struct tconf *c, const char *path, struct findings *f)
+{
+	char *line = NULL, *k, *v;
+	size_t cap = 0;
+	int n = 0;
+	FILE *fp;
+
+	memset(c, 0, sizeof(*c));
+	if ((fp = fopen(path, "r")) == NULL) {
+		finding(f, LEVEL_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (getline(&line, &cap, fp) != -1) {
+		n++;
+		line[strcspn(line, "\r\n")] = '\0';
+		k = line + strspn(line, " \t\v\f");
+		if (*k == '\0' || *k == '#')
+			continue;
+		if ((v = tconf_split(k)) == NULL)
+			finding(f, LEVEL_ERROR, "template.conf:%d: expected 'key = value'", n);
+		else if (!known_key(k))
+			finding(f, LEVEL_WARN, "template.conf:%d: unknown key '%s' is ignored", n, k);
+		else if (tconf_get(c, k) != NULL)
+			finding(f, LEVEL_ERROR, "template.conf:%d: '%s' repeated", n, k);
+		else {
+			c->v = xrealloc(c->v, (c->n + 1) * sizeof(*c->v));
+			c->v[c->n].key = xstrdup(k);
+			c->v[c->n++].val = xstrdup(v);
+		}
+	}
+	free(line);
+	fclose(fp);
+	return 0;
+}
+
+/* A decimal as render.sh takes it (up to 6 digits, 3 decimals); -1 when
+ * the key is absent or, with a finding, malformed. */
+static int
+tconf_num(const struct tconf *c, const char *key, double *v, struct findings *f)
+{
+	const char *s = tconf_get(c, key);
+	size_t i, j = 0;
+	int ok;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	i = strspn(s, "0123456789");
+	if (i >= 1 && i <= 6 && s[i] == '.') {
+		j = strspn(s + i + 1, "0123456789");
+		ok = j >= 1 && j <= 3 && s[i + 1 + j] == '\0';
+	} else
+		ok = i >= 1 && i <= 6 && s[i] == '\0';
+	if (!ok) {
+		finding(f, LEVEL_ERROR, "'%s' is not a plain decimal number: %s", key, s);
+		return -1;
+	}
+	*v = strtod(s, NULL);
+	return 0;
+}
+
+/* The keys render.sh requires are there. */
+static void
+lint_required(const struct tconf *c, struct findings *f)
+{
+	static const char *const need[] = { "voice", "phrase", "text", "font", "duration",
+	    "name_start", "name_end", "min_duration", "max_duration", "background", "width",
+	    "height", "fps", NULL };
+	int missing = 0;
+
+	for (size_t i = 0; need[i] != NULL; i++) {
+		const char *v = tconf_get(c, need[i]);
+
+		if (v == NULL || *v == '\0') {
+			finding(f, LEVEL_ERROR, "'%s' is required", need[i]);
+			missing++;
+		}
+	}
+	if (missing == 0)
+		finding(f, LEVEL_OK, "template.conf has every required key");
+}
+
+/* The personalised window lies inside the video, the video in its bounds. */
+static void
+lint_timing(const struct tconf *c, struct findings *f)
+{
+	double d = 0, s = 0, e = 0, lo = 0, hi = 0;
+	int okd = tconf_num(c, "duration", &d, f) == 0;
+	int oks = tconf_num(c, "name_start", &s, f) == 0;
+	int oke = tconf_num(c, "name_end", &e, f) == 0;
+	int oklo = tconf_num(c, "min_duration", &lo, f) == 0;
+	int okhi = tconf_num(c, "max_duration", &hi, f) == 0;
+
+	if (okd && oks && oke) {
+		if (s < e && e <= d)
+			finding(f, LEVEL_OK, "the name is on screen from %g to %g s of %g s",
+			    s, e, d);
+		else
+			finding(f, LEVEL_ERROR, "need 0 <= name_start (%g) < name_end (%g) <= "
+			    "duration (%g)", s, e, d);
+	}
+	if (okd && oklo && okhi) {
+		if (lo <= d && d <= hi)
+			finding(f, LEVEL_OK, "duration %g s lies within %g..%g s", d, lo, hi);
+		else
+			finding(f, LEVEL_ERROR, "need min_duration (%g) <= duration (%g) <= "
+			    "max_duration (%g)", lo, d, hi);
+	}
+}
+
+/* {name} is in the text, and not in the static title. */
+static void
+lint_text(const struct tconf *c, struct findings *f)
+{
+	const char *text = tconf_get(c, "text"), *title = tconf_get(c, "title");
+
+	if (text != NULL && *text != '\0' && strstr(text, "{name}") == NULL)
+		finding(f, LEVEL_ERROR, "'text' must contain {name}");
+	if (title != NULL && strstr(title, "{name}") != NULL)
+		finding(f, LEVEL_ERROR, "'title' is static and cannot contain {name}");
+}
+
+/* Why path is not a readable regular file, or NULL. */
+static const char *
+file_problem(const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) == -1)
+		return strerror(errno);
+	if (!S_ISREG(sb.st_mode))
+		return "not a regular file";
+	if (access(path, R_OK) == -1)
+		return strerror(errno);
+	return NULL;
+}
+
+/* The files template.conf names (relative to the template dir) can be
+ * read; the missing ones are added to missing. Returns how many. */
+static int
+lint_files(const struct tconf *c, const char *tdir, struct findings *f, cJSON *missing)
+{
+	static const char *const keys[] = { "background", "music", "font", NULL };
+	int n = 0;
+
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const char *v = tconf_get(c, keys[i]), *why;
+		char *path;
+
+		if (v == NULL || *v == '\0')
+			continue;
+		if (*v == '/')
+			path = xstrdup(v);
+		else
+			xasprintf(&path, "%s/%s", tdir, v);
+		if ((why = file_problem(path)) != NULL) {
+			finding(f, LEVEL_ERROR, "%s: cannot read %s: %s", keys[i], v, why);
+			if (missing != NULL)
+				cJSON_AddItemToArray(missing, cJSON_CreateString(v));
+			n++;
+		} else
+			finding(f, LEVEL_OK, "%s %s is there", keys[i], v);
+		free(path);
+	}
+	return n;
+}
+
+/* Add prefix + name, lower-cased, to a "\nname\n" set. */
+static void
+set_add(char **set, const char *prefix, const char *name)
+{
+	char *s;
+
+	xasprintf(&s, "%s%s%s\n", *set, prefix, name);
+	for (char *p = s + strlen(*set); *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	free(*set);
+	*set = s;
+}
+
+static int
+set_has(const char *set, const char *prefix, const char *name)
+{
+	char *needle;
+	int found;
+
+	xasprintf(&needle, "\n%s%s\n", prefix, name);
+	for (char *p = needle; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	found = strstr(set, needle) != NULL;
+	free(needle);
+	return found;
+}
+
+/* Add one "espeak-ng --voices" listing (columns Pty, Language, Age/Gender,
+ * VoiceName, File, Other Languages) to the set, as render.sh reads it. */
+static void
+voices_parse(char **set, char *listing)
+{
+	char *save = NULL, *save2, *tok[16];
+
+	for (char *l = strtok_r(listing, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		int n = 0;
+
+		for (char *t = strtok_r(l, " \t", &save2); t && n < 16; t = strtok_r(NULL, " \t", &save2))
+			tok[n++] = t;
+		if (n < 5 || strcmp(tok[0], "Pty") == 0)
+			continue;
+		if (strcmp(tok[1], "variant") == 0) {
+			set_add(set, "+", strncmp(tok[4], "!v/", 3) == 0 ? tok[4] + 3 : tok[4]);
+			set_add(set, "+", tok[3]);
+			continue;
+		}
+		set_add(set, "", tok[1]);
+		set_add(set, "", tok[3]);
+		set_add(set, "", tok[4]);
+		for (int i = 5; i < n; i++)
+			if (tok[i][0] == '(')
+				set_add(set, "", tok[i] + 1);
+	}
+}
+
+/* Every voice name espeak-ng accepts, and its variants as "+name"; NULL
+ * when espeak-ng cannot run. */
+static char *
+voices_list(void)
+{
+	char *const voices[] = { "espeak-ng", "--voices", NULL };
+	char *const variants[] = { "espeak-ng", "--voices=variant", NULL };
+	char *out, *set = xstrdup("\n");
+
+	if (run_capture(voices, 0, &out) != 0) {
+		free(out);
+		free(set);
+		return NULL;
+	}
+	voices_parse(&set, out);
+	free(out);
+	if (run_capture(variants, 0, &out) == 0)
+		voices_parse(&set, out);
+	free(out);
+	return set;
+}
+
+/* A voice as render.sh takes it: "name" or "name+variant", both installed. */
+static int
+voice_usable(const char *set, const char *voice)
+{
+	char *v = xstrdup(voice), *plus = strchr(v, '+');
+	int ok;
+
+	if (plus != NULL)
+		*plus++ = '\0';
+	ok = *v != '\0' && v[strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_/-")] == '\0' && set_has(set, "", v) &&
+	    (plus == NULL || set_has(set, "+", plus));
+	free(v);
+	return ok;
+}
+
+/*
+ * The voice, its fallbacks and the language's default voice (the voice up
+ * to the first '-' or '+'), tried in that order as render.sh does: the
+ * voice missing is a warning while another one speaks, an error when none.
+ */
+static void
+lint_voice(const struct tconf *c, struct findings *f)
+{
+	const char *voice = tconf_get(c, "voice"), *fb = tconf_get(c, "voice_fallbacks");
+	char *set, *list, *save = NULL, *use = NULL;
+
+	if (voice == NULL || *voice == '\0')
+		return;
+	if ((set = voices_list()) == NULL) {
+		finding(f, LEVEL_ERROR, "cannot run espeak-ng --voices: is espeak-ng installed?");
+		return;
+	}
+	if (voice_usable(set, voice))
+		use = xstrdup(voice);
+	list = xstrdup(fb ? fb : "");
+	for (char *v = strtok_r(list, " \t", &save); v; v = strtok_r(NULL, " \t", &save)) {
+		if (!voice_usable(set, v))
+			finding(f, LEVEL_WARN, "fallback voice %s is not installed", v);
+		else if (use == NULL)
+			use = xstrdup(v);
+	}
+	free(list);
+	list = xstrndup(voice, strcspn(voice, "-+"));
+	if (use == NULL && voice_usable(set, list))
+		use = xstrdup(list);
+	if (use == NULL)
+		finding(f, LEVEL_ERROR, "no usable espeak-ng voice: neither %s nor its "
+		    "fallbacks nor %s is installed", voice, list);
+	else if (strcmp(use, voice) == 0)
+		finding(f, LEVEL_OK, "voice %s is installed", voice);
+	else
+		finding(f, LEVEL_WARN, "voice %s is not installed: renders use %s", voice, use);
+	free(use);
+	free(list);
+	free(set);
+}
+
+/* --- a render with greetbotd's isolation, in a loop of our own ---------------- */
+
+/* One render of a template for a name, in a temp tree. */
+struct sample {
+	struct event_base	*base;
+	struct render		*render;
+	struct render_outcome	 o;
+	int			 progress;	/* 0 quiet, 1 "progress" lines, 2 a bar */
+	int			 shown;		/* the last percentage shown */
+	int			 keep;		/* leave the temp tree for a look */
+	char			*tmp;		/* the temp tree */
+	char			*work;
+	char			*cache;
+	char			*output;
+	char			*version;
+};
+
+static void
+sample_done(const struct render_outcome *o, void *arg)
+{
+	struct sample *s = arg;
+
+	s->o = *o;
+	s->render = NULL;
+	event_base_loopbreak(s->base);
+}
+
+/* The script's "progress 0.NN" lines: a bar on a terminal, else lines. */
+static void
+sample_progress(double p, void *arg)
+{
+	static const char fill[] = "##############################";
+	static const char empty[] = "..............................";
+	struct sample *s = arg;
+	int pct = (int)(p * 100 + 0.5), n = pct * BAR_WIDTH / 100;
+
+	if (s->progress == 0 || pct == s->shown)
+		return;
+	s->shown = pct;
+	if (s->progress == 1)
+		fprintf(stderr, "progress %.2f\n", p);
+	else
+		fprintf(stderr, "\rrendering [%.*s%.*s] %3d%%", n, fill, BAR_WIDTH - n, empty, pct);
+}
+
+/* SIGINT or SIGTERM: stop the render (its whole group); done still comes. */
+static void
+sample_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct sample *s = arg;
+
+	(void)sig;
+	(void)what;
+	if (s->render != NULL)
+		render_kill(s->render);
+}
+
+/* A directory for the renderer's user, as greetbotd's job_workdir. */
+static int
+sample_mkdir(char **path, const char *tmp, const char *name, const struct render_request *rq)
+{
+	xasprintf(path, "%s/%s", tmp, name);
+	if (mkdir(*path, 0700) == -1)
+		return -1;
+	return rq->drop ? chown(*path, rq->uid, rq->gid) : 0;
+}
+
+/*
+ * The temp tree, shaped like greetbotd's state_dir/render: searchable by
+ * the renderer's user but not listable, templates/ (snapshots that
+ * everyone may read), work/ and cache/ owned by the renderer's user.
+ */
+static int
+sample_tmp(struct sample *s, const struct render_request *rq, char *err, size_t errlen)
+{
+	const char *tmpdir = getenv("TMPDIR");
+
+	xasprintf(&s->tmp, "%s/greetctl.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (mkdtemp(s->tmp) == NULL || chmod(s->tmp, 0711) == -1 ||
+	    sample_mkdir(&s->work, s->tmp, "work", rq) == -1 ||
+	    sample_mkdir(&s->cache, s->tmp, "cache", rq) == -1) {
+		snprintf(err, errlen, "temp dir %s: %s", s->tmp, strerror(errno));
+		return -1;
+	}
+	xasprintf(&s->output, "%s/out.mp4", s->work);
+	return 0;
+}
+
+/* Fill a render request from the template snapshot and the config. */
+static void
+sample_request(struct render_request *rq, const struct sample *s, const struct template *t,
+    const char *name, const char *thumb)
+{
+	render_request_config(rq, &gc.cfg);
+	rq->script = t->script;
+	rq->work_dir = s->work;
+	rq->template_dir = t->dir;
+	rq->cache_dir = s->cache;
+	rq->name = name;
+	rq->output = s->output;
+	rq->thumb = thumb;
+	rq->mode = "video";
+	rq->min_duration = t->min_duration;
+	rq->max_duration = t->max_duration;
+	rq->max_bytes = MAX_VIDEO;
+}
+
+/* Run the loop until the render is done; then kill whatever escaped it. */
+static void
+sample_loop(struct sample *s, const struct render_request *rq)
+{
+	struct event *sigint, *sigterm;
+
+	if ((s->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	child_init(s->base);
+	/* Descendants that escape the render's group come back to us, so
+	 * that child_kill_strays finds them, as in greetbotd. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER");
+	sigint = evsignal_new(s->base, SIGINT, sample_signal, s);
+	sigterm = evsignal_new(s->base, SIGTERM, sample_signal, s);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	s->render = render_start(s->base, rq, sample_done, sample_progress, s);
+	event_base_dispatch(s->base);
+	child_kill_strays();
+	if (s->progress == 2 && s->shown > 0)
+		fputc('\n', stderr);
+	event_free(sigint);
+	event_free(sigterm);
+	child_shutdown();
+	event_base_free(s->base);
+	s->base = NULL;
+}
+
+/*
+ * Render the template for name as greetbotd would: the template
+ * snapshotted, the script run by renderer.c (own session, rlimits, clean
+ * environment, the renderer's user, timeout) and its output validated
+ * with ffprobe. 0 when it ran (s->o says how it went), -1 with err when
+ * it could not start.
+ */
+static int
+sample_run(struct sample *s, const char *id, const char *name, char *err, size_t errlen)
+{
+	struct render_request rq = { 0 };
+	struct template t;
+	char *snap, *thumb;
+
+	if ((rq.drop = render_user(gc.cfg.render_user, &rq.uid, &rq.gid)) == -1) {
+		snprintf(err, errlen, "render_user %s: no such user", gc.cfg.render_user);
+		return -1;
+	}
+	if (sample_tmp(s, &rq, err, errlen) == -1)
+		return -1;
+	xasprintf(&snap, "%s/templates", s->tmp);
+	if (template_load(&t, gc.cfg.templates_dir, id, gc.cfg.render_script, snap, err,
+	    errlen) == -1) {
+		free(snap);
+		return -1;
+	}
+	free(snap);
+	xasprintf(&thumb, "%s/thumb.jpg", s->work);
+	sample_request(&rq, s, &t, name, thumb);
+	sample_loop(s, &rq);
+	s->version = xstrdup(t.version);
+	template_free(&t);
+	free(thumb);
+	return 0;
+}
+
+/* Remove the temp tree, unless it is kept for a look. */
+static void
+sample_free(struct sample *s)
+{
+	if (s->tmp != NULL && s->keep)
+		fprintf(stderr, "greetctl: kept %s\n", s->tmp);
+	else if (s->tmp != NULL)
+		render_rmtree(s->tmp);
+	free(s->tmp);
+	free(s->work);
+	free(s->cache);
+	free(s->output);
+	free(s->version);
+}
+
+/* --- templates ---------------------------------------------------------------- */
+
+/* A template id names a directory right below templates_dir; exit 1 if not. */
+static void
+template_need(const char *id)
+{
+	char *conf;
+
+	if (*id == '\0' || *id == '.' || strchr(id, '/') != NULL)
+		errx(1, "bad template id: %s", id);
+	xasprintf(&conf, "%s/%s/template.conf", gc.cfg.templates_dir, id);
+	if (access(conf, F_OK) == -1)
+		errx(1, "no template %s in %s", id, gc.cfg.templates_dir);
+	free(conf);
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ids of templates_dir's templates, sorted; returns how many. */
+static size_t
+template_ids(char ***ids)
+{
+	struct dirent *de;
+	size_t n = 0;
+	char *conf;
+	DIR *d;
+
+	*ids = NULL;
+	if ((d = opendir(gc.cfg.templates_dir)) == NULL)
+		err(1, "templates_dir %s", gc.cfg.templates_dir);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		xasprintf(&conf, "%s/%s/template.conf", gc.cfg.templates_dir, de->d_name);
+		if (access(conf, F_OK) == 0) {
+			*ids = xrealloc(*ids, (n + 1) * sizeof(**ids));
+			(*ids)[n++] = xstrdup(de->d_name);
+		}
+		free(conf);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(*ids, n, sizeof(**ids), str_cmp);
+	return n;
+}
+
+/* One template's summary for template list. */
+static cJSON *
+template_summary(const char *id)
+{
+	cJSON *o = cJSON_CreateObject(), *missing = cJSON_CreateArray();
+	struct template t;
+	struct tconf c;
+	char err[512], *tdir, *conf;
+	double d;
+
+	xasprintf(&tdir, "%s/%s", gc.cfg.templates_dir, id);
+	xasprintf(&conf, "%s/template.conf", tdir);
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddBoolToObject(o, "default", strcmp(id, gc.cfg.default_template) == 0);
+	if (template_load(&t, gc.cfg.templates_dir, id, gc.cfg.render_script, NULL, err,
+	    sizeof(err)) == 0) {
+		cJSON_AddStringToObject(o, "language", t.language);
+		cJSON_AddStringToObject(o, "version", t.version);
+		cJSON_AddNumberToObject(o, "min_duration", t.min_duration);
+		cJSON_AddNumberToObject(o, "max_duration", t.max_duration);
+		template_free(&t);
+	} else
+		cJSON_AddStringToObject(o, "error", err);
+	tconf_read(&c, conf, NULL);
+	if (tconf_num(&c, "duration", &d, NULL) == 0)
+		cJSON_AddNumberToObject(o, "duration", d);
+	cJSON_AddBoolToObject(o, "media", lint_files(&c, tdir, NULL, missing) == 0);
+	cJSON_AddItemToObject(o, "missing", missing);
+	tconf_free(&c);
+	free(tdir);
+	free(conf);
+	return o;
+}
+
+/* A JSON member as table text: strings as they are, numbers as %g. */
+static char *
+member_text(const cJSON *o, const char *key, const char *suffix)
+{
+	const cJSON *m = cJSON_GetObjectItem(o, key);
+	char *s;
+
+	if (cJSON_IsString(m))
+		xasprintf(&s, "%s%s", m->valuestring, suffix);
+	else if (cJSON_IsNumber(m))
+		xasprintf(&s, "%g%s", m->valuedouble, suffix);
+	else
+		s = xstrdup("-");
+	return s;
+}
+
+/* The MEDIA cell: ok, or what is missing. */
+static char *
+media_text(const cJSON *o)
+{
+	const cJSON *m;
+	struct buf b = { xstrdup(cJSON_IsTrue(cJSON_GetObjectItem(o, "media")) ? "ok" :
+	    "missing:"), 0 };
+
+	b.n = strlen(b.p);
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(o, "missing")) {
+		buf_add(&b, " ", 1);
+		buf_add(&b, m->valuestring, strlen(m->valuestring));
+	}
+	return b.p;
+}
+
+/* template list: every template, its version hash, bounds and media. */
+static int
+cmd_template_list(int argc, char **argv)
+{
+	static const char *const head[] = { "ID", "DEFAULT", "LANGUAGE", "VERSION",
+	    "DURATION", "BOUNDS", "MEDIA" };
+	struct table t = { .ncol = 7 };
+	cJSON *all = cJSON_CreateArray(), *o;
+	char **ids, *b;
+	size_t n;
+
+	(void)argv;
+	if (argc != 1)
+		usage(EXIT_USAGE);
+	n = template_ids(&ids);
+	for (size_t i = 0; i < n; i++) {
+		cJSON_AddItemToArray(all, template_summary(ids[i]));
+		free(ids[i]);
+	}
+	free(ids);
+	if (gc.json || n == 0) {
+		if (gc.json)
+			json_print(all);
+		else {
+			printf("no templates in %s\n", gc.cfg.templates_dir);
+			cJSON_Delete(all);
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < t.ncol; i++)
+		table_put(&t, xstrdup(head[i]));
+	cJSON_ArrayForEach(o, all) {
+		table_put(&t, term_clean(cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")), 0));
+		table_put(&t, xstrdup(cJSON_IsTrue(cJSON_GetObjectItem(o, "default")) ? "yes" : "-"));
+		table_put(&t, member_text(o, "language", ""));
+		table_put(&t, member_text(o, "version", ""));
+		table_put(&t, member_text(o, "duration", " s"));
+		xasprintf(&b, "%g..%g s", cJSON_GetNumberValue(cJSON_GetObjectItem(o,
+		    "min_duration")), cJSON_GetNumberValue(cJSON_GetObjectItem(o, "max_duration")));
+		table_put(&t, b);
+		b = media_text(o);
+		table_put(&t, term_clean(b, 0));
+		free(b);
+	}
+	table_print(&t, "");
+	cJSON_Delete(all);
+	return 0;
+}
+
+/* A child's name in the display form the bot would render, or exit 1
+ * with the reason a parent would be given (in English). */
+static char *
+name_display(const char *in)
+{
+	struct texts *tx;
+	enum names_error e;
+	char *display, *key, err[256], *clean;
+
+	if ((e = names_normalize(in, strlen(in), &display, &key)) == NAMES_OK) {
+		free(key);
+		return display;
+	}
+	clean = term_clean(in, 0);
+	tx = texts_load(gc.cfg.messages_dir, gc.cfg.default_language, err, sizeof(err));
+	errx(1, "the bot would not take the name \"%s\": %s", clean,
+	    tx ? texts_get(tx, "en", names_error_id(e)) : names_error_id(e));
+}
+
+/* The render script the template runs (its own or the default) may be run. */
+static void
+lint_script(const char *script, struct findings *f)
+{
+	if (access(script, X_OK) == -1)
+		finding(f, LEVEL_ERROR, "render script %s: %s", script, strerror(errno));
+	else
+		finding(f, LEVEL_OK, "render script %s", script);
+}
+
+/* The end of a failed render's stderr (render.sh says why there). */
+static void
+check_stderr(struct findings *f, const char *tail)
+{
+	char *copy = xstrdup(last_lines(tail, 5)), *save = NULL;
+
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		finding(f, LEVEL_NOTE, "stderr: %s", l);
+	free(copy);
+}
+
+/* Render a sample through the render script as greetbotd would. */
+static void
+check_render(const char *id, const char *name, int keep, struct findings *f)
+{
+	struct sample s = { 0 };
+	char err[512];
+
+	s.keep = keep;
+	s.progress = isatty(2) && !gc.json ? 2 : 0;
+	if (sample_run(&s, id, name, err, sizeof(err)) == -1)
+		finding(f, LEVEL_ERROR, "sample render could not start: %s", err);
+	else if (strcmp(s.o.status, "ok") == 0)
+		finding(f, LEVEL_OK, "sample render of \"%s\": a valid video in %.1f s (CPU "
+		    "%.1f s, peak RSS %ld MB)", name, s.o.duration, s.o.cpu_seconds,
+		    s.o.max_rss_kb / 1024);
+	else {
+		finding(f, LEVEL_ERROR, "sample render of \"%s\" failed: %s: %s", name,
+		    s.o.status, s.o.cause);
+		check_stderr(f, s.o.stderr_tail);
+	}
+	sample_free(&s);
+}
+
+/* Every check that needs no render: the version, template.conf, files,
+ * voice and script. The template's language goes to lang. */
+static void
+check_static(const char *id, struct findings *f, char **lang)
+{
+	struct template t;
+	struct tconf c;
+	char err[512], *tdir, *conf;
+
+	*lang = xstrdup("ru");
+	if (template_load(&t, gc.cfg.templates_dir, id, gc.cfg.render_script, NULL, err,
+	    sizeof(err)) == -1)
+		finding(f, LEVEL_ERROR, "%s", err);
+	else {
+		finding(f, LEVEL_OK, "version %s, language %s", t.version, t.language);
+		lint_script(t.script, f);
+		free(*lang);
+		*lang = xstrdup(t.language);
+		template_free(&t);
+	}
+	xasprintf(&tdir, "%s/%s", gc.cfg.templates_dir, id);
+	xasprintf(&conf, "%s/template.conf", tdir);
+	if (tconf_read(&c, conf, f) == 0) {
+		lint_required(&c, f);
+		lint_timing(&c, f);
+		lint_text(&c, f);
+		lint_files(&c, tdir, f, NULL);
+		lint_voice(&c, f);
+	}
+	tconf_free(&c);
+	free(tdir);
+	free(conf);
+}
+
+/* template check [--no-render] [--keep] [--name NAME] ID: lint, then a
+ * sample render; exit 1 when anything is an error. */
+static int
+cmd_template_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "no-render", no_argument, NULL, 'n' },
+		{ "keep", no_argument, NULL, 'k' },
+		{ "name", required_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct findings f = { cJSON_CreateArray(), 0, 0 };
+	const char *name = NULL, *id;
+	int ch, render = 1, keep = 0;
+	char *lang, *display;
+	cJSON *o;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch == 'n')
+			render = 0;
+		else if (ch == 'k')
+			keep = 1;
+		else if (ch == 'N')
+			name = optarg;
+		else
+			usage(EXIT_USAGE);
+	}
+	if (optind != argc - 1)
+		usage(EXIT_USAGE);
+	id = argv[optind];
+	template_need(id);
+	check_static(id, &f, &lang);
+	display = name_display(name ? name : strcmp(lang, "ru") == 0 ?
+	    "Маша" : "Emma");
+	if (render && f.errors == 0)
+		check_render(id, display, keep, &f);
+	else if (render)
+		finding(&f, LEVEL_NOTE, "no sample render until the errors are fixed");
+	if (gc.json) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "template", id);
+		cJSON_AddBoolToObject(o, "ok", f.errors == 0);
+		cJSON_AddNumberToObject(o, "errors", f.errors);
+		cJSON_AddNumberToObject(o, "warnings", f.warnings);
+		cJSON_AddItemToObject(o, "findings", f.list);
+		json_print(o);
+	} else {
+		printf("%s: %d error%s, %d warning%s\n", id, f.errors, f.errors == 1 ? "" : "s",
+		    f.warnings, f.warnings == 1 ? "" : "s");
+		cJSON_Delete(f.list);
+	}
+	free(lang);
+	free(display);
+	return f.errors ? 1 : 0;
+}
+
+/* Copy a file (the render's output belongs to the renderer's user). */
+static int
+file_copy(const char *src, const char *dst)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out, rc = 0;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	if (n < 0 || close(out) == -1)
+		rc = -1;
+	close(in);
+	return rc;
+}
+
+/* A path as a program argument that cannot be taken for an option. */
+static char *
+path_arg(const char *path)
+{
+	char *s;
+
+	xasprintf(&s, "%s%s", path[0] == '-' ? "./" : "", path);
+	return s;
+}
+
+/* Codecs, size and duration of a video, by ffprobe; -1 when unreadable. */
+static int
+probe_video(const char *path, double *duration, char *summary, size_t len)
+{
+	char *p = path_arg(path), *out;
+	char *const argv[] = { "ffprobe", "-v", "error", "-print_format", "json",
+	    "-show_format", "-show_streams", p, NULL };
+	const char *vc = NULL, *ac = NULL, *d;
+	const cJSON *s;
+	cJSON *j;
+	int w = 0, h = 0;
+
+	run_capture(argv, 0, &out);
+	j = cJSON_Parse(out);
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(j, "streams")) {
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(s, "codec_type"));
+		const char *codec = cJSON_GetStringValue(cJSON_GetObjectItem(s, "codec_name"));
+
+		if (type != NULL && strcmp(type, "video") == 0 && vc == NULL) {
+			vc = codec;
+			w = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(s, "width"));
+			h = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(s, "height"));
+		} else if (type != NULL && strcmp(type, "audio") == 0 && ac == NULL)
+			ac = codec;
+	}
+	d = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "format"),
+	    "duration"));
+	*duration = d ? strtod(d, NULL) : 0;
+	snprintf(summary, len, "%s %dx%d + %s, %.2f s", vc ? vc : "no video", w, h,
+	    ac ? ac : "no audio", *duration);
+	cJSON_Delete(j);
+	free(out);
+	free(p);
+	return vc != NULL && *duration > 0 ? 0 : -1;
+}
+
+/* A PNG of eight frames spread over the video, 4 by 2, each 320 wide. */
+static int
+contact_sheet(const char *video, double duration, const char *png)
+{
+	char vf[128], *in = path_arg(video), *out = path_arg(png), *log;
+	char *const argv[] = { "ffmpeg", "-nostdin", "-v", "error", "-y", "-i", in,
+	    "-vf", vf, "-frames:v", "1", out, NULL };
+	int rc;
+
+	snprintf(vf, sizeof(vf), "fps=%.6f,scale=320:-1,tile=4x2", 8.0 / duration);
+	if ((rc = run_capture(argv, 1, &log)) != 0)
+		warnx("contact sheet: ffmpeg failed: %s", *log ? last_lines(log, 1) : "cannot run");
+	free(log);
+	free(in);
+	free(out);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Where the contact sheet of a video goes: .mp4 made .png. */
+static char *
+sheet_path(const char *video)
+{
+	size_t n = strlen(video);
+	char *s;
+
+	if (n > 4 && strcmp(video + n - 4, ".mp4") == 0)
+		xasprintf(&s, "%.*s.png", (int)(n - 4), video);
+	else
+		xasprintf(&s, "%s.png", video);
+	return s;
+}
+
+/* Tell how the preview went: its files, or why there are none. */
+static void
+preview_report(const char *name, const char *video, const char *sheet,
+    const char *summary, const struct render_outcome *o)
+{
+	cJSON *j;
+
+	if (!gc.json) {
+		printf("video: %s (%s)\nsheet: %s\n", video, summary, sheet ? sheet : "-");
+		return;
+	}
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "name", name);
+	cJSON_AddStringToObject(j, "video", video);
+	if (sheet != NULL)
+		cJSON_AddStringToObject(j, "sheet", sheet);
+	else
+		cJSON_AddNullToObject(j, "sheet");
+	cJSON_AddStringToObject(j, "summary", summary);
+	cJSON_AddNumberToObject(j, "render_seconds", o->duration);
+	cJSON_AddNumberToObject(j, "cpu_seconds", o->cpu_seconds);
+	json_print(j);
+}
+
+/* Render the name; on success copy the video out and make its sheet. */
+static int
+preview_make(const char *id, const char *name, const char *video, int keep)
+{
+	struct sample s = { 0 };
+	char err[512], summary[256], *sheet = sheet_path(video);
+	double dur = 0;
+	int rc = 1;
+
+	s.keep = keep;
+	s.progress = isatty(2) ? 2 : 1;
+	if (sample_run(&s, id, name, err, sizeof(err)) == -1)
+		warnx("cannot render: %s", err);
+	else if (strcmp(s.o.status, "ok") != 0) {
+		warnx("render failed: %s: %s", s.o.status, s.o.cause);
+		fputs(last_lines(s.o.stderr_tail, 5), stderr);
+	} else if (file_copy(s.output, video) == -1)
+		warn("%s", video);
+	else if (probe_video(video, &dur, summary, sizeof(summary)) == -1)
+		warnx("%s: ffprobe cannot read it (%s)", video, summary);
+	else {
+		if (contact_sheet(video, dur, sheet) == -1) {
+			free(sheet);
+			sheet = NULL;
+		}
+		preview_report(name, video, sheet, summary, &s.o);
+		rc = sheet == NULL;
+	}
+	sample_free(&s);
+	free(sheet);
+	return rc;
+}
+
+/* template preview [--keep] [-o PATH] ID NAME: NAME.mp4 and NAME.png. */
+static int
+cmd_template_preview(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "keep", no_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *output = NULL;
+	char *display, *video;
+	int ch, keep = 0, rc;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+o:", opts, NULL)) != -1) {
+		if (ch == 'o')
+			output = optarg;
+		else if (ch == 'k')
+			keep = 1;
+		else
+			usage(EXIT_USAGE);
+	}
+	if (optind != argc - 2 || (output != NULL && *output == '\0'))
+		usage(EXIT_USAGE);
+	template_need(argv[optind]);
+	display = name_display(argv[optind + 1]);
+	if (output != NULL)
+		video = xstrdup(output);
+	else
+		xasprintf(&video, "%s.mp4", display);
+	rc = preview_make(argv[optind], display, video, keep);
+	free(video);
+	free(display);
+	return rc;
+}
+
+/* template list | check | preview */
+static int
+cmd_template(int argc, char **argv)
+{
+	if (argc < 2)
+		usage(EXIT_USAGE);
+	if (strcmp(argv[1], "list") == 0)
+		return cmd_template_list(argc - 1, argv + 1);
+	if (strcmp(argv[1], "check") == 0)
+		return cmd_template_check(argc - 1, argv + 1);
+	if (strcmp(argv[1], "preview") == 0)
+		return cmd_template_preview(argc - 1, argv + 1);
+	warnx("unknown template command: %s", argv[1]);
+	usage(EXIT_USAGE);
+}
+
+/* --- chat: a simulated parent through tgsim's control interface -------------- */
+
+struct chat {
+	char	*url;		/* http://HOST:PORT/control */
+	int64_t	 chat_id;
+	char	*lang;
+	long long seq;		/* the last entry seen */
+	int64_t	 kb_message;	/* the message with the last inline keyboard */
+	cJSON	*kb;		/* its rows of buttons */
+	double	 linger;	/* seconds to wait for the bot after stdin ends */
+	double	 last;		/* when something last happened */
+	char	 in[8192];	/* stdin not acted on yet */
+	size_t	 inlen;
+	int	 eof;		/* stdin has ended */
+	int	 waiting;	/* "!wait": hold the lines until the bot speaks */
+	double	 wait_until;
+	CURLM	*multi;
+	CURL	*poll;		/* the long poll of /control/chat in flight */
+	struct buf pollbuf;
+};
+
+/* Append key=value, URL-encoded, to a form. */
+static void
+form_add(char **form, const char *key, const char *val)
+{
+	char *e = curl_easy_escape(NULL, val, 0), *s;
+
+	xasprintf(&s, "%s%s%s=%s", *form ? *form : "", *form ? "&" : "", key, e ? e : "");
+	curl_free(e);
+	free(*form);
+	*form = s;
+}
+
+/* A form with the chat's fields: chat_id, first_name and language_code. */
+static char *
+chat_form(const struct chat *c)
+{
+	char id[32], *form = NULL;
+
+	snprintf(id, sizeof(id), "%lld", (long long)c->chat_id);
+	form_add(&form, "chat_id", id);
+	form_add(&form, "first_name", "Operator");
+	form_add(&form, "language_code", c->lang);
+	return form;
+}
+
+/* POST a form (taken) to a control endpoint; complain unless it took it. */
+static void
+chat_post(struct chat *c, const char *endpoint, char *form)
+{
+	char *url, *body, *clean;
+	long code;
+
+	xasprintf(&url, "%s/%s", c->url, endpoint);
+	if ((code = http_call(url, form, 10000, &body)) != 200) {
+		clean = term_clean(body, 0);
+		warnx("tgsim %s: %s", endpoint, code ? clean : "no answer");
+		free(clean);
+	}
+	c->last = now_mono();
+	free(url);
+	free(body);
+	free(form);
+}
+
+/* "!press N": the Nth button of the last inline keyboard, row by row. */
+static void
+chat_press(struct chat *c, int n)
+{
+	const cJSON *row, *b;
+	char mid[32], *form;
+	int i = 0;
+
+	cJSON_ArrayForEach(row, c->kb)
+		cJSON_ArrayForEach(b, row)
+			if (++i == n) {
+				const char *data = cJSON_GetStringValue(cJSON_GetObjectItem(b,
+				    "callback_data"));
+
+				if (data == NULL) {
+					warnx("button %d sends no callback", n);
+					return;
+				}
+				form = chat_form(c);
+				snprintf(mid, sizeof(mid), "%lld", (long long)c->kb_message);
+				form_add(&form, "message_id", mid);
+				form_add(&form, "data", data);
+				chat_post(c, "callback", form);
+				return;
+			}
+	warnx("no button %d on the last inline keyboard", n);
+}
+
+/* One line of input: "/contact", "!press N", "!wait", or a message. */
+static void
+chat_line(struct chat *c, const char *line)
+{
+	char *form, phone[40];
+	int n;
+
+	if (*line == '\0')
+		return;
+	if (strcmp(line, "/contact") == 0) {
+		form = chat_form(c);
+		snprintf(phone, sizeof(phone), "+7900%lld", llabs((long long)c->chat_id));
+		form_add(&form, "phone_number", phone);
+		chat_post(c, "contact", form);
+	} else if (strcmp(line, "!wait") == 0) {
+		c->waiting = 1;
+		c->wait_until = now_mono() + CHAT_WAIT;
+	} else if (sscanf(line, "!press %d", &n) == 1)
+		chat_press(c, n);
+	else {
+		form = chat_form(c);
+		form_add(&form, "text", line);
+		chat_post(c, "message", form);
+	}
+}
+
+/* Read what stdin has into the line buffer; at its end set eof. */
+static void
+chat_read(struct chat *c)
+{
+	ssize_t n;
+
+	if (c->inlen == sizeof(c->in) - 1)
+		return;
+	if ((n = read(0, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen)) < 0) {
+		if (errno != EINTR && errno != EAGAIN)
+			c->eof = 1;
+		return;
+	}
+	c->eof = n == 0;
+	c->inlen += (size_t)n;
+	c->in[c->inlen] = '\0';
+}
+
+/* Act on every whole line read (at the end of input also on a last line
+ * without its newline), unless a "!wait" holds them back. */
+static void
+chat_lines(struct chat *c)
+{
+	char *nl;
+	size_t len;
+
+	while (!c->waiting && c->inlen > 0 && ((nl = strchr(c->in, '\n')) != NULL ||
+	    c->eof || c->inlen == sizeof(c->in) - 1)) {
+		len = nl ? (size_t)(nl - c->in) : c->inlen;
+		c->in[len] = '\0';
+		if (len > 0 && c->in[len - 1] == '\r')
+			c->in[len - 1] = '\0';
+		chat_line(c, c->in);
+		len += nl != NULL;
+		c->inlen -= len;
+		memmove(c->in, c->in + len, c->inlen + 1);
+	}
+}
+
+/* Print the bot's text, continuation lines indented. */
+static void
+chat_say(const char *who, const char *text)
+{
+	char *clean = term_clean(text ? text : "", 1);
+
+	printf("%s%s", who, *clean ? ": " : "");
+	for (const char *p = clean; *p; p++) {
+		putchar(*p);
+		if (*p == '\n' && p[1] != '\0')
+			fputs("     ", stdout);
+	}
+	putchar('\n');
+	free(clean);
+}
+
+/* Show a keyboard's buttons: numbered when inline (for !press). */
+static void
+chat_buttons(const cJSON *rows, int numbered)
+{
+	const cJSON *row, *b;
+	int i = 0;
+
+	fputs(numbered ? "     " : "     keyboard:", stdout);
+	cJSON_ArrayForEach(row, rows)
+		cJSON_ArrayForEach(b, row) {
+			char *t = term_clean(cJSON_GetStringValue(cJSON_GetObjectItem(b, "text")) ?
+			    cJSON_GetStringValue(cJSON_GetObjectItem(b, "text")) : "?", 0);
+
+			if (numbered)
+				printf(" [%d %s]", ++i, t);
+			else
+				printf(" [%s%s]", t, cJSON_IsTrue(cJSON_GetObjectItem(b,
+				    "request_contact")) ? ": type /contact" : "");
+			free(t);
+		}
+	putchar('\n');
+}
+
+/* Keep the last inline keyboard (for !press), forget it when it goes. */
+static void
+chat_keyboard(struct chat *c, const cJSON *m, const char *method, int64_t mid)
+{
+	const cJSON *rm = cJSON_GetObjectItem(m, "reply_markup");
+	const cJSON *ik = cJSON_GetObjectItem(rm, "inline_keyboard");
+	const cJSON *kb = cJSON_GetObjectItem(rm, "keyboard");
+
+	if (ik != NULL) {
+		cJSON_Delete(c->kb);
+		c->kb = cJSON_Duplicate(ik, 1);
+		c->kb_message = mid;
+	} else if (mid == c->kb_message && (strcmp(method, "deleteMessage") == 0 ||
+	    strcmp(method, "editMessageReplyMarkup") == 0)) {
+		cJSON_Delete(c->kb);
+		c->kb = NULL;
+		c->kb_message = 0;
+	}
+	if (gc.json)
+		return;
+	if (ik != NULL)
+		chat_buttons(ik, 1);
+	if (kb != NULL)
+		chat_buttons(kb, 0);
+}
+
+/* One thing the bot did in the chat, for a person (or a JSON line). */
+static void
+chat_show(struct chat *c, const cJSON *m)
+{
+	const char *method = cJSON_GetStringValue(cJSON_GetObjectItem(m, "method"));
+	const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(m, "text"));
+	const char *caption = cJSON_GetStringValue(cJSON_GetObjectItem(m, "caption"));
+	const cJSON *params = cJSON_GetObjectItem(m, "params");
+	int64_t mid = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(m, "message_id"));
+	char who[4200], *line;
+
+	if (method == NULL)
+		return;
+	if (gc.json) {
+		line = cJSON_PrintUnformatted(m);
+		printf("%s\n", line);
+		free(line);
+	} else if (strcmp(method, "sendMessage") == 0)
+		chat_say("bot", text);
+	else if (strcmp(method, "editMessageText") == 0) {
+		snprintf(who, sizeof(who), "bot (edits #%lld)", (long long)mid);
+		chat_say(who, text);
+	} else if (strcmp(method, "sendVideo") == 0 || strcmp(method, "sendVoice") == 0) {
+		const char *kind = strcmp(method, "sendVideo") == 0 ? "video" : "voice";
+		const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(
+		    cJSON_GetObjectItem(m, kind), "path"));
+
+		snprintf(who, sizeof(who), "bot [%s %s]", kind, path ? path : "?");
+		chat_say(who, caption);
+	} else if (strcmp(method, "deleteMessage") == 0)
+		printf("bot deletes #%lld\n", (long long)mid);
+	else if (strcmp(method, "editMessageReplyMarkup") == 0)
+		printf("bot changes the buttons of #%lld\n", (long long)mid);
+	else if (strcmp(method, "answerCallbackQuery") == 0) {
+		text = cJSON_GetStringValue(cJSON_GetObjectItem(params, "text"));
+		chat_say("bot answers the button", text ? text : "(silently)");
+	} else
+		printf("bot: %s\n", method);
+	chat_keyboard(c, m, method, mid);
+	fflush(stdout);
+}
+
+/* Start the long poll for what the bot sends after the last seen entry. */
+static void
+chat_poll_start(struct chat *c, double wait)
+{
+	char *url;
+
+	xasprintf(&url, "%s/chat?chat_id=%lld&since=%lld&count=1&wait=%.1f", c->url,
+	    (long long)c->chat_id, c->seq, wait);
+	if ((c->poll = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init");
+	free(c->pollbuf.p);
+	c->pollbuf.p = xstrdup("");
+	c->pollbuf.n = 0;
+	curl_easy_setopt(c->poll, CURLOPT_URL, url);
+	curl_easy_setopt(c->poll, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c->poll, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->poll, CURLOPT_TIMEOUT_MS, (long)(wait * 1000) + 10000L);
+	curl_easy_setopt(c->poll, CURLOPT_WRITEFUNCTION, http_write);
+	curl_easy_setopt(c->poll, CURLOPT_WRITEDATA, &c->pollbuf);
+	curl_multi_add_handle(c->multi, c->poll);
+	free(url);
+}
+
+/* The long poll answered: show the new entries. -1 when tgsim is gone. */
+static int
+chat_poll_done(struct chat *c, int show)
+{
+	const cJSON *m;
+	long code = 0;
+	cJSON *j;
+
+	curl_easy_getinfo(c->poll, CURLINFO_RESPONSE_CODE, &code);
+	curl_multi_remove_handle(c->multi, c->poll);
+	curl_easy_cleanup(c->poll);
+	c->poll = NULL;
+	if (code != 200)
+		return -1;
+	j = cJSON_Parse(c->pollbuf.p);
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(j, "messages")) {
+		long long seq = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(m, "seq"));
+
+		if (seq <= c->seq)
+			continue;
+		c->seq = seq;
+		c->last = now_mono();
+		c->waiting = 0;
+		if (show)
+			chat_show(c, m);
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
+/* Drive the long poll; returns -1 when tgsim stopped answering. */
+static int
+chat_poll_step(struct chat *c, double wait, int show)
+{
+	CURLMsg *msg;
+	int running, left;
+
+	if (c->poll == NULL)
+		chat_poll_start(c, wait);
+	curl_multi_perform(c->multi, &running);
+	while ((msg = curl_multi_info_read(c->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == c->poll &&
+		    chat_poll_done(c, show) == -1)
+			return -1;
+	return 0;
+}
+
+/* Where the chat stands now: entries already there are not shown. */
+static void
+chat_catch_up(struct chat *c)
+{
+	chat_poll_start(c, 0);
+	while (c->poll != NULL) {
+		curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+		if (chat_poll_step(c, 0, 0) == -1)
+			errx(1, "tgsim does not answer at %s", c->url);
+	}
+}
+
+/*
+ * Wait on both stdin and the long poll (curl_multi_poll with stdin as an
+ * extra fd), so a typed line goes out at once while the bot's messages
+ * print as they come. After stdin ends, go on until the bot has been
+ * quiet for the linger time.
+ */
+static int
+chat_run(struct chat *c)
+{
+	struct curl_waitfd in = { .fd = 0, .events = CURL_WAIT_POLLIN };
+	int reading;
+
+	chat_catch_up(c);
+	c->last = now_mono();
+	while (!c->eof || c->inlen > 0 || c->waiting || now_mono() - c->last < c->linger) {
+		reading = !c->eof && !c->waiting;
+		in.revents = 0;
+		curl_multi_poll(c->multi, reading ? &in : NULL, reading ? 1 : 0, 500, NULL);
+		if (reading && (in.revents & CURL_WAIT_POLLIN))
+			chat_read(c);
+		chat_lines(c);
+		if (chat_poll_step(c, 25, 1) == -1)
+			errx(1, "tgsim does not answer at %s", c->url);
+		if (c->waiting && now_mono() > c->wait_until) {
+			warnx("!wait: the bot has said nothing for %d s", CHAT_WAIT);
+			c->waiting = 0;
+		}
+	}
+	return 0;
+}
+
+/* chat --tgsim HOST:PORT --chat-id N: talk to the bot as a parent. */
+static int
+cmd_chat(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tgsim", required_argument, NULL, 't' },
+		{ "chat-id", required_argument, NULL, 'i' },
+		{ "lang", required_argument, NULL, 'l' },
+		{ "linger", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct chat c = { .linger = 10 };
+	const char *addr = NULL;
+	int ch, rc;
+
+	c.lang = gc.cfg.default_language;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch == 't')
+			addr = optarg;
+		else if (ch == 'i')
+			c.chat_id = arg_id(optarg, "--chat-id");
+		else if (ch == 'l')
+			c.lang = optarg;
+		else if (ch == 'w')
+			c.linger = (double)arg_id(optarg, "--linger");
+		else
+			usage(EXIT_USAGE);
+	}
+	if (optind != argc || addr == NULL || c.chat_id == 0)
+		usage(EXIT_USAGE);
+	xasprintf(&c.url, "http://%s/control", addr);
+	if ((c.multi = curl_multi_init()) == NULL)
+		fatalx("curl_multi_init");
+	rc = chat_run(&c);
+	if (c.poll != NULL) {
+		curl_multi_remove_handle(c.multi, c.poll);
+		curl_easy_cleanup(c.poll);
+	}
+	curl_multi_cleanup(c.multi);
+	cJSON_Delete(c.kb);
+	free(c.pollbuf.p);
+	free(c.url);
+	return rc;
+}
+
+/* --- main ------------------------------------------------------------------- */
+
+static const struct command {
+	const char	*name;
+	int		(*run)(int, char **);
+} commands[] = {
+	{ "status", cmd_status },
+	{ "users", cmd_users },
+	{ "requests", cmd_requests },
+	{ "assets", cmd_assets },
+	{ "attempts", cmd_attempts },
+	{ "retry", cmd_retry },
+	{ "send", cmd_send },
+	{ "template", cmd_template },
+	{ "chat", cmd_chat },
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = NULL;
+	char err[512];
+	int ch, rc;
+
+	log_init("greetctl", LOG_LEVEL_WARN);
+	while ((ch = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
+		if (ch == 'c')
+			path = optarg;
+		else if (ch == 'j')
+			gc.json = 1;
+		else if (ch == 'h')
+			usage(0);
+		else
+			usage(EXIT_USAGE);
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		usage(EXIT_USAGE);
+	if (config_load(&gc.cfg, path, err, sizeof(err)) == -1)
+		errx(1, "config: %s", err);
+	log_add_secret(gc.cfg.telegram_token);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0) {
+			rc = commands[i].run(argc, argv);
+			curl_global_cleanup();
+			config_free(&gc.cfg);
+			return rc;
+		}
+	warnx("unknown command: %s", argv[0]);
+	usage(EXIT_USAGE);
+}

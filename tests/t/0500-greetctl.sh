@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# greetctl, the operator's command line: templates (list, lint with a sample
+# render, preview with a contact sheet), queries over a real order, a
+# message through the outbox, a conversation through tgsim, exit codes.
+. "$(dirname "$0")/../lib.sh"
+
+G=$BIN/greetctl
+# greetctl reads greetbotd's settings: here from the environment, as gb_start
+# gives them to greetbotd.
+export GREETBOT_STATE_DIR=$T/state GREETBOT_TEMPLATES_DIR=$TOP/templates \
+	GREETBOT_RENDER_SCRIPT=$TOP/scripts/render.sh GREETBOT_MESSAGES_DIR=$TOP/messages
+# Sample renders work in a temp tree under TMPDIR (searchable by the
+# renderers' user).
+mkdir -m 755 "$T/tmp"
+export TMPDIR=$T/tmp
+
+# exits CODE CMD...: CMD exits with CODE (its output is not shown).
+exits() {
+	local want=$1 rc=0
+	shift
+	"$@" >/dev/null 2>&1 || rc=$?
+	[ "$rc" -eq "$want" ]
+}
+
+# --- templates ---------------------------------------------------------------
+t_check "template list shows both templates, with version hashes and media" \
+	t_jq 'map(.id) == ["en-birthday", "ru-birthday"] and
+		all(.[]; (.version | test("^[0-9a-f]{16}$")) and .media and .duration == 7)' \
+	< <("$G" --json template list)
+t_check "template list marks the default template in its table" \
+	grep -qE '^ru-birthday +yes +ru +[0-9a-f]{16} +7 s +5\.\.12 s +ok$' < <("$G" template list)
+
+"$G" template check ru-birthday >"$T/check.out" 2>&1 && rc=0 || rc=$?
+t_check "template check ru-birthday exits 0" test "$rc" -eq 0
+t_check "and rendered a sample through render.sh" grep -q '^ok: sample render of "Маша"' "$T/check.out"
+t_check "and checked the voice with espeak-ng" grep -q '^ok: voice ru+f3 is installed' "$T/check.out"
+[ "$rc" -eq 0 ] || t_show "$T/check.out"
+
+cp -R "$TOP/templates" "$T/templates"
+rm "$T/templates/ru-birthday/media/background.mp4"
+GREETBOT_TEMPLATES_DIR=$T/templates "$G" template check ru-birthday >"$T/broken.out" 2>&1 &&
+	rc=0 || rc=$?
+t_check "template check on a template without its background exits 1" test "$rc" -eq 1
+t_check "naming the missing file" \
+	grep -q '^error: background: cannot read media/background.mp4: No such file' "$T/broken.out"
+t_check "--json says the same for scripts" \
+	t_jq '.ok == false and .errors >= 1 and
+		any(.findings[]; .level == "error" and (.message | contains("media/background.mp4")))' \
+	< <(GREETBOT_TEMPLATES_DIR=$T/templates "$G" --json template check ru-birthday)
+t_check "template list shows what is missing" \
+	t_jq '.[] | select(.id == "ru-birthday") | .media == false and .missing == ["media/background.mp4"]' \
+	< <(GREETBOT_TEMPLATES_DIR=$T/templates "$G" --json template list)
+
+mkdir "$T/preview"
+(cd "$T/preview" && "$G" template preview ru-birthday "  мАША ") >"$T/preview.out" 2>&1 &&
+	rc=0 || rc=$?
+t_check "template preview exits 0" test "$rc" -eq 0
+probe=$(ffprobe -v error -print_format json -show_streams "$T/preview/Маша.mp4" 2>/dev/null) ||
+	probe='{}'
+t_check "and writes NAME.mp4 (display form) with H.264 video and AAC audio" \
+	t_jq '[.streams[].codec_name] | index("h264") != null and index("aac") != null' <<<"$probe"
+t_check "and a PNG contact sheet of 4x2 frames 320 wide" \
+	test "$(ffprobe -v error -show_entries stream=codec_name,width -of csv=p=0 \
+		"$T/preview/Маша.png" 2>/dev/null)" = png,1280
+t_check "progress goes to stderr as plain lines when it is not a terminal" \
+	grep -qx 'progress 1.00' "$T/preview.out"
+t_check "-o names the output" exits 0 "$G" template preview -o "$T/preview/x.mp4" en-birthday Emma
+t_check "and the sheet follows it" test -s "$T/preview/x.png"
+t_check "a name the bot would refuse is refused (exit 1)" \
+	exits 1 "$G" template preview ru-birthday "Маша2"
+t_check "an unknown template: exit 1" exits 1 "$G" template check no-such-template
+t_check "sample renders leave no temp tree behind" test -z "$(ls -A "$T/tmp")"
+
+# --- queries over a real order -----------------------------------------------
+t_check "before greetbotd ever ran there is no database: exit 1" exits 1 "$G" requests
+sim_start
+gb_start
+export GREETBOT_HTTP_LISTEN=$GB_HTTP
+video=$(parent_order 5001 "Ваня") || video=""
+t_check "a parent ordered through greetbotd and got the video" test -s "$video"
+
+t_check "requests --json: the order is COMPLETED" \
+	t_jq 'length == 1 and .[0].state == "COMPLETED" and .[0].user_id == 5001 and
+		.[0].name == "Ваня" and .[0].asset_state == "AVAILABLE"' < <("$G" --json requests)
+t_check "requests --user --state filter" \
+	t_jq 'length == 1' < <("$G" --json requests --user 5001 --state completed)
+t_check "requests --state FAILED: none" t_jq 'length == 0' < <("$G" --json requests --state FAILED)
+asset=$("$G" --json assets | jq -r '.[0].id')
+t_check "assets: the video is AVAILABLE with a file_id" \
+	t_jq '.[0].state == "AVAILABLE" and (.[0].file_id | length > 0) and .[0].attempts == 1' \
+	< <("$G" --json assets)
+t_check "attempts ASSET shows the ok attempt in a table" \
+	grep -qE '^[0-9]+ +[0-9]+ +[^ ]+ +[0-9-]+ [0-9:]+ +[0-9.]+ +ok +0 ' < <("$G" attempts "$asset")
+t_check "attempts --json: status, exit code, CPU time" \
+	t_jq 'length == 1 and .[0].status == "ok" and .[0].exit_code == 0 and .[0].cpu_seconds > 0' \
+	< <("$G" --json attempts "$asset")
+t_check "users: the parent with the phone shared" \
+	t_jq '.[0].user_id == 5001 and .[0].phone == "+79005001" and .[0].requests == 1' \
+	< <("$G" --json users)
+"$G" --json status >"$T/status.json" && rc=0 || rc=$?
+t_check "status exits 0 while greetbotd is healthy" test "$rc" -eq 0
+t_check "status: healthy, a job DONE, nothing waiting, nothing running" \
+	t_jq '.greetbotd.healthy and .jobs.DONE == 1 and .queue.unpublished == 0 and
+		.running == [] and .last_errors == [] and .greetbotd.workers >= 1' <"$T/status.json"
+t_check "status for people" grep -qE '^greetbotd +healthy' < <("$G" status)
+t_check "status exits 1 when greetbotd does not answer" \
+	exits 1 env GREETBOT_HTTP_LISTEN=127.0.0.1:1 "$G" status
+t_check "attempts of an unknown asset: exit 1" exits 1 "$G" attempts 999
+t_check "retry of an AVAILABLE asset: exit 1, nothing enqueued" exits 1 "$G" retry "$asset"
+t_check "retry --all-failed with none FAILED: exit 0" exits 0 "$G" retry --all-failed
+t_check "no job was added" test "$(sqlite3 "$T/state/greetbot.db" "SELECT count(*) FROM jobs")" = 1
+
+# --- send through the outbox ---------------------------------------------------
+t_check "send USER TEXT queues an outbox row" \
+	t_jq '.chat_id == 5001 and .outbox_id > 0' < <("$G" --json send 5001 "Привет от оператора!")
+t_check "and the simulated chat receives the text" \
+	sim_expect 5001 '.method == "sendMessage" and .text == "Привет от оператора!"' 15
+t_check "send to an unknown user: exit 1" exits 1 "$G" send 4242 "hello"
+
+# --- chat: a parent in the terminal, through tgsim ------------------------------
+printf '/start\n!wait\n/contact\n!wait\nваня\n!wait\n!press 1\n' |
+	"$G" chat --tgsim "$SIM_ADDR" --chat-id 5002 --linger 3 >"$T/chat.out" 2>&1 || true
+t_check "chat shows the greeting with the contact keyboard" \
+	grep -q 'keyboard: \[.*: type /contact\]' "$T/chat.out"
+t_check "chat shows the voice preview with numbered buttons" \
+	grep -qE '^ +\[1 .*\] \[2 .*\]$' "$T/chat.out"
+t_check "!press 1 confirmed: the cached video arrives at once" grep -q '^bot \[video ' "$T/chat.out"
+grep -q '^bot \[video ' "$T/chat.out" || t_show "$T/chat.out"
+
+# --- bad usage -----------------------------------------------------------------
+t_check "no command: exit 2" exits 2 "$G"
+t_check "an unknown command: exit 2" exits 2 "$G" frobnicate
+t_check "attempts without an asset: exit 2" exits 2 "$G" attempts
+t_check "attempts with a word for an asset: exit 2" exits 2 "$G" attempts seven
+t_check "requests --state with an unknown state: exit 2" exits 2 "$G" requests --state LOST
+t_check "retry with both an asset and --all-failed: exit 2" exits 2 "$G" retry --all-failed 3
+t_check "send an empty text: exit 2" exits 2 "$G" send 5001 "  "
+t_check "template without a subcommand: exit 2" exits 2 "$G" template
+t_check "template preview without a name: exit 2" exits 2 "$G" template preview ru-birthday
+t_check "chat without --tgsim: exit 2" exits 2 "$G" chat --chat-id 1
+t_check "--help: exit 0" exits 0 "$G" --help
+t_done
