@@ -13,30 +13,14 @@
 # 100, offset = last update_id + 1, as the bot confirms them).
 # keepalive_rate: the same updates fetched by one curl over one kept-alive
 # connection, as the bot fetches them (offsets known in advance).
-# Target: rate >= 2,000/s. Knobs: BENCH_UPDATES (10000), BENCH_CHATS (1000);
-# BENCH_TGSIM_NODELAY=1 (a diagnosis, not the product as shipped) preloads
-# bench/lib/nodelay.c into every tgsim to set TCP_NODELAY on its
-# connections.
+# Target: rate >= 2,000/s. Knobs: BENCH_UPDATES (10000), BENCH_CHATS (1000).
 . "$(dirname "$0")/lib/common.sh"
 
 n=${BENCH_UPDATES:-10000}
 chats=${BENCH_CHATS:-1000}
 batch=100
 base_chat=800000
-preload=''
-if [ "${BENCH_TGSIM_NODELAY:-0}" = 1 ]; then
-	preload=$B/nodelay.so
-	cc -shared -fPIC -O2 -o "$preload" "$TOP/bench/lib/nodelay.c" -ldl
-fi
 
-# tgsim_start: sim_start, with the diagnosis shim when asked for.
-tgsim_start() {
-	if [ -n "$preload" ]; then
-		LD_PRELOAD=$preload sim_start
-	else
-		sim_start
-	fi
-}
 
 # inject: N sticker updates into the running tgsim, chats round-robin,
 # through one curl (a config block per update).
@@ -61,7 +45,7 @@ inject() {
 # shellcheck disable=SC2034 # read by scripts/sim.sh
 SIM_DIR=$B/bot
 mkdir -p "$SIM_DIR"
-tgsim_start
+sim_start
 inject
 b_log "$n sticker updates over $chats chats injected; starting greetbot-tg"
 db=$SIM_DIR/state/greetbot.db
@@ -94,7 +78,7 @@ b_log "greetbot-tg: $n updates in ${window}s = $rate/s, bot cpu ${bot_cpu}s, tgs
 # --- baseline: tgsim and curl -------------------------------------------
 SIM_DIR=$B/baseline
 mkdir -p "$SIM_DIR"
-tgsim_start
+sim_start
 inject
 b_log "baseline: draining $n updates with curl, limit $batch"
 api=http://$SIM_ADDR/bot$SIM_TOKEN/getUpdates
@@ -124,7 +108,7 @@ b_log "baseline: $n updates in ${bwindow}s = $baseline_rate/s"
 # that confirms the last batch.
 SIM_DIR=$B/keepalive
 mkdir -p "$SIM_DIR"
-tgsim_start
+sim_start
 inject
 api=http://$SIM_ADDR/bot$SIM_TOKEN/getUpdates
 resp=$(curl -fsS "$api?limit=1&timeout=0")
@@ -146,6 +130,6 @@ kwindow=$(b_calc "$t1 - $t0")
 keepalive_rate=$(b_calc "$n / $kwindow")
 b_log "keep-alive: $n updates in ${kwindow}s = $keepalive_rate/s"
 
-printf '{"bench":"updates","updates":%d,"rate":%s,"baseline_rate":%s,"ratio":%s,"keepalive_rate":%s,"window_s":%s,"baseline_window_s":%s,"bot_cpu_s":%s,"batch":%d,"chats":%d,"tgsim_nodelay":%s}\n' \
+printf '{"bench":"updates","updates":%d,"rate":%s,"baseline_rate":%s,"ratio":%s,"keepalive_rate":%s,"window_s":%s,"baseline_window_s":%s,"bot_cpu_s":%s,"batch":%d,"chats":%d}\n' \
 	"$n" "$rate" "$baseline_rate" "$(b_calc "$rate / $baseline_rate")" "$keepalive_rate" \
-	"$window" "$bwindow" "$bot_cpu" "$batch" "$chats" "$([ -n "$preload" ] && echo true || echo false)"
+	"$window" "$bwindow" "$bot_cpu" "$batch" "$chats"
