@@ -283,16 +283,26 @@ db_bindv(sqlite3 *db, sqlite3_stmt *st, const char *fmt, va_list ap)
 	}
 }
 
+/* Prepare sql and bind the arguments that fmt describes. */
+static sqlite3_stmt *
+db_vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fatalx("sqlite prepare: %s\tsql=\"%.80s\"", sqlite3_errmsg(db), sql);
+	db_bindv(db, st, fmt, ap);
+	return st;
+}
+
 sqlite3_stmt *
 db_prep(sqlite3 *db, const char *sql, const char *fmt, ...)
 {
 	sqlite3_stmt *st;
 	va_list ap;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fatalx("sqlite prepare: %s\tsql=\"%.80s\"", sqlite3_errmsg(db), sql);
 	va_start(ap, fmt);
-	db_bindv(db, st, fmt, ap);
+	st = db_vprep(db, sql, fmt, ap);
 	va_end(ap);
 	return st;
 }
@@ -314,10 +324,8 @@ db_run(sqlite3 *db, const char *sql, const char *fmt, ...)
 	sqlite3_stmt *st;
 	va_list ap;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fatalx("sqlite prepare: %s\tsql=\"%.80s\"", sqlite3_errmsg(db), sql);
 	va_start(ap, fmt);
-	db_bindv(db, st, fmt, ap);
+	st = db_vprep(db, sql, fmt, ap);
 	va_end(ap);
 	while (db_step(st) == SQLITE_ROW)
 		;
@@ -332,10 +340,8 @@ db_int(sqlite3 *db, int64_t def, const char *sql, const char *fmt, ...)
 	va_list ap;
 	int64_t v = def;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fatalx("sqlite prepare: %s\tsql=\"%.80s\"", sqlite3_errmsg(db), sql);
 	va_start(ap, fmt);
-	db_bindv(db, st, fmt, ap);
+	st = db_vprep(db, sql, fmt, ap);
 	va_end(ap);
 	if (db_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		v = sqlite3_column_int64(st, 0);

@@ -418,6 +418,24 @@ queue_want(struct queue *q, int n)
 	queue_read(q);
 }
 
+/* A publish to answer later; NULL (and cb(0) now) when Redis is down. */
+static struct publish *
+publish_new(struct queue *q, int64_t job_id, void (*cb)(int, int64_t, void *), void *arg)
+{
+	struct publish *p;
+
+	if (!q->up || q->cmd == NULL) {
+		cb(0, job_id, arg);
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->q = q;
+	p->job_id = job_id;
+	p->cb = cb;
+	p->arg = arg;
+	return p;
+}
+
 static void
 queue_on_publish(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -439,15 +457,8 @@ queue_publish(struct queue *q, int64_t job_id, void (*cb)(int, int64_t, void *),
 	struct publish *p;
 	char id[24];
 
-	if (!q->up || q->cmd == NULL) {
-		cb(0, job_id, arg);
+	if ((p = publish_new(q, job_id, cb, arg)) == NULL)
 		return;
-	}
-	p = xcalloc(1, sizeof(*p));
-	p->q = q;
-	p->job_id = job_id;
-	p->cb = cb;
-	p->arg = arg;
 	snprintf(id, sizeof(id), "%lld", (long long)job_id);
 	redisAsyncCommand(q->cmd, queue_on_publish, p, "XADD %s * job_id %s",
 	    q->stream, id);
@@ -493,15 +504,8 @@ queue_schedule(struct queue *q, int64_t job_id, int64_t due,
 	struct publish *p;
 	char id[24], score[24];
 
-	if (!q->up || q->cmd == NULL) {
-		cb(0, job_id, arg);
+	if ((p = publish_new(q, job_id, cb, arg)) == NULL)
 		return;
-	}
-	p = xcalloc(1, sizeof(*p));
-	p->q = q;
-	p->job_id = job_id;
-	p->cb = cb;
-	p->arg = arg;
 	snprintf(id, sizeof(id), "%lld", (long long)job_id);
 	snprintf(score, sizeof(score), "%lld", (long long)due);
 	redisAsyncCommand(q->cmd, queue_on_scheduled, p, "ZADD %s %s %s", q->retry, score, id);
