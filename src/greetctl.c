@@ -1860,8 +1860,12 @@ name_display(const char *in)
 	}
 	clean = term_clean(in, 0);
 	tx = texts_load(gc.cfg.messages_dir, gc.cfg.default_language, err, sizeof(err));
-	errx(1, "the bot would not take the name \"%s\": %s", clean,
+	warnx("the bot would not take the name \"%s\": %s", clean,
 	    tx ? texts_get(tx, "en", names_error_id(e)) : names_error_id(e));
+	if (tx != NULL)
+		texts_free(tx);
+	free(clean);
+	exit(1);
 }
 
 /* The render script the template runs (its own or the default) may be run. */

@@ -127,6 +127,33 @@ t_check "chat shows the voice preview with numbered buttons" \
 t_check "!press 1 confirmed: the cached video arrives at once" grep -q '^bot \[video ' "$T/chat.out"
 grep -q '^bot \[video ' "$T/chat.out" || t_show "$T/chat.out"
 
+# --- retry: a FAILED asset goes back to greetbotd --------------------------------
+# greetbotd again, now with a render script that fails once (exit 75) and
+# no second attempt: the asset of the next order ends FAILED.
+kill -TERM "$GB_PID"
+wait "$GB_PID" || true
+GREETBOT_MAX_ATTEMPTS=1 GB_RENDER_SCRIPT=$TOP/tests/scripts/flaky-render.sh gb_start
+export GREETBOT_HTTP_LISTEN=$GB_HTTP
+printf '/start\n!wait\n/contact\n!wait\nПетя\n!wait\n!press 1\n' |
+	"$G" chat --tgsim "$SIM_ADDR" --chat-id 5003 --linger 5 >"$T/chat2.out" 2>&1 || true
+t_check "an order whose render fails ends FAILED" \
+	t_jq 'length == 1 and .[0].name == "Петя"' < <("$G" --json assets --state FAILED)
+t_check "status lists the failed attempt among the last errors" \
+	t_jq '.last_errors[0].status == "tempfail" and .last_errors[0].exit_code == 75' \
+	< <("$G" --json status)
+t_check "attempts shows the end of its stderr" \
+	grep -qx '  temporary trouble' < <("$G" attempts "$("$G" --json assets --state FAILED | jq '.[0].id')")
+export SIM_SEQ
+SIM_SEQ=$(sim_wait 5003 0 1 0 | jq '[.messages[].seq] | max')
+t_check "retry --all-failed re-enqueues it, its request waiting again" \
+	t_jq 'length == 1 and .[0].requests == 1' < <("$G" --json retry --all-failed)
+t_check "greetbotd renders it again and the parent gets the video" \
+	sim_expect 5003 '.method == "sendVideo"' 60
+t_check "the request is COMPLETED after attempts tempfail, ok" \
+	test "$("$G" --json requests --user 5003 | jq -r '.[0].state'):$("$G" --json attempts \
+		"$("$G" --json requests --user 5003 | jq '.[0].asset_id')" | jq -r 'map(.status) | join(",")')" = \
+	COMPLETED:tempfail,ok
+
 # --- bad usage -----------------------------------------------------------------
 t_check "no command: exit 2" exits 2 "$G"
 t_check "an unknown command: exit 2" exits 2 "$G" frobnicate
