@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "db.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -355,4 +357,18 @@ db_col_str(sqlite3_stmt *st, int col)
 	const unsigned char *s = sqlite3_column_text(st, col);
 
 	return s ? xstrdup((const char *)s) : NULL;
+}
+
+int64_t
+db_outbox_add(sqlite3 *db, const char *bot_id, int64_t chat_id, const char *kind,
+    const char *method, cJSON *params, int64_t request_id, int64_t asset_id)
+{
+	char *text = cJSON_PrintUnformatted(params);
+
+	db_run(db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, request_id, "
+	    "asset_id, created_at) VALUES (?, ?, ?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), ?)",
+	    "slssslll", bot_id, chat_id, kind, method, text, request_id, asset_id, db_now());
+	free(text);
+	cJSON_Delete(params);
+	return sqlite3_last_insert_rowid(db);
 }

@@ -34,4 +34,14 @@ int		 db_step(sqlite3_stmt *);
 char		*db_col_str(sqlite3_stmt *, int col);
 int64_t		 db_now(void);
 
+struct cJSON;
+/*
+ * Queue a Bot API call in the outbox (greetbot-tg sends it): params is
+ * the call's JSON and is taken. request and asset may be 0 (none).
+ * Returns the row id.
+ */
+int64_t		 db_outbox_add(sqlite3 *, const char *bot_id, int64_t chat_id,
+		    const char *kind, const char *method, struct cJSON *params,
+		    int64_t request_id, int64_t asset_id);
+
 #endif

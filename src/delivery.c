@@ -162,15 +162,8 @@ int64_t
 delivery_add(int64_t chat_id, const char *kind, const char *method, cJSON *params,
     int64_t request_id, int64_t asset_id)
 {
-	char *text = cJSON_PrintUnformatted(params);
-
-	db_run(dl.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, request_id, "
-	    "asset_id, created_at) VALUES (?, ?, ?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), ?)",
-	    "slssslll", dl.bot_id, chat_id, kind, method, text, request_id, asset_id,
-	    db_now());
-	free(text);
-	cJSON_Delete(params);
-	return sqlite3_last_insert_rowid(dl.db);
+	return db_outbox_add(dl.db, dl.bot_id, chat_id, kind, method, params, request_id,
+	    asset_id);
 }
 
 static struct send *

@@ -417,7 +417,7 @@ alert_admin(const char *cause, const char *text)
 	    "s", cause);
 	int64_t held = db_int(sv.db, 0, "SELECT suppressed FROM alerts WHERE cause = ?",
 	    "s", cause);
-	char *msg, *params;
+	char *msg;
 	cJSON *p;
 
 	if (sv.cfg.admin_chat_id == 0)
@@ -435,17 +435,13 @@ alert_admin(const char *cause, const char *text)
 	p = cJSON_CreateObject();
 	cJSON_AddNumberToObject(p, "chat_id", (double)sv.cfg.admin_chat_id);
 	cJSON_AddStringToObject(p, "text", msg);
-	params = cJSON_PrintUnformatted(p);
-	db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, created_at) "
-	    "VALUES (?, ?, 'alert', 'sendMessage', ?, ?)", "slsl", sv.cfg.bot_id,
-	    sv.cfg.admin_chat_id, params, db_now());
+	db_outbox_add(sv.db, sv.cfg.bot_id, sv.cfg.admin_chat_id, "alert", "sendMessage", p,
+	    0, 0);
 	db_run(sv.db, "INSERT INTO alerts (cause, window_start, suppressed) VALUES (?, ?, 0) "
 	    "ON CONFLICT (cause) DO UPDATE SET window_start = excluded.window_start, "
 	    "suppressed = 0", "sl", cause, db_now());
 	log_warnx("admin alerted\tcause=%s held_back=%lld", cause, (long long)held);
-	free(params);
 	free(msg);
-	cJSON_Delete(p);
 }
 
 /* The final failure of a job, told to the admin. */
@@ -478,7 +474,7 @@ notify_failed(int64_t asset_id, const char *display)
 	while (db_step(st) == SQLITE_ROW) {
 		const char *lang = (const char *)sqlite3_column_text(st, 2);
 		char *text = texts_fmt(sv.texts, lang, "render_failed", display);
-		char data[40], *params;
+		char data[40];
 		cJSON *p = cJSON_CreateObject(), *kb, *row, *btn, *markup;
 
 		snprintf(data, sizeof(data), "retry:%lld", (long long)asset_id);
@@ -493,14 +489,9 @@ notify_failed(int64_t asset_id, const char *display)
 		kb = cJSON_CreateArray();
 		cJSON_AddItemToArray(kb, row);
 		cJSON_AddItemToObject(markup, "inline_keyboard", kb);
-		params = cJSON_PrintUnformatted(p);
-		db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, "
-		    "request_id, asset_id, created_at) VALUES (?, ?, 'notice', 'sendMessage', "
-		    "?, ?, ?, ?)", "slslll", sv.cfg.bot_id, sqlite3_column_int64(st, 1),
-		    params, sqlite3_column_int64(st, 0), asset_id, db_now());
-		free(params);
+		db_outbox_add(sv.db, sv.cfg.bot_id, sqlite3_column_int64(st, 1), "notice",
+		    "sendMessage", p, sqlite3_column_int64(st, 0), asset_id);
 		free(text);
-		cJSON_Delete(p);
 	}
 	sqlite3_finalize(st);
 	db_run(sv.db, "UPDATE requests SET state = 'FAILED', updated_at = ? WHERE "
@@ -551,20 +542,15 @@ deliver_video(int64_t asset_id)
 
 	while (db_step(st) == SQLITE_ROW) {
 		char *caption = texts_fmt(sv.texts, (const char *)sqlite3_column_text(st, 2),
-		    "video_caption", (const char *)sqlite3_column_text(st, 3)), *params;
+		    "video_caption", (const char *)sqlite3_column_text(st, 3));
 		cJSON *j = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(j, "chat_id", (double)sqlite3_column_int64(st, 1));
 		cJSON_AddStringToObject(j, "caption", caption);
 		cJSON_AddBoolToObject(j, "supports_streaming", 1);
-		params = cJSON_PrintUnformatted(j);
-		db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, "
-		    "request_id, asset_id, created_at) VALUES (?, ?, 'video', 'sendVideo', "
-		    "?, ?, ?, ?)", "slslll", sv.cfg.bot_id, sqlite3_column_int64(st, 1),
-		    params, sqlite3_column_int64(st, 0), asset_id, db_now());
-		free(params);
+		db_outbox_add(sv.db, sv.cfg.bot_id, sqlite3_column_int64(st, 1), "video",
+		    "sendVideo", j, sqlite3_column_int64(st, 0), asset_id);
 		free(caption);
-		cJSON_Delete(j);
 	}
 	sqlite3_finalize(st);
 	/* Progress edits still waiting are pointless now. */

@@ -60,6 +60,7 @@ t_wait_log "$T/greetbotd.log" 'proc=greetbot-tg msg=reloaded'
 
 export SIM_SEQ=0
 mid=$(jq -r '.message_id' "$T/notice.1")
+jobs=$(sqlite3 "$db" "SELECT count(*) FROM jobs WHERE asset_id = $asset")
 sim_post callback chat_id=4101 message_id="$mid" data="$data" >/dev/null
 sim_post callback chat_id=4101 message_id="$mid" data="$data" >/dev/null
 t_check "the press is confirmed" sim_expect 4101 '.text != null and (.text | contains("Пробуем ещё раз"))' 30
@@ -67,8 +68,8 @@ t_check "the button message is removed" sim_expect 4101 ".method == \"deleteMess
 t_check "the first subscriber gets the video" sim_expect 4101 '.method == "sendVideo"' 120
 export SIM_SEQ=0
 t_check "the other subscriber gets it too, without pressing" sim_expect 4102 '.method == "sendVideo"' 60
-t_check "the repeated press enqueued nothing more (2 jobs in all)" \
-	test "$(sqlite3 "$db" "SELECT count(*) FROM jobs WHERE asset_id = $asset")" = 2
+t_check "two presses enqueued one job" \
+	test "$(sqlite3 "$db" "SELECT count(*) FROM jobs WHERE asset_id = $asset")" = $((jobs + 1))
 t_check "the video was rendered once and uploaded once" \
 	test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE status = 'ok'"):$(jq '.uploads' <<<"$(curl -fsS "http://$SIM_ADDR/control/stats")")" = 1:1
 t_done
