@@ -548,7 +548,8 @@ attempts_stderr(sqlite3 *db, int64_t asset)
 	    "ORDER BY id", "l", asset);
 
 	while (db_step(st) == SQLITE_ROW) {
-		printf("\nattempt %lld, end of stderr:\n", (long long)sqlite3_column_int64(st, 0));
+		printf("\nattempt %lld, end of stderr:\n",
+		    (long long)sqlite3_column_int64(st, 0));
 		print_indented(last_lines((const char *)sqlite3_column_text(st, 1), 5), "  ");
 	}
 	sqlite3_finalize(st);
@@ -642,42 +643,17 @@ retry_report(cJSON *done)
 	cJSON_Delete(done);
 }
 
-/* retry ASSET | retry --all-failed: render FAILED assets again. */
-static int
-cmd_retry(int argc, char **argv)
+/* Re-enqueue each asset, in the caller's transaction; exit 1 (nothing
+ * done) when one is not FAILED. Returns what was done. */
+static cJSON *
+retry_assets(sqlite3 *db, const int64_t *ids, size_t n)
 {
-	static const struct option opts[] = {
-		{ "all-failed", no_argument, NULL, 'a' },
-		{ NULL, 0, NULL, 0 }
-	};
-	cJSON *done = cJSON_CreateArray();
-	int64_t *ids, one;
-	size_t n = 1;
-	int ch, all = 0;
-	sqlite3 *db;
+	cJSON *done = cJSON_CreateArray(), *r;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (ch != 'a')
-			usage(EXIT_USAGE);
-		all = 1;
-	}
-	if (optind != argc - !all)
-		usage(EXIT_USAGE);
-	one = all ? 0 : arg_id(argv[optind], "ASSET");
-	db = ctl_db(1);
-	db_begin(db);
-	if (all)
-		n = failed_assets(db, &ids);
-	else {
-		ids = xmalloc(sizeof(*ids));
-		ids[0] = one;
-	}
 	for (size_t i = 0; i < n; i++) {
 		int requests = 0;
 		char *state;
 		int64_t job = retry_one(db, ids[i], &requests, &state);
-		cJSON *r;
 
 		if (job == 0) {
 			db_rollback(db);
@@ -693,6 +669,40 @@ cmd_retry(int argc, char **argv)
 		cJSON_AddNumberToObject(r, "requests", requests);
 		cJSON_AddItemToArray(done, r);
 	}
+	return done;
+}
+
+/* retry ASSET | retry --all-failed: render FAILED assets again. */
+static int
+cmd_retry(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all-failed", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int64_t *ids;
+	size_t n = 1;
+	int ch, all = 0;
+	sqlite3 *db;
+	cJSON *done;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch != 'a')
+			usage(EXIT_USAGE);
+		all = 1;
+	}
+	if (optind != argc - !all)
+		usage(EXIT_USAGE);
+	ids = xmalloc(sizeof(*ids));
+	ids[0] = all ? 0 : arg_id(argv[optind], "ASSET");
+	db = ctl_db(1);
+	db_begin(db);
+	if (all) {
+		free(ids);
+		n = failed_assets(db, &ids);
+	}
+	done = retry_assets(db, ids, n);
 	db_commit(db);
 	db_close(db);
 	free(ids);
@@ -716,20 +726,52 @@ text_problem(const char *s)
 }
 
 /*
- * send USER TEXT: a message to the user's chat, as an outbox row exactly
- * like the bot's own replies (kind "message", sendMessage), so the sender
- * applies its flood control and retries; greetbot-tg looks every second.
+ * Queue a sendMessage to the user's chat as an outbox row, exactly like
+ * the bot's own replies (kind "message"), so the sender applies its flood
+ * control and retries; greetbot-tg looks every second. Returns the row's
+ * id and the chat; exits 1 for an unknown or blocking user.
  */
+static int64_t
+send_queue(sqlite3 *db, int64_t user, const char *text, int64_t *chat)
+{
+	sqlite3_stmt *st;
+	cJSON *p;
+	char *params;
+	int blocked;
+
+	st = db_prep(db, "SELECT chat_id, blocked FROM users WHERE bot_id = ? AND "
+	    "user_id = ?", "sl", gc.cfg.bot_id, user);
+	if (db_step(st) != SQLITE_ROW) {
+		db_rollback(db);
+		errx(1, "no user %lld (bot %s)", (long long)user, gc.cfg.bot_id);
+	}
+	*chat = sqlite3_column_int64(st, 0);
+	blocked = sqlite3_column_int(st, 1);
+	sqlite3_finalize(st);
+	if (blocked) {
+		db_rollback(db);
+		errx(1, "user %lld has blocked the bot", (long long)user);
+	}
+	p = cJSON_CreateObject();
+	cJSON_AddNumberToObject(p, "chat_id", (double)*chat);
+	cJSON_AddStringToObject(p, "text", text);
+	params = cJSON_PrintUnformatted(p);
+	cJSON_Delete(p);
+	db_run(db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, created_at) "
+	    "VALUES (?, ?, 'message', 'sendMessage', ?, ?)", "slsl", gc.cfg.bot_id, *chat,
+	    params, db_now());
+	free(params);
+	return sqlite3_last_insert_rowid(db);
+}
+
+/* send USER TEXT: a message to a user's chat, through the outbox. */
 static int
 cmd_send(int argc, char **argv)
 {
 	const char *why;
 	int64_t user, chat, id;
-	sqlite3_stmt *st;
 	sqlite3 *db;
-	cJSON *p;
-	char *params;
-	int blocked;
+	cJSON *o;
 
 	if (argc != 3)
 		usage(EXIT_USAGE);
@@ -740,36 +782,14 @@ cmd_send(int argc, char **argv)
 	}
 	db = ctl_db(1);
 	db_begin(db);
-	st = db_prep(db, "SELECT chat_id, blocked FROM users WHERE bot_id = ? AND "
-	    "user_id = ?", "sl", gc.cfg.bot_id, user);
-	if (db_step(st) != SQLITE_ROW) {
-		db_rollback(db);
-		errx(1, "no user %lld (bot %s)", (long long)user, gc.cfg.bot_id);
-	}
-	chat = sqlite3_column_int64(st, 0);
-	blocked = sqlite3_column_int(st, 1);
-	sqlite3_finalize(st);
-	if (blocked) {
-		db_rollback(db);
-		errx(1, "user %lld has blocked the bot", (long long)user);
-	}
-	p = cJSON_CreateObject();
-	cJSON_AddNumberToObject(p, "chat_id", (double)chat);
-	cJSON_AddStringToObject(p, "text", argv[2]);
-	params = cJSON_PrintUnformatted(p);
-	cJSON_Delete(p);
-	db_run(db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, created_at) "
-	    "VALUES (?, ?, 'message', 'sendMessage', ?, ?)", "slsl", gc.cfg.bot_id, chat,
-	    params, db_now());
-	id = sqlite3_last_insert_rowid(db);
+	id = send_queue(db, user, argv[2], &chat);
 	db_commit(db);
 	db_close(db);
-	free(params);
 	if (gc.json) {
-		p = cJSON_CreateObject();
-		cJSON_AddNumberToObject(p, "outbox_id", (double)id);
-		cJSON_AddNumberToObject(p, "chat_id", (double)chat);
-		json_print(p);
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "outbox_id", (double)id);
+		cJSON_AddNumberToObject(o, "chat_id", (double)chat);
+		json_print(o);
 	} else
 		printf("queued as outbox row %lld for chat %lld\n", (long long)id,
 		    (long long)chat);
@@ -845,10 +865,14 @@ static double
 metric_value(const char *text, const char *name)
 {
 	size_t n = strlen(name);
+	const char *p = text;
 
-	for (const char *p = text; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+	while (p != NULL) {
 		if (strncmp(p, name, n) == 0 && p[n] == ' ')
 			return strtod(p + n + 1, NULL);
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
 	return -1;
 }
 
@@ -1053,6 +1077,7 @@ run_capture(char *const argv[], int merge, char **out)
 	if ((pid = fork()) == -1)
 		fatal("fork");
 	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);	/* ignored by us, not by them */
 		dup2(devnull, 0);
 		dup2(p[1], 1);
 		dup2(merge ? p[1] : devnull, 2);
@@ -1503,6 +1528,7 @@ struct sample {
 	int			 progress;	/* 0 quiet, 1 "progress" lines, 2 a bar */
 	int			 shown;		/* the last percentage shown */
 	int			 keep;		/* leave the temp tree for a look */
+	int			 interrupted;	/* by SIGINT or SIGTERM */
 	char			*tmp;		/* the temp tree */
 	char			*work;
 	char			*cache;
@@ -1544,8 +1570,8 @@ sample_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct sample *s = arg;
 
-	(void)sig;
 	(void)what;
+	s->interrupted = (int)sig;
 	if (s->render != NULL)
 		render_kill(s->render);
 }
@@ -1619,6 +1645,10 @@ sample_loop(struct sample *s, const struct render_request *rq)
 	evsignal_add(sigterm, NULL);
 	s->render = render_start(s->base, rq, sample_done, sample_progress, s);
 	event_base_dispatch(s->base);
+	/* The render is over: any child left is a stray. Reap the dead ones
+	 * (killed with the render's group), kill the living. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	child_kill_strays();
 	if (s->progress == 2 && s->shown > 0)
 		fputc('\n', stderr);
@@ -1900,6 +1930,8 @@ check_render(const char *id, const char *name, int keep, struct findings *f)
 	s.progress = isatty(2) && !gc.json ? 2 : 0;
 	if (sample_run(&s, id, name, err, sizeof(err)) == -1)
 		finding(f, LEVEL_ERROR, "sample render could not start: %s", err);
+	else if (s.interrupted)
+		finding(f, LEVEL_ERROR, "sample render interrupted (%s)", strsignal(s.interrupted));
 	else if (strcmp(s.o.status, "ok") == 0)
 		finding(f, LEVEL_OK, "sample render of \"%s\": a valid video in %.1f s (CPU "
 		    "%.1f s, peak RSS %ld MB)", name, s.o.duration, s.o.cpu_seconds,
@@ -1946,6 +1978,27 @@ check_static(const char *id, struct findings *f, char **lang)
 	free(conf);
 }
 
+/* The verdict: counts for people, every finding for scripts. */
+static void
+check_report(const char *id, struct findings *f)
+{
+	cJSON *o;
+
+	if (!gc.json) {
+		printf("%s: %d error%s, %d warning%s\n", id, f->errors, f->errors == 1 ?
+		    "" : "s", f->warnings, f->warnings == 1 ? "" : "s");
+		cJSON_Delete(f->list);
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "template", id);
+	cJSON_AddBoolToObject(o, "ok", f->errors == 0);
+	cJSON_AddNumberToObject(o, "errors", f->errors);
+	cJSON_AddNumberToObject(o, "warnings", f->warnings);
+	cJSON_AddItemToObject(o, "findings", f->list);
+	json_print(o);
+}
+
 /* template check [--no-render] [--keep] [--name NAME] ID: lint, then a
  * sample render; exit 1 when anything is an error. */
 static int
@@ -1961,7 +2014,6 @@ cmd_template_check(int argc, char **argv)
 	const char *name = NULL, *id;
 	int ch, render = 1, keep = 0;
 	char *lang, *display;
-	cJSON *o;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -1985,19 +2037,7 @@ cmd_template_check(int argc, char **argv)
 		check_render(id, display, keep, &f);
 	else if (render)
 		finding(&f, LEVEL_NOTE, "no sample render until the errors are fixed");
-	if (gc.json) {
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "template", id);
-		cJSON_AddBoolToObject(o, "ok", f.errors == 0);
-		cJSON_AddNumberToObject(o, "errors", f.errors);
-		cJSON_AddNumberToObject(o, "warnings", f.warnings);
-		cJSON_AddItemToObject(o, "findings", f.list);
-		json_print(o);
-	} else {
-		printf("%s: %d error%s, %d warning%s\n", id, f.errors, f.errors == 1 ? "" : "s",
-		    f.warnings, f.warnings == 1 ? "" : "s");
-		cJSON_Delete(f.list);
-	}
+	check_report(id, &f);
 	free(lang);
 	free(display);
 	return f.errors ? 1 : 0;
@@ -2143,6 +2183,8 @@ preview_make(const char *id, const char *name, const char *video, int keep)
 	s.progress = isatty(2) ? 2 : 1;
 	if (sample_run(&s, id, name, err, sizeof(err)) == -1)
 		warnx("cannot render: %s", err);
+	else if (s.interrupted)
+		warnx("interrupted (%s)", strsignal(s.interrupted));
 	else if (strcmp(s.o.status, "ok") != 0) {
 		warnx("render failed: %s: %s", s.o.status, s.o.cause);
 		fputs(last_lines(s.o.stderr_tail, 5), stderr);
