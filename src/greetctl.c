@@ -941,6 +941,36 @@ status_http(cJSON *out)
 	return code == 200;
 }
 
+/* What the state directory shows: the embedded Redis's socket, and the
+ * work directories of renders in progress (or left by a crash). */
+static void
+status_files(cJSON *out)
+{
+	cJSON *j = cJSON_AddObjectToObject(out, "files");
+	struct dirent *de;
+	char *path;
+	int n = 0;
+	DIR *d;
+
+	if (*gc.cfg.redis_url == '\0') {
+		xasprintf(&path, "%s/redis.sock", gc.cfg.state_dir);
+		cJSON_AddBoolToObject(j, "redis_socket", access(path, F_OK) == 0);
+		status_line("redis", "embedded, %s %s", path, access(path, F_OK) == 0 ?
+		    "present" : "absent");
+		free(path);
+	} else
+		status_line("redis", "external (redis_url)");
+	xasprintf(&path, "%s/render/work", gc.cfg.state_dir);
+	if ((d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			n += de->d_name[0] != '.';
+		closedir(d);
+	}
+	cJSON_AddNumberToObject(j, "work_dirs", n);
+	status_line("work dirs", "%d in %s", n, path);
+	free(path);
+}
+
 /* "STATE n" counts of a GROUP BY query (its one parameter the bot, when
  * it has one), as an object and one line. */
 static void
@@ -1011,6 +1041,7 @@ cmd_status(int argc, char **argv)
 		usage(EXIT_USAGE);
 	db = ctl_db(0);
 	healthy = status_http(out);
+	status_files(out);
 	status_counts(db, out, "jobs", "SELECT state, count(*) FROM jobs GROUP BY state "
 	    "ORDER BY state");
 	status_queue(db, out);
