@@ -103,6 +103,9 @@ install: all
 	install -m 755 $(BUILD)/bin/greetbotd $(DESTDIR)$(PREFIX)/bin/greetbotd
 	install -m 755 $(BUILD)/bin/greetbot-tg $(DESTDIR)$(PREFIX)/libexec/greetbot/greetbot-tg
 	install -m 755 $(BUILD)/bin/tgsim $(DESTDIR)$(PREFIX)/bin/tgsim
+	install -m 755 $(BUILD)/bin/greetctl $(DESTDIR)$(PREFIX)/bin/greetctl
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 644 man/greetctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/greetctl.8
 	install -d $(DESTDIR)$(PREFIX)/share/greetbot/scripts
 	install -m 755 scripts/render.sh $(DESTDIR)$(PREFIX)/share/greetbot/scripts/render.sh
 	cp -R templates messages data $(DESTDIR)$(PREFIX)/share/greetbot/
