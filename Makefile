@@ -105,7 +105,9 @@ install: all
 	install -m 755 $(BUILD)/bin/tgsim $(DESTDIR)$(PREFIX)/bin/tgsim
 	install -m 755 $(BUILD)/bin/greetctl $(DESTDIR)$(PREFIX)/bin/greetctl
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 644 man/greetctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/greetctl.8
+	install -d $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 man/greetctl.8 man/greetbotd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 man/greetbot.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -d $(DESTDIR)$(PREFIX)/share/greetbot/scripts
 	install -m 755 scripts/render.sh $(DESTDIR)$(PREFIX)/share/greetbot/scripts/render.sh
 	cp -R templates messages data $(DESTDIR)$(PREFIX)/share/greetbot/
