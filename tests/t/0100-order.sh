@@ -41,13 +41,6 @@ t_check "the pronunciation preview is OGG/Opus speech" \
 t_check "the preview has Confirm and Change buttons" \
 	t_jq '.reply_markup.inline_keyboard[0] | length == 2' <<<"$voice"
 
-# "Order accepted" shows the render's progress, then gives way to the video.
-accepted=$(jq -r '[.messages[] | select(.text != null and (.text | startswith("Заказ принят")))][0].message_id' <<<"$chat")
-t_check "the order-accepted message was edited to show progress" \
-	t_jq --argjson m "$accepted" '[.messages[] | select(.method == "editMessageText" and
-		.message_id == $m and (.text | test("[0-9]+%")))] | length > 0' <<<"$chat"
-t_check "and removed once the video was there" \
-	sim_expect 2001 ".method == \"deleteMessage\" and .message_id == $accepted" 15
 t_check "the video's caption greets the child by name" \
 	t_jq '[.messages[] | select(.method == "sendVideo")][0].params.caption | contains("Маша")' <<<"$chat"
 
