@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # bench/render.sh: what a new name costs with scripts/render.sh (cached
-# static parts, only the window encoded, joined without re-encoding) for the
-# default template, against two baselines measured in the same run:
+# static parts and music bed; per name only the window's video and the
+# stretch of audio around the voice encoded, then joined without
+# re-encoding) for the default template, against two baselines measured in
+# the same run:
 #
 # - naive: the whole video made per name the obvious way: espeak-ng for
 #   the voice, then one ffmpeg over the whole duration (background, title
 #   and name drawtext, music ducked under the voice, thumbnail) with the
-#   output settings render.sh uses (x264 preset/crf from template.conf,
-#   High, yuv420p, GOP 2 s, no B-frames, 4 x264 threads, 2 filter threads,
-#   AAC 96k mono, +faststart);
+#   output settings render.sh uses per name (x264 preset/crf from
+#   template.conf, High, yuv420p, GOP 2 s, no B-frames, 1 x264 thread, 2
+#   filter threads, AAC -q:a 1.5 mono, +faststart);
 # - segment only: just the personalised window's video (the name drawn
-#   over the cached window background, same x264 settings), the least any
-#   per-name render must encode.
+#   over the cached window background, same x264 settings as render.sh's
+#   per-name encode), the least any per-name render must encode.
 #
 # CPU is user+sys of the whole process tree (GNU time: the script and every
 # child it waited for). render.sh runs as greetbotd runs it: env -i with
@@ -73,7 +75,7 @@ nt=$(awk -v d="$dur" -v f="$fps" 'BEGIN { printf "%d", d * f + 0.5 }')
 fns=$(awk -v d="$ns" -v f="$fps" 'BEGIN { printf "%d", d * f + 0.5 }')
 fne=$(awk -v d="$ne" -v f="$fps" 'BEGIN { printf "%d", d * f + 0.5 }')
 venc=(-c:v libx264 -preset "$preset" -crf "$crf" -profile:v high -pix_fmt yuv420p
-	-g $((fps * 2)) -bf 0 -threads 4 -video_track_timescale $((fps * 1000)))
+	-g $((fps * 2)) -bf 0 -threads 1 -video_track_timescale $((fps * 1000)))
 ff=(ffmpeg -nostdin -hide_banner -loglevel error -y -filter_complex_threads 2)
 
 # cpu_of OUT CMD...: run CMD under GNU time; OUT gets user+sys seconds.
@@ -161,7 +163,7 @@ for ((i = 0; i < runs; i++)); do
 	cpu_of "$w/cpu-ffmpeg" "${ff[@]}" -threads 2 -stream_loop -1 -t "$(b_calc "$dur + 1")" \
 		-i "$tdir/$(cf background '')" -stream_loop -1 -i "$music" -i "$w/voice.wav" \
 		-filter_complex "$g" \
-		-map '[v]' "${venc[@]}" -map '[a]' -c:a aac -b:a 96k -movflags +faststart \
+		-map '[v]' "${venc[@]}" -map '[a]' -c:a aac -q:a 1.5 -movflags +faststart \
 		-f mp4 "$w/out.mp4" \
 		-map '[th]' -frames:v 1 -q:v 3 -f image2 -update 1 "$w/thumb.jpg"
 	valid "$w/out.mp4" || b_fail "the naive output is not a valid MP4"
