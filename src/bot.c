@@ -771,9 +771,15 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct texts *tx;
 	struct template t;
-	char err[512], snapshot[4096];
+	char err[512], changed[512], snapshot[4096];
 
 	snprintf(snapshot, sizeof(snapshot), "%s/templates", bt.render_dir);
+	if (config_reload(&bt.cfg, changed, sizeof(changed), err, sizeof(err)) == -1)
+		log_warnx("reload: configuration kept\treason=\"%s\"", err);
+	else if (changed[0] != '\0') {
+		log_info("configuration reloaded\tchanged=%s", changed);
+		delivery_set_rates(bt.cfg.rate_global, bt.cfg.rate_chat);
+	}
 	(void)sig;
 	(void)what;
 	(void)arg;

@@ -20,31 +20,35 @@ struct key {
 	size_t		 off;
 	const char	*def;
 	long long	 min, max;
+	int		 restart;	/* a change needs a restart, not SIGHUP */
 };
 
-#define S(n, d)		{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0 }
-#define P(n, d)		{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0 }
-#define I(n, d, lo, hi)	{ #n, KEY_INT, offsetof(struct config, n), d, lo, hi }
-#define L(n, d)		{ #n, KEY_INT64, offsetof(struct config, n), d, INT64_MIN, INT64_MAX }
+#define S(n, d)		{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 0 }
+#define P(n, d)		{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0, 0 }
+#define I(n, d, lo, hi)	{ #n, KEY_INT, offsetof(struct config, n), d, lo, hi, 0 }
+#define L(n, d)		{ #n, KEY_INT64, offsetof(struct config, n), d, INT64_MIN, INT64_MAX, 0 }
+/* The same, for keys that only a restart can change. */
+#define SR(n, d)	{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 1 }
+#define PR(n, d)	{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0, 1 }
 
 static const struct key keys[] = {
-	S(bot_id, "main"),
-	S(telegram_token, ""),
-	P(telegram_token_file, ""),
-	S(telegram_api_url, "https://api.telegram.org"),
+	SR(bot_id, "main"),
+	SR(telegram_token, ""),
+	PR(telegram_token_file, ""),
+	SR(telegram_api_url, "https://api.telegram.org"),
 	I(poll_timeout, "25", 0, 50),
-	S(redis_url, ""),
-	S(redis_prefix, "greetbot"),
-	S(redis_server, "redis-server"),
-	P(state_dir, "state"),
-	P(db_path, ""),
+	SR(redis_url, ""),
+	SR(redis_prefix, "greetbot"),
+	SR(redis_server, "redis-server"),
+	PR(state_dir, "state"),
+	PR(db_path, ""),
 	P(templates_dir, "templates"),
 	S(default_template, "ru-birthday"),
 	P(render_script, "scripts/render.sh"),
 	P(messages_dir, "messages"),
 	P(bot_program, ""),
 	I(bot_enabled, "1", 0, 1),
-	S(node_name, ""),
+	SR(node_name, ""),
 	I(workers, "0", 0, 256),
 	I(render_timeout, "60", 1, 3600),
 	I(render_grace, "5", 0, 300),
@@ -60,7 +64,7 @@ static const struct key keys[] = {
 	I(max_open_requests, "5", 1, 1000),
 	I(rate_global, "30", 1, 10000),
 	I(rate_chat, "1", 1, 1000),
-	S(http_listen, "127.0.0.1:8080"),
+	SR(http_listen, "127.0.0.1:8080"),
 	L(admin_chat_id, "0"),
 	I(alert_window, "3600", 0, 86400 * 7),
 	S(default_language, "ru"),
@@ -250,6 +254,56 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		free(c->node_name);
 		c->node_name = xstrdup(host);
 	}
+	return 0;
+}
+
+/* The field of key k in c, as text, for comparing two configurations. */
+static void
+key_text(const struct config *c, const struct key *k, char *buf, size_t len)
+{
+	const char *field = (const char *)c + k->off;
+
+	if (k->type == KEY_INT)
+		snprintf(buf, len, "%d", *(const int *)field);
+	else if (k->type == KEY_INT64)
+		snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+	else
+		snprintf(buf, len, "%s", *(char *const *)field);
+}
+
+int
+config_reload(struct config *c, char *changed, size_t changedlen, char *err, size_t errlen)
+{
+	struct config n;
+	size_t used = 0;
+
+	if (config_load(&n, c->path, err, errlen) == -1) {
+		config_free(&n);
+		return -1;
+	}
+	changed[0] = '\0';
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key *k = &keys[i];
+		char a[512], b[512];
+		void *cur = (char *)c + k->off, *new = (char *)&n + k->off;
+		size_t size = k->type == KEY_INT ? sizeof(int) : k->type == KEY_INT64 ?
+		    sizeof(int64_t) : sizeof(char *);
+		char tmp[sizeof(int64_t) > sizeof(char *) ? sizeof(int64_t) : sizeof(char *)];
+
+		key_text(c, k, a, sizeof(a));
+		key_text(&n, k, b, sizeof(b));
+		if (strcmp(a, b) == 0)
+			continue;
+		used += (size_t)snprintf(changed + used, used < changedlen ? changedlen - used : 0,
+		    "%s%s%s", used ? "," : "", k->name, k->restart ? "(needs restart)" : "");
+		if (k->restart)
+			continue;
+		/* Swap, so that config_free(&n) frees the old value. */
+		memcpy(tmp, cur, size);
+		memcpy(cur, new, size);
+		memcpy(new, tmp, size);
+	}
+	config_free(&n);
 	return 0;
 }
 

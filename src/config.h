@@ -53,5 +53,12 @@ struct config {
  */
 int	 config_load(struct config *, const char *path, char *errbuf, size_t errlen);
 void	 config_free(struct config *);
+/*
+ * SIGHUP: read the file and environment again and take every changed key
+ * that can change while running; keys that need a restart keep their
+ * value. changed lists the keys that differ ("workers,rate_chat,...").
+ */
+int	 config_reload(struct config *, char *changed, size_t changedlen,
+	    char *err, size_t errlen);
 
 #endif

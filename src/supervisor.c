@@ -99,6 +99,7 @@ static struct {
 static void relay_run(void);
 static void jobs_take(void);
 static void drain_check(void);
+static char *bot_path(void);
 
 /* Poke greetbot-tg: its outbox has new rows. */
 static void
@@ -262,7 +263,7 @@ redis_start(struct service *s)
 static void
 bot_start(struct service *s)
 {
-	char *argv[4] = { sv.cfg.bot_program, NULL, NULL, NULL };
+	char *path = bot_path(), *argv[4] = { path, NULL, NULL, NULL };
 	char **envp;
 	extern char **environ;
 	struct child_spec cs = { 0 };
@@ -279,7 +280,7 @@ bot_start(struct service *s)
 	memcpy(envp, environ, n * sizeof(*envp));
 	envp[n] = "GREETBOT_WAKE_FD=3";
 	envp[n + 1] = "GREETBOT_NOTIFY_FD=4";
-	cs.path = sv.cfg.bot_program;
+	cs.path = path;
 	cs.argv = argv;
 	cs.envp = envp;
 	cs.fd_in = -1;
@@ -289,6 +290,7 @@ bot_start(struct service *s)
 	cs.nextra = 2;
 	service_spawn(s, &cs);
 	free(envp);
+	free(path);
 }
 
 /* --- readiness ---------------------------------------------------------- */
@@ -921,12 +923,24 @@ static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct template t;
-	char err[512], *snap;
+	char err[512], changed[512], *snap;
 	struct texts *tx;
 
 	(void)sig;
 	(void)what;
 	(void)arg;
+	if (config_reload(&sv.cfg, changed, sizeof(changed), err, sizeof(err)) == -1)
+		log_warnx("reload: configuration kept\treason=\"%s\"", err);
+	else if (changed[0] != '\0') {
+		enum log_level lvl;
+
+		log_info("configuration reloaded\tchanged=%s", changed);
+		if (log_level_parse(sv.cfg.log_level, &lvl) == 0)
+			log_set_level(lvl);
+		if (sv.cfg.workers == 0)
+			sv.cfg.workers = 1;
+		jobs_take();
+	}
 	xasprintf(&snap, "%s/templates", sv.render_dir);
 	if (template_load(&t, sv.cfg.templates_dir, sv.cfg.default_template,
 	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
@@ -989,26 +1003,23 @@ setup_http(void)
 	log_info("http listening\taddr=%s", sv.http_addr);
 }
 
-/* greetbot-tg lives beside greetbotd unless configured. */
-static void
-find_bot_program(const char *argv0)
+/* greetbot-tg: bot_program, else beside greetbotd, else in libexec. */
+static char *
+bot_path(void)
 {
 	char self[4096], *slash;
 	ssize_t n;
 
-	(void)argv0;
 	if (*sv.cfg.bot_program != '\0')
-		return;
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 32)) <= 0)
+		return xstrdup(sv.cfg.bot_program);
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 40)) <= 0)
 		fatal("readlink /proc/self/exe");
 	self[n] = '\0';
 	slash = strrchr(self, '/');
 	strcpy(slash + 1, "greetbot-tg");
-	if (access(self, X_OK) != 0) {
+	if (access(self, X_OK) != 0)
 		strcpy(slash, "/../libexec/greetbot/greetbot-tg");
-	}
-	free(sv.cfg.bot_program);
-	sv.cfg.bot_program = xstrdup(self);
+	return xstrdup(self);
 }
 
 /*
@@ -1138,7 +1149,6 @@ main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	setup_config();
-	find_bot_program(argv[0]);
 	setup_dirs();
 	setup_user();
 	xasprintf(&snap, "%s/templates", sv.render_dir);

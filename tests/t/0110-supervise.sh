@@ -4,8 +4,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 cp -R "$TOP/messages" "$T/messages"
+printf 'max_attempts = 3\nrate_chat = 1\n' >"$T/greetbot.conf"
 sim_start
-GB_MESSAGES_DIR=$T/messages gb_start
+GB_MESSAGES_DIR=$T/messages gb_start -c "$T/greetbot.conf"
 t_check "/health answers 200 when everything runs" \
 	curl -fsS -o /dev/null "http://$GB_HTTP/health"
 
@@ -26,9 +27,15 @@ t_check "/metrics counts the finished job" grep -q '^greetbot_jobs{state="DONE"}
 t_check "/metrics counts the sendVideo" \
 	grep -q '^greetbot_telegram_calls_total{method="sendVideo",result="ok"} 1$' <<<"$metrics"
 
-# SIGHUP reloads the texts an operator edited, in greetbotd and the bot.
+# SIGHUP reloads the configuration and the texts an operator edited, in
+# greetbotd and the bot.
 sed -i 's|^help = .*|help = Edited help text.|' "$T/messages/ru"
+printf 'max_attempts = 2\nrate_chat = 2\nbot_id = other\n' >"$T/greetbot.conf"
 kill -HUP "$GB_PID"
+t_check "greetbotd reloads the configuration; bot_id waits for a restart" \
+	t_wait_log "$T/greetbotd.log" 'proc=greetbotd msg="configuration reloaded" changed=bot_id\(needs restart\),max_attempts,rate_chat'
+t_check "so does the bot" \
+	t_wait_log "$T/greetbotd.log" 'proc=greetbot-tg msg="configuration reloaded" changed=bot_id\(needs restart\),max_attempts,rate_chat'
 t_check "SIGHUP reaches greetbot-tg, which reloads" \
 	t_wait_log "$T/greetbotd.log" 'proc=greetbot-tg msg=reloaded'
 sim_post message chat_id=3002 text=/help language_code=ru >/dev/null

@@ -88,6 +88,27 @@ test_errors(void)
 }
 
 static void
+test_reload(void)
+{
+	struct config c;
+	char err[256], changed[256];
+	const char *p = write_file("r.conf", "workers = 3\nstate_dir = /var/a\n");
+
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "reload: first load");
+	write_file("r.conf", "workers = 4\nstate_dir = /var/b\nrate_chat = 2\n");
+	UNIT_CHECK(config_reload(&c, changed, sizeof(changed), err, sizeof(err)) == 0,
+	    "reload succeeds");
+	UNIT_CHECK(c.workers == 4 && c.rate_chat == 2, "live keys take their new values");
+	UNIT_STREQ(c.state_dir, "/var/a", "a restart-only key keeps its value");
+	UNIT_STREQ(changed, "state_dir(needs restart),db_path(needs restart),workers,rate_chat",
+	    "the changed keys are listed, restart-only ones marked");
+	write_file("r.conf", "workers = lots\n");
+	UNIT_CHECK(config_reload(&c, changed, sizeof(changed), err, sizeof(err)) == -1 &&
+	    c.workers == 4, "a broken file keeps the running configuration");
+	config_free(&c);
+}
+
+static void
 test_texts(void)
 {
 	struct texts *t;
@@ -132,10 +153,11 @@ main(void)
 	test_defaults_and_file();
 	test_env_overrides();
 	test_errors();
+	test_reload();
 	test_texts();
 	test_redact();
 	for (const char **f = (const char *[]){ "a.conf", "b.conf", "c.conf", "d.conf",
-	    "token", "ru", "en", NULL }; *f != NULL; f++) {
+	    "token", "ru", "en", "r.conf", NULL }; *f != NULL; f++) {
 		char path[256];
 		snprintf(path, sizeof(path), "%s/%s", dir, *f);
 		unlink(path);
