@@ -30,7 +30,7 @@ shopt -u patsub_replacement 2>/dev/null || true
 export LC_ALL=C.UTF-8
 
 # Bump when what is cached changes shape, so old cache entries are ignored.
-readonly RENDER_VERSION=3
+readonly RENDER_VERSION=5
 readonly EX_USAGE=64 EX_DATAERR=65 EX_TEMPFAIL=75 EX_CONFIG=78
 readonly MAX_NAME_CHARS=128
 # Audio: sample rate, and the AAC frame length in samples.
@@ -496,10 +496,11 @@ cache_key() {
 
 # static_build DIR: encode into DIR, from one decode of the background
 # (looped if short) and of the music: the part before the window (a.mp4),
-# after it (c.mp4), a lossless copy of the window's background (w.nut), and
-# the music bed at its volume, looped and trimmed to the video, as PCM
-# (bed.wav, the per-name mix starts from it) and faded in and out as AAC
-# (bed.m4a, what is heard wherever the voice is not).
+# after it (c.mp4), and the music bed at its volume, looped and trimmed to
+# the video, faded in and out as AAC (bed.m4a, what is heard wherever the
+# voice is not). w.nut holds a lossless copy of the window's background and
+# the bed as PCM, which the per-name mix starts from: one input file, as
+# ffmpeg gives each input of several a thread of its own.
 static_build() {
 	local out=$1 fps=${conf[fps]} W=${conf[width]} H=${conf[height]}
 	local g n=0 maps=() labels='' music_in
@@ -523,9 +524,9 @@ static_build() {
 	# Video codec.
 	labels+='[w]'
 	if [ $(((ne - ns) * W * H * 3 / 2)) -le $((64 << 20)) ]; then
-		maps+=(-map '[W]' -c:v rawvideo -f nut "file:$out/w.nut")
+		maps+=(-map '[W]' -map '[R]' -c:v rawvideo -c:a pcm_f32le -f nut "file:$out/w.nut")
 	else
-		maps+=(-map '[W]' -c:v utvideo -f nut "file:$out/w.nut")
+		maps+=(-map '[W]' -map '[R]' -c:v utvideo -c:a pcm_f32le -f nut "file:$out/w.nut")
 	fi
 	n=$((n + 1))
 	if [ "$ne" -lt "$nt" ]; then
@@ -545,9 +546,11 @@ static_build() {
 	fades 0 "$a_total"
 	g+=";[1:a]aresample=$AR,aformat=sample_fmts=fltp:channel_layouts=mono"
 	g+=",atrim=end_sample=$a_total,apad=whole_len=$a_total,volume=${conf[music_volume]}"
-	g+=",asplit[r][f];[f]${REPLY}[F]"
-	maps+=(-map '[r]' -c:a pcm_f32le -f wav "file:$out/bed.wav"
-		-map '[F]' "${AENC[@]}" -f mp4 "file:$out/bed.m4a")
+	# The PCM bed runs a second past the end: ffmpeg 5.1 loses most of a mix
+	# whose first input reaches the end of its file (amix, with the video
+	# of the same file done), so the per-name stretch never does.
+	g+=",asplit[r][f];[r]apad=pad_len=${AR}[R];[f]${REPLY}[F]"
+	maps+=(-map '[F]' "${AENC[@]}" -f mp4 "file:$out/bed.m4a")
 	ff static -threads 2 -stream_loop -1 -t "$(dec $((t_total + 1000)))" -i "file:$bg_path" \
 		"${music_in[@]}" -filter_complex "$g" "${maps[@]}"
 }
@@ -748,7 +751,7 @@ audio_graph() {
 	dvs=$((vs - a_first))
 	dve=$((ve - a_first - ramp))
 	duck=$((1000 - m[music_duck]))
-	ag="[1:a]atrim=start_sample=$a_first:end_sample=$a_end,asetpts=PTS-STARTPTS"
+	ag="[0:a]atrim=start_sample=$a_first:end_sample=$a_end,asetpts=PTS-STARTPTS"
 	if [ "$duck" -gt 0 ]; then
 		printf -v duck '%d.%03d' $((duck / 1000)) $((duck % 1000))
 		ag+=",asplit[m][d];[d]afade=t=in:ss=$dvs:ns=$ramp,afade=t=out:ss=$dve:ns=$ramp"
@@ -759,7 +762,7 @@ audio_graph() {
 		inputs='[m][s]amix=inputs=2'
 	fi
 	voice_chain
-	ag+="[2:a]$REPLY,adelay=delays=$((voice_at * AR / 1000 - a_first))S:all=1[s];"
+	ag+="amovie=voice.wav,$REPLY,adelay=delays=$((voice_at * AR / 1000 - a_first))S:all=1[s];"
 	ag+="$inputs:duration=first:dropout_transition=0:normalize=0"
 	fades "$a_first" "$a_end"
 	ag+=",${REPLY}[a]"
@@ -769,12 +772,14 @@ audio_graph() {
 # (b.mp4, encoded exactly like the cached parts, in one x264 thread: least
 # CPU, and a render is short anyway), the thumbnail and the audio stretch
 # (v.m4a).
+# The voice is read by an amovie filter rather than as a second input (see
+# static_build).
 encode() {
 	local -a enc
 	venc 1
 	video_graph
 	audio_graph
-	ff encode -i "file:$sdir/w.nut" -i "file:$sdir/bed.wav" -i voice.wav \
+	ff encode -i "file:$sdir/w.nut" \
 		-filter_complex "$vg;$ag" \
 		-map '[v]' "${enc[@]}" -f mp4 b.mp4 \
 		-map '[th]' -frames:v 1 -q:v 3 -f image2 -update 1 thumb.jpg \
