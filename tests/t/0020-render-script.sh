@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/render.sh on its own, run as greetbotd runs it (clean environment,
 # fresh work directory): a playable video within the template's bounds, the
-# cache shared and reused, preview voice, hostile names kept inert, and the
+# cache shared and reused, seamless joins with the cached sound, windows at
+# the very start and end, preview voice, hostile names kept inert, and the
 # exit codes for a bad name and a broken template.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -98,6 +99,64 @@ check_rc "a new name on a warm cache exits 0" 0 "$T/w3"
 t_check "the cache files were reused, not re-created" test "$before" = "$(cache_state)"
 t_check "that video is whole too" test "$(ffprobe -v error -show_entries format=duration \
 	-of csv=p=0 "$T/w3/out.mp4")" = "$dur"
+
+# No click at the joins: outside the voice (with its ducking: from 150 ms
+# before it to 250 ms after), the sound decodes as the cached bed does, so
+# the AAC frames encoded per name meet the cached ones seamlessly; a
+# misplaced join differs by -30 dB or more there. The voice's length comes
+# from espeak-ng run here the same way.
+bed=$(find "$cache" -path '*/static-*/bed.m4a' | head -n 1)
+espeak-ng -b 1 -v "$(conf_value voice)" -s "$(conf_value voice_rate)" -p "$(conf_value voice_pitch)" \
+	-w "$T/voice.wav" "$(conf_value phrase | sed 's/{name}/Маша/')" >/dev/null 2>&1 || true
+read -r vrate _ _ vsize < <(od -An -tu4 -j28 -N16 "$T/voice.wav" 2>/dev/null) || true
+ffmpeg -nostdin -v error -i "$T/w1/out.mp4" -map 0:a -f f32le -c:a pcm_f32le "$T/out.raw" || true
+ffmpeg -nostdin -v error -i "$bed" -f f32le -c:a pcm_f32le "$T/bed.raw" || true
+# seams RAW BED VS VE: the loudest 1024-sample block of the difference
+# before VS and after VE (seconds), and inside, in dBFS.
+seams() {
+	perl -e '
+		local $/; open(my $a, "<:raw", $ARGV[0]) or die; open(my $b, "<:raw", $ARGV[1]) or die;
+		my @a = unpack "f<*", <$a>; my @b = unpack "f<*", <$b>;
+		my ($vs, $ve) = ($ARGV[2] * 48000, $ARGV[3] * 48000);
+		my ($out, $in) = (-200, -200);
+		for (my $j = 0; ($j + 1) * 1024 <= @a && ($j + 1) * 1024 <= @b; $j++) {
+			my $e = 0;
+			$e += ($a[$_] - $b[$_]) ** 2 for $j * 1024 .. $j * 1024 + 1023;
+			my $db = 10 * log($e / 1024 + 1e-20) / log(10);
+			if (($j + 1) * 1024 <= $vs || $j * 1024 >= $ve) { $out = $db if $db > $out }
+			else { $in = $db if $db > $in }
+		}
+		printf "%.0f %.0f\n", $out, $in' "$@"
+}
+if [ -n "${vsize:-}" ] && [ -s "$T/out.raw" ] && [ -s "$T/bed.raw" ]; then
+	vs=$(awk -v s="$(conf_value name_start)" -v o="$(conf_value voice_offset)" 'BEGIN { print s + o - 0.15 }')
+	ve=$(awk -v s="$vs" -v b="$vsize" -v r="$vrate" 'BEGIN { print s + 0.15 + b / r + 0.25 }')
+	read -r outside inside < <(seams "$T/out.raw" "$T/bed.raw" "$vs" "$ve")
+	t_check "outside the voice the sound is the cached bed's, joins included (${outside} dB)" \
+		test "$outside" -lt -50
+	t_check "the voice is in the mix (${inside} dB over the bed)" test "$inside" -gt -30
+else
+	t_fail "could not compare the sound with the cached bed"
+fi
+
+# Edge windows: from the very start (nothing cached before it, the sound
+# encoded from its first frame) and to the very end (nothing after it, a
+# long phrase sped up into the final fade).
+edge=$T/edge
+for w in "0 1.2 0" "5.6 7 0.5"; do
+	read -r s e o <<<"$w"
+	rm -rf "$edge"
+	cp -R "$tpl" "$edge"
+	sed -i -e "s/^name_start.*/name_start = $s/" -e "s/^name_end.*/name_end = $e/" \
+		-e "s/^voice_offset.*/voice_offset = $o/" \
+		-e 's/^phrase.*/phrase = {name}, с днём рождения, счастья, радости и много подарков!/' \
+		"$edge/template.conf"
+	render "$T/x$s" "Маша" GREETBOT_TEMPLATE_DIR="$edge" GREETBOT_CACHE_DIR="$T/cache-$s"
+	check_rc "a window from $s s to $e s renders" 0 "$T/x$s"
+	t_check "that video is whole and decodes without errors" sh -c "
+		test \"\$(ffprobe -v error -show_entries format=duration -of csv=p=0 '$T/x$s/out.mp4')\" = '$dur' &&
+		test -z \"\$(ffmpeg -nostdin -v error -i '$T/x$s/out.mp4' -f null - 2>&1)\""
+done
 
 # Preview: the phrase alone, as a voice message.
 render "$T/p1" "Маша" GREETBOT_MODE=preview GREETBOT_OUTPUT="$T/p1/voice.ogg"
