@@ -822,7 +822,8 @@ join() {
 # track must hold the same codec configuration. Writes OUT as a plain MP4
 # (moov before mdat) with the samples interleaved in half-second chunks.
 # Then renames each FROM to TO (one left where rename(2) cannot, across
-# file systems), and when none is left removes DIR and the files in it.
+# file systems), and when none is left removes the files in DIR and DIR
+# (left as is when it holds a directory).
 MP4JOIN='use strict;
 
 my (@ren, $clean, @spec, %src);
@@ -1096,10 +1097,10 @@ for (@ren) {
 	die "$_->[0]: $!\n" unless $!{EXDEV};
 	$left = 1;
 }
-if (defined $clean && !$left) {
-	opendir(my $d, $clean) or die "$clean: $!\n";
-	for (grep { !/^\.\.?$/ } readdir $d) { unlink "$clean/$_" or die "$clean/$_: $!\n" }
-	rmdir $clean or die "$clean: $!\n";
+# Whatever cannot be removed here (a subdirectory) is left to the caller.
+if (defined $clean && !$left && opendir(my $d, $clean)) {
+	unlink "$clean/$_" for grep { !/^\.\.?$/ && !-d "$clean/$_" } readdir $d;
+	rmdir $clean;
 }
 '
 
