@@ -223,6 +223,27 @@ answer_callback(const char *id, const char *text)
 
 /* --- the order ------------------------------------------------------------ */
 
+/* A ready video for a request, with the same caption a fresh render gets. */
+static void
+queue_video(struct user *u, int64_t req, int64_t asset)
+{
+	sqlite3_stmt *st = db_prep(bt.db, "SELECT display_name FROM assets WHERE id = ?", "l",
+	    asset);
+	char *caption = NULL;
+	cJSON *p = cJSON_CreateObject();
+
+	if (db_step(st) == SQLITE_ROW)
+		caption = texts_fmt(bt.texts, u->lang, "video_caption",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
+	if (caption != NULL)
+		cJSON_AddStringToObject(p, "caption", caption);
+	cJSON_AddBoolToObject(p, "supports_streaming", 1);
+	delivery_add(u->chat_id, "video", "sendVideo", p, req, asset);
+	free(caption);
+}
+
 /*
  * Confirmed: find or create the asset, create the request and, when the
  * asset needs rendering, its job; all inside the update's transaction
@@ -272,9 +293,7 @@ order(struct user *u)
 	delivery_add(u->chat_id, "accepted", "sendMessage",
 	    msg_params(u->chat_id, texts_get(bt.texts, u->lang, "order_accepted")), req, asset);
 	if (state != NULL && strcmp(state, "AVAILABLE") == 0) {
-		cJSON *p = cJSON_CreateObject();
-		cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
-		delivery_add(u->chat_id, "video", "sendVideo", p, req, asset);
+		queue_video(u, req, asset);
 	} else if (state == NULL || strcmp(state, "FAILED") == 0) {
 		db_run(bt.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), asset);
@@ -490,11 +509,8 @@ on_retry(struct user *u, int64_t asset)
 	} else {
 		db_run(bt.db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), req);
-		if (strcmp(state, "AVAILABLE") == 0) {
-			cJSON *p = cJSON_CreateObject();
-			cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
-			delivery_add(u->chat_id, "video", "sendVideo", p, req, asset);
-		}
+		if (strcmp(state, "AVAILABLE") == 0)
+			queue_video(u, req, asset);
 	}
 	free(state);
 	delivery_add(u->chat_id, "message", "sendMessage",

@@ -492,10 +492,13 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 	    "si", dl.bot_id, BATCH);
 	while (db_step(st) == SQLITE_ROW && dl.ninflight < MAX_INFLIGHT) {
 		int64_t chat = sqlite3_column_int64(st, 1), id = sqlite3_column_int64(st, 0);
-		int skip = send_find_chat(chat) != NULL;
+		/* Answers to button presses keep no order with anything else:
+		 * they go at once, however many are in flight. */
+		int answer = strcmp((const char *)sqlite3_column_text(st, 2), "answer") == 0;
+		int skip = !answer && send_find_chat(chat) != NULL;
 		struct send *s;
 
-		for (int i = 0; i < nheld && !skip; i++)
+		for (int i = 0; i < nheld && !skip && !answer; i++)
 			skip = held[i] == chat;
 		for (s = dl.inflight; s != NULL && !skip; s = s->next)
 			skip = s->id == id;
@@ -512,7 +515,7 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 			skip = wait > 0;
 		}
 		if (skip) {
-			if (nheld < BATCH)
+			if (nheld < BATCH && !answer)
 				held[nheld++] = chat;
 			continue;
 		}

@@ -44,6 +44,8 @@ t_check "no flood limit was hit" test "$(jq '.rate_limited' <<<"$stats")" = 0
 video=$(parent_order 10100 "маша") || video=""
 t_check "a cached name reaches a new parent" test -s "$video"
 t_check "without a render" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts")" = 10
+t_check "with the same caption a fresh render gets" \
+	t_jq '[.messages[] | select(.method == "sendVideo")][0].params.caption | contains("Маша")' <<<"$(sim_wait 10100 0 1 0)"
 t_check "and without an upload (the video and its voice preview by file_id)" \
 	test "$(jq '.uploads' <<<"$(curl -fsS "http://$SIM_ADDR/control/stats")")" = "$(jq '.uploads' <<<"$stats")"
 
