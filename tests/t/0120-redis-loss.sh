@@ -5,7 +5,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 sim_start
-GREETBOT_WORKERS=1 gb_start
+# A render that takes seconds keeps the second job waiting in the stream.
+GREETBOT_WORKERS=1 GB_RENDER_SCRIPT=$TOP/tests/scripts/slow-render.sh gb_start
 db=$T/state/greetbot.db
 
 # Two parents confirm; with one worker the second job waits in the stream.
