@@ -10,7 +10,9 @@ export GREETBOT_MAX_ATTEMPTS=1 GREETBOT_RENDER_TIMEOUT=8 GREETBOT_RENDER_GRACE=1
 sim_start
 GB_RENDER_SCRIPT=$TOP/tests/scripts/hostile-render.sh gb_start
 db=$T/state/greetbot.db
-names=(Loop Sleeper Stubborn Hog Bomb Filler Orphan Noisy)
+# The fork bomb goes last, alone: RLIMIT_NPROC counts every process of the
+# renderers' user, so while it runs the others could not fork at all.
+names=(Loop Sleeper Stubborn Hog Filler Orphan Noisy)
 
 # A parent confirms a name; the failure notice is what they then see.
 confirm() {
@@ -35,6 +37,8 @@ t_wait_log "$T/greetbotd.log" 'msg="render started"' 60
 t_check "/health answers within 2 s while hostile renders run" \
 	curl -fsS -m 2 "http://$GB_HTTP/health"
 t_wait_tracked
+confirm 7100 Bomb >"$T/notice.Bomb" 2>&1 || true
+names+=(Bomb)
 
 for n in "${names[@]}"; do
 	t_check "$n: the parent is told it failed, with a retry button" \
