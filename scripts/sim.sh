@@ -127,9 +127,10 @@ sim_expect() {
 	return 1
 }
 
-# parent_order CHAT NAME [LANG]: one parent through the whole conversation;
-# prints the path of the MP4 the chat received.
-parent_order() {
+# parent_confirm CHAT NAME [LANG]: one parent through the conversation up
+# to pressing Confirm (the preview may come as voice or, when it cannot be
+# made, as text).
+parent_confirm() {
 	local chat=$1 name=$2 lang=${3:-ru} msg mid data
 	SIM_SEQ=0
 	sim_post message chat_id="$chat" text=/start first_name=Parent \
@@ -139,10 +140,24 @@ parent_order() {
 		language_code="$lang" >/dev/null
 	sim_expect "$chat" '.method == "sendMessage"' >/dev/null
 	sim_post message chat_id="$chat" text="$name" language_code="$lang" >/dev/null
-	msg=$(sim_expect "$chat" '.reply_markup.inline_keyboard != null')
+	msg=$(sim_expect "$chat" '.reply_markup.inline_keyboard != null') || return 1
 	mid=$(jq -r '.message_id' <<<"$msg")
 	data=$(jq -r '.reply_markup.inline_keyboard[0][0].callback_data' <<<"$msg")
 	sim_post callback chat_id="$chat" message_id="$mid" data="$data" >/dev/null
-	msg=$(sim_expect "$chat" '.method == "sendVideo"' "${PARENT_WAIT:-120}") || return 1
+}
+
+# parent_order CHAT NAME [LANG]: prints the path of the MP4 the chat received.
+parent_order() {
+	local msg
+	parent_confirm "$@" || return 1
+	msg=$(sim_expect "$1" '.method == "sendVideo"' "${PARENT_WAIT:-120}") || return 1
 	jq -r '.video.path' <<<"$msg"
+}
+
+# parent_failed CHAT NAME [LANG]: prints the failure notice with its retry
+# button that the parent received.
+parent_failed() {
+	parent_confirm "$@" || return 1
+	sim_expect "$1" '.reply_markup.inline_keyboard[0][0].callback_data // "" |
+		startswith("retry:")' "${PARENT_WAIT:-90}"
 }

@@ -14,22 +14,10 @@ db=$T/state/greetbot.db
 # renderers' user, so while it runs the others could not fork at all.
 names=(Loop Sleeper Stubborn Hog Filler Orphan Noisy)
 
-# A parent confirms a name; the failure notice is what they then see.
-confirm() {
-	local chat=$1 name=$2 msg
-	export SIM_SEQ=0
-	sim_post message chat_id="$chat" text=/start >/dev/null
-	sim_post contact chat_id="$chat" phone_number="7900$chat" >/dev/null
-	sim_post message chat_id="$chat" text="$name" >/dev/null
-	msg=$(sim_expect "$chat" '.reply_markup.inline_keyboard != null' 60) || return 1
-	sim_post callback chat_id="$chat" message_id="$(jq -r .message_id <<<"$msg")" \
-		data="$(jq -r '.reply_markup.inline_keyboard[0][0].callback_data' <<<"$msg")" >/dev/null
-	sim_expect "$chat" '.reply_markup.inline_keyboard[0][0].callback_data // "" | startswith("retry:")' 90
-}
 i=0
 for n in "${names[@]}"; do
 	i=$((i + 1))
-	(confirm $((7000 + i)) "$n" >"$T/notice.$n" 2>&1) &
+	(parent_failed $((7000 + i)) "$n" >"$T/notice.$n" 2>&1) &
 	t_track $!
 done
 # While the hostile scripts run, greetbotd answers.
@@ -37,7 +25,7 @@ t_wait_log "$T/greetbotd.log" 'msg="render started"' 60
 t_check "/health answers within 2 s while hostile renders run" \
 	curl -fsS -m 2 "http://$GB_HTTP/health"
 t_wait_tracked
-confirm 7100 Bomb >"$T/notice.Bomb" 2>&1 || true
+parent_failed 7100 Bomb >"$T/notice.Bomb" 2>&1 || true
 names+=(Bomb)
 
 for n in "${names[@]}"; do

@@ -12,21 +12,9 @@ sim_start
 GREETBOT_MAX_ATTEMPTS=1 GREETBOT_ADMIN_CHAT_ID=4999 GB_TEMPLATES_DIR=$T/templates gb_start
 db=$T/state/greetbot.db
 
-# confirm CHAT NAME: a parent orders; prints the failure notice.
-confirm() {
-	local chat=$1 msg
-	export SIM_SEQ=0
-	sim_post message chat_id="$chat" text=/start >/dev/null
-	sim_post contact chat_id="$chat" phone_number="7900$chat" >/dev/null
-	sim_post message chat_id="$chat" text="$2" >/dev/null
-	msg=$(sim_expect "$chat" '.reply_markup.inline_keyboard != null' 60) || return 1
-	sim_post callback chat_id="$chat" message_id="$(jq -r .message_id <<<"$msg")" \
-		data="$(jq -r '.reply_markup.inline_keyboard[0][0].callback_data' <<<"$msg")" >/dev/null
-	sim_expect "$chat" '.reply_markup.inline_keyboard[0][0].callback_data // "" | startswith("retry:")' 60
-}
-confirm 4101 "Лиза" >"$T/notice.1" &
+parent_failed 4101 "Лиза" >"$T/notice.1" &
 p1=$!
-confirm 4102 "лиза" >"$T/notice.2" &
+parent_failed 4102 "лиза" >"$T/notice.2" &
 p2=$!
 wait "$p1" || true
 wait "$p2" || true
@@ -36,7 +24,7 @@ for i in 1 2; do
 done
 t_check "the attempt says the template is broken (exit 78), not retried" \
 	test "$(sqlite3 "$db" "SELECT DISTINCT status || ':' || exit_code FROM attempts")" = template_broken:78
-confirm 4104 "Оля" >/dev/null || true
+parent_failed 4104 "Оля" >/dev/null || true
 export SIM_SEQ=0
 t_check "the admin is alerted that the template is broken" \
 	sim_expect 4999 '.text != null and (.text | contains("ru-birthday is broken"))' 30
