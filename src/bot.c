@@ -290,17 +290,21 @@ order(struct user *u)
 	    "language, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?)",
 	    "slllsll", bt.cfg.bot_id, u->id, u->chat_id, asset, u->lang, db_now(), db_now());
 	req = sqlite3_last_insert_rowid(bt.db);
+	if (state != NULL && strcmp(state, "AVAILABLE") == 0) {
+		/* Rendered before: the video is the answer, at once. */
+		queue_video(u, req, asset);
+		goto done;
+	}
 	delivery_add(u->chat_id, "accepted", "sendMessage",
 	    msg_params(u->chat_id, texts_get(bt.texts, u->lang, "order_accepted")), req, asset);
-	if (state != NULL && strcmp(state, "AVAILABLE") == 0) {
-		queue_video(u, req, asset);
-	} else if (state == NULL || strcmp(state, "FAILED") == 0) {
+	if (state == NULL || strcmp(state, "FAILED") == 0) {
 		db_run(bt.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), asset);
 		db_run(bt.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
 		    "(?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
 		bt.new_jobs++;
 	}
+done:
 	log_info("order\tuser=%lld request=%lld asset=%lld asset_state=%s", (long long)u->id,
 	    (long long)req, (long long)asset, state ? state : "NEW");
 	u->state = ST_IDLE;
@@ -551,14 +555,15 @@ on_callback(const cJSON *cq)
 	    u.known && u.state == ST_AWAIT_CONFIRM && seq == u.pending_seq) {
 		cJSON *p = cJSON_CreateObject();
 
-		/* The buttons go away once used. */
-		cJSON_AddNumberToObject(p, "chat_id", (double)u.chat_id);
-		cJSON_AddNumberToObject(p, "message_id", (double)tg_json_int64(msg, "message_id"));
-		delivery_add(u.chat_id, "message", "editMessageReplyMarkup", p, 0, 0);
+		/* The answer first, then the order's reply (a cached video goes
+		 * before anything else to this chat), then the buttons go away. */
 		answer_callback(id, NULL);
 		if (data[0] == 'o')
 			order(&u);
-		else {
+		cJSON_AddNumberToObject(p, "chat_id", (double)u.chat_id);
+		cJSON_AddNumberToObject(p, "message_id", (double)tg_json_int64(msg, "message_id"));
+		delivery_add(u.chat_id, "message", "editMessageReplyMarkup", p, 0, 0);
+		if (data[0] != 'o') {
 			u.state = ST_AWAIT_NAME;
 			reply(&u, "ask_name", NULL);
 		}

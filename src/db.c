@@ -131,6 +131,9 @@ static const char *migrations[] = {
 	"  cause TEXT PRIMARY KEY,"
 	"  window_start INTEGER NOT NULL,"
 	"  suppressed INTEGER NOT NULL DEFAULT 0);",
+	/* 4: the sender walks pending rows in id order: no sort per run. */
+	"DROP INDEX outbox_pending;"
+	"CREATE INDEX outbox_queue ON outbox(bot_id, id) WHERE state = 'PENDING';",
 };
 
 int64_t

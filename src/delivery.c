@@ -15,16 +15,19 @@
 #include "tg.h"
 #include "xmalloc.h"
 
-#define BATCH		100
-#define MAX_INFLIGHT	16
+#define BATCH		1000	/* pending rows looked at per run */
+#define MAX_INFLIGHT	16	/* Bot API calls in flight */
+#define MAX_PREVIEWS	4	/* preview OGGs being rendered */
 #define MAX_TRIES	20
 #define CHAT_SLOTS	4096	/* chats remembered by the per-chat limiter */
+#define HELD_SLOTS	2048	/* > BATCH: the chats a run holds back */
 /*
- * The interval between two sends to one chat, with a margin: we time a send
- * when it starts, Telegram when it arrives, and a later send can arrive
- * sooner (a fresh connection, less queueing). 5% plus 20 ms covers it.
+ * The interval between two sends to one chat. It is timed from the
+ * previous send's response: Telegram saw that send before we had its
+ * answer, and sees the next one after we start it, so its gap is never
+ * shorter than ours. 10 ms covers clock granularity.
  */
-#define CHAT_INTERVAL(rate)	(1.05 / (rate) + 0.02)
+#define CHAT_INTERVAL(rate)	(1.0 / (rate) + 0.01)
 
 /* One send in flight. */
 struct send {
@@ -34,6 +37,7 @@ struct send {
 	cJSON		*params;	/* held while a preview is made */
 	int		 upload;	/* the video's bytes, not a file_id */
 	char		*idfile;	/* a preview's cached voice file_id */
+	int		 rendering;	/* a preview waiting for its OGG */
 	struct send	*next;
 };
 
@@ -42,8 +46,9 @@ static struct {
 	sqlite3			*db;
 	struct tg		*tg;
 	const char		*bot_id;
-	struct send		*inflight;
-	int			 ninflight;
+	struct send		*inflight;	/* calls and previews */
+	int			 ninflight;	/* calls */
+	int			 nrendering;	/* previews being rendered */
 	double			 paused_until;	/* a 429's retry_after (now_s) */
 	struct event		*run_ev, *tick_ev, *rate_ev;
 	double			 global_rate, chat_rate;
@@ -133,6 +138,20 @@ rate_take(int64_t chat, const char *method)
 	return 0;
 }
 
+/* A send to chat was answered: its interval starts now. */
+static void
+rate_answered(int64_t chat, const char *method)
+{
+	double now = now_s();
+	int slot;
+
+	if (dl.global_rate <= 0 || strcmp(method, "answerCallbackQuery") == 0 ||
+	    (slot = chat_slot(chat, now)) == -1)
+		return;
+	dl.chats[slot].chat = chat;
+	dl.chats[slot].last = now;
+}
+
 /* Run again when the soonest rate-limited send may go. */
 static void
 rate_wake(double wait)
@@ -149,7 +168,7 @@ rate_wake(double wait)
 int
 delivery_inflight(void)
 {
-	return dl.ninflight;
+	return dl.ninflight + dl.nrendering;
 }
 
 void
@@ -194,7 +213,10 @@ send_free(struct send *x)
 			*pp = x->next;
 			break;
 		}
-	dl.ninflight--;
+	if (x->rendering)
+		dl.nrendering--;
+	else
+		dl.ninflight--;
 	free(x->kind);
 	free(x->method);
 	free(x->idfile);
@@ -329,6 +351,7 @@ send_done(const struct tg_result *r, void *arg)
 {
 	struct send *x = arg;
 
+	rate_answered(x->chat_id, x->method);
 	db_run(dl.db, "INSERT INTO tg_calls (bot_id, method, result, count) VALUES (?, ?, ?, 1) "
 	    "ON CONFLICT (bot_id, method, result) DO UPDATE SET count = count + 1", "sss",
 	    dl.bot_id, x->method, result_class(r));
@@ -347,7 +370,11 @@ preview_ready(const char *path, void *arg)
 	struct send *x = arg;
 	cJSON *params = x->params;
 
+	/* From now on it is a call like any other. */
 	x->params = NULL;
+	x->rendering = 0;
+	dl.nrendering--;
+	dl.ninflight++;
 	if (path != NULL) {
 		char id[256] = "";
 		FILE *f;
@@ -418,15 +445,22 @@ send_start(sqlite3_stmt *st)
 {
 	struct send *x = xcalloc(1, sizeof(*x));
 	const char *method = (const char *)sqlite3_column_text(st, 3);
-	cJSON *params = cJSON_Parse((const char *)sqlite3_column_text(st, 4));
+	sqlite3_stmt *p;
+	cJSON *params = NULL;
 	char *file_id = NULL, *path = NULL;
 
 	x->id = sqlite3_column_int64(st, 0);
 	x->chat_id = sqlite3_column_int64(st, 1);
 	x->kind = db_col_str(st, 2);
 	x->method = xstrdup(method);
-	x->request_id = sqlite3_column_int64(st, 5);
-	x->asset_id = sqlite3_column_int64(st, 6);
+	x->request_id = sqlite3_column_int64(st, 4);
+	x->asset_id = sqlite3_column_int64(st, 5);
+	p = db_prep(dl.db, "SELECT params FROM outbox WHERE id = ?", "l", x->id);
+	if (db_step(p) == SQLITE_ROW)
+		params = cJSON_Parse((const char *)sqlite3_column_text(p, 0));
+	sqlite3_finalize(p);
+	if (params == NULL)
+		params = cJSON_CreateObject();
 	if (strcmp(x->kind, "video") == 0) {
 		sqlite3_stmt *a = db_prep(dl.db, "SELECT file_id, file_path FROM assets "
 		    "WHERE id = ?", "l", x->asset_id);
@@ -438,17 +472,22 @@ send_start(sqlite3_stmt *st)
 	}
 	x->next = dl.inflight;
 	dl.inflight = x;
-	dl.ninflight++;
 	if (strcmp(x->kind, "preview") == 0) {
 		cJSON *name = cJSON_DetachItemFromObject(params, "_name");
 
+		/* The OGG may take a while: no call slot is held meanwhile. */
+		x->rendering = 1;
+		dl.nrendering++;
 		x->params = params;
 		if (dl.preview != NULL && cJSON_IsString(name))
 			dl.preview(name->valuestring, preview_ready, x);
 		else
 			preview_ready(NULL, x);
 		cJSON_Delete(name);
-	} else if (strcmp(x->kind, "video") == 0 && file_id == NULL &&
+		goto out;
+	}
+	dl.ninflight++;
+	if (strcmp(x->kind, "video") == 0 && file_id == NULL &&
 	    (path == NULL || access(path, R_OK) == -1)) {
 		cJSON_Delete(params);
 		video_rerender(x);
@@ -463,21 +502,52 @@ send_start(sqlite3_stmt *st)
 			cJSON_AddStringToObject(params, "video", file_id);
 		tg_call(dl.tg, method, params, 0, send_done, x);
 	}
+out:
 	free(file_id);
 	free(path);
 }
 
 /*
+ * The chats one run holds back: open addressing, cleared by bumping the
+ * run's stamp instead of the table.
+ */
+static struct {
+	int64_t		chat;
+	unsigned	stamp;
+} held[HELD_SLOTS];
+static unsigned held_stamp;
+
+/* 1 if chat is held back in this run; with add, hold it. */
+static int
+held_test(int64_t chat, int add)
+{
+	size_t h = (size_t)((uint64_t)chat * 0x9e3779b97f4a7c15ULL >> 40) % HELD_SLOTS;
+
+	for (;; h = (h + 1) % HELD_SLOTS) {
+		if (held[h].stamp != held_stamp) {
+			if (add) {
+				held[h].chat = chat;
+				held[h].stamp = held_stamp;
+			}
+			return 0;
+		}
+		if (held[h].chat == chat)
+			return 1;
+	}
+}
+
+/*
  * Walk pending rows in id order. A chat whose oldest row cannot go now
- * (in flight, backing off) holds its later rows back, so each chat sees
- * its messages in the order they were queued.
+ * (in flight, backing off, waiting out its interval) holds its later rows
+ * back, so each chat sees its messages in the order they were queued.
+ * The window is wide (BATCH rows, held chats fewer than HELD_SLOTS) so
+ * that chats waiting their interval do not hide the ones that may go.
  */
 static void
 delivery_run(evutil_socket_t fd, short what, void *arg)
 {
-	int64_t held[BATCH];
-	int nheld = 0;
 	double soonest = 0;
+	int64_t now = db_now();
 	sqlite3_stmt *st;
 
 	(void)fd;
@@ -487,26 +557,35 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 		rate_wake(dl.paused_until - now_s());
 		return;
 	}
-	st = db_prep(dl.db, "SELECT id, chat_id, kind, method, params, request_id, asset_id, "
-	    "next_at FROM outbox WHERE bot_id = ? AND state = 'PENDING' ORDER BY id LIMIT ?",
+	if (++held_stamp == 0)
+		held_stamp = 1;
+	st = db_prep(dl.db, "SELECT id, chat_id, kind, method, request_id, asset_id, next_at "
+	    "FROM outbox WHERE bot_id = ? AND state = 'PENDING' ORDER BY id LIMIT ?",
 	    "si", dl.bot_id, BATCH);
-	while (db_step(st) == SQLITE_ROW && dl.ninflight < MAX_INFLIGHT) {
+	while (dl.ninflight < MAX_INFLIGHT && db_step(st) == SQLITE_ROW) {
 		int64_t chat = sqlite3_column_int64(st, 1), id = sqlite3_column_int64(st, 0);
+		const char *kind = (const char *)sqlite3_column_text(st, 2);
 		/* Answers to button presses keep no order with anything else:
 		 * they go at once, however many are in flight. */
-		int answer = strcmp((const char *)sqlite3_column_text(st, 2), "answer") == 0;
-		int skip = !answer && send_find_chat(chat) != NULL;
-		struct send *s;
+		int answer = strcmp(kind, "answer") == 0;
+		int skip = 0;
 
-		for (int i = 0; i < nheld && !skip && !answer; i++)
-			skip = held[i] == chat;
-		for (s = dl.inflight; s != NULL && !skip; s = s->next)
-			skip = s->id == id;
-		if (!skip && sqlite3_column_int64(st, 7) > db_now())
+		if (answer) {
+			for (struct send *s = dl.inflight; s != NULL && !skip; s = s->next)
+				skip = s->id == id;
+			if (skip)
+				continue;
+		} else if (held_test(chat, 0))
+			continue;
+		else
+			skip = send_find_chat(chat) != NULL;
+		if (!skip && sqlite3_column_int64(st, 6) > now)
 			skip = 1;
-		if (!skip && strcmp((const char *)sqlite3_column_text(st, 2), "video") == 0 &&
-		    asset_uploading(sqlite3_column_int64(st, 6)))
+		if (!skip && strcmp(kind, "video") == 0 &&
+		    asset_uploading(sqlite3_column_int64(st, 5)))
 			skip = 1;	/* wait for the first upload's file_id */
+		if (!skip && strcmp(kind, "preview") == 0 && dl.nrendering >= MAX_PREVIEWS)
+			skip = 1;
 		if (!skip) {
 			double wait = rate_take(chat, (const char *)sqlite3_column_text(st, 3));
 
@@ -514,12 +593,10 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 				soonest = wait;
 			skip = wait > 0;
 		}
-		if (skip) {
-			if (nheld < BATCH && !answer)
-				held[nheld++] = chat;
-			continue;
-		}
-		send_start(st);
+		if (!skip)
+			send_start(st);
+		else if (!answer)
+			held_test(chat, 1);
 	}
 	sqlite3_finalize(st);
 	if (soonest > 0)

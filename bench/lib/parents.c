@@ -22,14 +22,12 @@
  *	"ready CHAT NAME MESSAGE_ID DATA SEQ" (or "lost ...").
  *   parents probe ADDR PREP_FILE HELP_FIRST_CHAT TICK_MS INTERVAL_MS SECONDS
  *	Every TICK_MS, one parent from PREP_FILE presses Confirm, and half a
- *	tick later one fresh chat (HELP_FIRST_CHAT...) sends /help. Per press: "hit CHAT
- *	TOTAL RESIDUAL T_EDIT GAP_EA GAP_AV UPLOAD T_PRESS": TOTAL is press to
- *	sendVideo (T_EDIT: to the button edit; GAP_EA, GAP_AV: edit to
- *	"order accepted", that to the video); RESIDUAL is TOTAL less the
- *	per-chat flood waits: INTERVAL_MS (the bot's per-chat interval, timed
- *	from the previous send's start) for each of the two gaps, which always
- *	wait for it (the three rows are queued together and a send to a chat
- *	waits for the one before it), told by a gap over INTERVAL_MS / 2.
+ *	tick later one fresh chat (HELP_FIRST_CHAT...) sends /help. Per press:
+ *	"hit CHAT TOTAL RESIDUAL BEFORE UPLOAD T_PRESS": TOTAL is press to
+ *	sendVideo; BEFORE the messages the chat got between the two (the
+ *	answer to the press aside); RESIDUAL is TOTAL less the per-chat flood
+ *	waits among them: INTERVAL_MS (the bot's per-chat interval) for each
+ *	message that came INTERVAL_MS / 2 or more after the one before it.
  *	Per /help: "help CHAT MS T_SENT", from the injection to the reply.
  *   parents count ADDR FIRST_CHAT COUNT
  *	"videos CHAT N" per chat: how many sendVideo the chat received.
@@ -72,7 +70,10 @@ struct parent {
 	long long	 seen;		/* last /control/chat seq handled */
 	long long	 mid;		/* the preview's message_id */
 	char		 data[64];	/* its Confirm button's callback_data */
-	double		 t_press, t_edit, t_accepted, t_video, t_answer;
+	double		 t_press, t_video, t_answer;
+	double		 t_prev;	/* the chat's last message since the press */
+	int		 before;	/* messages to the chat before the video */
+	double		 waits;		/* per-chat flood waits among them, ms */
 	int		 upload;
 };
 
@@ -256,18 +257,10 @@ report(struct parent *p)
 			printf("help %lld %.3f %.3f\n", p->chat, p->t_video - p->t_press,
 			    p->t_press);
 		else {
-			double ea = p->t_accepted - p->t_edit, av = p->t_video - p->t_accepted;
-			double total = p->t_video - p->t_press, residual = total;
+			double total = p->t_video - p->t_press;
 
-			/* A send that waited for the interval (it was queued
-			 * behind the previous one, so it always does). */
-			if (ea > interval_ms / 2)
-				residual -= interval_ms;
-			if (av > interval_ms / 2)
-				residual -= interval_ms;
-
-			printf("hit %lld %.3f %.3f %.3f %.3f %.3f %d %.3f\n", p->chat, total,
-			    residual, p->t_edit - p->t_press, ea, av, p->upload, p->t_press);
+			printf("hit %lld %.3f %.3f %d %d %.3f\n", p->chat, total,
+			    total - p->waits, p->before, p->upload, p->t_press);
 		}
 		break;
 	}
@@ -328,19 +321,24 @@ on_entry(struct parent *p, const cJSON *m, double t)
 		press(p);
 		return 1;
 	case S_VIDEO:
-		if (strcmp(method, "editMessageReplyMarkup") == 0 && p->t_edit == 0)
-			p->t_edit = t;
-		else if (strcmp(method, "sendMessage") == 0 && p->t_accepted == 0)
-			p->t_accepted = t;
-		else if (strcmp(method, "answerCallbackQuery") == 0 && p->t_answer == 0)
-			p->t_answer = t;
-		else if (strcmp(method, "sendVideo") == 0) {
+		if (strcmp(method, "answerCallbackQuery") == 0) {
+			if (p->t_answer == 0)
+				p->t_answer = t;
+			return 0;
+		}
+		/* A message after another one that came an interval or more
+		 * later waited for the chat's flood limit. */
+		if (p->t_prev > 0 && t - p->t_prev > interval_ms / 2)
+			p->waits += interval_ms;
+		p->t_prev = t;
+		if (strcmp(method, "sendVideo") == 0) {
 			p->t_video = t;
 			v = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "params"), "video");
 			p->upload = cJSON_IsObject(v);
 			p->step = S_DONE;
 			return 1;
 		}
+		p->before++;
 		return 0;
 	case S_HELP:
 		if (strcmp(method, "sendMessage") != 0)

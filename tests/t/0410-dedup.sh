@@ -46,6 +46,11 @@ t_check "a cached name reaches a new parent" test -s "$video"
 t_check "without a render" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts")" = 10
 t_check "with the same caption a fresh render gets" \
 	t_jq '[.messages[] | select(.method == "sendVideo")][0].params.caption | contains("Маша")' <<<"$(sim_wait 10100 0 1 0)"
+t_check "the cached video is the first thing after Confirm, with no 'order accepted'" \
+	t_jq '[.messages[].method | select(. != "answerCallbackQuery")] as $m |
+		$m[($m | index("sendVoice")) + 1] == "sendVideo" and
+		([.messages[] | select((.text // "") | startswith("Заказ принят"))] | length) == 0' \
+	<<<"$(sim_wait 10100 0 1 0)"
 t_check "and without an upload (the video and its voice preview by file_id)" \
 	test "$(jq '.uploads' <<<"$(curl -fsS "http://$SIM_ADDR/control/stats")")" = "$(jq '.uploads' <<<"$stats")"
 
