@@ -90,7 +90,7 @@ for k in voice voice_fallbacks voice_rate voice_pitch voice_volume \
 	text_size text_color text_border_color text_border_width text_x text_y \
 	text_fade duration name_start name_end min_duration max_duration \
 	background music music_volume music_duck width height fps crf preset \
-	media_style language; do
+	media_style language join; do
 	known[$k]=1
 done
 
@@ -206,6 +206,7 @@ conf_check() {
 	default music_duck 0.5
 	default crf 26
 	default preset veryfast
+	default join fast
 
 	int voice_rate 80 450
 	int voice_pitch 0 99
@@ -236,6 +237,10 @@ conf_check() {
 	case ${conf[preset]} in
 	ultrafast | superfast | veryfast | faster | fast | medium | slow) ;;
 	*) die $EX_CONFIG "template.conf: 'preset' must be an x264 preset" ;;
+	esac
+	case ${conf[join]} in
+	fast | concat) ;;
+	*) die $EX_CONFIG "template.conf: 'join' must be fast or concat" ;;
 	esac
 	[ $((conf[width] % 2 + conf[height] % 2)) -eq 0 ] ||
 		die $EX_CONFIG "template.conf: width and height must be even"
@@ -724,26 +729,18 @@ video_graph() {
 # the encoder's state (window choice, lookahead) is the same as the bed's
 # where they meet; it starts on a frame boundary (a_first), and at 0 or
 # before the final fade, so that its fades are those of the bed.
+#
+# audio_graph full: the whole track instead (a_first 0, a_end a_total), for
+# the concat join.
 audio_graph() {
 	local vs ve dvs dve first_max ramp duck inputs
 	vs=$(((voice_at > 150 ? voice_at - 150 : 0) * AR / 1000))
 	ve=$(((voice_at + voice_ms + 250) * AR / 1000))
-	a_keep=$((vs / AF))
-	a_stop=$(((ve + AF - 1) / AF + 2))
-	a_first=$((a_keep > 3 ? (a_keep - 3) * AF : 0))
-	a_end=$(((a_stop + 2) * AF))
-	if [ "$a_end" -ge "$a_total" ]; then
-		a_end=$a_total
-		a_stop=-
+	if [ "${1:-}" = full ]; then
+		a_first=0 a_end=$a_total a_keep=0 a_stop=-
+	else
+		audio_splice "$vs" "$ve"
 	fi
-	if [ "$a_end" -gt "$a_fade" ]; then
-		# Start before the fade-out, for all of the fade to be ours.
-		first_max=$(((a_fade / AF > 3 ? a_fade / AF - 3 : 0) * AF))
-		[ "$a_first" -le "$first_max" ] || a_first=$first_max
-	fi
-	# From (near) the start: no bed frame before, the fade-in is ours.
-	[ "$a_first" -ge $((AR / 20)) ] || a_first=0
-	[ "$a_first" -gt 0 ] || a_keep=0
 	# The music is ducked to music_duck while the voice speaks: the bed
 	# minus (1 - music_duck) times itself faded in over 150 ms from vs and
 	# out over 150 ms until ve. Sample-exact, and exactly the bed outside.
@@ -751,7 +748,7 @@ audio_graph() {
 	dvs=$((vs - a_first))
 	dve=$((ve - a_first - ramp))
 	duck=$((1000 - m[music_duck]))
-	ag="[0:a]atrim=start_sample=$a_first:end_sample=$a_end,asetpts=PTS-STARTPTS"
+	ag="[${2:-0}:a]atrim=start_sample=$a_first:end_sample=$a_end,asetpts=PTS-STARTPTS"
 	if [ "$duck" -gt 0 ]; then
 		printf -v duck '%d.%03d' $((duck / 1000)) $((duck % 1000))
 		ag+=",asplit[m][d];[d]afade=t=in:ss=$dvs:ns=$ramp,afade=t=out:ss=$dve:ns=$ramp"
@@ -768,28 +765,62 @@ audio_graph() {
 	ag+=",${REPLY}[a]"
 }
 
+# audio_splice VS VE: the AAC frames that replace the bed's around the
+# voice, from VS to VE (samples); see audio_graph.
+audio_splice() {
+	local vs=$1 ve=$2 first_max
+	a_keep=$((vs / AF))
+	a_stop=$(((ve + AF - 1) / AF + 2))
+	a_first=$((a_keep > 3 ? (a_keep - 3) * AF : 0))
+	a_end=$(((a_stop + 2) * AF))
+	if [ "$a_end" -ge "$a_total" ]; then
+		a_end=$a_total
+		a_stop=-
+	fi
+	if [ "$a_end" -gt "$a_fade" ]; then
+		# Start before the fade-out, for all of the fade to be ours.
+		first_max=$(((a_fade / AF > 3 ? a_fade / AF - 3 : 0) * AF))
+		[ "$a_first" -le "$first_max" ] || a_first=$first_max
+	fi
+	# From (near) the start: no bed frame before, the fade-in is ours.
+	[ "$a_first" -ge $((AR / 20)) ] || a_first=0
+	[ "$a_first" -gt 0 ] || a_keep=0
+}
+
 # encode: one ffmpeg for everything new per name: the window segment
 # (b.mp4, encoded exactly like the cached parts, in one x264 thread: least
-# CPU, and a render is short anyway), the thumbnail and the audio stretch
-# (v.m4a).
+# CPU, and a render is short anyway), the thumbnail and, for the fast join,
+# the audio stretch (v.m4a).
 # The voice is read by an amovie filter rather than as a second input (see
 # static_build).
 encode() {
-	local -a enc
+	local -a enc audio=()
 	venc 1
 	video_graph
-	audio_graph
+	if [ "${conf[join]}" = fast ]; then
+		audio_graph
+		vg+=";$ag"
+		audio=(-map '[a]' "${AENC[@]}" -f mp4 v.m4a)
+	fi
 	ff encode -i "file:$sdir/w.nut" \
-		-filter_complex "$vg;$ag" \
+		-filter_complex "$vg" \
 		-map '[v]' "${enc[@]}" -f mp4 b.mp4 \
 		-map '[th]' -frames:v 1 -q:v 3 -f image2 -update 1 thumb.jpg \
-		-map '[a]' "${AENC[@]}" -f mp4 v.m4a
+		"${audio[@]}"
 }
 
-# join: the MP4, from the cached parts and the new segment and audio
-# stretch, nothing decoded or re-encoded.
+# join: the MP4 from the cached parts and the new ones. "fast": the
+# perl joiner below copies the video segments and splices the audio
+# stretch into the cached bed's AAC frames, nothing decoded or
+# re-encoded, no process but perl; "concat" (or when the fast join
+# fails): ffmpeg's concat demuxer copies the video segments (-c copy) and
+# the whole audio track is mixed and encoded again from the bed.
 join() {
 	local -a v=() a=()
+	if [ "${conf[join]}" = concat ]; then
+		join_concat
+		return
+	fi
 	[ "$ns" -eq 0 ] || v+=("$sdir/a.mp4" 0 -)
 	v+=(b.mp4 0 -)
 	[ "$ne" -eq "$nt" ] || v+=("$sdir/c.mp4" 0 -)
@@ -802,13 +833,36 @@ join() {
 	fi
 	# perl also moves the outputs into place and, on success, removes the
 	# work dir: a process less to start.
-	perl -e "$MP4JOIN" -- -r out.mp4 "$out_path" -r thumb.jpg "$thumb_path" -c "$wdir" \
-		out.mp4 T "${v[@]}" T "${a[@]}" 2>join.log || {
+	if ! perl -e "$MP4JOIN" -- -r out.mp4 "$out_path" -r thumb.jpg "$thumb_path" \
+		-c "$wdir" out.mp4 T "${v[@]}" T "${a[@]}" 2>join.log; then
 		cat join.log >&2
-		die $EX_TEMPFAIL "joining the parts failed"
-	}
+		printf 'render.sh: the fast join failed, joining with the concat demuxer\n' >&2
+		rm -f out.mp4
+		join_concat
+		return
+	fi
 	[ ! -e out.mp4 ] || mv -f out.mp4 "$out_path"
 	[ ! -e thumb.jpg ] || mv -f thumb.jpg "$thumb_path"
+}
+
+# join_concat: the video segments joined by the concat demuxer (-c copy),
+# the audio track mixed from the cached bed (w.nut's sound) and the voice.
+join_concat() {
+	local f i=0 parts=()
+	[ "$ns" -eq 0 ] || parts+=("$sdir/a.mp4")
+	parts+=("$PWD/b.mp4")
+	[ "$ne" -eq "$nt" ] || parts+=("$sdir/c.mp4")
+	: >list.txt
+	for f in "${parts[@]}"; do
+		# Plain names in the list: no quoting to get wrong.
+		ln -sf "$f" "s$((++i)).mp4"
+		printf "file 's%d.mp4'\n" "$i" >>list.txt
+	done
+	audio_graph full 1
+	ff join -f concat -safe 0 -i list.txt -i "file:$sdir/w.nut" -filter_complex "$ag" \
+		-map 0:v -map '[a]' -c:v copy "${AENC[@]}" -movflags +faststart -f mp4 out.mp4
+	mv -f out.mp4 "$out_path"
+	mv -f thumb.jpg "$thumb_path"
 }
 
 # The MP4 joiner, run by join() with perl (perl-base is part of every Debian

@@ -50,6 +50,7 @@ static struct {
 	int			 ninflight;	/* calls */
 	int			 nrendering;	/* previews being rendered */
 	double			 paused_until;	/* a 429's retry_after (now_s) */
+	double			 wake_at;	/* when rate_ev fires (now_s) */
 	struct event		*run_ev, *tick_ev, *rate_ev;
 	double			 global_rate, chat_rate;
 	double			 tokens;	/* the global bucket */
@@ -152,14 +153,17 @@ rate_answered(int64_t chat, const char *method)
 	dl.chats[slot].last = now;
 }
 
-/* Run again when the soonest rate-limited send may go. */
+/* Run again when the soonest rate-limited send may go: a wake already
+ * set for later is brought forward. */
 static void
 rate_wake(double wait)
 {
 	struct timeval tv;
+	double at = now_s() + wait;
 
-	if (evtimer_pending(dl.rate_ev, &tv))
+	if (evtimer_pending(dl.rate_ev, NULL) && dl.wake_at <= at)
 		return;
+	dl.wake_at = at;
 	tv.tv_sec = (time_t)wait;
 	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6) + 1000;
 	evtimer_add(dl.rate_ev, &tv);

@@ -158,6 +158,28 @@ for w in "0 1.2 0" "5.6 7 0.5"; do
 		test -z \"\$(ffmpeg -nostdin -v error -i '$T/x$s/out.mp4' -f null - 2>&1)\""
 done
 
+# The concat join (template.conf join = concat, and the fallback when the
+# fast joiner fails): the same picture, joined by ffmpeg's concat demuxer,
+# the whole sound mixed again; a whole, +faststart video.
+cj=$T/concat-tpl
+cp -R "$tpl" "$cj"
+echo 'join = concat' >>"$cj/template.conf"
+render "$T/j1" "Маша" GREETBOT_TEMPLATE_DIR="$cj" GREETBOT_CACHE_DIR="$T/cache-j"
+check_rc "join = concat renders" 0 "$T/j1"
+frames() { ffmpeg -nostdin -v error -i "$1" -map 0:v -f md5 - 2>/dev/null; }
+t_check "its frames are those of the fast join" test "$(frames "$T/j1/out.mp4")" = "$(frames "$T/w1/out.mp4")"
+t_check "it decodes without errors, $dur s, moov before mdat" sh -c "
+	test \"\$(ffprobe -v error -show_entries format=duration -of csv=p=0 '$T/j1/out.mp4')\" = '$dur' &&
+	test -z \"\$(ffmpeg -nostdin -v error -i '$T/j1/out.mp4' -f null - 2>&1)\" &&
+	head -c 64 '$T/j1/out.mp4' | grep -q moov"
+mkdir -p "$T/badperl"
+printf '#!/bin/sh\necho "joiner broken on purpose" >&2\nexit 1\n' >"$T/badperl/perl"
+chmod 755 "$T/badperl/perl"
+render "$T/j2" "Маша" PATH="$T/badperl:$PATH"
+check_rc "a failing fast join falls back to the concat demuxer" 0 "$T/j2"
+t_check "and says so on stderr" grep -q 'fast join failed, joining with the concat demuxer' "$T/j2/stderr"
+t_check "with the same frames" test "$(frames "$T/j2/out.mp4")" = "$(frames "$T/w1/out.mp4")"
+
 # Preview: the phrase alone, as a voice message.
 render "$T/p1" "Маша" GREETBOT_MODE=preview GREETBOT_OUTPUT="$T/p1/voice.ogg"
 check_rc "preview exits 0" 0 "$T/p1"
