@@ -6,14 +6,18 @@
 # the same run:
 #
 # - naive: the whole video made per name the obvious way: espeak-ng for
-#   the voice, then one ffmpeg over the whole duration (background, title
-#   and name drawtext, music ducked under the voice, thumbnail) with the
+#   the voice, then one ffmpeg over the whole duration (background, title,
+#   outro and name drawtext, music ducked under the voice, thumbnail) with the
 #   output settings render.sh uses per name (x264 preset/crf from
 #   template.conf, High, yuv420p, GOP 2 s, no B-frames, 1 x264 thread, 2
 #   filter threads, AAC -q:a 1.5 mono, +faststart);
-# - segment only: just the personalised window's video (the name drawn
-#   over the cached window background, same x264 settings as render.sh's
-#   per-name encode), the least any per-name render must encode.
+# - segment only: what is personal in the video, the least any per-name
+#   render must make: the voice (espeak-ng), and one ffmpeg encoding the
+#   window's picture (the name drawn over the cached window background,
+#   same x264 settings as render.sh's per-name encode) and the sound while
+#   the voice speaks (cached bed ducked, plus the voice, AAC as render.sh).
+#   No thumbnail, no join. cpu_segment_video_only is the picture alone
+#   (ratio_segment_video_only = new/that), for comparison.
 #
 # CPU is user+sys of the whole process tree (GNU time: the script and every
 # child it waited for). render.sh runs as greetbotd runs it: env -i with
@@ -113,7 +117,7 @@ render Прогрев "$B/warm"
 sdir=$(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'static-*' | head -n 1)
 [ -f "$sdir/w.nut" ] || b_fail "no cached window background in $cache"
 
-new=() walls=() naive=() seg=()
+new=() walls=() naive=() seg=() segv=()
 for ((i = 0; i < runs; i++)); do
 	name=${names[i]}
 	# New name, warm cache, to a validated MP4.
@@ -147,6 +151,14 @@ for ((i = 0; i < runs; i++)); do
 	g+=",drawtext=$dt:textfile=$w/title.txt:fontsize=$(cf title_size 36)"
 	g+=":fontcolor=$(cf title_color white):x='$(pos "$(cf title_x center)" x)'"
 	g+=":y='$(pos "$(cf title_y top)" y)'"
+	if [ -n "$(cf outro '')" ]; then
+		printf '%s' "$(cf outro '')" >"$w/outro.txt"
+		os=$(cf outro_start "$ne")
+		g+=",drawtext=$dt:textfile=$w/outro.txt:fontsize=$(cf outro_size "$(cf title_size 36)")"
+		g+=":fontcolor=$(cf outro_color "$(cf title_color white)")"
+		g+=":x='$(pos "$(cf outro_x center)" x)':y='$(pos "$(cf outro_y 'h*0.75')" y)'"
+		g+=":enable='gte(t,$os)':alpha='clip((t-$os)/$fade,0,1)'"
+	fi
 	g+=",drawtext=$dt:textfile=$w/name.txt:fontsize=$(cf text_size 64)"
 	g+=":fontcolor=$(cf text_color white):x='$(pos "$(cf text_x center)" x)'"
 	g+=":y='$(pos "$(cf text_y center)" y)':$alpha,split[v][t];"
@@ -169,25 +181,41 @@ for ((i = 0; i < runs; i++)); do
 	valid "$w/out.mp4" || b_fail "the naive output is not a valid MP4"
 	naive+=("$(b_calc "$(cat "$w/cpu-voice") + $(cat "$w/cpu-ffmpeg")")")
 
-	# Segment only: the window's video, nothing else.
+	# Segment only: what is personal in the video and nothing more: the
+	# voice (espeak-ng, as for naive), then one ffmpeg for the window's
+	# picture (the name over the cached window background) and the sound
+	# while the voice speaks (the cached bed, ducked, plus the voice, from
+	# 150 ms before it to 250 ms after, as render.sh ducks). No thumbnail,
+	# no join. The picture alone is measured too (segment_video_only).
 	w=$B/seg$i
 	mkdir -p "$w"
 	printf '%s' "$(cf text '{name}')" | sed "s/{name}/$name/" >"$w/name.txt"
+	cp "$B/naive$i/voice.wav" "$w/voice.wav"
 	sl=$(b_calc "$ne - $ns")
 	g="[0:v]drawtext=$dt:textfile=$w/name.txt:fontsize=$(cf text_size 64)"
 	g+=":fontcolor=$(cf text_color white):x='$(pos "$(cf text_x center)" x)'"
 	g+=":y='$(pos "$(cf text_y center)" y)'"
 	g+=":alpha='clip(min(t,$sl-t)/$fade,0,1)'[v]"
-	cpu_of "$w/cpu" "${ff[@]}" -i "$sdir/w.nut" -filter_complex "$g" -map '[v]' \
+	cpu_of "$w/cpu-video" "${ff[@]}" -i "$sdir/w.nut" -filter_complex "$g" -map '[v]' \
 		"${venc[@]}" -an -f mp4 "$w/b.mp4"
-	seg+=("$(cat "$w/cpu")")
-	b_log "run $((i + 1))/$runs: new name ${new[i]}s cpu (${walls[i]}s wall), naive ${naive[i]}s, segment ${seg[i]}s"
+	ga="[0:a]atrim=start=$vs:end=$vend,asetpts=PTS-STARTPTS,volume=${duck}[m];"
+	ga+="amovie=$w/voice.wav,aresample=48000,aformat=sample_fmts=fltp:channel_layouts=mono"
+	ga+=",volume=$(cf voice_volume 1),adelay=delays=150:all=1[s];"
+	ga+="[m][s]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[a]"
+	cpu_of "$w/cpu" "${ff[@]}" -i "$sdir/w.nut" -filter_complex "$g;$ga" \
+		-map '[v]' "${venc[@]}" -f mp4 "$w/b.mp4" -map '[a]' -c:a aac -q:a 1.5 -f mp4 "$w/a.m4a"
+	segv+=("$(cat "$w/cpu-video")")
+	seg+=("$(b_calc "$(cat "$B/naive$i/cpu-voice") + $(cat "$w/cpu")")")
+	b_log "run $((i + 1))/$runs: new name ${new[i]}s cpu (${walls[i]}s wall), naive ${naive[i]}s," \
+		"segment ${seg[i]}s (its picture alone ${segv[i]}s)"
 done
 
 cpu_new=$(b_median "${new[@]}")
 cpu_naive=$(b_median "${naive[@]}")
 cpu_seg=$(b_median "${seg[@]}")
+cpu_segv=$(b_median "${segv[@]}")
 wall=$(b_median "${walls[@]}")
-printf '{"bench":"render","template":"%s","runs":%d,"cpu_new_name":%s,"cpu_naive":%s,"cpu_segment_only":%s,"ratio_naive":%s,"ratio_segment":%s,"wall_new_name":%s}\n' \
+printf '{"bench":"render","template":"%s","runs":%d,"cpu_new_name":%s,"cpu_naive":%s,"cpu_segment_only":%s,"ratio_naive":%s,"ratio_segment":%s,"wall_new_name":%s,"cpu_segment_video_only":%s,"ratio_segment_video_only":%s}\n' \
 	"$(basename "$tdir")" "$runs" "$cpu_new" "$cpu_naive" "$cpu_seg" \
-	"$(b_calc "$cpu_new / $cpu_naive")" "$(b_calc "$cpu_new / $cpu_seg")" "$wall"
+	"$(b_calc "$cpu_new / $cpu_naive")" "$(b_calc "$cpu_new / $cpu_seg")" "$wall" \
+	"$cpu_segv" "$(b_calc "$cpu_new / $cpu_segv")"

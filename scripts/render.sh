@@ -88,7 +88,8 @@ declare -A known=()
 for k in voice voice_fallbacks voice_rate voice_pitch voice_volume \
 	voice_offset phrase font title title_size title_color title_x title_y text \
 	text_size text_color text_border_color text_border_width text_x text_y \
-	text_fade duration name_start name_end min_duration max_duration \
+	text_fade outro outro_start outro_size outro_color outro_x outro_y \
+	duration name_start name_end min_duration max_duration \
 	background music music_volume music_duck width height fps crf preset \
 	media_style language join; do
 	known[$k]=1
@@ -201,6 +202,12 @@ conf_check() {
 	default text_x center
 	default text_y center
 	default text_fade 0.4
+	default outro ''
+	default outro_start "${conf[name_end]:-0}"
+	default outro_size "${conf[title_size]}"
+	default outro_color "${conf[title_color]}"
+	default outro_x center
+	default outro_y 'h*0.75'
 	default music ''
 	default music_volume 0.4
 	default music_duck 0.5
@@ -216,6 +223,11 @@ conf_check() {
 	int text_size 8 400
 	int text_border_width 0 20
 	num text_fade 0 5000
+	num outro_start 0 60000
+	int outro_size 8 400
+	color outro_color
+	position outro_x x
+	position outro_y y
 	color title_color
 	color text_color
 	color text_border_color
@@ -248,6 +260,8 @@ conf_check() {
 		die $EX_CONFIG "template.conf: 'text' must contain {name}"
 	[[ ${conf[title]} != *'{name}'* ]] ||
 		die $EX_CONFIG "template.conf: 'title' is static and cannot contain {name}"
+	[[ ${conf[outro]} != *'{name}'* ]] ||
+		die $EX_CONFIG "template.conf: 'outro' is static and cannot contain {name}"
 
 	local fps=${conf[fps]}
 	nt=$(((m[duration] * fps + 500) / 1000))
@@ -488,6 +502,8 @@ cache_key() {
 		"${conf[crf]} ${conf[preset]}" "$ns $ne $nt" "$bg_path" "$font_path" \
 		"${conf[title]}" "${conf[title_size]} ${conf[title_color]}" \
 		"${conf[title_x]} ${conf[title_y]}" \
+		"${conf[outro]}" "${conf[outro_size]} ${conf[outro_color]} ${m[text_fade]}" \
+		"${conf[outro_x]} ${conf[outro_y]} ${m[outro_start]}" \
 		"${conf[text_border_width]} ${conf[text_border_color]}" \
 		"$music_path" "${conf[music_volume]}"
 	[ -z "${1:-}" ] ||
@@ -516,6 +532,21 @@ static_build() {
 		put_name "${conf[title]}" >title.txt
 		drawtext title.txt "${conf[title_size]}" "${conf[title_color]}" \
 			"${conf[title_x]}" "${conf[title_y]}"
+		g+=,$REPLY
+	fi
+	if [ -n "${conf[outro]}" ]; then
+		# From outro_start to the end, fading in like the name.
+		local from fade
+		printf -v from '%d.%03d' $((m[outro_start] / 1000)) $((m[outro_start] % 1000))
+		printf -v fade '%d.%03d' $((m[text_fade] / 1000)) $((m[text_fade] % 1000))
+		if [ "${m[text_fade]}" -gt 0 ]; then
+			fade=":alpha='clip((t-$from)/$fade,0,1)'"
+		else
+			fade=''
+		fi
+		put_name "${conf[outro]}" >outro.txt
+		drawtext outro.txt "${conf[outro_size]}" "${conf[outro_color]}" \
+			"${conf[outro_x]}" "${conf[outro_y]}" ":enable='gte(t,$from)'$fade"
 		g+=,$REPLY
 	fi
 	if [ "$ns" -gt 0 ]; then

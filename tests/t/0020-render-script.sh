@@ -143,7 +143,7 @@ fi
 # encoded from its first frame) and to the very end (nothing after it, a
 # long phrase sped up into the final fade).
 edge=$T/edge
-for w in "0 1.2 0" "5.6 7 0.5"; do
+for w in "0 1.2 0" "10.6 12 0.5"; do
 	read -r s e o <<<"$w"
 	rm -rf "$edge"
 	cp -R "$tpl" "$edge"
@@ -231,4 +231,26 @@ cp "$tpl/template.conf" "$broken/template.conf"
 printf 'fake\n' >"$broken/media/background.mp4"
 render "$T/b5" "Маша" GREETBOT_TEMPLATE_DIR="$broken" GREETBOT_CACHE_DIR="$T/cache2"
 check_rc "a template whose background is not a video exits 78" 78 "$T/b5"
+cp "$tpl/template.conf" "$broken/template.conf"
+cp "$tpl/media/background.mp4" "$broken/media/background.mp4"
+sed -i 's/^outro .*/outro = Hello {name}/' "$broken/template.conf"
+render "$T/b6" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
+check_rc "a template whose static outro holds {name} exits 78" 78 "$T/b6"
+cp "$tpl/template.conf" "$broken/template.conf"
+echo "join = magic" >>"$broken/template.conf"
+render "$T/b7" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
+check_rc "a template with an unknown join exits 78" 78 "$T/b7"
+
+# The outro (static wishes after the name) is drawn from outro_start on,
+# and not before: frames against a copy of the template without it.
+no=$T/no-outro
+cp -R "$tpl" "$no"
+sed -i 's/^outro .*/outro =/' "$no/template.conf"
+render "$T/o1" "Маша" GREETBOT_TEMPLATE_DIR="$no" GREETBOT_CACHE_DIR="$T/cache-o"
+check_rc "a template without an outro renders" 0 "$T/o1"
+frame_at() { ffmpeg -nostdin -v error -ss "$2" -i "$1" -frames:v 1 -f md5 - 2>/dev/null; }
+ostart=$(conf_value outro_start)
+t_check "the outro is on screen at the end" test "$(frame_at "$T/w1/out.mp4" "$(awk -v d="$dur" 'BEGIN { print d - 0.5 }')")" != \
+	"$(frame_at "$T/o1/out.mp4" "$(awk -v d="$dur" 'BEGIN { print d - 0.5 }')")"
+t_check "and not before outro_start ($ostart s)" test "$(frame_at "$T/w1/out.mp4" 1)" = "$(frame_at "$T/o1/out.mp4" 1)"
 t_done

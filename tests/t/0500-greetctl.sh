@@ -25,10 +25,10 @@ exits() {
 # --- templates ---------------------------------------------------------------
 t_check "template list shows both templates, with version hashes and media" \
 	t_jq 'map(.id) == ["en-birthday", "ru-birthday"] and
-		all(.[]; (.version | test("^[0-9a-f]{16}$")) and .media and .duration == 7)' \
+		all(.[]; (.version | test("^[0-9a-f]{16}$")) and .media and .duration == 12)' \
 	< <("$G" --json template list)
 t_check "template list marks the default template in its table" \
-	grep -qE '^ru-birthday +yes +ru +[0-9a-f]{16} +7 s +5\.\.12 s +ok$' < <("$G" template list)
+	grep -qE '^ru-birthday +yes +ru +[0-9a-f]{16} +12 s +5\.\.20 s +ok$' < <("$G" template list)
 
 "$G" template check ru-birthday >"$T/check.out" 2>&1 && rc=0 || rc=$?
 t_check "template check ru-birthday exits 0" test "$rc" -eq 0
