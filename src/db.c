@@ -133,7 +133,9 @@ static const char *migrations[] = {
 	"  suppressed INTEGER NOT NULL DEFAULT 0);",
 	/* 4: the sender walks pending rows in id order: no sort per run. */
 	"DROP INDEX outbox_pending;"
-	"CREATE INDEX outbox_queue ON outbox(bot_id, id) WHERE state = 'PENDING';",
+	"CREATE INDEX outbox_queue ON outbox(bot_id, id) WHERE state = 'PENDING';"
+	"CREATE INDEX outbox_answers ON outbox(bot_id, id) WHERE state = 'PENDING' AND "
+	"kind = 'answer';",
 };
 
 int64_t

@@ -18,6 +18,7 @@
 #define BATCH		1000	/* pending rows looked at per run */
 #define MAX_INFLIGHT	16	/* Bot API calls in flight */
 #define MAX_PREVIEWS	4	/* preview OGGs being rendered */
+#define MAX_ANSWERS	16	/* answerCallbackQuery calls in flight */
 #define MAX_TRIES	20
 #define CHAT_SLOTS	4096	/* chats remembered by the per-chat limiter */
 #define HELD_SLOTS	2048	/* > BATCH: the chats a run holds back */
@@ -38,6 +39,7 @@ struct send {
 	int		 upload;	/* the video's bytes, not a file_id */
 	char		*idfile;	/* a preview's cached voice file_id */
 	int		 rendering;	/* a preview waiting for its OGG */
+	int		 answer;	/* answerCallbackQuery: in no chat's order */
 	struct send	*next;
 };
 
@@ -49,6 +51,7 @@ static struct {
 	struct send		*inflight;	/* calls and previews */
 	int			 ninflight;	/* calls */
 	int			 nrendering;	/* previews being rendered */
+	int			 nanswers;	/* answers to button presses */
 	double			 paused_until;	/* a 429's retry_after (now_s) */
 	double			 wake_at;	/* when rate_ev fires (now_s) */
 	struct event		*run_ev, *tick_ev, *rate_ev;
@@ -172,7 +175,7 @@ rate_wake(double wait)
 int
 delivery_inflight(void)
 {
-	return dl.ninflight + dl.nrendering;
+	return dl.ninflight + dl.nrendering + dl.nanswers;
 }
 
 void
@@ -193,7 +196,7 @@ static struct send *
 send_find_chat(int64_t chat_id)
 {
 	for (struct send *s = dl.inflight; s != NULL; s = s->next)
-		if (s->chat_id == chat_id)
+		if (s->chat_id == chat_id && !s->answer)
 			return s;
 	return NULL;
 }
@@ -219,6 +222,8 @@ send_free(struct send *x)
 		}
 	if (x->rendering)
 		dl.nrendering--;
+	else if (x->answer)
+		dl.nanswers--;
 	else
 		dl.ninflight--;
 	free(x->kind);
@@ -490,7 +495,11 @@ send_start(sqlite3_stmt *st)
 		cJSON_Delete(name);
 		goto out;
 	}
-	dl.ninflight++;
+	if (strcmp(x->kind, "answer") == 0) {
+		x->answer = 1;
+		dl.nanswers++;
+	} else
+		dl.ninflight++;
 	if (strcmp(x->kind, "video") == 0 && file_id == NULL &&
 	    (path == NULL || access(path, R_OK) == -1)) {
 		cJSON_Delete(params);
@@ -563,26 +572,32 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 	}
 	if (++held_stamp == 0)
 		held_stamp = 1;
+	/* Answers first: a button's spinner should not wait behind a queue of
+	 * messages, and they are not flood-limited. */
+	st = db_prep(dl.db, "SELECT id, chat_id, kind, method, request_id, asset_id, next_at "
+	    "FROM outbox WHERE bot_id = ? AND state = 'PENDING' AND kind = 'answer' AND "
+	    "next_at <= ? ORDER BY id LIMIT ?", "sli", dl.bot_id, now, MAX_ANSWERS);
+	while (dl.nanswers < MAX_ANSWERS && db_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		int busy = 0;
+
+		for (struct send *s = dl.inflight; s != NULL && !busy; s = s->next)
+			busy = s->id == id;
+		if (!busy)
+			send_start(st);
+	}
+	sqlite3_finalize(st);
 	st = db_prep(dl.db, "SELECT id, chat_id, kind, method, request_id, asset_id, next_at "
 	    "FROM outbox WHERE bot_id = ? AND state = 'PENDING' ORDER BY id LIMIT ?",
 	    "si", dl.bot_id, BATCH);
 	while (dl.ninflight < MAX_INFLIGHT && db_step(st) == SQLITE_ROW) {
-		int64_t chat = sqlite3_column_int64(st, 1), id = sqlite3_column_int64(st, 0);
+		int64_t chat = sqlite3_column_int64(st, 1);
 		const char *kind = (const char *)sqlite3_column_text(st, 2);
-		/* Answers to button presses keep no order with anything else:
-		 * they go at once, however many are in flight. */
-		int answer = strcmp(kind, "answer") == 0;
-		int skip = 0;
+		int skip;
 
-		if (answer) {
-			for (struct send *s = dl.inflight; s != NULL && !skip; s = s->next)
-				skip = s->id == id;
-			if (skip)
-				continue;
-		} else if (held_test(chat, 0))
-			continue;
-		else
-			skip = send_find_chat(chat) != NULL;
+		if (strcmp(kind, "answer") == 0 || held_test(chat, 0))
+			continue;	/* answers went above */
+		skip = send_find_chat(chat) != NULL;
 		if (!skip && sqlite3_column_int64(st, 6) > now)
 			skip = 1;
 		if (!skip && strcmp(kind, "video") == 0 &&
@@ -599,7 +614,7 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 		}
 		if (!skip)
 			send_start(st);
-		else if (!answer)
+		else
 			held_test(chat, 1);
 	}
 	sqlite3_finalize(st);
