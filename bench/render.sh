@@ -19,16 +19,18 @@
 #   No thumbnail, no join. cpu_segment_video_only is the picture alone
 #   (ratio_segment_video_only = new/that), for comparison.
 #
-# CPU is user+sys of the whole process tree (GNU time: the script and every
-# child it waited for). render.sh runs as greetbotd runs it: env -i with
+# CPU is user+sys of the whole process tree (bench/lib/cputime.c: wait4's
+# rusage, the script and every child it waited for, to the microsecond). render.sh runs as greetbotd runs it: env -i with
 # the contract's variables, a fresh work dir per run, one cache dir shared
 # by all runs and warmed once first. wall_new_name is from starting
 # render.sh to a validated MP4 (ffprobe: a video and an audio stream,
 # duration within min_duration..max_duration). Each figure is the median of
-# BENCH_RUNS (5) runs.
+# BENCH_RUNS (7) runs; each ratio is the median of the runs' own ratios
+# (a run measures new name and baselines back to back, so a slower moment
+# of a shared machine moves both sides).
 . "$(dirname "$0")/lib/common.sh"
 
-runs=${BENCH_RUNS:-5}
+runs=${BENCH_RUNS:-7}
 tdir=$TOP/templates/${BENCH_TEMPLATE:-ru-birthday}
 conf=$tdir/template.conf
 script=$TOP/scripts/render.sh
@@ -82,13 +84,16 @@ venc=(-c:v libx264 -preset "$preset" -crf "$crf" -profile:v high -pix_fmt yuv420
 	-g $((fps * 2)) -bf 0 -threads 1 -video_track_timescale $((fps * 1000)))
 ff=(ffmpeg -nostdin -hide_banner -loglevel error -y -filter_complex_threads 2)
 
-# cpu_of OUT CMD...: run CMD under GNU time; OUT gets user+sys seconds.
+# CPU seconds of a process tree, to the microsecond (bench/lib/cputime.c).
+cputime=$B/cputime
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o "$cputime" "$TOP/bench/lib/cputime.c"
+
+# cpu_of OUT CMD...: run CMD; OUT gets its user+sys seconds.
 cpu_of() {
 	local out=$1
 	shift
-	/usr/bin/time -o "$out.time" -f '%U %S' "$@" >"$out.stdout" 2>"$out.stderr" ||
+	"$cputime" "$out" "$@" >"$out.stdout" 2>"$out.stderr" ||
 		b_fail "$* failed: $(tail -n 5 "$out.stderr")"
-	awk '{ printf "%.3f", $1 + $2 }' "$out.time" >"$out"
 }
 
 # valid MP4: ffprobe finds a video and an audio stream and the duration is
@@ -103,7 +108,7 @@ valid() {
 # render NAME WORKDIR: scripts/render.sh as greetbotd runs it.
 render() {
 	mkdir -p "$2"
-	(cd "$2" && exec /usr/bin/time -o "$2/time" -f '%U %S' env -i \
+	(cd "$2" && exec "$cputime" "$2/time" env -i \
 		PATH=/usr/local/bin:/usr/bin:/bin HOME="$2" LANG=C.UTF-8 \
 		GREETBOT_NAME="$1" GREETBOT_TEMPLATE_DIR="$tdir" GREETBOT_CACHE_DIR="$cache" \
 		GREETBOT_OUTPUT="$2/out.mp4" GREETBOT_THUMB="$2/thumb.jpg" GREETBOT_MODE=video \
@@ -117,7 +122,7 @@ render Прогрев "$B/warm"
 sdir=$(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'static-*' | head -n 1)
 [ -f "$sdir/w.nut" ] || b_fail "no cached window background in $cache"
 
-new=() walls=() naive=() seg=() segv=()
+new=() walls=() naive=() seg=() segv=() rn=() rs=() rsv=()
 for ((i = 0; i < runs; i++)); do
 	name=${names[i]}
 	# New name, warm cache, to a validated MP4.
@@ -127,7 +132,7 @@ for ((i = 0; i < runs; i++)); do
 	valid "$w/out.mp4" || b_fail "render.sh output for $name is not a valid MP4"
 	t1=$(b_now)
 	walls+=("$(b_calc "$t1 - $t0")")
-	new+=("$(awk '{ printf "%.3f", $1 + $2 }' "$w/time")")
+	new+=("$(cat "$w/time")")
 
 	# Naive: the voice, then one ffmpeg over the whole duration.
 	w=$B/naive$i
@@ -206,6 +211,9 @@ for ((i = 0; i < runs; i++)); do
 		-map '[v]' "${venc[@]}" -f mp4 "$w/b.mp4" -map '[a]' -c:a aac -q:a 1.5 -f mp4 "$w/a.m4a"
 	segv+=("$(cat "$w/cpu-video")")
 	seg+=("$(b_calc "$(cat "$B/naive$i/cpu-voice") + $(cat "$w/cpu")")")
+	rn+=("$(b_calc "${new[i]} / ${naive[i]}")")
+	rs+=("$(b_calc "${new[i]} / ${seg[i]}")")
+	rsv+=("$(b_calc "${new[i]} / ${segv[i]}")")
 	b_log "run $((i + 1))/$runs: new name ${new[i]}s cpu (${walls[i]}s wall), naive ${naive[i]}s," \
 		"segment ${seg[i]}s (its picture alone ${segv[i]}s)"
 done
@@ -217,5 +225,5 @@ cpu_segv=$(b_median "${segv[@]}")
 wall=$(b_median "${walls[@]}")
 printf '{"bench":"render","template":"%s","runs":%d,"cpu_new_name":%s,"cpu_naive":%s,"cpu_segment_only":%s,"ratio_naive":%s,"ratio_segment":%s,"wall_new_name":%s,"cpu_segment_video_only":%s,"ratio_segment_video_only":%s}\n' \
 	"$(basename "$tdir")" "$runs" "$cpu_new" "$cpu_naive" "$cpu_seg" \
-	"$(b_calc "$cpu_new / $cpu_naive")" "$(b_calc "$cpu_new / $cpu_seg")" "$wall" \
-	"$cpu_segv" "$(b_calc "$cpu_new / $cpu_segv")"
+	"$(b_median "${rn[@]}")" "$(b_median "${rs[@]}")" "$wall" \
+	"$cpu_segv" "$(b_median "${rsv[@]}")"
