@@ -764,7 +764,7 @@ video_graph() {
 # audio_graph full: the whole track instead (a_first 0, a_end a_total), for
 # the concat join.
 audio_graph() {
-	local vs ve dvs dve first_max ramp duck inputs
+	local vs ve dvs dve ramp duck inputs
 	vs=$(((voice_at > 150 ? voice_at - 150 : 0) * AR / 1000))
 	ve=$(((voice_at + voice_ms + 250) * AR / 1000))
 	if [ "${1:-}" = full ]; then
