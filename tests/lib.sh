@@ -63,10 +63,18 @@ t_jq() {
 }
 
 # t_wait_log FILE PATTERN [SECONDS] [N]: wait until N (default 1) lines
-# matching the extended regex are in FILE (tail -f follows it: no sleeping).
+# matching the extended regex are in FILE (tail -F follows it: no
+# sleeping). Returns as soon as the Nth line is there: tail is stopped
+# then, not left to notice at its next write (in a pipeline the caller
+# would wait for the log's next line, which may come only seconds later).
 t_wait_log() {
-	timeout "${3:-30}" tail -n +1 -F "$1" 2>/dev/null |
-		grep -cE -m "${4:-1}" -- "$2" | grep -qx "${4:-1}"
+	local fd pid c
+	exec {fd}< <(exec tail -n +1 -F "$1" 2>/dev/null)
+	pid=$!
+	c=$(timeout "${3:-30}" grep -cE -m "${4:-1}" -- "$2" <&"$fd")
+	kill "$pid" 2>/dev/null
+	exec {fd}<&-
+	[ "$c" = "${4:-1}" ]
 }
 
 # Print a file's tail as TAP comments, for a failure's context.
