@@ -876,14 +876,41 @@ metric_value(const char *text, const char *name)
 	return -1;
 }
 
-/* Workers and the stream's depth from greetbotd's /metrics. */
+/*
+ * Where greetbotd's HTTP endpoints are: http_listen, or when that asks for
+ * any port (":0") the address greetbotd published in state_dir/http.addr.
+ * NULL when neither says.
+ */
+static char *
+http_addr(void)
+{
+	const char *colon = strrchr(gc.cfg.http_listen, ':');
+	char *path, line[128] = "";
+	FILE *f;
+
+	if (*gc.cfg.http_listen == '\0')
+		return NULL;	/* no HTTP endpoints */
+	if (colon != NULL && atoi(colon + 1) != 0)
+		return xstrdup(gc.cfg.http_listen);
+	xasprintf(&path, "%s/http.addr", gc.cfg.state_dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+	}
+	free(path);
+	line[strcspn(line, "\r\n")] = '\0';
+	return line[0] != '\0' ? xstrdup(line) : NULL;
+}
+
+/* Workers and the stream's depth from greetbotd's /metrics at addr. */
 static void
-status_metrics(cJSON *j)
+status_metrics(cJSON *j, const char *addr)
 {
 	char *url, *body;
 	double busy, workers, depth;
 
-	xasprintf(&url, "http://%s/metrics", gc.cfg.http_listen);
+	xasprintf(&url, "http://%s/metrics", addr);
 	if (http_call(url, NULL, 2000, &body) == 200) {
 		busy = metric_value(body, "greetbot_workers_busy");
 		workers = metric_value(body, "greetbot_workers");
@@ -899,26 +926,25 @@ status_metrics(cJSON *j)
 }
 
 /*
- * greetbotd's own view, when http_listen names a fixed port: GET /health
- * (2 s at most), then /metrics. Returns 1 healthy, 0 not (or nothing
- * answered), -1 when it cannot be asked.
+ * greetbotd's own view (http_addr): GET /health (2 s at most), then
+ * /metrics. Returns 1 healthy, 0 not (or nothing answered), -1 when it
+ * cannot be asked.
  */
 static int
 status_http(cJSON *out)
 {
-	const char *colon = strrchr(gc.cfg.http_listen, ':');
 	cJSON *j = cJSON_AddObjectToObject(out, "greetbotd"), *h;
-	char *url, *body;
+	char *url, *body, *addr = http_addr();
 	const char *reason;
 	long code;
 
-	if (colon == NULL || atoi(colon + 1) == 0) {
+	if (addr == NULL) {
 		cJSON_AddBoolToObject(j, "checked", 0);
-		status_line("greetbotd", "not asked (http_listen %s has no fixed port)",
-		    gc.cfg.http_listen);
+		status_line("greetbotd", "not asked (http_listen '%s' has no fixed port and "
+		    "greetbotd has published no address: not running?)", gc.cfg.http_listen);
 		return -1;
 	}
-	xasprintf(&url, "http://%s/health", gc.cfg.http_listen);
+	xasprintf(&url, "http://%s/health", addr);
 	code = http_call(url, NULL, 2000, &body);
 	h = cJSON_Parse(body);
 	reason = cJSON_GetStringValue(cJSON_GetObjectItem(h, "reason"));
@@ -934,8 +960,9 @@ status_http(cJSON *out)
 		status_line("greetbotd", "%s (%s: %ld)", code == 200 ? "healthy" :
 		    reason ? reason : "unhealthy", url, code);
 	if (code != 0)
-		status_metrics(j);
+		status_metrics(j, addr);
 	cJSON_Delete(h);
+	free(addr);
 	free(url);
 	free(body);
 	return code == 200;

@@ -988,6 +988,37 @@ src_busy(void)
 	return sv.running;
 }
 
+/*
+ * state_dir/http.addr: the address the HTTP endpoints are bound to, for
+ * greetctl status when http_listen asks for any port (":0"). Written to a
+ * temp file and renamed; removed on a clean stop.
+ */
+static void
+http_addr_publish(int up)
+{
+	char *path, *tmp;
+	FILE *f;
+	int ok = 0;
+
+	xasprintf(&path, "%s/http.addr", sv.cfg.state_dir);
+	if (!up) {
+		unlink(path);
+		free(path);
+		return;
+	}
+	xasprintf(&tmp, "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) != NULL) {
+		ok = fprintf(f, "%s\n", sv.http_addr) > 0;
+		ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
+	}
+	if (!ok) {
+		log_warn("%s", path);
+		unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+}
+
 /* The HTTP endpoints; a port that is taken is fatal, not a silent skip. */
 static void
 setup_http(void)
@@ -1001,6 +1032,7 @@ setup_http(void)
 	    sizeof(sv.http_addr)) == -1)
 		fatal("http_listen %s: cannot listen", sv.cfg.http_listen);
 	log_info("http listening\taddr=%s", sv.http_addr);
+	http_addr_publish(1);
 }
 
 /* greetbot-tg: bot_program, else beside greetbotd, else in libexec. */
@@ -1180,6 +1212,8 @@ main(int argc, char **argv)
 	    sv.tmpl.id, sv.tmpl.version);
 	event_base_dispatch(sv.base);
 	log_info("stopped");
+	if (*sv.cfg.http_listen != '\0')
+		http_addr_publish(0);
 	health_stop();
 	queue_free(sv.queue);
 	db_close(sv.db);

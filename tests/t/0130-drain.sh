@@ -19,6 +19,7 @@ rc=$?
 GB_PID=
 t_check "greetbotd exits 0 after SIGTERM" test "$rc" = 0
 t_check "its children are gone" sh -c "! pgrep -P $pid"
+t_check "its published HTTP address is removed" test ! -e "$T/state/http.addr"
 t_check "no job is left RUNNING" \
 	test "$(sqlite3 "$db" "SELECT count(*) FROM jobs WHERE state = 'RUNNING'")" = 0
 t_check "the stopped renders are recorded as interrupted" \

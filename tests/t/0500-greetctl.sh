@@ -75,7 +75,9 @@ t_check "sample renders leave no temp tree behind" test -z "$(ls -A "$T/tmp")"
 t_check "before greetbotd ever ran there is no database: exit 1" exits 1 "$G" requests
 sim_start
 gb_start
-export GREETBOT_HTTP_LISTEN=$GB_HTTP
+# greetbotd listens on any port (127.0.0.1:0, as gb_start sets it):
+# greetctl status finds it through state_dir/http.addr.
+export GREETBOT_HTTP_LISTEN=127.0.0.1:0
 video=$(parent_order 5001 "Ваня") || video=""
 t_check "a parent ordered through greetbotd and got the video" test -s "$video"
 
@@ -103,6 +105,8 @@ t_check "status: healthy, a job DONE, nothing waiting, nothing running" \
 	t_jq '.greetbotd.healthy and .jobs.DONE == 1 and .queue.unpublished == 0 and
 		.running == [] and .last_errors == [] and .greetbotd.workers >= 1' <"$T/status.json"
 t_check "status for people" grep -qE '^greetbotd +healthy' < <("$G" status)
+t_check "greetbotd published its HTTP address in state_dir/http.addr" \
+	test "$(cat "$T/state/http.addr")" = "$GB_HTTP"
 t_check "status exits 1 when greetbotd does not answer" \
 	exits 1 env GREETBOT_HTTP_LISTEN=127.0.0.1:1 "$G" status
 t_check "attempts of an unknown asset: exit 1" exits 1 "$G" attempts 999
@@ -133,7 +137,6 @@ grep -q '^bot \[video ' "$T/chat.out" || t_show "$T/chat.out"
 kill -TERM "$GB_PID"
 wait "$GB_PID" || true
 GREETBOT_MAX_ATTEMPTS=1 GB_RENDER_SCRIPT=$TOP/tests/scripts/flaky-render.sh gb_start
-export GREETBOT_HTTP_LISTEN=$GB_HTTP
 printf '/start\n!wait\n/contact\n!wait\nПетя\n!wait\n!press 1\n' |
 	"$G" chat --tgsim "$SIM_ADDR" --chat-id 5003 --linger 5 >"$T/chat2.out" 2>&1 || true
 t_check "an order whose render fails ends FAILED" \
