@@ -738,6 +738,14 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	char *output, *thumb, *cache;
 	int claimed;
 
+	if (sv.draining) {
+		/* Read by a request sent before the drain began: not claimed,
+		 * the entry stays pending for this node, which reads its own
+		 * pending entries first after the restart (or another node
+		 * reclaims it once idle long enough). */
+		log_info("draining: job left for later	job=%lld", (long long)job_id);
+		return;
+	}
 	db_begin(sv.db);
 	/* A retry's entry can arrive before relay_published marks it QUEUED;
 	 * a reclaimed entry's job is RUNNING on the node that died. */
