@@ -2,8 +2,9 @@
 # scripts/render.sh on its own, run as greetbotd runs it (clean environment,
 # fresh work directory): a playable video within the template's bounds, the
 # cache shared and reused, seamless joins with the cached sound, windows at
-# the very start and end, preview voice, hostile names kept inert, and the
-# exit codes for a bad name and a broken template.
+# the very start and end, the concat join and its fallback, the outro,
+# preview voice, hostile names kept inert and drawn literally, and the exit
+# codes for a bad name and a broken template.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -196,6 +197,48 @@ for name in "O'Brien: 100% \\ a,b; c" "\$(touch $T/pwned)" "\`touch $T/pwned2\`"
 	check_rc "hostile name $i renders: $name" 0 "$T/h$i"
 done
 t_check "nothing in a name was executed" test ! -e "$T/pwned" -a ! -e "$T/pwned2"
+
+# The frames show each hostile name literally: the middle of the window
+# (full opacity) against a reference drawn here from the cached window
+# background with ffmpeg's own drawtext reading the name from a file
+# (expansion off), at the size render.sh fits the text to. The reference
+# must be much closer (PSNR) than one drawn with a wrong text: the name as
+# drawtext would have expanded it, or with its first character dropped.
+wnut=$(find "$cache" -path '*/static-*/w.nut' | head -n 1)
+fps=$(conf_value fps)
+mid=$(awk -v s="$(conf_value name_start)" -v e="$(conf_value name_end)" -v f="$fps" \
+	'BEGIN { printf "%d", (e - s) / 2 * f + 0.5 }')
+at=$(awk -v s="$(conf_value name_start)" -v f="$fps" -v m="$mid" 'BEGIN { printf "%d", s * f + 0.5 + m }')
+width=$(conf_value width)
+# ref TEXT_FILE OUT_PNG: the reference frame for the text in TEXT_FILE.
+ref() {
+	local text len size
+	text=$(cat "$1")
+	len=${#text}
+	size=$((width * 92 / (len * 68)))
+	[ "$size" -le "$(conf_value text_size)" ] || size=$(conf_value text_size)
+	ffmpeg -nostdin -v error -y -i "$wnut" -vf "select=eq(n\,$mid),drawtext=fontfile=$(conf_value font):textfile=$1:expansion=none:fontsize=$size:fontcolor=$(conf_value text_color):borderw=$(conf_value text_border_width):bordercolor=$(conf_value text_border_color):x=(w-text_w)/2:y=(h-text_h)/2" \
+		-frames:v 1 "$2"
+}
+psnr() {
+	ffmpeg -nostdin -v info -i "$1" -i "$2" -lavfi psnr -f null - 2>&1 |
+		sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | sed 's/inf/99/'
+}
+i=0
+for name in "O'Brien: 100% \\ a,b; c" "\$(touch $T/pwned)" "\`touch $T/pwned2\`" \
+	"%{pts} %{eif:1:d} {name} [x];drawtext=text=y"; do
+	i=$((i + 1))
+	printf '%s' "$name" >"$T/lit$i.txt"
+	printf '%s' "${name:1}" >"$T/wrong$i.txt"
+	[ "$i" -ne 4 ] || printf '%s' "3.400000 3 Маша [x];drawtext=text=y" >"$T/wrong$i.txt"
+	ffmpeg -nostdin -v error -y -i "$T/h$i/out.mp4" -vf "select=eq(n\,$at)" -frames:v 1 "$T/got$i.png"
+	ref "$T/lit$i.txt" "$T/ref$i.png"
+	ref "$T/wrong$i.txt" "$T/bad$i.png"
+	good=$(psnr "$T/got$i.png" "$T/ref$i.png")
+	bad=$(psnr "$T/got$i.png" "$T/bad$i.png")
+	t_check "hostile name $i is drawn literally (PSNR ${good:-?} dB against ${bad:-?} dB for a wrong text)" \
+		awk -v g="${good:-0}" -v b="${bad:-99}" 'BEGIN { exit !(g >= 28 && g >= b + 5) }'
+done
 t_check "a hostile name's video is whole" test "$(ffprobe -v error -show_entries \
 	format=duration -of csv=p=0 "$T/h2/out.mp4")" = "$dur"
 
