@@ -258,31 +258,29 @@ cp -R "$tpl" "$broken"
 rm -f "$broken/media/background.mp4"
 render "$T/b1" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
 check_rc "a template with a missing background exits 78" 78 "$T/b1"
-cp "$tpl/media/background.mp4" "$broken/media/background.mp4"
-sed -i 's/^voice.*/voice = zz-nope/' "$broken/template.conf"
-render "$T/b2" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
-check_rc "a template without a usable voice exits 78" 78 "$T/b2"
-cp "$tpl/template.conf" "$broken/template.conf"
-echo "name_end = 99" >>"$broken/template.conf"
-render "$T/b3" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
-check_rc "a template with a repeated key exits 78" 78 "$T/b3"
-cp "$tpl/template.conf" "$broken/template.conf"
-sed -i 's/^text_x.*/text_x = w,0/' "$broken/template.conf"
-render "$T/b4" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
-check_rc "a template with an unsafe position expression exits 78" 78 "$T/b4"
-cp "$tpl/template.conf" "$broken/template.conf"
 printf 'fake\n' >"$broken/media/background.mp4"
-render "$T/b5" "Маша" GREETBOT_TEMPLATE_DIR="$broken" GREETBOT_CACHE_DIR="$T/cache2"
-check_rc "a template whose background is not a video exits 78" 78 "$T/b5"
-cp "$tpl/template.conf" "$broken/template.conf"
+render "$T/b2" "Маша" GREETBOT_TEMPLATE_DIR="$broken" GREETBOT_CACHE_DIR="$T/cache2"
+check_rc "a template whose background is not a video exits 78" 78 "$T/b2"
 cp "$tpl/media/background.mp4" "$broken/media/background.mp4"
-sed -i 's/^outro .*/outro = Hello {name}/' "$broken/template.conf"
-render "$T/b6" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
-check_rc "a template whose static outro holds {name} exits 78" 78 "$T/b6"
-cp "$tpl/template.conf" "$broken/template.conf"
-echo "join = magic" >>"$broken/template.conf"
-render "$T/b7" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
-check_rc "a template with an unknown join exits 78" 78 "$T/b7"
+
+# broken_conf N DESC EDIT...: the template's own template.conf, changed by
+# EDIT (given the file as its last argument), makes the render exit 78.
+append() { printf '%s\n' "$1" >>"$2"; }
+broken_conf() {
+	local n=$1 desc=$2
+	shift 2
+	cp "$tpl/template.conf" "$broken/template.conf"
+	"$@" "$broken/template.conf"
+	render "$T/c$n" "Маша" GREETBOT_TEMPLATE_DIR="$broken"
+	check_rc "$desc" 78 "$T/c$n"
+}
+broken_conf 1 "a template without a usable voice exits 78" sed -i 's/^voice.*/voice = zz-nope/'
+broken_conf 2 "a template with a repeated key exits 78" append "name_end = 99"
+broken_conf 3 "a template with an unsafe position expression exits 78" \
+	sed -i 's/^text_x.*/text_x = w,0/'
+broken_conf 4 "a template whose static outro holds {name} exits 78" \
+	sed -i 's/^outro .*/outro = Hello {name}/'
+broken_conf 5 "a template with an unknown join exits 78" append "join = magic"
 
 # The outro (static wishes after the name) is drawn from outro_start on,
 # and not before: frames against a copy of the template without it.
