@@ -88,6 +88,13 @@ delivery_set_rates(int global, int per_chat)
 	dl.refilled = now_s();
 }
 
+/* A chat id spread over the bits a table index takes (Fibonacci hashing). */
+static size_t
+chat_hash(int64_t chat)
+{
+	return (size_t)((uint64_t)chat * 0x9e3779b97f4a7c15ULL >> 40);
+}
+
 /*
  * The chat's slot in the per-chat limiter: open addressing over a fixed
  * table. A slot whose last send is older than one interval no longer
@@ -97,7 +104,7 @@ delivery_set_rates(int global, int per_chat)
 static int
 chat_slot(int64_t chat, double now)
 {
-	size_t h = (size_t)((uint64_t)chat * 0x9e3779b97f4a7c15ULL >> 52) % CHAT_SLOTS;
+	size_t h = chat_hash(chat) % CHAT_SLOTS;
 	int free_slot = -1;
 
 	for (size_t i = 0; i < 32; i++) {
@@ -170,12 +177,6 @@ rate_wake(double wait)
 	tv.tv_sec = (time_t)wait;
 	tv.tv_usec = (suseconds_t)((wait - (double)tv.tv_sec) * 1e6) + 1000;
 	evtimer_add(dl.rate_ev, &tv);
-}
-
-int
-delivery_inflight(void)
-{
-	return dl.ninflight + dl.nrendering + dl.nanswers;
 }
 
 void
@@ -534,7 +535,7 @@ static unsigned held_stamp;
 static int
 held_test(int64_t chat, int add)
 {
-	size_t h = (size_t)((uint64_t)chat * 0x9e3779b97f4a7c15ULL >> 40) % HELD_SLOTS;
+	size_t h = chat_hash(chat) % HELD_SLOTS;
 
 	for (;; h = (h + 1) % HELD_SLOTS) {
 		if (held[h].stamp != held_stamp) {

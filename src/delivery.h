@@ -20,7 +20,6 @@ void	delivery_kick(void);
 /* Queue a call (inside the caller's transaction); takes params. */
 int64_t	delivery_add(int64_t chat_id, const char *kind, const char *method,
 	    cJSON *params, int64_t request_id, int64_t asset_id);
-int	delivery_inflight(void);
 /* Called when the sender itself queued a job (a video to render again). */
 void	delivery_set_jobs_notify(void (*)(void));
 
