@@ -9,8 +9,9 @@
 #   the voice, then one ffmpeg over the whole duration (background, title,
 #   outro and name drawtext, music ducked under the voice, thumbnail) with the
 #   output settings render.sh uses per name (x264 preset/crf from
-#   template.conf, High, yuv420p, GOP 2 s, no B-frames, 1 x264 thread, 2
-#   filter threads, AAC -q:a 1.5 mono, +faststart);
+#   template.conf, High, yuv420p, GOP 2 s, no B-frames, AAC -q:a 1.5 mono,
+#   +faststart) and its threads (one each for x264, the decoders, the
+#   filters and the thumbnail);
 # - segment only: what is personal in the video, the least any per-name
 #   render must make: the voice (espeak-ng), and one ffmpeg encoding the
 #   window's picture (the name drawn over the cached window background,
@@ -18,12 +19,22 @@
 #   the voice speaks (cached bed ducked, plus the voice, AAC as render.sh).
 #   No thumbnail, no join. cpu_segment_video_only is the picture alone
 #   (ratio_segment_video_only = new/that), for comparison.
+#   floor_ratio_naive = segment only / naive: the ratio_naive of a render
+#   that made the segment and nothing more, the least a render.sh that
+#   starts espeak-ng and ffmpeg per name can reach (the two processes'
+#   start-up is a fixed cost on both sides).
+# - ffmpeg start-up: `ffmpeg -version`, the CPU any ffmpeg costs before it
+#   does anything (loading and linking its ~200 shared libraries).
+#   ratio_naive_beyond_startup = (new - that) / (naive - that): the ratio
+#   of the work itself, for machines where starting a process is cheaper
+#   than on this one.
 #
 # CPU is user+sys of the whole process tree (bench/lib/cputime.c: wait4's
-# rusage, the script and every child it waited for, to the microsecond). render.sh runs as greetbotd runs it: env -i with
-# the contract's variables, a fresh work dir per run, one cache dir shared
-# by all runs and warmed once first. wall_new_name is from starting
-# render.sh to a validated MP4 (ffprobe: a video and an audio stream,
+# rusage, the script and every child it waited for, to the microsecond).
+# render.sh runs as greetbotd runs it: env -i with the contract's
+# variables, a fresh work dir per run, one cache dir shared by all runs and
+# warmed once first. wall_new_name is from starting render.sh to a
+# validated MP4 (ffprobe: a video and an audio stream,
 # duration within min_duration..max_duration). Each figure is the median of
 # BENCH_RUNS (7) runs; each ratio is the median of the runs' own ratios
 # (a run measures new name and baselines back to back, so a slower moment
@@ -82,7 +93,7 @@ fns=$(awk -v d="$ns" -v f="$fps" 'BEGIN { printf "%d", d * f + 0.5 }')
 fne=$(awk -v d="$ne" -v f="$fps" 'BEGIN { printf "%d", d * f + 0.5 }')
 venc=(-c:v libx264 -preset "$preset" -crf "$crf" -profile:v high -pix_fmt yuv420p
 	-g $((fps * 2)) -bf 0 -threads 1 -video_track_timescale $((fps * 1000)))
-ff=(ffmpeg -nostdin -hide_banner -loglevel error -y -filter_complex_threads 2)
+ff=(ffmpeg -nostdin -hide_banner -loglevel error -y -threads 1 -filter_complex_threads 1)
 
 # CPU seconds of a process tree, to the microsecond (bench/lib/cputime.c).
 cputime=$B/cputime
@@ -122,7 +133,7 @@ render Прогрев "$B/warm"
 sdir=$(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'static-*' | head -n 1)
 [ -f "$sdir/w.nut" ] || b_fail "no cached window background in $cache"
 
-new=() walls=() naive=() seg=() segv=() rn=() rs=() rsv=()
+new=() walls=() naive=() seg=() segv=() rn=() rs=() rsv=() fl=() st=() rb=()
 for ((i = 0; i < runs; i++)); do
 	name=${names[i]}
 	# New name, warm cache, to a validated MP4.
@@ -177,12 +188,13 @@ for ((i = 0; i < runs; i++)); do
 	g+="[m][s]amix=inputs=2:duration=first:dropout_transition=0:normalize=0"
 	g+=",apad=whole_dur=$dur,atrim=end=$dur,afade=t=in:d=0.05"
 	g+=",afade=t=out:st=$(b_calc "$dur - 0.5"):d=0.5[a]"
-	cpu_of "$w/cpu-ffmpeg" "${ff[@]}" -threads 2 -stream_loop -1 -t "$(b_calc "$dur + 1")" \
-		-i "$tdir/$(cf background '')" -stream_loop -1 -i "$music" -i "$w/voice.wav" \
+	cpu_of "$w/cpu-ffmpeg" "${ff[@]}" -stream_loop -1 -t "$(b_calc "$dur + 1")" \
+		-i "$tdir/$(cf background '')" -threads 1 -stream_loop -1 -i "$music" \
+		-threads 1 -i "$w/voice.wav" \
 		-filter_complex "$g" \
 		-map '[v]' "${venc[@]}" -map '[a]' -c:a aac -q:a 1.5 -movflags +faststart \
 		-f mp4 "$w/out.mp4" \
-		-map '[th]' -frames:v 1 -q:v 3 -f image2 -update 1 "$w/thumb.jpg"
+		-map '[th]' -threads 1 -frames:v 1 -q:v 3 -f image2 -update 1 "$w/thumb.jpg"
 	valid "$w/out.mp4" || b_fail "the naive output is not a valid MP4"
 	naive+=("$(b_calc "$(cat "$w/cpu-voice") + $(cat "$w/cpu-ffmpeg")")")
 
@@ -214,6 +226,10 @@ for ((i = 0; i < runs; i++)); do
 	rn+=("$(b_calc "${new[i]} / ${naive[i]}")")
 	rs+=("$(b_calc "${new[i]} / ${seg[i]}")")
 	rsv+=("$(b_calc "${new[i]} / ${segv[i]}")")
+	fl+=("$(b_calc "${seg[i]} / ${naive[i]}")")
+	cpu_of "$B/cpu-start$i" ffmpeg -hide_banner -version
+	st+=("$(cat "$B/cpu-start$i")")
+	rb+=("$(b_calc "(${new[i]} - ${st[i]}) / (${naive[i]} - ${st[i]})")")
 	b_log "run $((i + 1))/$runs: new name ${new[i]}s cpu (${walls[i]}s wall), naive ${naive[i]}s," \
 		"segment ${seg[i]}s (its picture alone ${segv[i]}s)"
 done
@@ -223,7 +239,8 @@ cpu_naive=$(b_median "${naive[@]}")
 cpu_seg=$(b_median "${seg[@]}")
 cpu_segv=$(b_median "${segv[@]}")
 wall=$(b_median "${walls[@]}")
-printf '{"bench":"render","template":"%s","runs":%d,"cpu_new_name":%s,"cpu_naive":%s,"cpu_segment_only":%s,"ratio_naive":%s,"ratio_segment":%s,"wall_new_name":%s,"cpu_segment_video_only":%s,"ratio_segment_video_only":%s}\n' \
+printf '{"bench":"render","template":"%s","runs":%d,"cpu_new_name":%s,"cpu_naive":%s,"cpu_segment_only":%s,"ratio_naive":%s,"ratio_segment":%s,"wall_new_name":%s,"cpu_segment_video_only":%s,"ratio_segment_video_only":%s,"floor_ratio_naive":%s,"cpu_ffmpeg_startup":%s,"ratio_naive_beyond_startup":%s}\n' \
 	"$(basename "$tdir")" "$runs" "$cpu_new" "$cpu_naive" "$cpu_seg" \
 	"$(b_median "${rn[@]}")" "$(b_median "${rs[@]}")" "$wall" \
-	"$cpu_segv" "$(b_median "${rsv[@]}")"
+	"$cpu_segv" "$(b_median "${rsv[@]}")" "$(b_median "${fl[@]}")" \
+	"$(b_median "${st[@]}")" "$(b_median "${rb[@]}")"

@@ -433,16 +433,19 @@ fit_size() {
 # ---------------------------------------------------------------------------
 # ffmpeg.
 
-# ff STEP ARGS...: run ffmpeg quietly. On failure show the end of its log
-# and exit 75, or 78 when the log blames the template (a bad expression,
-# colour or medium), which no retry would fix. Thread pools are capped
-# (here, in venc and for decoding): many renders run side by side, all
-# under one RLIMIT_NPROC, and per-render threads buy little at this size.
+# ff STEP THREADS ARGS...: run ffmpeg quietly, its decoders and filters
+# on THREADS threads. On failure show the end of its log and exit 75, or
+# 78 when the log blames the template (a bad expression, colour or
+# medium), which no retry would fix. Thread pools are capped (here and in
+# venc): many renders run side by side, all under one RLIMIT_NPROC. The
+# steps per name run on one thread: what they decode and filter is light
+# (x264 is most of the work), and more threads only cost CPU to keep in
+# step (about 1% of a new name's) and count against RLIMIT_NPROC.
 ff() {
-	local step=$1 log=ffmpeg-$1.log
-	shift
-	ffmpeg -nostdin -hide_banner -loglevel error -y -filter_complex_threads 2 \
-		"$@" 2>"$log" && return 0
+	local step=$1 threads=$2 log=ffmpeg-$1.log
+	shift 2
+	ffmpeg -nostdin -hide_banner -loglevel error -y -threads "$threads" \
+		-filter_complex_threads "$threads" "$@" 2>"$log" && return 0
 	local resources='no space left|cannot allocate|resource temporarily'
 	local template='error (initializing|reinitializing|configuring)|error parsing'
 	template+='|undefined constant|unknown function|cannot find color'
@@ -587,7 +590,7 @@ static_build() {
 	# of the same file done), so the per-name stretch never does.
 	g+=",asplit[r][f];[r]apad=pad_len=${AR}[R];[f]${REPLY}[F]"
 	maps+=(-map '[F]' "${AENC[@]}" -f mp4 "file:$out/bed.m4a")
-	ff static -threads 2 -stream_loop -1 -t "$(dec $((t_total + 1000)))" -i "file:$bg_path" \
+	ff static 2 -stream_loop -1 -t "$(dec $((t_total + 1000)))" -i "file:$bg_path" \
 		"${music_in[@]}" -filter_complex "$g" "${maps[@]}"
 }
 
@@ -719,7 +722,7 @@ voice_chain() {
 # preview: the spoken phrase alone as OGG/Opus (mono, 48 kHz).
 preview() {
 	voice_chain
-	ff preview -i voice.wav -af "$REPLY" -ac 1 -ar $AR \
+	ff preview 1 -i voice.wav -af "$REPLY" -ac 1 -ar $AR \
 		-c:a libopus -b:a 48k -f ogg out.ogg
 	mv -f out.ogg "$out_path"
 }
@@ -833,10 +836,10 @@ encode() {
 		vg+=";$ag"
 		audio=(-map '[a]' "${AENC[@]}" -f mp4 v.m4a)
 	fi
-	ff encode -i "file:$sdir/w.nut" \
+	ff encode 1 -i "file:$sdir/w.nut" \
 		-filter_complex "$vg" \
 		-map '[v]' "${enc[@]}" -f mp4 b.mp4 \
-		-map '[th]' -frames:v 1 -q:v 3 -f image2 -update 1 thumb.jpg \
+		-map '[th]' -threads 1 -frames:v 1 -q:v 3 -f image2 -update 1 thumb.jpg \
 		"${audio[@]}"
 }
 
@@ -890,7 +893,7 @@ join_concat() {
 		printf "file 's%d.mp4'\n" "$i" >>list.txt
 	done
 	audio_graph full 1
-	ff join -f concat -safe 0 -i list.txt -i "file:$sdir/w.nut" -filter_complex "$ag" \
+	ff join 1 -f concat -safe 0 -i list.txt -i "file:$sdir/w.nut" -filter_complex "$ag" \
 		-map 0:v -map '[a]' -c:v copy "${AENC[@]}" -movflags +faststart -f mp4 out.mp4
 	mv -f out.mp4 "$out_path"
 	mv -f thumb.jpg "$thumb_path"
