@@ -433,8 +433,8 @@ fit_size() {
 # ---------------------------------------------------------------------------
 # ffmpeg.
 
-# ff STEP THREADS ARGS...: run ffmpeg quietly, its decoders and filters
-# on THREADS threads. On failure show the end of its log and exit 75, or
+# ff STEP THREADS ARGS...: run ffmpeg quietly, the decoder of its first
+# input and its filters on THREADS threads. On failure show the end of its log and exit 75, or
 # 78 when the log blames the template (a bad expression, colour or
 # medium), which no retry would fix. Thread pools are capped (here and in
 # venc): many renders run side by side, all under one RLIMIT_NPROC. The
