@@ -245,7 +245,8 @@ conf_check() {
 	int width 64 1920
 	int height 64 1920
 	int fps 1 60
-	int crf 0 51
+	# 0 would be lossless, which the High profile of every part cannot carry.
+	int crf 1 51
 	case ${conf[preset]} in
 	ultrafast | superfast | veryfast | faster | fast | medium | slow) ;;
 	*) die $EX_CONFIG "template.conf: 'preset' must be an x264 preset" ;;
@@ -274,7 +275,8 @@ conf_check() {
 	t_total=$((nt * 1000 / fps))
 	t_start=$((ns * 1000 / fps))
 	t_end=$((ne * 1000 / fps))
-	in_range "$t_total" "${m[min_duration]}" "${m[max_duration]}" ||
+	# Checked on the exact length, nt/fps seconds, as greetbotd will.
+	in_range $((nt * 1000)) $((m[min_duration] * fps)) $((m[max_duration] * fps)) ||
 		die $EX_CONFIG "template.conf: need min_duration <= duration <= max_duration"
 
 	tfile font
@@ -382,16 +384,20 @@ voice_pick() {
 
 # utf8 STRING: STRING is valid UTF-8. In a UTF-8 locale, glibc's regex "."
 # matches no invalid sequence (stray or overlong bytes, truncated
-# characters) except encoded surrogates (U+D800-DFFF), checked bytewise.
+# characters) except encoded surrogates (U+D800-DFFF) and code points past
+# U+10FFFF (lead bytes F4 90.. and F5..FF), checked bytewise.
 utf8() {
 	[[ $1 =~ ^.*$ ]] || return 1
 	local LC_ALL=C
-	[[ $1 != *$'\xed'[$'\xa0'-$'\xbf']* ]]
+	[[ $1 != *$'\xed'[$'\xa0'-$'\xbf']* && $1 != *$'\xf4'[$'\x90'-$'\xbf']* &&
+		$1 != *[$'\xf5'-$'\xff']* ]]
 }
 
 # name_check: reject what cannot be rendered (65): empty, control
-# characters, invalid UTF-8, absurd length. Everything else, quotes and
-# shell or ffmpeg metacharacters included, is just text here.
+# characters, invalid UTF-8, absurd length, and "[[", with which espeak-ng
+# would read what follows as phonemes (the voice would say something else
+# than the screen shows). Everything else, quotes and shell or ffmpeg
+# metacharacters included, is just text here.
 name_check() {
 	name=${GREETBOT_NAME-}
 	utf8 "$name" || die $EX_DATAERR "name is not valid UTF-8"
@@ -400,6 +406,7 @@ name_check() {
 	name=${BASH_REMATCH[1]}
 	[[ ! $name =~ [[:cntrl:]] ]] || die $EX_DATAERR "name has control characters"
 	[ "${#name}" -le $MAX_NAME_CHARS ] || die $EX_DATAERR "name too long"
+	[[ $name != *'[['* ]] || die $EX_DATAERR "name has '[[' (espeak-ng phoneme input)"
 }
 
 # put_name TEMPLATE: print TEMPLATE with "\n" made a newline and every
@@ -434,24 +441,43 @@ fit_size() {
 # ffmpeg.
 
 # ff STEP THREADS ARGS...: run ffmpeg quietly, the decoder of its first
-# input and its filters on THREADS threads. On failure show the end of its log and exit 75, or
-# 78 when the log blames the template (a bad expression, colour or
-# medium), which no retry would fix. Thread pools are capped (here and in
-# venc): many renders run side by side, all under one RLIMIT_NPROC. The
-# steps per name run on one thread: what they decode and filter is light
-# (x264 is most of the work), and more threads only cost CPU to keep in
-# step (about 1% of a new name's) and count against RLIMIT_NPROC.
+# input and its filters on THREADS threads. Thread pools are capped (here
+# and in venc): many renders run side by side, all under one
+# RLIMIT_NPROC. The steps per name run on one thread: what they decode and
+# filter is light (x264 is most of the work), and more threads only cost
+# CPU to keep in step (about 1% of a new name's) and count against
+# RLIMIT_NPROC.
+#
+# On failure show the end of its log and exit:
+# - 128+N when a signal it could not catch killed it (a hard limit, a
+#   crash), as a shell would, for greetbotd to classify;
+# - 75 when it stopped on a signal it catches (SIGXCPU: render_cpu; it
+#   then exits 255), ran out of resources (disk, memory, processes,
+#   threads) or an encoder did not start (all its settings are checked
+#   above, so that is a resource too);
+# - 78 when the log blames the template (a bad expression, colour or
+#   medium), or for the static build, which only the template's media
+#   can make fail otherwise: no retry would fix these;
+# - 75 for anything else.
 ff() {
-	local step=$1 threads=$2 log=ffmpeg-$1.log
+	local step=$1 threads=$2 log=ffmpeg-$1.log rc=0
 	shift 2
 	ffmpeg -nostdin -hide_banner -loglevel error -y -threads "$threads" \
-		-filter_complex_threads "$threads" "$@" 2>"$log" && return 0
-	local resources='no space left|cannot allocate|resource temporarily'
-	local template='error (initializing|reinitializing|configuring)|error parsing'
+		-filter_complex_threads "$threads" "$@" 2>"$log" || rc=$?
+	[ "$rc" -ne 0 ] || return 0
+	local resources='no space left|disk quota|file too large|cannot allocate'
+	resources+='|resource temporarily|error initializing threading|error while opening encoder'
+	local template='error initializing (complex )?filter|error reinitializing filter'
+	template+='|error configuring (filter graph|the [a-z0-9_]+ filter)|error parsing'
 	template+='|undefined constant|unknown function|cannot find color'
 	template+='|unable to parse|invalid data found'
 	tail -n 20 "$log" >&2
-	if grep -Eqi "$resources" "$log"; then
+	if [ "$rc" -gt 128 ] && [ "$rc" -ne 255 ]; then
+		printf 'render.sh: ffmpeg (%s) killed by signal %d\n' "$step" $((rc - 128)) >&2
+		exit "$rc"
+	elif [ "$rc" -eq 255 ]; then
+		die $EX_TEMPFAIL "ffmpeg failed ($step): stopped by a signal (render_cpu?)"
+	elif grep -Eqi "$resources" "$log"; then
 		die $EX_TEMPFAIL "ffmpeg failed ($step): out of resources"
 	elif [ "$step" = static ] || grep -Eqi "$template" "$log"; then
 		die $EX_CONFIG "ffmpeg failed ($step): the template looks broken"
@@ -638,10 +664,30 @@ static_get() {
 		mkdir "$tmp"
 		: >"$tmp/stamp"
 		static_build "$tmp"
+		# On disk before it is in place: an entry is never checked again,
+		# so one cut short by a power loss would fail every render after.
+		sync "$tmp"/* "$tmp"
 		mv -T "$tmp" "$sdir"
+		sync "$c"
 		cleanup_dir=''
 	fi
 	exec 9>&-
+}
+
+# static_drop: move the entry in sdir out of the way (it does not match
+# this encoder) and make it again. Under the lock, so that a build in
+# progress is not disturbed; when another job dropped it first, its new
+# entry may be dropped too, which costs a build, not a wrong video.
+static_drop() {
+	local c=${sdir%/*} key=${sdir##*/static-}
+	exec 9>"$c/static-$key.lock"
+	flock -w 600 9 || die $EX_TEMPFAIL "timed out waiting for the cache lock"
+	if [ -d "$sdir" ]; then
+		mv -T "$sdir" "$c/.stale-$key-$$"
+		rm -rf "$c/.stale-$key-$$"
+	fi
+	exec 9>&-
+	static_get
 }
 
 # ---------------------------------------------------------------------------
@@ -870,6 +916,19 @@ join() {
 	if ! perl -e "$MP4JOIN" -- -r out.mp4 "$out_path" -r thumb.jpg "$thumb_path" \
 		-c "$wdir" out.mp4 T "${v[@]}" T "${a[@]}" 2>join.log; then
 		cat join.log >&2
+		if grep -q 'codec differs' join.log; then
+			# The cached parts were encoded by another ffmpeg or x264 (an
+			# upgrade since): the concat demuxer would give every part
+			# the first one's parameters, a broken picture. Once: make
+			# them again and join with those.
+			[ -z "$redone" ] || die $EX_TEMPFAIL "the cached parts still differ from the new ones"
+			redone=1
+			printf 'render.sh: the cached parts were encoded differently (ffmpeg or x264 upgraded?), making them again\n' >&2
+			rm -f out.mp4
+			static_drop
+			join
+			return
+		fi
 		printf 'render.sh: the fast join failed, joining with the concat demuxer\n' >&2
 		rm -f out.mp4
 		join_concat
@@ -1197,6 +1256,7 @@ if (defined $clean && !$left && opendir(my $d, $clean)) {
 # A half-built cache entry is removed however the script ends; SIGTERM
 # (greetbotd's timeout) is turned into an exit so that this still runs.
 cleanup_dir=''
+redone=''
 trap '[ -z "$cleanup_dir" ] || rm -rf "$cleanup_dir"' EXIT
 trap 'exit 143' TERM INT
 

@@ -251,6 +251,10 @@ render "$T/e3" "$(printf 'a\001b')"
 check_rc "a name with a control character exits 65" 65 "$T/e3"
 render "$T/e4" "$(printf 'a\377b')"
 check_rc "a name that is not UTF-8 exits 65" 65 "$T/e4"
+render "$T/e5" "$(printf 'a\364\220\200\200b')"
+check_rc "a name with a code point past U+10FFFF exits 65" 65 "$T/e5"
+render "$T/e6" "Маша [[h@'l@U]]"
+check_rc "a name with espeak-ng phoneme input ([[) exits 65" 65 "$T/e6"
 
 # Broken templates: 78.
 broken=$T/broken
@@ -281,6 +285,49 @@ broken_conf 3 "a template with an unsafe position expression exits 78" \
 broken_conf 4 "a template whose static outro holds {name} exits 78" \
 	sed -i 's/^outro .*/outro = Hello {name}/'
 broken_conf 5 "a template with an unknown join exits 78" append "join = magic"
+broken_conf 6 "a template with crf 0 (lossless, not in the High profile) exits 78" append "crf = 0"
+t_check "and says so before encoding anything" grep -q "'crf' must be an integer from 1 to 51" "$T/c6/stderr"
+# 151 frames at 30 fps last 5.0333 s, longer than max_duration 5.033.
+broken_conf 7 "a template whose frames run past max_duration exits 78" \
+	sed -i 's/^fps.*/fps = 30/; s/^duration.*/duration = 5.033/; s/^max_duration.*/max_duration = 5.033/'
+t_check "and names the bounds" grep -q 'need min_duration <= duration <= max_duration' "$T/c7/stderr"
+
+# How an ffmpeg failure is reported (a stub ffmpeg first in PATH, on a
+# cold cache so that the static build is what fails): killed by a signal
+# it cannot catch, the shell's 128+N for greetbotd to classify; stopped by
+# one it catches (it exits 255) or an encoder that does not start, 75,
+# not a broken template.
+stub_ff() {
+	mkdir -p "$T/ff$1"
+	printf '#!/bin/sh\n%s\n' "$2" >"$T/ff$1/ffmpeg"
+	chmod 755 "$T/ff$1/ffmpeg"
+	render "$T/f$1" "Маша" PATH="$T/ff$1:$PATH" GREETBOT_CACHE_DIR="$T/cache-f$1"
+}
+stub_ff 1 'kill -SEGV $$'
+check_rc "ffmpeg killed by SIGSEGV: exit 139" 139 "$T/f1"
+t_check "and says so" grep -q 'killed by signal 11' "$T/f1/stderr"
+stub_ff 2 'exit 255'
+check_rc "ffmpeg stopped by a signal it catches: exit 75" 75 "$T/f2"
+stub_ff 3 'echo "Error while opening encoder for output stream #0:0" >&2; exit 1'
+check_rc "an encoder that does not start: exit 75" 75 "$T/f3"
+
+# A cache entry whose parts another encoder made (as after an ffmpeg or
+# x264 upgrade; here the same settings but CAVLC) is made again rather
+# than joined: the concat demuxer would decode every part with the first
+# one's parameters.
+render "$T/s1" "Маша" GREETBOT_CACHE_DIR="$T/cache-s"
+sd=$(find "$T/cache-s" -mindepth 1 -maxdepth 1 -type d -name 'static-*')
+for part in a c; do
+	ffmpeg -nostdin -v error -i "$sd/$part.mp4" -c:v libx264 -x264-params cabac=0 -bf 0 \
+		-g "$(conf_value fps | awk '{ print $1 * 2 }')" -pix_fmt yuv420p \
+		-video_track_timescale "$(conf_value fps | awk '{ print $1 * 1000 }')" \
+		-an "$T/$part.mp4" && mv "$T/$part.mp4" "$sd/$part.mp4"
+done
+render "$T/s2" "Маша" GREETBOT_CACHE_DIR="$T/cache-s"
+check_rc "a render over a cache entry from another encoder exits 0" 0 "$T/s2"
+t_check "and says it made the entry again" grep -q 'making them again' "$T/s2/stderr"
+t_check "its frames are those of a render on a fresh cache" \
+	test "$(frames "$T/s2/out.mp4")" = "$(frames "$T/w1/out.mp4")"
 
 # The outro (static wishes after the name) is drawn from outro_start on,
 # and not before: frames against a copy of the template without it.
