@@ -73,8 +73,9 @@ milli() {
 	REPLY=$((10#${BASH_REMATCH[1]} * 1000 + 10#${frac:0:3}))
 }
 
-# dec MILLI: print a non-negative thousandths value as a decimal.
-dec() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+# dec VAR MILLI: set VAR to a non-negative thousandths value as a decimal
+# (no fork, as a command substitution would cost).
+dec() { printf -v "$1" '%d.%03d' $(($2 / 1000)) $(($2 % 1000)); }
 
 # ---------------------------------------------------------------------------
 # template.conf: "key = value" lines, "#" comment lines, blank lines. Read
@@ -131,8 +132,11 @@ default() { [ -n "${conf[$1]+set}" ] || conf[$1]=$2; }
 # num KEY MIN MAX: KEY is a decimal in [MIN, MAX] (both in thousandths);
 # its thousandths go to m[KEY].
 num() {
+	local lo hi
 	if ! milli "${conf[$1]}" || ! in_range "$REPLY" "$2" "$3"; then
-		die $EX_CONFIG "template.conf: '$1' must be a number from $(dec "$2") to $(dec "$3")"
+		dec lo "$2"
+		dec hi "$3"
+		die $EX_CONFIG "template.conf: '$1' must be a number from $lo to $hi"
 	fi
 	m[$1]=$REPLY
 }
@@ -553,7 +557,7 @@ cache_key() {
 # ffmpeg gives each input of several a thread of its own.
 static_build() {
 	local out=$1 fps=${conf[fps]} W=${conf[width]} H=${conf[height]}
-	local g n=0 maps=() labels='' music_in
+	local g n=0 maps=() labels='' music_in end
 	venc 4
 	g="[0:v]setpts=PTS-STARTPTS,scale=$W:$H:force_original_aspect_ratio=increase"
 	g+=",crop=$W:$H,setsar=1,fps=$fps,format=yuv420p,trim=end_frame=$nt"
@@ -566,8 +570,8 @@ static_build() {
 	if [ -n "${conf[outro]}" ]; then
 		# From outro_start to the end, fading in like the name.
 		local from fade
-		printf -v from '%d.%03d' $((m[outro_start] / 1000)) $((m[outro_start] % 1000))
-		printf -v fade '%d.%03d' $((m[text_fade] / 1000)) $((m[text_fade] % 1000))
+		dec from "${m[outro_start]}"
+		dec fade "${m[text_fade]}"
 		if [ "${m[text_fade]}" -gt 0 ]; then
 			fade=":alpha='clip((t-$from)/$fade,0,1)'"
 		else
@@ -616,7 +620,8 @@ static_build() {
 	# of the same file done), so the per-name stretch never does.
 	g+=",asplit[r][f];[r]apad=pad_len=${AR}[R];[f]${REPLY}[F]"
 	maps+=(-map '[F]' "${AENC[@]}" -f mp4 "file:$out/bed.m4a")
-	ff static 2 -stream_loop -1 -t "$(dec $((t_total + 1000)))" -i "file:$bg_path" \
+	dec end $((t_total + 1000))
+	ff static 2 -stream_loop -1 -t "$end" -i "file:$bg_path" \
 		"${music_in[@]}" -filter_complex "$g" "${maps[@]}"
 }
 
@@ -751,7 +756,7 @@ speak() {
 	elif [ "$voice_ms" -gt "$room" ]; then
 		f=$((voice_ms * 1000 / room))
 		[ "$f" -le 2000 ] || f=2000
-		tempo=$(dec "$f")
+		dec tempo "$f"
 		voice_ms=$((voice_ms * 1000 / f))
 		printf 'render.sh: phrase too long, tempo x%s\n' "$tempo" >&2
 	fi
@@ -784,8 +789,8 @@ video_graph() {
 	fade=${m[text_fade]}
 	if [ "$fade" -gt 0 ]; then
 		[ $((2 * fade)) -le "$seg_ms" ] || fade=$((seg_ms / 2))
-		printf -v a '%d.%03d' $((seg_ms / 1000)) $((seg_ms % 1000))
-		printf -v b '%d.%03d' $((fade / 1000)) $((fade % 1000))
+		dec a "$seg_ms"
+		dec b "$fade"
 		alpha=":alpha='clip(min(t,$a-t)/$b,0,1)'"
 	fi
 	k=$(((ne - ns) * 2 / 3))
@@ -830,7 +835,7 @@ audio_graph() {
 	duck=$((1000 - m[music_duck]))
 	ag="[${2:-0}:a]atrim=start_sample=$a_first:end_sample=$a_end,asetpts=PTS-STARTPTS"
 	if [ "$duck" -gt 0 ]; then
-		printf -v duck '%d.%03d' $((duck / 1000)) $((duck % 1000))
+		dec duck "$duck"
 		ag+=",asplit[m][d];[d]afade=t=in:ss=$dvs:ns=$ramp,afade=t=out:ss=$dve:ns=$ramp"
 		ag+=",volume=-${duck}[n];"
 		inputs='[m][n][s]amix=inputs=3'
