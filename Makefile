@@ -29,7 +29,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TEMPLATES = $(wildcard templates/*/template.conf)
 MEDIA_STAMPS = $(TEMPLATES:%/template.conf=%/.media-stamp)
 
-.PHONY: all deps run test asan bench install clean media
+.PHONY: all deps run test asan bench fault fuzz install clean media
 
 # Keep the unit tests' objects: they are intermediate files to make.
 .SECONDARY:
@@ -58,6 +58,16 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bench/run.sh
+
+# Fault injection: orders through tgsim while every process is killed at
+# seeded moments (tests/fault/run.sh; a short run is tests/t/0600).
+fault: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/fault/run.sh
+
+# libFuzzer targets (clang), each bounded in time; see fuzz/README.md.
+fuzz:
+	@$(MAKE) --no-print-directory -f fuzz/fuzz.mk run
 
 media: $(MEDIA_STAMPS)
 
