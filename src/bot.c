@@ -7,7 +7,6 @@
  * same transaction: a crash before the commit loses nothing (Telegram sends
  * the update again), a crash after it repeats nothing (the id is known).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -31,6 +30,7 @@
 #include "template.h"
 #include "texts.h"
 #include "tg.h"
+#include "update.h"
 #include "xmalloc.h"
 
 /* The conversation, one state per user (users.state). */
@@ -316,32 +316,15 @@ out:
 
 /* --- messages ------------------------------------------------------------- */
 
-/* E.164: a '+' and the digits; Telegram sends them without the '+'. */
-static char *
-phone_e164(const char *in)
-{
-	char *out = xmalloc(strlen(in) + 2), *o = out;
-
-	*o++ = '+';
-	for (; *in; in++)
-		if (isdigit((unsigned char)*in))
-			*o++ = *in;
-	*o = '\0';
-	return out;
-}
-
 static void
-on_contact(struct user *u, const cJSON *msg, const cJSON *contact)
+on_contact(struct user *u, const struct update *up)
 {
-	const char *phone = cJSON_GetStringValue(cJSON_GetObjectItem(contact, "phone_number"));
-	int64_t from = tg_json_int64(cJSON_GetObjectItem(msg, "from"), "id");
-
-	if (tg_json_int64(contact, "user_id") != from || phone == NULL) {
+	if (up->contact_user != up->user_id || up->phone == NULL) {
 		reply(u, "contact_not_yours", contact_keyboard(u));
 		return;
 	}
 	free(u->phone);
-	u->phone = phone_e164(phone);
+	u->phone = update_phone_e164(up->phone);
 	u->state = ST_AWAIT_NAME;
 	reply(u, "ask_name", remove_keyboard());
 }
@@ -427,32 +410,24 @@ on_command(struct user *u, const char *cmd)
 }
 
 static void
-on_message(const cJSON *msg)
+on_message(const struct update *up)
 {
-	const cJSON *chat = cJSON_GetObjectItem(msg, "chat"), *from = cJSON_GetObjectItem(msg, "from");
-	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(chat, "type"));
-	const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(msg, "text"));
-	const cJSON *contact = cJSON_GetObjectItem(msg, "contact");
 	struct user u;
 
-	if (from == NULL || chat == NULL)
+	if (!up->complete)
 		return;
-	user_load(&u, tg_json_int64(from, "id"), tg_json_int64(chat, "id"),
-	    cJSON_GetStringValue(cJSON_GetObjectItem(from, "language_code")));
-	if (type == NULL || strcmp(type, "private") != 0) {
+	user_load(&u, up->user_id, up->chat_id, up->language);
+	if (!up->private_chat) {
 		reply(&u, "private_only", NULL);
 		user_free(&u);
 		return;	/* groups are not served, and nothing is stored */
 	}
-	if (text != NULL && text[0] == '/') {
-		char cmd[33];
-		size_t n = strcspn(text, " @");
-		snprintf(cmd, sizeof(cmd), "%.*s", (int)(n < 32 ? n : 32), text);
-		on_command(&u, cmd);
-	} else if (contact != NULL && u.state == ST_AWAIT_CONTACT)
-		on_contact(&u, msg, contact);
-	else if (text != NULL && (u.state == ST_AWAIT_NAME || u.state == ST_AWAIT_CONFIRM))
-		on_name(&u, text);
+	if (up->command[0] != '\0')
+		on_command(&u, up->command);
+	else if (up->has_contact && u.state == ST_AWAIT_CONTACT)
+		on_contact(&u, up);
+	else if (up->text != NULL && (u.state == ST_AWAIT_NAME || u.state == ST_AWAIT_CONFIRM))
+		on_name(&u, up->text);
 	else if (u.state == ST_AWAIT_CONTACT)
 		reply(&u, "need_contact", contact_keyboard(&u));
 	else if (!u.known || u.state == ST_NEW)
@@ -465,16 +440,13 @@ on_message(const cJSON *msg)
 
 /* An edit changes nothing that was already acted on: say so. */
 static void
-on_edited(const cJSON *msg)
+on_edited(const struct update *up)
 {
-	const cJSON *chat = cJSON_GetObjectItem(msg, "chat"), *from = cJSON_GetObjectItem(msg, "from");
-	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(chat, "type"));
 	struct user u;
 
-	if (from == NULL || type == NULL || strcmp(type, "private") != 0)
+	if (!up->complete || !up->private_chat)
 		return;
-	user_load(&u, tg_json_int64(from, "id"), tg_json_int64(chat, "id"),
-	    cJSON_GetStringValue(cJSON_GetObjectItem(from, "language_code")));
+	user_load(&u, up->user_id, up->chat_id, up->language);
 	reply(&u, "edited_hint", NULL);
 	user_free(&u);
 }
@@ -523,47 +495,38 @@ on_retry(struct user *u, int64_t asset)
 }
 
 static void
-on_callback(const cJSON *cq)
+on_callback(const struct update *up)
 {
-	const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(cq, "id"));
-	const char *data = cJSON_GetStringValue(cJSON_GetObjectItem(cq, "data"));
-	const cJSON *from = cJSON_GetObjectItem(cq, "from");
-	const cJSON *msg = cJSON_GetObjectItem(cq, "message");
-	int64_t chat = tg_json_int64(cJSON_GetObjectItem(msg, "chat"), "id");
+	const char *id = up->callback_id;
 	struct user u;
-	int seq = -1;
 
-	if (id == NULL || from == NULL)
+	if (!up->complete)
 		return;
-	user_load(&u, tg_json_int64(from, "id"), chat ? chat : tg_json_int64(from, "id"),
-	    cJSON_GetStringValue(cJSON_GetObjectItem(from, "language_code")));
-	long long asset;
-
-	if (data != NULL && sscanf(data, "retry:%lld", &asset) == 1 && u.known) {
-		const char *why = on_retry(&u, (int64_t)asset);
+	user_load(&u, up->user_id, up->chat_id, up->language);
+	if (up->button == UPDATE_BUTTON_RETRY && u.known) {
+		const char *why = on_retry(&u, up->asset_id);
 
 		answer_callback(id, why ? texts_get(bt.texts, u.lang, why) : NULL);
 		if (why == NULL) {
 			/* The notice with the button goes away. */
 			cJSON *p = cJSON_CreateObject();
 			cJSON_AddNumberToObject(p, "chat_id", (double)u.chat_id);
-			cJSON_AddNumberToObject(p, "message_id",
-			    (double)tg_json_int64(msg, "message_id"));
+			cJSON_AddNumberToObject(p, "message_id", (double)up->message_id);
 			delivery_add(u.chat_id, "message", "deleteMessage", p, 0, 0);
 		}
-	} else if (data != NULL && (sscanf(data, "ok:%d", &seq) == 1 || sscanf(data, "chg:%d", &seq) == 1) &&
-	    u.known && u.state == ST_AWAIT_CONFIRM && seq == u.pending_seq) {
+	} else if ((up->button == UPDATE_BUTTON_CONFIRM || up->button == UPDATE_BUTTON_CHANGE) &&
+	    u.known && u.state == ST_AWAIT_CONFIRM && up->seq == u.pending_seq) {
 		cJSON *p = cJSON_CreateObject();
 
 		/* The answer first, then the order's reply (a cached video goes
 		 * before anything else to this chat), then the buttons go away. */
 		answer_callback(id, NULL);
-		if (data[0] == 'o')
+		if (up->button == UPDATE_BUTTON_CONFIRM)
 			order(&u);
 		cJSON_AddNumberToObject(p, "chat_id", (double)u.chat_id);
-		cJSON_AddNumberToObject(p, "message_id", (double)tg_json_int64(msg, "message_id"));
+		cJSON_AddNumberToObject(p, "message_id", (double)up->message_id);
 		delivery_add(u.chat_id, "message", "editMessageReplyMarkup", p, 0, 0);
-		if (data[0] != 'o') {
+		if (up->button == UPDATE_BUTTON_CHANGE) {
 			u.state = ST_AWAIT_NAME;
 			reply(&u, "ask_name", NULL);
 		}
@@ -575,16 +538,12 @@ on_callback(const cJSON *cq)
 
 /* my_chat_member: "kicked" means the user blocked the bot. */
 static void
-on_member(const cJSON *m)
+on_member(const struct update *up)
 {
-	const cJSON *nm = cJSON_GetObjectItem(m, "new_chat_member");
-	const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(nm, "status"));
-	int64_t user = tg_json_int64(cJSON_GetObjectItem(m, "from"), "id");
-
-	if (status != NULL)
+	if (up->complete)
 		db_run(bt.db, "UPDATE users SET blocked = ?, updated_at = ? WHERE bot_id = ? AND "
-		    "user_id = ?", "ilsl", strcmp(status, "kicked") == 0, db_now(), bt.cfg.bot_id,
-		    user);
+		    "user_id = ?", "ilsl", strcmp(up->member_status, "kicked") == 0, db_now(),
+		    bt.cfg.bot_id, up->user_id);
 }
 
 /* --- updates -------------------------------------------------------------- */
@@ -593,23 +552,25 @@ on_member(const cJSON *m)
 static void
 update_apply(const cJSON *u)
 {
-	int64_t id = tg_json_int64(u, "update_id");
-	const cJSON *x;
+	struct update up;
+	int64_t id;
 
+	update_parse(u, &up);
+	id = up.id;
 	db_begin(bt.db);
 	if (db_int(bt.db, 0, "SELECT 1 FROM updates WHERE bot_id = ? AND update_id = ?", "sl",
 	    bt.cfg.bot_id, id)) {
 		db_rollback(bt.db);
 		return;
 	}
-	if ((x = cJSON_GetObjectItem(u, "message")) != NULL)
-		on_message(x);
-	else if ((x = cJSON_GetObjectItem(u, "callback_query")) != NULL)
-		on_callback(x);
-	else if ((x = cJSON_GetObjectItem(u, "my_chat_member")) != NULL)
-		on_member(x);
-	else if ((x = cJSON_GetObjectItem(u, "edited_message")) != NULL)
-		on_edited(x);
+	if (up.kind == UPDATE_MESSAGE)
+		on_message(&up);
+	else if (up.kind == UPDATE_CALLBACK)
+		on_callback(&up);
+	else if (up.kind == UPDATE_MEMBER)
+		on_member(&up);
+	else if (up.kind == UPDATE_EDITED)
+		on_edited(&up);
 	db_run(bt.db, "INSERT INTO updates (bot_id, update_id, processed_at) VALUES (?, ?, ?)",
 	    "sll", bt.cfg.bot_id, id, db_now());
 	db_run(bt.db, "INSERT INTO bot_state (bot_id, update_offset) VALUES (?, ?) ON CONFLICT "

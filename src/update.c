@@ -1,0 +1,146 @@
+/* update.c: a Bot API Update read into what the conversation acts on. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tg.h"
+#include "update.h"
+#include "xmalloc.h"
+
+/* obj[key] as a string, or NULL. */
+static const char *
+update_str(const cJSON *obj, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItem(obj, key));
+}
+
+/* from: who sent it, and in which language. */
+static void
+update_from(struct update *up, const cJSON *from)
+{
+	up->user_id = tg_json_int64(from, "id");
+	up->language = update_str(from, "language_code");
+}
+
+/* "/start@greetbot now" -> "/start", cut at UPDATE_COMMAND_MAX bytes. */
+static void
+update_command(struct update *up)
+{
+	size_t n;
+
+	if (up->text == NULL || up->text[0] != '/')
+		return;
+	n = strcspn(up->text, " @");
+	snprintf(up->command, sizeof(up->command), "%.*s",
+	    (int)(n < UPDATE_COMMAND_MAX ? n : UPDATE_COMMAND_MAX), up->text);
+}
+
+/* A message or an edited message. */
+static void
+update_message(struct update *up, const cJSON *msg)
+{
+	const cJSON *chat = cJSON_GetObjectItem(msg, "chat");
+	const cJSON *from = cJSON_GetObjectItem(msg, "from");
+	const cJSON *contact = cJSON_GetObjectItem(msg, "contact");
+	const char *type = update_str(chat, "type");
+
+	update_from(up, from);
+	up->chat_id = tg_json_int64(chat, "id");
+	up->private_chat = type != NULL && strcmp(type, "private") == 0;
+	if (up->kind == UPDATE_EDITED) {
+		up->complete = from != NULL && type != NULL;
+		return;
+	}
+	up->complete = from != NULL && chat != NULL;
+	up->text = update_str(msg, "text");
+	update_command(up);
+	if (contact != NULL) {
+		up->has_contact = 1;
+		up->contact_user = tg_json_int64(contact, "user_id");
+		up->phone = update_str(contact, "phone_number");
+	}
+}
+
+/* The callback_data of our buttons. */
+static void
+update_button(struct update *up, const char *data)
+{
+	long long asset;
+	int seq;
+
+	if (data == NULL)
+		return;
+	if (sscanf(data, "retry:%lld", &asset) == 1) {
+		up->button = UPDATE_BUTTON_RETRY;
+		up->asset_id = (int64_t)asset;
+	} else if (sscanf(data, "ok:%d", &seq) == 1) {
+		up->button = UPDATE_BUTTON_CONFIRM;
+		up->seq = seq;
+	} else if (sscanf(data, "chg:%d", &seq) == 1) {
+		up->button = UPDATE_BUTTON_CHANGE;
+		up->seq = seq;
+	}
+}
+
+/* A button press; answered in its message's chat, else the user's. */
+static void
+update_callback(struct update *up, const cJSON *cq)
+{
+	const cJSON *from = cJSON_GetObjectItem(cq, "from");
+	const cJSON *msg = cJSON_GetObjectItem(cq, "message");
+
+	up->callback_id = update_str(cq, "id");
+	up->complete = up->callback_id != NULL && from != NULL;
+	update_from(up, from);
+	up->chat_id = tg_json_int64(cJSON_GetObjectItem(msg, "chat"), "id");
+	if (up->chat_id == 0)
+		up->chat_id = up->user_id;
+	up->message_id = tg_json_int64(msg, "message_id");
+	update_button(up, update_str(cq, "data"));
+}
+
+/* my_chat_member: the user blocked the bot ("kicked") or came back. */
+static void
+update_member(struct update *up, const cJSON *m)
+{
+	up->user_id = tg_json_int64(cJSON_GetObjectItem(m, "from"), "id");
+	up->member_status = update_str(cJSON_GetObjectItem(m, "new_chat_member"), "status");
+	up->complete = up->member_status != NULL;
+}
+
+/* Read one Update; its first kind that the bot knows wins. */
+void
+update_parse(const cJSON *u, struct update *up)
+{
+	const cJSON *x;
+
+	memset(up, 0, sizeof(*up));
+	up->id = tg_json_int64(u, "update_id");
+	if ((x = cJSON_GetObjectItem(u, "message")) != NULL) {
+		up->kind = UPDATE_MESSAGE;
+		update_message(up, x);
+	} else if ((x = cJSON_GetObjectItem(u, "callback_query")) != NULL) {
+		up->kind = UPDATE_CALLBACK;
+		update_callback(up, x);
+	} else if ((x = cJSON_GetObjectItem(u, "my_chat_member")) != NULL) {
+		up->kind = UPDATE_MEMBER;
+		update_member(up, x);
+	} else if ((x = cJSON_GetObjectItem(u, "edited_message")) != NULL) {
+		up->kind = UPDATE_EDITED;
+		update_message(up, x);
+	}
+}
+
+/* E.164: a '+' and the digits; Telegram sends them without the '+'. */
+char *
+update_phone_e164(const char *in)
+{
+	char *out = xmalloc(strlen(in) + 2), *o = out;
+
+	*o++ = '+';
+	for (; *in; in++)
+		if (isdigit((unsigned char)*in))
+			*o++ = *in;
+	*o = '\0';
+	return out;
+}
