@@ -27,6 +27,7 @@
 #include "log.h"
 #include "names.h"
 #include "renderer.h"
+#include "sandbox.h"
 #include "template.h"
 #include "texts.h"
 #include "tg.h"
@@ -66,9 +67,8 @@ static struct {
 	int			 stopping;
 	char			*render_dir;	/* greetbotd's state_dir/render */
 	char			*previews_dir;
-	int			 drop;		/* previews run as render_user */
-	uid_t			 uid;
-	gid_t			 gid;
+	struct sandbox		 sb;		/* who previews render as */
+	char			 preview_busy[SANDBOX_PREVIEWS];	/* slots */
 	int			 npreviews;
 } bt;
 
@@ -79,6 +79,7 @@ struct preview {
 	char			*path;	/* where the cached OGG goes */
 	char			*work;
 	char			*output;
+	int			 slot;	/* its sandbox slot, or -1 */
 };
 
 static void poll_start(evutil_socket_t, short, void *);
@@ -643,11 +644,27 @@ poll_start(evutil_socket_t fd, short what, void *arg)
 static void
 preview_free(struct preview *pv)
 {
-	render_rmtree(pv->work);
+	if (pv->work != NULL)
+		render_rmtree(pv->work);
+	if (pv->slot >= 0)
+		bt.preview_busy[pv->slot] = 0;
 	free(pv->path);
 	free(pv->work);
 	free(pv->output);
 	free(pv);
+}
+
+/* A free preview slot (the sender renders at most SANDBOX_PREVIEWS at
+ * once), or -1. */
+static int
+preview_slot(void)
+{
+	for (int i = 0; i < SANDBOX_PREVIEWS; i++)
+		if (!bt.preview_busy[i]) {
+			bt.preview_busy[i] = 1;
+			return i;
+		}
+	return -1;
 }
 
 static void
@@ -665,16 +682,15 @@ preview_rendered(const struct render_outcome *o, void *arg)
 	preview_free(pv);
 }
 
-/* A work directory the renderer's user owns. */
+/* A work directory the renderer's slot user owns. */
 static int
 preview_workdir(struct preview *pv)
 {
+	if ((pv->slot = preview_slot()) == -1)
+		return -1;
 	xasprintf(&pv->work, "%s/work/preview-%d-%d", bt.render_dir, (int)getpid(),
 	    ++bt.npreviews);
-	render_rmtree(pv->work);
-	if (mkdir(pv->work, 0700) == -1)
-		return -1;
-	return bt.drop ? chown(pv->work, bt.uid, bt.gid) : 0;
+	return sandbox_workdir(&bt.sb, pv->work, SANDBOX_SLOT_PREVIEW + pv->slot);
 }
 
 /*
@@ -693,21 +709,18 @@ preview_make(const char *name, delivery_preview_done done, void *arg)
 	h = template_hash(h, name, strlen(name));
 	pv->done = done;
 	pv->arg = arg;
+	pv->slot = -1;
 	xasprintf(&pv->path, "%s/%016llx.ogg", bt.previews_dir, (unsigned long long)h);
 	if (access(pv->path, R_OK) == 0 || preview_workdir(pv) == -1) {
 		int ok = access(pv->path, R_OK) == 0;
 		done(ok ? pv->path : NULL, arg);
-		free(pv->path);
-		free(pv->work);
-		free(pv);
+		preview_free(pv);
 		return;
 	}
 	xasprintf(&pv->output, "%s/voice.ogg", pv->work);
 	xasprintf(&thumb, "%s/thumb.jpg", pv->work);
-	xasprintf(&cache, "%s/cache/%s", bt.render_dir, bt.tmpl.version);
-	if (mkdir(cache, 0700) == 0 && bt.drop && chown(cache, bt.uid, bt.gid) == -1)
-		log_warn("chown %s", cache);
-	render_request_config(&rq, &bt.cfg);
+	cache = sandbox_cache_dir(&bt.sb, bt.render_dir, bt.tmpl.version);
+	render_request_config(&rq, &bt.cfg, &bt.sb, SANDBOX_SLOT_PREVIEW + pv->slot);
 	rq.script = bt.tmpl.script;
 	rq.work_dir = pv->work;
 	rq.template_dir = bt.tmpl.dir;
@@ -716,9 +729,6 @@ preview_make(const char *name, delivery_preview_done done, void *arg)
 	rq.output = pv->output;
 	rq.thumb = thumb;
 	rq.mode = "preview";
-	rq.drop = bt.drop;
-	rq.uid = bt.uid;
-	rq.gid = bt.gid;
 	render_start(bt.base, &rq, preview_rendered, NULL, pv);
 	free(cache);
 	free(thumb);
@@ -782,12 +792,15 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 static void
 setup_dirs(void)
 {
+	char err[512];
+
 	bt.render_dir = render_dirs(bt.cfg.state_dir);
 	xasprintf(&bt.previews_dir, "%s/previews", bt.cfg.state_dir);
 	if (mkdir(bt.previews_dir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", bt.previews_dir);
-	if ((bt.drop = render_user(bt.cfg.render_user, &bt.uid, &bt.gid)) == -1)
-		fatalx("render_user %s: no such user", bt.cfg.render_user);
+	/* Before libcurl starts threads: the namespace is made by unshare. */
+	if (sandbox_init(&bt.sb, &bt.cfg, SANDBOX_PREVIEWS, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 }
 
 /* Tell greetbotd there are jobs to relay (a lost byte costs a second). */

@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,7 +231,8 @@ child_drop(const struct child_spec *s)
 /*
  * The child's setup, in this order: reset signal handlers and unblock
  * signals (libevent's handlers must not run here), setsid so the whole job
- * can be killed as a group, chdir into the work directory, rlimits (before
+ * can be killed as a group, chdir into the work directory, the network
+ * namespace, umask and no_new_privs, rlimits (before
  * dropping privileges, so the child cannot raise them back), drop
  * privileges, the parent-death signal, stdio and fds, execve. A failure
  * leaves its errno in the shared struct and exits 127.
@@ -251,6 +253,14 @@ child_exec(void *arg)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if ((s->new_session && setsid() == -1) ||
 	    (s->dir != NULL && chdir(s->dir) == -1))
+		goto fail;
+	/* The network namespace while we are still root (it needs
+	 * CAP_SYS_ADMIN); a file the renderer makes is its group's too, so
+	 * that the render slots share the cache; and no setuid program can
+	 * give it back what the drop takes. */
+	if (s->netns > 0 && setns(s->netns, CLONE_NEWNET) == -1)
+		goto fail;
+	if (s->sandboxed && (umask(007), prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1))
 		goto fail;
 	if (s->limits != NULL && (
 	    child_rlimit(RLIMIT_CPU, s->limits->cpu) == -1 ||

@@ -32,6 +32,8 @@ struct child_spec {
 	uid_t			  uid;		/* with drop: setgid/setuid */
 	gid_t			  gid;
 	int			  drop;
+	int			  netns;	/* > 0: enter this network namespace */
+	int			  sandboxed;	/* umask 007, no new privileges */
 };
 
 /* Called once a child is reaped: status as from wait4, its rusage. */

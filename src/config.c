@@ -30,6 +30,7 @@ struct key {
 /* The same, for keys that only a restart can change. */
 #define SR(n, d)	{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 1 }
 #define PR(n, d)	{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0, 1 }
+#define IR(n, d, lo, hi) { #n, KEY_INT, offsetof(struct config, n), d, lo, hi, 1 }
 
 static const struct key keys[] = {
 	SR(bot_id, "main"),
@@ -58,7 +59,8 @@ static const struct key keys[] = {
 	I(render_fsize_mb, "200", 1, 1 << 20),
 	I(render_nofile, "256", 16, 65536),
 	I(render_nproc, "256", 1, 65536),
-	S(render_user, "nobody"),
+	SR(render_user, "nobody"),
+	IR(render_uid_base, "65600", 0, 2000000000),
 	I(render_validate, "1", 0, 1),
 	I(max_attempts, "3", 1, 100),
 	I(max_open_requests, "5", 1, 1000),

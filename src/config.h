@@ -33,6 +33,7 @@ struct config {
 	int	 render_nofile;		/* RLIMIT_NOFILE */
 	int	 render_nproc;		/* RLIMIT_NPROC */
 	char	*render_user;		/* renderers run as this user when root */
+	int	 render_uid_base;	/* root: slot N runs as this uid + N */
 	int	 render_validate;	/* 0: no ffprobe (benchmarks only) */
 	int	 max_attempts;
 	int	 max_open_requests;	/* per user */

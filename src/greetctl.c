@@ -36,6 +36,7 @@
 #include "log.h"
 #include "names.h"
 #include "renderer.h"
+#include "sandbox.h"
 #include "template.h"
 #include "texts.h"
 #include "xmalloc.h"
@@ -52,6 +53,8 @@
 static struct {
 	struct config	cfg;
 	int		json;
+	struct sandbox	sb;	/* as greetbotd's renderers, made on first use */
+	int		sb_made;
 } gc;
 
 /* A growing byte buffer, always NUL-terminated. */
@@ -1634,6 +1637,18 @@ sample_signal(evutil_socket_t sig, short what, void *arg)
 		render_kill(s->render);
 }
 
+/* The renderers' identity and network namespace, as greetbotd's. */
+static int
+ctl_sandbox(char *err, size_t errlen)
+{
+	if (gc.sb_made)
+		return 0;
+	if (sandbox_init(&gc.sb, &gc.cfg, SANDBOX_SLOT_CTL + 1, err, errlen) == -1)
+		return -1;
+	gc.sb_made = 1;
+	return 0;
+}
+
 /* A directory for the renderer's user, as greetbotd's job_workdir. */
 static int
 sample_mkdir(char **path, const char *tmp, const char *name, const struct render_request *rq)
@@ -1670,7 +1685,6 @@ static void
 sample_request(struct render_request *rq, const struct sample *s, const struct template *t,
     const char *name, const char *thumb)
 {
-	render_request_config(rq, &gc.cfg);
 	rq->script = t->script;
 	rq->work_dir = s->work;
 	rq->template_dir = t->dir;
@@ -1731,10 +1745,9 @@ sample_run(struct sample *s, const char *id, const char *name, char *err, size_t
 	struct template t;
 	char *snap, *thumb;
 
-	if ((rq.drop = render_user(gc.cfg.render_user, &rq.uid, &rq.gid)) == -1) {
-		snprintf(err, errlen, "render_user %s: no such user", gc.cfg.render_user);
+	if (ctl_sandbox(err, errlen) == -1)
 		return -1;
-	}
+	render_request_config(&rq, &gc.cfg, &gc.sb, SANDBOX_SLOT_CTL);
 	if (sample_tmp(s, &rq, err, errlen) == -1)
 		return -1;
 	xasprintf(&snap, "%s/templates", s->tmp);
@@ -1966,6 +1979,33 @@ lint_script(const char *script, struct findings *f)
 		finding(f, LEVEL_OK, "render script %s", script);
 }
 
+/*
+ * greetbotd's start-up check: renderers must search their way into
+ * state_dir's render tree (or, before greetbotd made it, into the
+ * deepest directory of that path that exists).
+ */
+static void
+lint_reach(struct findings *f)
+{
+	char err[1024], *want, *slash;
+	const char *dirs[1];
+
+	if (ctl_sandbox(err, sizeof(err)) == -1) {
+		finding(f, LEVEL_ERROR, "%s", err);
+		return;
+	}
+	xasprintf(&want, "%s/render/work", gc.cfg.state_dir);
+	while (access(want, F_OK) == -1 && (slash = strrchr(want, '/')) != NULL &&
+	    slash != want)
+		*slash = '\0';
+	dirs[0] = want;
+	if (sandbox_check(&gc.sb, dirs, 1, NULL, err, sizeof(err)) == -1)
+		finding(f, LEVEL_ERROR, "%s", err);
+	else
+		finding(f, LEVEL_OK, "renderers can reach %s/render", gc.cfg.state_dir);
+	free(want);
+}
+
 /* The end of a failed render's stderr (render.sh says why there). */
 static void
 check_stderr(struct findings *f, const char *tail)
@@ -2018,6 +2058,7 @@ check_static(const char *id, struct findings *f, char **lang)
 	else {
 		finding(f, LEVEL_OK, "version %s, language %s", t.version, t.language);
 		lint_script(t.script, f);
+		lint_reach(f);
 		free(*lang);
 		*lang = xstrdup(t.language);
 		template_free(&t);

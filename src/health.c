@@ -67,6 +67,8 @@ check(const char *what)
 		return src.redis_up() ? NULL : "redis is not connected";
 	if (strcmp(what, "bot") == 0)
 		return src.bot_up() ? NULL : "greetbot-tg is not running";
+	if (strcmp(what, "render") == 0)
+		return src.render_problem != NULL ? src.render_problem() : NULL;
 	return "unknown check";
 }
 
@@ -77,8 +79,9 @@ on_health(struct evhttp_request *req, void *arg)
 
 	if (what != NULL)
 		why = check(what);
-	else if ((why = check("db")) == NULL && (why = check("redis")) == NULL)
-		why = check("bot");
+	else if ((why = check("db")) == NULL && (why = check("redis")) == NULL &&
+	    (why = check("bot")) == NULL)
+		why = check("render");
 	reply_status(req, why == NULL, why);
 }
 
@@ -191,6 +194,7 @@ health_start(struct event_base *base, const char *listen, const struct health_so
 	evhttp_set_cb(http, "/health/db", on_health, "db");
 	evhttp_set_cb(http, "/health/redis", on_health, "redis");
 	evhttp_set_cb(http, "/health/bot", on_health, "bot");
+	evhttp_set_cb(http, "/health/render", on_health, "render");
 	evhttp_set_cb(http, "/metrics", on_metrics, NULL);
 	if ((sock = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port)) == NULL) {
 		evhttp_free(http);

@@ -14,6 +14,7 @@ struct health_source {
 	int		(*bot_up)(void);
 	long long	(*queue_depth)(void);
 	int		(*workers_busy)(void);
+	const char	*(*render_problem)(void);	/* NULL: renderers can start */
 	int		 workers;
 	sqlite3		*db;
 };

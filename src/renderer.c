@@ -1,6 +1,5 @@
 /* renderer.c: render attempts, from fork to a classified, validated outcome. */
 #include <errno.h>
-#include <pwd.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 #include "config.h"
 #include "log.h"
 #include "renderer.h"
+#include "sandbox.h"
 #include "xmalloc.h"
 
 #define RENDER_STDOUT_MAX	(64 * 1024)
@@ -274,6 +274,20 @@ render_classify(struct render *r, int status)
 	}
 }
 
+/* The script and ffprobe (which parses what the script wrote) run alike:
+ * the slot's user, no network, the render's limits. */
+static void
+render_isolate(struct child_spec *cs, const struct render_request *req)
+{
+	cs->limits = &req->limits;
+	cs->pdeathsig = SIGKILL;	/* its result would be lost anyway */
+	cs->drop = req->drop;
+	cs->uid = req->uid;
+	cs->gid = req->gid;
+	cs->netns = req->netns;
+	cs->sandboxed = 1;
+}
+
 /* Start ffprobe on the output; its JSON arrives on the stdout pipe. */
 static void
 render_probe(struct render *r)
@@ -308,6 +322,7 @@ render_probe(struct render *r)
 	cs.envp = envp;
 	cs.fd_in = cs.fd_err = -1;
 	cs.fd_out = wfd;
+	render_isolate(&cs, &r->req);
 	r->pid = child_spawn(&cs, render_probe_exited, r);
 	close(wfd);
 	if (r->pid == -1) {
@@ -458,11 +473,7 @@ render_start(struct event_base *base, const struct render_request *req,
 	cs.fd_in = -1;
 	cs.fd_out = wout;
 	cs.fd_err = werr;
-	cs.limits = &req->limits;
-	cs.pdeathsig = SIGKILL;	/* its result would be lost anyway */
-	cs.drop = req->drop;
-	cs.uid = req->uid;
-	cs.gid = req->gid;
+	render_isolate(&cs, req);
 	r->pid = child_spawn(&cs, render_exited, r);
 	close(wout);
 	close(werr);
@@ -489,23 +500,14 @@ render_kill(struct render *r)
 		killpg(r->pid, SIGKILL);
 }
 
-int
-render_user(const char *name, uid_t *uid, gid_t *gid)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0 || name == NULL || *name == '\0')
-		return 0;
-	if ((pw = getpwnam(name)) == NULL)
-		return -1;
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-	return 1;
-}
-
 void
-render_request_config(struct render_request *rq, const struct config *c)
+render_request_config(struct render_request *rq, const struct config *c,
+    const struct sandbox *sb, int slot)
 {
+	rq->drop = sb->drop;
+	rq->uid = sandbox_uid(sb, slot);
+	rq->gid = sb->gid;
+	rq->netns = sb->netns;
 	rq->limits.cpu = (rlim_t)c->render_cpu;
 	rq->limits.as = (rlim_t)c->render_memory_mb << 20;
 	rq->limits.fsize = (rlim_t)c->render_fsize_mb << 20;

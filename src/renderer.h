@@ -25,6 +25,7 @@ struct render_request {
 	int			 drop;		/* run as uid/gid */
 	uid_t			 uid;
 	gid_t			 gid;
+	int			 netns;		/* > 0: a network namespace to enter */
 	double			 min_duration;	/* validation bounds, seconds */
 	double			 max_duration;
 	long long		 max_bytes;
@@ -48,15 +49,12 @@ struct render_outcome {
 };
 
 struct config;
+struct sandbox;
 
-/*
- * The unprivileged user renderers run as: returns 1 and fills uid/gid when
- * we are root and render_user is set, 0 when no drop applies, -1 when the
- * user does not exist.
- */
-int		 render_user(const char *name, uid_t *, gid_t *);
-/* Limits, timeout and grace from the configuration. */
-void		 render_request_config(struct render_request *, const struct config *);
+/* Limits, timeout and grace from the configuration; the identity and the
+ * network namespace of sandbox slot. */
+void		 render_request_config(struct render_request *, const struct config *,
+		    const struct sandbox *, int slot);
 
 typedef void (*render_done_cb)(const struct render_outcome *, void *);
 typedef void (*render_progress_cb)(double, void *);

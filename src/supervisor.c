@@ -33,6 +33,7 @@
 #include "notify.h"
 #include "queue.h"
 #include "renderer.h"
+#include "sandbox.h"
 #include "template.h"
 #include "texts.h"
 #include "xmalloc.h"
@@ -65,6 +66,7 @@ struct job {
 	char		*work_dir;
 	char		*name;
 	struct render	*render;
+	int		 slot;		/* worker slot: its uid */
 	int		 interrupted;	/* killed by a drain */
 	double		 progress;	/* last shown to the parents */
 	time_t		 progress_at;
@@ -81,9 +83,10 @@ static struct {
 	struct texts		*texts;
 	struct service		 bot, redis;
 	char			*render_dir, *assets_dir, *redis_sock;
-	int			 drop;		/* renderers as render_user */
-	uid_t			 uid;
-	gid_t			 gid;
+	struct sandbox		 sb;		/* who renderers run as */
+	char			 slot_busy[256];	/* worker slots in use */
+	char			*render_problem;	/* why renderers cannot start */
+	time_t			 render_checked;
 	struct job		*jobs;
 	int			 running;
 	int			 relaying;	/* publishes in flight */
@@ -100,6 +103,7 @@ static void relay_run(void);
 static void jobs_take(void);
 static void drain_check(void);
 static char *bot_path(void);
+static const char *render_check(void);
 
 /* Poke greetbot-tg: its outbox has new rows. */
 static void
@@ -392,6 +396,7 @@ job_free(struct job *j)
 			*pp = j->next;
 			break;
 		}
+	sv.slot_busy[j->slot] = 0;
 	free(j->entry_id);
 	free(j->work_dir);
 	free(j->name);
@@ -703,29 +708,24 @@ job_progress(double p, void *arg)
 	wake_bot();
 }
 
-/* Make the attempt's fresh work directory, owned by the renderer's user. */
+/* Make the attempt's fresh work directory, owned by its slot's user. */
 static int
 job_workdir(struct job *j)
 {
 	xasprintf(&j->work_dir, "%s/work/%lld", sv.render_dir, (long long)j->attempt_id);
-	render_rmtree(j->work_dir);
-	if (mkdir(j->work_dir, 0700) == -1)
-		return -1;
-	if (sv.drop && chown(j->work_dir, sv.uid, sv.gid) == -1)
-		return -1;
-	return 0;
+	return sandbox_workdir(&sv.sb, j->work_dir, SANDBOX_SLOT_WORKER + j->slot);
 }
 
-/* The cache dir for a template version, shared by its jobs. */
-static char *
-cache_dir(const char *version)
+/* A free worker slot: each has its own uid, so RLIMIT_NPROC is its own. */
+static int
+slot_take(void)
 {
-	char *dir;
-
-	xasprintf(&dir, "%s/cache/%s", sv.render_dir, version);
-	if (mkdir(dir, 0700) == 0 && sv.drop && chown(dir, sv.uid, sv.gid) == -1)
-		log_warn("chown %s", dir);
-	return dir;
+	for (int i = 0; i < (int)sizeof(sv.slot_busy); i++)
+		if (!sv.slot_busy[i]) {
+			sv.slot_busy[i] = 1;
+			return i;
+		}
+	fatalx("no free worker slot");
 }
 
 /* Claim the job in SQLite (one node wins) and start its renderer. */
@@ -769,6 +769,7 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->id = job_id;
+	j->slot = slot_take();
 	j->entry_id = xstrdup(entry_id);
 	st = db_prep(sv.db, "SELECT a.id, a.display_name FROM jobs j JOIN assets a ON "
 	    "a.id = j.asset_id WHERE j.id = ?", "l", job_id);
@@ -790,7 +791,7 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 		fatal("job %lld: work directory", (long long)job_id);
 	xasprintf(&output, "%s/out.mp4", j->work_dir);
 	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
-	cache = cache_dir(sv.tmpl.version);
+	cache = sandbox_cache_dir(&sv.sb, sv.render_dir, sv.tmpl.version);
 	rq.script = sv.tmpl.script;
 	rq.work_dir = j->work_dir;
 	rq.template_dir = sv.tmpl.dir;
@@ -799,15 +800,12 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	rq.output = output;
 	rq.thumb = thumb;
 	rq.mode = "video";
-	render_request_config(&rq, &sv.cfg);
-	rq.drop = sv.drop;
-	rq.uid = sv.uid;
-	rq.gid = sv.gid;
+	render_request_config(&rq, &sv.cfg, &sv.sb, SANDBOX_SLOT_WORKER + j->slot);
 	rq.min_duration = sv.tmpl.min_duration;
 	rq.max_duration = sv.tmpl.max_duration;
 	rq.max_bytes = MAX_BYTES;
-	log_info("render started\tjob=%lld asset=%lld attempt=%lld", (long long)job_id,
-	    (long long)j->asset_id, (long long)j->attempt_id);
+	log_info("render started\tjob=%lld asset=%lld attempt=%lld uid=%u", (long long)job_id,
+	    (long long)j->asset_id, (long long)j->attempt_id, (unsigned)rq.uid);
 	j->render = render_start(sv.base, &rq, job_done, job_progress, j);
 	free(output);
 	free(thumb);
@@ -826,7 +824,8 @@ static void
 jobs_take(void)
 {
 	if (sv.queue != NULL)
-		queue_want(sv.queue, sv.draining ? 0 : sv.cfg.workers - sv.running);
+		queue_want(sv.queue, sv.draining || sv.render_problem != NULL ? 0 :
+		    sv.cfg.workers - sv.running);
 }
 
 /* --- events -------------------------------------------------------------- */
@@ -872,6 +871,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	relay_run();
 	child_kill_strays();
+	/* A directory fixed while we run: look again every 10 s. */
+	if (sv.render_problem != NULL && time(NULL) - sv.render_checked >= 10 &&
+	    render_check() == NULL)
+		log_info("renderers can start again");
 }
 
 /*
@@ -958,6 +961,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		sv.tmpl = t;
 	}
 	free(snap);
+	if (render_check() != NULL)
+		log_warnx("renderers cannot start, no jobs taken\treason=\"%s\"",
+		    sv.render_problem);
 	if ((tx = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
 	    sizeof(err))) == NULL)
 		log_warnx("reload: texts kept\treason=\"%s\"", err);
@@ -996,6 +1002,12 @@ src_busy(void)
 	return sv.running;
 }
 
+static const char *
+src_render_problem(void)
+{
+	return sv.render_problem;
+}
+
 /*
  * state_dir/http.addr: the address the HTTP endpoints are bound to, for
  * greetctl status when http_listen asks for any port (":0"). Written to a
@@ -1006,7 +1018,7 @@ http_addr_publish(int up)
 {
 	char *path, *tmp;
 	FILE *f;
-	int ok = 0;
+	int ok = 0, fd;
 
 	xasprintf(&path, "%s/http.addr", sv.cfg.state_dir);
 	if (!up) {
@@ -1015,9 +1027,14 @@ http_addr_publish(int up)
 		return;
 	}
 	xasprintf(&tmp, "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) != NULL) {
-		ok = fprintf(f, "%s\n", sv.http_addr) > 0;
-		ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
+	/* Ours alone, like everything in state_dir but the render tree. */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) != -1) {
+		if ((f = fdopen(fd, "w")) == NULL)
+			close(fd);
+		else {
+			ok = fprintf(f, "%s\n", sv.http_addr) > 0;
+			ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
+		}
 	}
 	if (!ok) {
 		log_warn("%s", path);
@@ -1032,7 +1049,7 @@ static void
 setup_http(void)
 {
 	struct health_source hs = { src_redis_up, src_bot_up, src_queue_depth, src_busy,
-	    sv.cfg.workers, sv.db };
+	    src_render_problem, sv.cfg.workers, sv.db };
 
 	if (*sv.cfg.http_listen == '\0')
 		return;
@@ -1077,15 +1094,54 @@ setup_dirs(void)
 	xasprintf(&sv.redis_sock, "%s/redis.sock", sv.cfg.state_dir);
 }
 
-/* As root, renderers run as render_user; they can then read no secret. */
+/* As root, each worker slot renders as a uid of its own, without network;
+ * a renderer can then read no secret and starve no other render. */
 static void
-setup_user(void)
+setup_sandbox(void)
 {
-	if ((sv.drop = render_user(sv.cfg.render_user, &sv.uid, &sv.gid)) == -1)
-		fatalx("render_user %s: no such user", sv.cfg.render_user);
-	if (sv.drop)
-		log_info("renderers run unprivileged\tuser=%s uid=%d", sv.cfg.render_user,
-		    (int)sv.uid);
+	char err[512], how[256];
+
+	if (sandbox_init(&sv.sb, &sv.cfg, SANDBOX_SLOT_WORKER + sv.cfg.workers, err,
+	    sizeof(err)) == -1)
+		fatalx("%s", err);
+	sandbox_describe(&sv.sb, how, sizeof(how));
+	log_info("renderers isolated\t%s", how);
+	/* The token's file, or the config file when the token is in it. */
+	if (sandbox_can_read(&sv.sb, sv.cfg.telegram_token_file))
+		log_warnx("renderers can read the bot token: chmod 600 %s",
+		    sv.cfg.telegram_token_file);
+	else if (*sv.cfg.telegram_token_file == '\0' && sv.cfg.path != NULL &&
+	    getenv("GREETBOT_TELEGRAM_TOKEN") == NULL && *sv.cfg.telegram_token != '\0' &&
+	    sandbox_can_read(&sv.sb, sv.cfg.path))
+		log_warnx("renderers can read the bot token in the configuration file: "
+		    "chmod 600 %s", sv.cfg.path);
+}
+
+/*
+ * Whether renderers can start: as a renderer, search the work and cache
+ * dirs and the template snapshot and run the script. Returns the problem
+ * (kept in sv.render_problem: no jobs are taken, /health is 503) or NULL.
+ */
+static const char *
+render_check(void)
+{
+	char err[1024], *work, *cache;
+	const char *dirs[3];
+
+	xasprintf(&work, "%s/work", sv.render_dir);
+	xasprintf(&cache, "%s/cache", sv.render_dir);
+	dirs[0] = work;
+	dirs[1] = cache;
+	dirs[2] = sv.tmpl.dir;
+	free(sv.render_problem);
+	sv.render_problem = NULL;
+	if (sandbox_check(&sv.sb, dirs, 3, sv.tmpl.script, err, sizeof(err)) == -1)
+		sv.render_problem = xstrdup(err);
+	sv.render_checked = time(NULL);
+	free(work);
+	free(cache);
+	jobs_take();
+	return sv.render_problem;
 }
 
 /* Jobs this node was rendering when it stopped go back in line: their
@@ -1189,13 +1245,15 @@ main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	setup_config();
+	setup_sandbox();
 	setup_dirs();
-	setup_user();
 	xasprintf(&snap, "%s/templates", sv.render_dir);
 	if (template_load(&sv.tmpl, sv.cfg.templates_dir, sv.cfg.default_template,
 	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
 		fatalx("template %s: %s", sv.cfg.default_template, err);
 	free(snap);
+	if (render_check() != NULL)
+		fatalx("%s", sv.render_problem);
 	sv.db = db_open(sv.cfg.db_path);
 	recover_jobs();
 	/* Orphans of renderers (setsid, double fork) come back to us, so

@@ -10,8 +10,9 @@ export GREETBOT_MAX_ATTEMPTS=1 GREETBOT_RENDER_TIMEOUT=8 GREETBOT_RENDER_GRACE=1
 sim_start
 GB_RENDER_SCRIPT=$TOP/tests/scripts/hostile-render.sh gb_start
 db=$T/state/greetbot.db
-# The fork bomb goes last, alone: RLIMIT_NPROC counts every process of the
-# renderers' user, so while it runs the others could not fork at all.
+# The fork bomb goes last, alone, so that the others' outcomes do not
+# depend on the CPU it takes (each worker slot has its own uid, so its
+# RLIMIT_NPROC starves no other render: tests/t/0320 shows that).
 names=(Loop Sleeper Stubborn Hog Filler Orphan Noisy)
 
 i=0

@@ -1,0 +1,66 @@
+/* sandbox.h: who a renderer runs as and what it can reach. As root, each
+ * render slot has a uid of its own (RLIMIT_NPROC counts per uid), all slots
+ * share render_user's group (the per-version caches), and every renderer
+ * runs in one empty network namespace. */
+#ifndef GREETBOT_SANDBOX_H
+#define GREETBOT_SANDBOX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct config;
+
+/*
+ * The uid block from render_uid_base: the first slots belong to
+ * greetbot-tg's previews, one to greetctl's sample renders, then one per
+ * greetbotd worker. The layout does not depend on `workers`, so a reload
+ * that changes it never gives two processes the same slot.
+ */
+#define SANDBOX_SLOT_PREVIEW	0	/* .. + SANDBOX_PREVIEWS - 1 */
+#define SANDBOX_PREVIEWS	4
+#define SANDBOX_SLOT_CTL	4
+#define SANDBOX_SLOT_WORKER	5	/* + worker index */
+
+struct sandbox {
+	int	 drop;		/* we are root: renderers run as slot uids */
+	uid_t	 uid_base;	/* 0: every slot is render_user itself */
+	uid_t	 user_uid;	/* render_user's */
+	gid_t	 gid;		/* render_user's group, shared by the slots */
+	char	 group[64];	/* its name, for messages */
+	int	 netns;		/* an empty network namespace, or -1 */
+};
+
+/*
+ * Resolve render_user and the uid block, and (as root) make the empty
+ * network namespace. slots is how many slots this process uses, counted
+ * from SANDBOX_SLOT_PREVIEW, to check that no slot uid belongs to a user.
+ * -1 with a message when the configuration cannot work.
+ */
+int	 sandbox_init(struct sandbox *, const struct config *, int slots,
+	    char *err, size_t errlen);
+void	 sandbox_free(struct sandbox *);
+uid_t	 sandbox_uid(const struct sandbox *, int slot);
+/* A fresh directory owned by the slot's uid (0700): a work dir. */
+int	 sandbox_workdir(const struct sandbox *, const char *path, int slot);
+/*
+ * The per-version cache dir, shared by every slot: setgid, group-writable
+ * for the render group (renderers run with umask 007). An entry left by an
+ * older layout that the slots could not share is removed (a cache is
+ * remade from the template). Returns the path.
+ */
+char	*sandbox_cache_dir(const struct sandbox *, const char *render_dir,
+	    const char *version);
+/*
+ * Check as a renderer (a forked child with a slot's uid) that it can
+ * search every directory down to each of dirs and read and execute the
+ * script; on failure err names the path that stops it and the fix. 0 when
+ * renderers can start, -1 when not. Cheap enough for start and SIGHUP.
+ */
+int	 sandbox_check(const struct sandbox *, const char *const *dirs, size_t ndirs,
+	    const char *script, char *err, size_t errlen);
+/* 1 when a renderer could open path for reading (a secret that leaks). */
+int	 sandbox_can_read(const struct sandbox *, const char *path);
+/* One line saying how renderers are isolated, for the start-up log. */
+void	 sandbox_describe(const struct sandbox *, char *buf, size_t len);
+
+#endif
