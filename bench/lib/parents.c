@@ -29,8 +29,10 @@
  *	waits among them: INTERVAL_MS (the bot's per-chat interval) for each
  *	message that came INTERVAL_MS / 2 or more after the one before it.
  *	Per /help: "help CHAT MS T_SENT", from the injection to the reply.
- *   parents count ADDR FIRST_CHAT COUNT
- *	"videos CHAT N" per chat: how many sendVideo the chat received.
+ *   parents count ADDR FIRST_CHAT COUNT [NAMES]
+ *	"videos CHAT N" per chat: how many sendVideo the chat received. With
+ *	NAMES (as given to burst), "videos CHAT N WRONG": WRONG of them have
+ *	a caption without the chat's name (any case): another name's video.
  *
  * Progress goes to stderr every 10 s. Exit 0 when the run finished
  * (lost parents are reported, not fatal), 1 on a usage or setup error.
@@ -556,10 +558,11 @@ run_probe(char **argv)
 
 /* count: the sendVideo entries of each chat, a few chats at a time. */
 static void
-run_count(char **argv)
+run_count(char **argv, int argc)
 {
 	long long first = num(argv[0], "first chat");
 	int count = (int)num(argv[1], "count"), next = 0;
+	int names = argc > 2 ? (int)num(argv[2], "names") : 0;
 
 	while (next < count || inflight > 0) {
 		CURLMsg *msg;
@@ -589,7 +592,8 @@ run_count(char **argv)
 		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
 			struct xfer *x;
 			cJSON *j, *m;
-			int videos = 0;
+			int videos = 0, wrong = 0;
+			char name[48];
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
@@ -599,13 +603,24 @@ run_count(char **argv)
 			j = cJSON_Parse(x->buf ? x->buf : "");
 			if (!cJSON_IsTrue(cJSON_GetObjectItem(j, "ok")))
 				die("chat %lld: %s", x->p->chat, x->buf ? x->buf : "no reply");
+			if (names > 0)
+				name_of((int)((x->p->chat - first) % names), 1, name, sizeof(name));
 			cJSON_ArrayForEach(m, cJSON_GetObjectItem(j, "messages")) {
 				const char *method = cJSON_GetStringValue(cJSON_GetObjectItem(m,
 				    "method"));
+				const char *caption = cJSON_GetStringValue(cJSON_GetObjectItem(
+				    cJSON_GetObjectItem(m, "params"), "caption"));
 
-				videos += method != NULL && strcmp(method, "sendVideo") == 0;
+				if (method == NULL || strcmp(method, "sendVideo") != 0)
+					continue;
+				videos++;
+				wrong += names > 0 && (caption == NULL || strcasestr(caption,
+				    name) == NULL);
 			}
-			printf("videos %lld %d\n", x->p->chat, videos);
+			if (names > 0)
+				printf("videos %lld %d %d\n", x->p->chat, videos, wrong);
+			else
+				printf("videos %lld %d\n", x->p->chat, videos);
 			cJSON_Delete(j);
 			curl_multi_remove_handle(multi, x->h);
 			curl_easy_cleanup(x->h);
@@ -630,8 +645,8 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[1], "probe") == 0 && argc == 8) {
 		mode = M_PROBE;
 		run_probe(argv + 3);
-	} else if (strcmp(argv[1], "count") == 0 && argc == 5)
-		run_count(argv + 3);
+	} else if (strcmp(argv[1], "count") == 0 && (argc == 5 || argc == 6))
+		run_count(argv + 3, argc - 3);
 	else
 		die("usage: parents burst|prep|probe|count ADDR ... (see the source)");
 	curl_multi_cleanup(multi);
