@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -17,22 +18,30 @@
 #define BACKOFF_MIN	1
 #define BACKOFF_MAX	30
 #define READ_BLOCK_MS	"2000"
+#define REFUSALS_MAX	10	/* then a refused job waits in the retry set */
+#define REFUSED_WAIT	30	/* seconds */
+#define RESULT_TTL	"86400"	/* seconds a result's video waits in Redis */
 
 /*
- * Two connections: "cmd" for short commands, "blk" for the blocking
- * XREADGROUP, so a publish or an ack never waits behind a read.
+ * Connections: "cmd" for short commands, "blk" for the blocking
+ * XREADGROUP of jobs, so a publish or an ack never waits behind a read,
+ * and "res" for the blocking read of results (nodes that commit them).
  */
 struct queue {
 	struct event_base	*base;
-	char			*host, *path;
+	char			*host, *path, *user, *password;
 	int			 port;
 	char			*stream, *group, *consumer, *retry;
+	char			*results, *committers, *prefix;
 	struct queue_cbs	 cbs;
 	void			*arg;
-	redisAsyncContext	*cmd, *blk;
-	int			 up;		/* both connected, group ready */
+	redisAsyncContext	*cmd, *blk, *res;
+	int			 up;		/* connected, groups ready */
 	int			 reading;	/* an XREADGROUP is in flight */
 	int			 backlog;	/* still reading our own pending ("0") */
+	int			 res_reading;	/* the same for results */
+	int			 res_backlog;
+	int			 res_on;	/* queue_results(1) */
 	int			 want;
 	int			 backoff;
 	long long		 depth;
@@ -54,14 +63,15 @@ struct publish {
 
 static void queue_connect(struct queue *);
 static void queue_read(struct queue *);
+static void queue_read_results(struct queue *);
 static void queue_reclaim(evutil_socket_t, short, void *);
 static void queue_mover(evutil_socket_t, short, void *);
 
-/* Parse the URL forms in queue.h. */
+/* Parse the URL forms in queue.h; a password is kept for AUTH. */
 static int
 queue_parse_url(struct queue *q, const char *url)
 {
-	const char *p;
+	const char *p, *at;
 
 	if (strncmp(url, "unix:", 5) == 0)
 		url += 5;
@@ -72,6 +82,16 @@ queue_parse_url(struct queue *q, const char *url)
 	if (strncmp(url, "redis://", 8) != 0)
 		return -1;
 	url += 8;
+	if ((at = strrchr(url, '@')) != NULL) {
+		/* redis://:password@host or redis://user:password@host */
+		const char *colon = memchr(url, ':', (size_t)(at - url));
+
+		if (colon != NULL && colon > url)
+			q->user = xstrndup(url, (size_t)(colon - url));
+		q->password = colon != NULL ? xstrndup(colon + 1, (size_t)(at - colon - 1)) :
+		    xstrndup(url, (size_t)(at - url));
+		url = at + 1;
+	}
 	if ((p = strrchr(url, ':')) == NULL) {
 		q->host = xstrdup(url);
 		q->port = 6379;
@@ -94,10 +114,13 @@ queue_down(struct queue *q, const char *why)
 		log_warnx("redis unavailable, will reconnect\treason=\"%s\"", why);
 	q->up = 0;
 	q->reading = 0;
+	q->res_reading = 0;
 	if (q->cmd != NULL)
 		redisAsyncDisconnect(q->cmd);
 	if (q->blk != NULL)
 		redisAsyncDisconnect(q->blk);
+	if (q->res != NULL)
+		redisAsyncDisconnect(q->res);
 	if (evtimer_pending(q->retry_ev, NULL))
 		return;
 	q->backoff = q->backoff == 0 ? BACKOFF_MIN :
@@ -125,6 +148,8 @@ queue_on_disconnect(const redisAsyncContext *ac, int status)
 		q->cmd = NULL;
 	if (ac == q->blk)
 		q->blk = NULL;
+	if (ac == q->res)
+		q->res = NULL;
 	queue_down(q, ac->errstr[0] ? ac->errstr : "disconnected");
 }
 
@@ -139,6 +164,8 @@ queue_on_connect(const redisAsyncContext *ac, int status)
 			q->cmd = NULL;
 		if (ac == q->blk)
 			q->blk = NULL;
+		if (ac == q->res)
+			q->res = NULL;
 		queue_down(q, ac->errstr);
 	}
 }
@@ -162,10 +189,38 @@ queue_on_group(redisAsyncContext *ac, void *r, void *priv)
 	q->up = 1;
 	q->backoff = 0;
 	q->backlog = 1;
+	q->res_backlog = 1;
 	log_info("redis connected\tstream=%s created=%d", q->stream, created);
 	if (q->cbs.connected != NULL)
 		q->cbs.connected(created, q->arg);
 	queue_read(q);
+	queue_read_results(q);
+}
+
+/* AUTH answered: a wrong password is worth a clear line, then a retry. */
+static void
+queue_on_auth(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *reply = r;
+
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+		log_warnx("redis refused the password\terror=\"%s\"", reply->str);
+		queue_down(priv, "AUTH failed");
+	}
+	(void)ac;
+}
+
+/* The reply to the results group's XGROUP CREATE: an error but BUSYGROUP
+ * is worth a reconnect. */
+static void
+queue_on_results_group(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *reply = r;
+
+	(void)ac;
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+	    strncmp(reply->str, "BUSYGROUP", 9) != 0)
+		queue_down(priv, reply->str);
 }
 
 /* Warn when Redis may evict our keys: jobs would vanish silently. */
@@ -201,6 +256,11 @@ queue_open(struct queue *q)
 	redisLibeventAttach(ac, q->base);
 	redisAsyncSetConnectCallback(ac, queue_on_connect);
 	redisAsyncSetDisconnectCallback(ac, queue_on_disconnect);
+	/* The first command on each connection (commands wait until it is up). */
+	if (q->password != NULL && q->user != NULL)
+		redisAsyncCommand(ac, queue_on_auth, q, "AUTH %s %s", q->user, q->password);
+	else if (q->password != NULL)
+		redisAsyncCommand(ac, queue_on_auth, q, "AUTH %s", q->password);
 	return ac;
 }
 
@@ -213,8 +273,16 @@ queue_connect(struct queue *q)
 		redisAsyncDisconnect(q->cmd);
 		return;
 	}
+	if (q->res_on && (q->res = queue_open(q)) == NULL) {
+		redisAsyncDisconnect(q->cmd);
+		redisAsyncDisconnect(q->blk);
+		return;
+	}
 	/* Commands queue on the connection until it is up. */
 	redisAsyncCommand(q->cmd, queue_on_policy, q, "CONFIG GET maxmemory-policy");
+	if (q->res_on)
+		redisAsyncCommand(q->cmd, queue_on_results_group, q,
+		    "XGROUP CREATE %s %s 0 MKSTREAM", q->results, q->committers);
 	redisAsyncCommand(q->cmd, queue_on_group, q, "XGROUP CREATE %s %s 0 MKSTREAM",
 	    q->stream, q->group);
 }
@@ -225,12 +293,22 @@ queue_new(struct event_base *base, const char *url, const char *prefix,
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 
+	/* Not the URL itself in the message: it may hold a password. */
+	if (strncmp(url, "rediss://", 9) == 0)
+		fatalx("redis_url: TLS (rediss://) needs hiredis 1.0 with SSL; this build "
+		    "has hiredis %d.%d without it: use a TLS tunnel (stunnel, spiped)",
+		    HIREDIS_MAJOR, HIREDIS_MINOR);
 	if (queue_parse_url(q, url) == -1)
-		fatalx("redis_url: cannot parse \"%s\" (unix:/path or redis://host:port)", url);
+		fatalx("redis_url: cannot parse it (unix:/path, or "
+		    "redis://[[user]:password@]host[:port])");
 	q->base = base;
+	q->prefix = xstrdup(prefix);
 	xasprintf(&q->stream, "%s:jobs", prefix);
 	xasprintf(&q->group, "%s:renderers", prefix);
 	xasprintf(&q->retry, "%s:retry", prefix);
+	xasprintf(&q->results, "%s:results", prefix);
+	xasprintf(&q->committers, "%s:committers", prefix);
+	q->res_on = cbs->result != NULL;
 	q->consumer = xstrdup(consumer);
 	q->cbs = *cbs;
 	q->arg = arg;
@@ -260,11 +338,18 @@ queue_free(struct queue *q)
 		redisAsyncFree(q->cmd);
 	if (q->blk != NULL)
 		redisAsyncFree(q->blk);
+	if (q->res != NULL)
+		redisAsyncFree(q->res);
 	free(q->host);
 	free(q->path);
+	free(q->user);
+	free(q->password);
+	free(q->prefix);
 	free(q->stream);
 	free(q->group);
 	free(q->retry);
+	free(q->results);
+	free(q->committers);
 	free(q->consumer);
 	free(q);
 }
@@ -281,6 +366,31 @@ queue_depth(const struct queue *q)
 	return q->depth;
 }
 
+/* The value of field name in an entry's [field, value ...], or "". */
+static const char *
+entry_field(const redisReply *f, const char *name)
+{
+	for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
+		if (f->element[k]->type == REDIS_REPLY_STRING &&
+		    f->element[k + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[k]->str, name) == 0)
+			return f->element[k + 1]->str;
+	return "";
+}
+
+/* A job from its entry's fields; the strings point into the reply. */
+static void
+job_from_entry(const redisReply *f, struct queue_job *j)
+{
+	j->id = strtoll(entry_field(f, "job_id"), NULL, 10);
+	j->asset_id = strtoll(entry_field(f, "asset_id"), NULL, 10);
+	j->bot = entry_field(f, "bot");
+	j->tmpl = entry_field(f, "template");
+	j->version = entry_field(f, "version");
+	j->name = entry_field(f, "name");
+	j->hops = atoi(entry_field(f, "hops"));
+}
+
 /* Hand each [id, [field, value ...]] entry to the job callback. */
 static int
 queue_entry_list(struct queue *q, redisReply *entries, int reclaimed)
@@ -290,22 +400,19 @@ queue_entry_list(struct queue *q, redisReply *entries, int reclaimed)
 	if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
 		return 0;
 	for (size_t i = 0; i < entries->elements; i++) {
-		redisReply *e = entries->element[i], *f;
-		int64_t job = 0;
+		redisReply *e = entries->element[i];
+		struct queue_job j;
 
 		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
 			continue;
-		f = e->element[1];
 		n++;
-		for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
-			if (strcmp(f->element[k]->str, "job_id") == 0)
-				job = strtoll(f->element[k + 1]->str, NULL, 10);
-		if (job <= 0) {
+		job_from_entry(e->element[1], &j);
+		if (j.id <= 0) {
 			/* Deleted or foreign entry: nothing to do but ack. */
 			queue_ack(q, e->element[0]->str);
 			continue;
 		}
-		q->cbs.job(e->element[0]->str, job, reclaimed, q->arg);
+		q->cbs.job(e->element[0]->str, &j, reclaimed, q->arg);
 	}
 	return n;
 }
@@ -450,18 +557,70 @@ queue_on_publish(redisAsyncContext *ac, void *r, void *priv)
 	free(p);
 }
 
+/* XADD the job's entry: everything a node without the database needs. */
+static void
+job_xadd(struct queue *q, redisAsyncContext *ac, const struct queue_job *j,
+    redisCallbackFn *fn, void *priv)
+{
+	redisAsyncCommand(ac, fn, priv, "XADD %s * job_id %lld asset_id %lld bot %s "
+	    "template %s version %s name %s hops %d", q->stream, (long long)j->id,
+	    (long long)j->asset_id, j->bot, j->tmpl, j->version, j->name, j->hops);
+}
+
+/* The job as the retry set's member (JSON), to be freed. */
+static char *
+job_json(const struct queue_job *j)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+
+	cJSON_AddNumberToObject(o, "job_id", (double)j->id);
+	cJSON_AddNumberToObject(o, "asset_id", (double)j->asset_id);
+	cJSON_AddStringToObject(o, "bot", j->bot);
+	cJSON_AddStringToObject(o, "template", j->tmpl);
+	cJSON_AddStringToObject(o, "version", j->version);
+	cJSON_AddStringToObject(o, "name", j->name);
+	cJSON_AddNumberToObject(o, "hops", j->hops);
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+/* A retry set member back to a job (an older greetbotd's is a bare id);
+ * the strings live in *keep, which the caller deletes. */
+static void
+job_from_json(const char *member, struct queue_job *j, cJSON **keep)
+{
+	const char *str;
+
+	memset(j, 0, sizeof(*j));
+	j->bot = j->tmpl = j->version = j->name = "";
+	if ((*keep = cJSON_Parse(member)) == NULL || !cJSON_IsObject(*keep)) {
+		j->id = strtoll(member, NULL, 10);
+		return;
+	}
+	j->id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(*keep, "job_id"));
+	j->asset_id = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(*keep, "asset_id"));
+	j->hops = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(*keep, "hops"));
+	if ((str = cJSON_GetStringValue(cJSON_GetObjectItem(*keep, "bot"))) != NULL)
+		j->bot = str;
+	if ((str = cJSON_GetStringValue(cJSON_GetObjectItem(*keep, "template"))) != NULL)
+		j->tmpl = str;
+	if ((str = cJSON_GetStringValue(cJSON_GetObjectItem(*keep, "version"))) != NULL)
+		j->version = str;
+	if ((str = cJSON_GetStringValue(cJSON_GetObjectItem(*keep, "name"))) != NULL)
+		j->name = str;
+}
+
 void
-queue_publish(struct queue *q, int64_t job_id, void (*cb)(int, int64_t, void *),
-    void *arg)
+queue_publish(struct queue *q, const struct queue_job *j,
+    void (*cb)(int, int64_t, void *), void *arg)
 {
 	struct publish *p;
-	char id[24];
 
-	if ((p = publish_new(q, job_id, cb, arg)) == NULL)
+	if ((p = publish_new(q, j->id, cb, arg)) == NULL)
 		return;
-	snprintf(id, sizeof(id), "%lld", (long long)job_id);
-	redisAsyncCommand(q->cmd, queue_on_publish, p, "XADD %s * job_id %s",
-	    q->stream, id);
+	job_xadd(q, q->cmd, j, queue_on_publish, p);
 }
 
 static void
@@ -498,34 +657,64 @@ queue_ack(struct queue *q, const char *entry_id)
 }
 
 void
-queue_schedule(struct queue *q, int64_t job_id, int64_t due,
+queue_schedule(struct queue *q, const struct queue_job *j, int64_t due,
     void (*cb)(int, int64_t, void *), void *arg)
 {
 	struct publish *p;
-	char id[24], score[24];
+	char *member;
 
-	if ((p = publish_new(q, job_id, cb, arg)) == NULL)
+	if ((p = publish_new(q, j->id, cb, arg)) == NULL)
 		return;
-	snprintf(id, sizeof(id), "%lld", (long long)job_id);
-	snprintf(score, sizeof(score), "%lld", (long long)due);
-	redisAsyncCommand(q->cmd, queue_on_scheduled, p, "ZADD %s %s %s", q->retry, score, id);
+	member = job_json(j);
+	redisAsyncCommand(q->cmd, queue_on_scheduled, p, "ZADD %s %lld %s", q->retry,
+	    (long long)due, member);
+	free(member);
+}
+
+void
+queue_refuse(struct queue *q, const char *entry_id, const struct queue_job *j)
+{
+	struct queue_job again = *j;
+
+	if (!q->up || q->cmd == NULL)
+		return;	/* it stays pending for us; refused again on reconnect */
+	again.hops++;
+	if (again.hops % REFUSALS_MAX == 0) {
+		/* Nobody has its template version: ask again now and then. */
+		char *member = job_json(&again);
+
+		redisAsyncCommand(q->cmd, NULL, NULL, "ZADD %s %lld %s", q->retry,
+		    (long long)time(NULL) + REFUSED_WAIT, member);
+		free(member);
+	} else
+		job_xadd(q, q->cmd, &again, NULL, NULL);
+	queue_ack(q, entry_id);
 }
 
 /* ZREM answered: 1 means this node took the job out, so it publishes it. */
+struct moving {
+	struct queue	*q;
+	char		*member;
+};
+
 static void
 queue_on_zrem(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct publish *p = priv;
+	struct moving *m = priv;
 	redisReply *reply = r;
-	char id[24];
 
 	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 &&
-	    p->q->cmd != NULL) {
-		snprintf(id, sizeof(id), "%lld", (long long)p->job_id);
-		redisAsyncCommand(ac, NULL, NULL, "XADD %s * job_id %s", p->q->stream, id);
-		log_info("retry due, job back on the stream\tjob=%s", id);
+	    m->q->cmd != NULL) {
+		struct queue_job j;
+		cJSON *keep;
+
+		job_from_json(m->member, &j, &keep);
+		job_xadd(m->q, ac, &j, NULL, NULL);
+		log_info("retry due, job back on the stream\tjob=%lld", (long long)j.id);
+		cJSON_Delete(keep);
 	}
-	free(p);
+	free(m->member);
+	free(m);
 }
 
 static void
@@ -538,12 +727,11 @@ queue_on_due(redisAsyncContext *ac, void *r, void *priv)
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
 		return;
 	for (size_t i = 0; i < reply->elements; i++) {
-		struct publish *p = xcalloc(1, sizeof(*p));
+		struct moving *m = xcalloc(1, sizeof(*m));
 
-		p->q = q;
-		p->job_id = strtoll(reply->element[i]->str, NULL, 10);
-		redisAsyncCommand(ac, queue_on_zrem, p, "ZREM %s %s", q->retry,
-		    reply->element[i]->str);
+		m->q = q;
+		m->member = xstrdup(reply->element[i]->str);
+		redisAsyncCommand(ac, queue_on_zrem, m, "ZREM %s %s", q->retry, m->member);
 	}
 }
 
@@ -562,4 +750,230 @@ queue_mover(evutil_socket_t fd, short what, void *arg)
 	q->moving = 1;
 	redisAsyncCommand(q->cmd, queue_on_due, q, "ZRANGEBYSCORE %s -inf %s LIMIT 0 100",
 	    q->retry, now);
+}
+
+/* --- results: from a node without the database to the one with it ------- */
+
+struct put {
+	struct queue	*q;
+	void		(*cb)(int, void *);
+	void		*arg;
+};
+
+static void
+queue_on_result_added(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct put *p = priv;
+	redisReply *reply = r;
+
+	(void)ac;
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+		log_warnx("redis: cannot add the result\terror=\"%s\"", reply->str);
+	p->cb(reply != NULL && reply->type == REDIS_REPLY_STRING, p->arg);
+	free(p);
+}
+
+/* The video's SET answered: a failure (out of memory) fails the put, the
+ * job stays pending and is rendered again. */
+static void
+queue_on_video_set(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct put *p = priv;
+	redisReply *reply = r;
+
+	(void)ac;
+	if (reply != NULL && reply->type == REDIS_REPLY_STATUS)
+		return;		/* the XADD queued behind it answers */
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+		log_warnx("redis: cannot store the video\terror=\"%s\"", reply->str);
+	p->cb(0, p->arg);
+	p->cb = NULL;
+}
+
+/* The XADD of a put whose SET failed: only free. */
+static void
+queue_on_result_added_after(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct put *p = priv;
+
+	if (p->cb != NULL) {
+		queue_on_result_added(ac, r, priv);
+		return;
+	}
+	free(p);
+}
+
+void
+queue_result_put(struct queue *q, const struct queue_result *res,
+    void (*cb)(int, void *), void *arg)
+{
+	struct put *p;
+	char key[256] = "";
+
+	if (!q->up || q->cmd == NULL) {
+		cb(0, arg);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->q = q;
+	p->cb = cb;
+	p->arg = arg;
+	if (res->video != NULL) {
+		snprintf(key, sizeof(key), "%s:result:%s", q->prefix, res->id);
+		redisAsyncCommand(q->cmd, queue_on_video_set, p, "SET %s %b EX %s", key,
+		    res->video, res->video_len, RESULT_TTL);
+	}
+	/* In order on one connection: the entry never names a video that is
+	 * not stored yet. If the SET failed, the entry is added all the same
+	 * and its video is missing: the committer counts it a failure. */
+	redisAsyncCommand(q->cmd, res->video != NULL ? queue_on_result_added_after :
+	    queue_on_result_added, p, "XADD %s * id %s job_id %lld asset_id %lld node %s "
+	    "status %s retryable %d exit_code %d signal %d cause %s cpu_seconds %.6f "
+	    "max_rss_kb %ld duration %.6f started_at %.3f finished_at %.3f stderr_tail %s "
+	    "video %s", q->results, res->id, (long long)res->job_id,
+	    (long long)res->asset_id, res->node, res->status, res->retryable,
+	    res->exit_code, res->signal, res->cause, res->cpu_seconds, res->max_rss_kb,
+	    res->duration, res->started_at, res->finished_at, res->stderr_tail, key);
+}
+
+/* A result entry, waiting for its video's GET. */
+struct fetch {
+	struct queue	*q;
+	redisReply	*entry;		/* [id, [field, value ...]], owned */
+	int		 has_video;
+};
+
+/* Fill a result from its entry's fields; strings point into the reply. */
+static void
+result_from_entry(const redisReply *f, struct queue_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->id = entry_field(f, "id");
+	res->job_id = strtoll(entry_field(f, "job_id"), NULL, 10);
+	res->asset_id = strtoll(entry_field(f, "asset_id"), NULL, 10);
+	res->node = entry_field(f, "node");
+	res->status = entry_field(f, "status");
+	res->retryable = atoi(entry_field(f, "retryable"));
+	res->exit_code = atoi(entry_field(f, "exit_code"));
+	res->signal = atoi(entry_field(f, "signal"));
+	res->cause = entry_field(f, "cause");
+	res->cpu_seconds = strtod(entry_field(f, "cpu_seconds"), NULL);
+	res->max_rss_kb = strtol(entry_field(f, "max_rss_kb"), NULL, 10);
+	res->duration = strtod(entry_field(f, "duration"), NULL);
+	res->started_at = strtod(entry_field(f, "started_at"), NULL);
+	res->finished_at = strtod(entry_field(f, "finished_at"), NULL);
+	res->stderr_tail = entry_field(f, "stderr_tail");
+}
+
+/* The video arrived (or not: expired, or Redis lost it): commit. */
+static void
+queue_on_video(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct fetch *ft = priv;
+	struct queue *q = ft->q;
+	redisReply *reply = r;
+	struct queue_result res;
+
+	(void)ac;
+	if (reply != NULL) {
+		result_from_entry(ft->entry->element[1], &res);
+		if (ft->has_video && reply->type == REDIS_REPLY_STRING) {
+			res.video = reply->str;
+			res.video_len = reply->len;
+		}
+		q->cbs.result(ft->entry->element[0]->str, &res, q->arg);
+	}
+	freeReplyObject(ft->entry);
+	free(ft);
+	q->res_reading = 0;
+	queue_read_results(q);
+}
+
+/* Copy a reply (hiredis frees a callback's reply when it returns). */
+static redisReply *
+reply_copy(const redisReply *r)
+{
+	redisReply *c = xcalloc(1, sizeof(*c));
+
+	c->type = r->type;
+	c->integer = r->integer;
+	if (r->str != NULL) {
+		c->str = xmalloc(r->len + 1);
+		memcpy(c->str, r->str, r->len + 1);
+		c->len = r->len;
+	}
+	if (r->elements > 0) {
+		c->element = xcalloc(r->elements, sizeof(*c->element));
+		c->elements = r->elements;
+		for (size_t i = 0; i < r->elements; i++)
+			c->element[i] = reply_copy(r->element[i]);
+	}
+	return c;
+}
+
+/* XREADGROUP of results answered: one entry at a time, its video first. */
+static void
+queue_on_results(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue *q = priv;
+	redisReply *reply = r, *entries, *e;
+	struct fetch *ft;
+	const char *key;
+
+	(void)ac;
+	if (reply == NULL) {
+		q->res_reading = 0;
+		return;
+	}
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+	    reply->element[0]->elements < 2 ||
+	    (entries = reply->element[0]->element[1])->elements == 0) {
+		if (reply->type == REDIS_REPLY_ERROR) {
+			log_warnx("redis read of results failed\terror=\"%s\"", reply->str);
+			q->res_reading = 0;
+			queue_down(q, reply->str);
+			return;
+		}
+		if (q->res_backlog)
+			q->res_backlog = 0;	/* our pending results are done */
+		q->res_reading = 0;
+		queue_read_results(q);
+		return;
+	}
+	e = entries->element[0];
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || q->cmd == NULL) {
+		q->res_reading = 0;
+		return;
+	}
+	ft = xcalloc(1, sizeof(*ft));
+	ft->q = q;
+	ft->entry = reply_copy(e);
+	key = entry_field(e->element[1], "video");
+	ft->has_video = *key != '\0';
+	/* res_reading stays set until the video's answer: one at a time. */
+	redisAsyncCommand(q->cmd, queue_on_video, ft, *key ? "GET %s" : "ECHO %s",
+	    *key ? key : "");
+}
+
+/* Keep one read of results in flight (nodes that commit them). */
+static void
+queue_read_results(struct queue *q)
+{
+	if (!q->res_on || !q->up || q->res_reading || q->res == NULL)
+		return;
+	q->res_reading = 1;
+	redisAsyncCommand(q->res, queue_on_results, q,
+	    "XREADGROUP GROUP %s %s COUNT 1 BLOCK %s STREAMS %s %s", q->committers,
+	    q->consumer, READ_BLOCK_MS, q->results, q->res_backlog ? "0" : ">");
+}
+
+void
+queue_result_done(struct queue *q, const char *entry_id, const char *result_id)
+{
+	if (!q->up || q->cmd == NULL)
+		return;	/* pending: read again, found committed, acked then */
+	redisAsyncCommand(q->cmd, NULL, NULL, "XACK %s %s %s", q->results, q->committers,
+	    entry_id);
+	redisAsyncCommand(q->cmd, NULL, NULL, "XDEL %s %s", q->results, entry_id);
+	redisAsyncCommand(q->cmd, NULL, NULL, "DEL %s:result:%s", q->prefix, result_id);
 }

@@ -7,6 +7,46 @@
 struct event_base;
 struct queue;
 
+/*
+ * What a render node needs of a job, carried in its stream entry and in
+ * the retry set, so that a node without the database can render it. An
+ * entry from an older greetbotd has only the id (the strings are "").
+ */
+struct queue_job {
+	int64_t		 id;
+	int64_t		 asset_id;
+	const char	*bot;		/* bot_id */
+	const char	*tmpl;		/* template id */
+	const char	*version;	/* template version */
+	const char	*name;		/* display form */
+	int		 hops;		/* how often nodes refused it */
+};
+
+/*
+ * A render's outcome on its way from a node without the database to the
+ * node that commits it: the attempt's record, and the MP4 under a key of
+ * its own (with a TTL, so that one nobody commits does not stay).
+ */
+struct queue_result {
+	const char	*id;		/* unique per attempt: commits once */
+	int64_t		 job_id;
+	int64_t		 asset_id;
+	const char	*node;
+	const char	*status;
+	int		 retryable;
+	int		 exit_code;
+	int		 signal;
+	const char	*cause;
+	double		 cpu_seconds;
+	long		 max_rss_kb;
+	double		 duration;
+	double		 started_at;
+	double		 finished_at;
+	const char	*stderr_tail;
+	const char	*video;		/* the MP4's bytes, or NULL */
+	size_t		 video_len;
+};
+
 struct queue_cbs {
 	/* (Re)connected and the group exists; created is 1 when the stream
 	 * had to be created, i.e. Redis is new or lost its data. */
@@ -14,7 +54,13 @@ struct queue_cbs {
 	/* A job for this consumer; acknowledge it with queue_ack once the
 	 * outcome is committed. reclaimed: taken over from a consumer that
 	 * held it longer than any render can take (it died). */
-	void	(*job)(const char *entry_id, int64_t job_id, int reclaimed, void *);
+	void	(*job)(const char *entry_id, const struct queue_job *, int reclaimed,
+		    void *);
+	/* Set on the node with the database: it reads <prefix>:results
+	 * through the group <prefix>:committers (its own pending entries
+	 * first); a result to commit, then queue_result_done. The strings and
+	 * the video (NULL when it is missing) live until the callback returns. */
+	void	(*result)(const char *entry_id, const struct queue_result *, void *);
 };
 
 /*
@@ -30,12 +76,22 @@ int		 queue_connected(const struct queue *);
 /* How many more jobs this consumer can take now (0 stops reading). */
 void		 queue_want(struct queue *, int);
 /* XADD the job; cb(ok) when Redis answered (ok=0 on error/disconnect). */
-void		 queue_publish(struct queue *, int64_t job_id,
+void		 queue_publish(struct queue *, const struct queue_job *,
 		    void (*cb)(int ok, int64_t job_id, void *), void *);
 /* ZADD the job to the retry set, due at the unix time; a timer moves due
  * jobs to the stream (ZREM first: of several nodes, one moves each). */
-void		 queue_schedule(struct queue *, int64_t job_id, int64_t due,
+void		 queue_schedule(struct queue *, const struct queue_job *, int64_t due,
 		    void (*cb)(int ok, int64_t job_id, void *), void *);
+/* This node cannot render the entry (no such template version here): put
+ * it back for another node (at the stream's end; after many refusals in
+ * the retry set, 30 s later) and acknowledge it. */
+void		 queue_refuse(struct queue *, const char *entry_id, const struct queue_job *);
+/* A node without the database: store the result (SET the video with a
+ * TTL, then XADD <prefix>:results); cb(ok) once both are in Redis. */
+void		 queue_result_put(struct queue *, const struct queue_result *,
+		    void (*cb)(int ok, void *), void *);
+/* The result is committed: XACK, XDEL and the video key deleted. */
+void		 queue_result_done(struct queue *, const char *entry_id, const char *result_id);
 /* XACK and XDEL: the job's outcome is safe in SQLite. */
 void		 queue_ack(struct queue *, const char *entry_id);
 /* Claim entries pending for another consumer longer than idle_ms (it

@@ -351,19 +351,27 @@ relay_run(void)
 
 	if (sv.draining || sv.relaying > 0 || sv.queue == NULL || !queue_connected(sv.queue))
 		return;
-	st = db_prep(sv.db, "SELECT id, next_attempt_at FROM jobs WHERE published_at IS "
-	    "NULL AND state IN ('QUEUED','RETRY_WAIT') ORDER BY id LIMIT ?", "i",
-	    RELAY_BATCH);
+	/* The entry carries what a node without the database needs. */
+	st = db_prep(sv.db, "SELECT j.id, j.next_attempt_at, a.id, a.bot_id, a.template_id, "
+	    "a.template_version, a.display_name FROM jobs j JOIN assets a ON a.id = "
+	    "j.asset_id WHERE j.published_at IS NULL AND j.state IN ('QUEUED','RETRY_WAIT') "
+	    "ORDER BY j.id LIMIT ?", "i", RELAY_BATCH);
 	while (db_step(st) == SQLITE_ROW) {
 		int64_t due = sqlite3_column_int64(st, 1);
+		struct queue_job qj = {
+			.id = sqlite3_column_int64(st, 0),
+			.asset_id = sqlite3_column_int64(st, 2),
+			.bot = (const char *)sqlite3_column_text(st, 3),
+			.tmpl = (const char *)sqlite3_column_text(st, 4),
+			.version = (const char *)sqlite3_column_text(st, 5),
+			.name = (const char *)sqlite3_column_text(st, 6),
+		};
 
 		sv.relaying++;
 		if (due > db_now())
-			queue_schedule(sv.queue, sqlite3_column_int64(st, 0), due,
-			    relay_published, NULL);
+			queue_schedule(sv.queue, &qj, due, relay_published, NULL);
 		else
-			queue_publish(sv.queue, sqlite3_column_int64(st, 0), relay_published,
-			    NULL);
+			queue_publish(sv.queue, &qj, relay_published, NULL);
 	}
 	sqlite3_finalize(st);
 }
@@ -813,10 +821,10 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 }
 
 static void
-queue_job_cb(const char *entry_id, int64_t job_id, int reclaimed, void *arg)
+queue_job_cb(const char *entry_id, const struct queue_job *qj, int reclaimed, void *arg)
 {
 	(void)arg;
-	job_start(entry_id, job_id, reclaimed);
+	job_start(entry_id, qj->id, reclaimed);
 }
 
 /* Tell the queue how many jobs we can take now. */
@@ -833,7 +841,7 @@ jobs_take(void)
 static void
 redis_ready(void)
 {
-	static const struct queue_cbs cbs = { queue_connected_cb, queue_job_cb };
+	static const struct queue_cbs cbs = { queue_connected_cb, queue_job_cb, NULL };
 	char *url;
 
 	if (sv.queue != NULL)
