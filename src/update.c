@@ -1,11 +1,14 @@
 /* update.c: a Bot API Update read into what the conversation acts on. */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tg.h"
 #include "update.h"
 #include "xmalloc.h"
+
+#define UPDATE_DATA_MAX	64	/* bytes of callback_data (Telegram's limit) */
 
 /* obj[key] as a string, or NULL. */
 static const char *
@@ -61,24 +64,46 @@ update_message(struct update *up, const cJSON *msg)
 	}
 }
 
+/*
+ * The number in callback data "<prefix><number>" written as the bot writes
+ * it ("%lld": digits only, no sign, space or leading zero, nothing after)
+ * within Telegram's 64 bytes and at most max; else -1. Data can be forged,
+ * and "retry: 7", "ok:7x" or "ok:" 2^32 + 7 must not pass for button 7.
+ */
+static long long
+update_button_number(const char *data, const char *prefix, long long max)
+{
+	size_t n = strlen(prefix), len = strlen(data);
+	long long v = 0;
+
+	if (len > UPDATE_DATA_MAX || len == n || strncmp(data, prefix, n) != 0 ||
+	    (data[n] == '0' && len > n + 1))
+		return -1;
+	for (const char *p = data + n; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > (max - (*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v;
+}
+
 /* The callback_data of our buttons. */
 static void
 update_button(struct update *up, const char *data)
 {
-	long long asset;
-	int seq;
+	long long v;
 
 	if (data == NULL)
 		return;
-	if (sscanf(data, "retry:%lld", &asset) == 1) {
+	if ((v = update_button_number(data, "retry:", INT64_MAX)) >= 0) {
 		up->button = UPDATE_BUTTON_RETRY;
-		up->asset_id = (int64_t)asset;
-	} else if (sscanf(data, "ok:%d", &seq) == 1) {
+		up->asset_id = (int64_t)v;
+	} else if ((v = update_button_number(data, "ok:", INT_MAX)) >= 0) {
 		up->button = UPDATE_BUTTON_CONFIRM;
-		up->seq = seq;
-	} else if (sscanf(data, "chg:%d", &seq) == 1) {
+		up->seq = (int)v;
+	} else if ((v = update_button_number(data, "chg:", INT_MAX)) >= 0) {
 		up->button = UPDATE_BUTTON_CHANGE;
-		up->seq = seq;
+		up->seq = (int)v;
 	}
 }
 

@@ -1,5 +1,6 @@
 /* test_update.c: Update objects read into what the conversation acts on. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +104,36 @@ test_callback(void)
 	parse("{\"callback_query\":{\"id\":\"q4\",\"from\":{\"id\":5},\"data\":\"x\"}}",
 	    &up, &j);
 	UNIT_CHECK(up.button == UPDATE_BUTTON_NONE, "data that is none of ours");
+	cJSON_Delete(j);
+
+	/* Only the exact form the bot writes is a button: forged data that
+	 * sscanf would read as one is not. */
+	{
+		static const char *const forged[] = {
+			"retry:", "retry: 12", "retry:+12", "retry:-12", "retry:12x",
+			"retry:12.0", "retry:012", "retry:99999999999999999999",
+			"ok:", "ok: 3", "ok:3 ", "ok:4294967299", "chg:-1", "ok3", "OK:3",
+			"ok:0000000000000000000000000000000000000000000000000000000000003",
+		};
+		char buf[256];
+
+		for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+			snprintf(buf, sizeof(buf), "{\"callback_query\":{\"id\":\"q\","
+			    "\"from\":{\"id\":5},\"data\":\"%s\"}}", forged[i]);
+			parse(buf, &up, &j);
+			UNIT_CHECK(up.button == UPDATE_BUTTON_NONE, "forged %s is no button",
+			    forged[i]);
+			cJSON_Delete(j);
+		}
+	}
+	parse("{\"callback_query\":{\"id\":\"q5\",\"from\":{\"id\":5},\"data\":"
+	    "\"retry:9223372036854775807\"}}", &up, &j);
+	UNIT_CHECK(up.button == UPDATE_BUTTON_RETRY && up.asset_id == INT64_MAX,
+	    "the largest asset id");
+	cJSON_Delete(j);
+	parse("{\"callback_query\":{\"id\":\"q6\",\"from\":{\"id\":5},\"data\":"
+	    "\"ok:0\"}}", &up, &j);
+	UNIT_CHECK(up.button == UPDATE_BUTTON_CONFIRM && up.seq == 0, "ok:0");
 	cJSON_Delete(j);
 
 	parse("{\"callback_query\":{\"from\":{\"id\":5},\"data\":\"ok:1\"}}", &up, &j);
