@@ -46,6 +46,8 @@ log_level_parse(const char *s, enum log_level *out)
 void
 log_add_secret(const char *secret)
 {
+	const char *colon;
+
 	if (secret == NULL || strlen(secret) < 4 || log_nsecrets == LOG_MAX_SECRETS)
 		return;
 	for (int i = 0; i < log_nsecrets; i++)
@@ -54,6 +56,11 @@ log_add_secret(const char *secret)
 	/* Not xstrdup: log must not depend on xmalloc, which logs. */
 	if ((log_secrets[log_nsecrets] = strdup(secret)) != NULL)
 		log_nsecrets++;
+	/* A token "<bot id>:<secret>" also when only its secret part shows:
+	 * percent-encoded (":" as "%3A") or cut at the colon. The whole
+	 * token, added first, is still masked as a whole. */
+	if ((colon = strchr(secret, ':')) != NULL)
+		log_add_secret(colon + 1);
 }
 
 void
