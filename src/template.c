@@ -200,10 +200,14 @@ template_conf(struct template *t, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* Copy the listed files and the script into t's snapshot directory. */
+/*
+ * Copy the listed files, the script's parts (to .render.d/, as the
+ * script's name without ".sh" plus ".d") and the script into t's snapshot
+ * directory.
+ */
 static int
-template_snapshot(struct template *t, struct tlist *l, const char *root,
-    char *err, size_t errlen)
+template_snapshot(struct template *t, struct tlist *l, struct tlist *parts,
+    const char *root, char *err, size_t errlen)
 {
 	char *dir, *script;
 	struct stat sb;
@@ -211,10 +215,11 @@ template_snapshot(struct template *t, struct tlist *l, const char *root,
 	xasprintf(&dir, "%s/%s-%s", root, t->id, t->version);
 	xasprintf(&script, "%s/.render", dir);
 	if (stat(script, &sb) != 0) {
-		for (size_t i = 0; i < l->n; i++) {
+		for (size_t i = 0; i < l->n + parts->n; i++) {
+			struct tfile *f = i < l->n ? &l->v[i] : &parts->v[i - l->n];
 			char *dst, *slash;
 
-			xasprintf(&dst, "%s/%s", dir, l->v[i].rel);
+			xasprintf(&dst, "%s/%s%s", dir, i < l->n ? "" : ".render.d/", f->rel);
 			slash = strrchr(dst, '/');
 			*slash = '\0';
 			if (mkdirs(dst, 0755) == -1) {
@@ -223,8 +228,8 @@ template_snapshot(struct template *t, struct tlist *l, const char *root,
 				goto fail;
 			}
 			*slash = '/';
-			if (copy_file(l->v[i].abs, dst, (l->v[i].mode & 0111) ? 0755 : 0644) == -1) {
-				snprintf(err, errlen, "copy %s: %s", l->v[i].abs, strerror(errno));
+			if (copy_file(f->abs, dst, (f->mode & 0111) ? 0755 : 0644) == -1) {
+				snprintf(err, errlen, "copy %s: %s", f->abs, strerror(errno));
 				free(dst);
 				goto fail;
 			}
@@ -251,9 +256,10 @@ int
 template_load(struct template *t, const char *templates_dir, const char *id,
     const char *default_script, const char *snapshot_root, char *err, size_t errlen)
 {
-	struct tlist l = { 0 };
+	struct tlist l = { 0 }, parts = { 0 };
 	uint64_t h = 0;
-	char *conf, *own;
+	char *conf, *own, *pdir;
+	size_t len;
 	int rc = -1;
 
 	memset(t, 0, sizeof(*t));
@@ -277,12 +283,30 @@ template_load(struct template *t, const char *templates_dir, const char *id,
 		snprintf(err, errlen, "render script %s: %s", t->script, strerror(errno));
 		goto out;
 	}
+	/* The files the script sources or runs: SCRIPT.d, ".sh" left out
+	 * (scripts/render.d beside scripts/render.sh), when it exists. */
+	len = strlen(t->script);
+	if (len > 3 && strcmp(t->script + len - 3, ".sh") == 0)
+		len -= 3;
+	xasprintf(&pdir, "%.*s.d", (int)len, t->script);
+	if (tlist_walk(&parts, pdir, "") == 0)
+		qsort(parts.v, parts.n, sizeof(*parts.v), tfile_cmp);
+	free(pdir);
+	for (size_t i = 0; i < parts.n; i++) {
+		h = template_hash(h, ".render.d/", 10);
+		h = template_hash(h, parts.v[i].rel, strlen(parts.v[i].rel) + 1);
+		if (hash_file(&h, parts.v[i].abs) == -1) {
+			snprintf(err, errlen, "%s: %s", parts.v[i].abs, strerror(errno));
+			goto out;
+		}
+	}
 	xasprintf(&t->version, "%016llx", (unsigned long long)h);
 	if (t->language == NULL)
 		t->language = xstrdup("ru");
-	rc = snapshot_root ? template_snapshot(t, &l, snapshot_root, err, errlen) : 0;
+	rc = snapshot_root ? template_snapshot(t, &l, &parts, snapshot_root, err, errlen) : 0;
 out:
 	tlist_free(&l);
+	tlist_free(&parts);
 	free(conf);
 	free(own);
 	if (rc == -1)

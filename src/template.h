@@ -17,7 +17,8 @@ struct template {
 
 /*
  * Load templates_dir/id: read template.conf, hash its files and the render
- * script (the template's own render.sh, else default_script). With
+ * script (the template's own render.sh, else default_script) with its
+ * parts (the files in the script's name without ".sh" plus ".d"). With
  * snapshot_root, copy all of it to snapshot_root/<id>-<version>/, readable
  * by everyone, and point dir and script there: renders then use files that
  * no operator edit can change under them, and that an unprivileged
