@@ -49,6 +49,7 @@ static const struct key keys[] = {
 	P(messages_dir, "messages"),
 	P(bot_program, ""),
 	I(bot_enabled, "1", 0, 1),
+	I(render_enabled, "1", 0, 1),
 	SR(node_name, ""),
 	I(workers, "0", 0, 256),
 	I(render_timeout, "60", 1, 3600),
@@ -242,7 +243,8 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	if (config_read_env(c, err, errlen) == -1 ||
 	    config_read_token(c, err, errlen) == -1)
 		return -1;
-	if (*c->db_path == '\0') {
+	/* No bot and no db_path: a render node without a database. */
+	if (*c->db_path == '\0' && c->bot_enabled) {
 		free(c->db_path);
 		xasprintf(&c->db_path, "%s/greetbot.db", c->state_dir);
 	}

@@ -15,13 +15,15 @@ struct config {
 	char	*redis_prefix;
 	char	*redis_server;		/* program for the embedded Redis */
 	char	*state_dir;
-	char	*db_path;		/* default: state_dir/greetbot.db */
+	char	*db_path;		/* default: state_dir/greetbot.db; empty with
+					   bot_enabled 0: no database */
 	char	*templates_dir;
 	char	*default_template;
 	char	*render_script;
 	char	*messages_dir;
 	char	*bot_program;		/* default: greetbot-tg beside greetbotd */
 	int	 bot_enabled;		/* 0: a render-only node, no bot process */
+	int	 render_enabled;	/* 0: this node takes no render jobs */
 	char	*node_name;		/* Redis consumer name; default: hostname */
 	int	 workers;		/* 0: number of CPUs */
 	int	 render_timeout;	/* wall-clock seconds */

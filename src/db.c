@@ -136,6 +136,12 @@ static const char *migrations[] = {
 	"CREATE INDEX outbox_queue ON outbox(bot_id, id) WHERE state = 'PENDING';"
 	"CREATE INDEX outbox_answers ON outbox(bot_id, id) WHERE state = 'PENDING' AND "
 	"kind = 'answer';",
+	/* 5: attempts rendered by a node without the database arrive as
+	 * results through Redis, each with an id: a result delivered twice
+	 * commits once. */
+	"ALTER TABLE attempts ADD COLUMN result_id TEXT;"
+	"CREATE UNIQUE INDEX attempts_result ON attempts(result_id) WHERE result_id IS "
+	"NOT NULL;",
 };
 
 int64_t

@@ -407,6 +407,9 @@ ctl_db(int write)
 {
 	sqlite3 *db;
 
+	if (*gc.cfg.db_path == '\0')
+		errx(1, "this node has no database (bot_enabled = 0 and no db_path: a render "
+		    "node); run greetctl on the node that has it");
 	if (access(gc.cfg.db_path, F_OK) == -1)
 		errx(1, "no database at %s: %s (check state_dir or db_path)",
 		    gc.cfg.db_path, strerror(errno));

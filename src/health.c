@@ -62,7 +62,7 @@ static const char *
 check(const char *what)
 {
 	if (strcmp(what, "db") == 0)
-		return db_ok() ? NULL : "database does not answer";
+		return src.db == NULL || db_ok() ? NULL : "database does not answer";
 	if (strcmp(what, "redis") == 0)
 		return src.redis_up() ? NULL : "redis is not connected";
 	if (strcmp(what, "bot") == 0)
@@ -128,8 +128,9 @@ metric_histogram(struct evbuffer *b)
 	    count, sum, count);
 }
 
-void
-health_metrics(struct evbuffer *b)
+/* What only the node with the database knows. */
+static void
+metrics_db(struct evbuffer *b)
 {
 	evbuffer_add_printf(b, "# HELP greetbot_jobs Render jobs by state.\n"
 	    "# TYPE greetbot_jobs gauge\n");
@@ -149,6 +150,15 @@ health_metrics(struct evbuffer *b)
 	    "429 (flood limit).\n# TYPE greetbot_telegram_429_total counter\n"
 	    "greetbot_telegram_429_total %lld\n", (long long)db_int(src.db, 0,
 	    "SELECT sum(count) FROM tg_calls WHERE result = '429'", ""));
+}
+
+void
+health_metrics(struct evbuffer *b)
+{
+	if (src.db != NULL)
+		metrics_db(b);
+	if (src.node_metrics != NULL)
+		src.node_metrics(b);
 	evbuffer_add_printf(b, "# HELP greetbot_queue_depth Entries in the Redis job stream.\n"
 	    "# TYPE greetbot_queue_depth gauge\ngreetbot_queue_depth %lld\n"
 	    "# HELP greetbot_workers_busy Renders running on this node.\n"

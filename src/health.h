@@ -15,8 +15,10 @@ struct health_source {
 	long long	(*queue_depth)(void);
 	int		(*workers_busy)(void);
 	const char	*(*render_problem)(void);	/* NULL: renderers can start */
+	/* A node without the database: its own counters for /metrics. */
+	void		(*node_metrics)(struct evbuffer *);
 	int		 workers;
-	sqlite3		*db;
+	sqlite3		*db;		/* NULL on a render node without one */
 };
 
 /* Listen on "host:port" (port 0: any free port); the bound address is

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "child.h"
@@ -67,6 +68,7 @@ struct job {
 	char		*name;
 	struct render	*render;
 	int		 slot;		/* worker slot: its uid */
+	double		 started_at;
 	int		 interrupted;	/* killed by a drain */
 	double		 progress;	/* last shown to the parents */
 	time_t		 progress_at;
@@ -87,6 +89,12 @@ static struct {
 	char			 slot_busy[256];	/* worker slots in use */
 	char			*render_problem;	/* why renderers cannot start */
 	time_t			 render_checked;
+	/* A render node without the database (db_path empty, no bot). */
+	time_t			 boot;		/* part of its result ids */
+	long long		 attempts_here;
+	long long		 refused;	/* entries of a version not here */
+	struct node_count	*counts;	/* its renders by status */
+	struct tmpl_list	*tmpls;		/* templates other than the default */
 	struct job		*jobs;
 	int			 running;
 	int			 relaying;	/* publishes in flight */
@@ -98,6 +106,19 @@ static struct {
 	int			 wake_us[2];	/* the bot writes: new jobs */
 	struct event		*wake_ev, *tick_ev, *drain_ev;
 } sv;
+
+/* Renders by status on a node without the database, for /metrics. */
+struct node_count {
+	char			*status;
+	long long		 n;
+	struct node_count	*next;
+};
+
+/* A template a job named that is not the default, loaded on demand. */
+struct tmpl_list {
+	struct template		 t;
+	struct tmpl_list	*next;
+};
 
 static void relay_run(void);
 static void jobs_take(void);
@@ -349,7 +370,8 @@ relay_run(void)
 {
 	sqlite3_stmt *st;
 
-	if (sv.draining || sv.relaying > 0 || sv.queue == NULL || !queue_connected(sv.queue))
+	if (sv.draining || sv.relaying > 0 || sv.queue == NULL || !queue_connected(sv.queue) ||
+	    sv.db == NULL)
 		return;
 	/* The entry carries what a node without the database needs. */
 	st = db_prep(sv.db, "SELECT j.id, j.next_attempt_at, a.id, a.bot_id, a.template_id, "
@@ -381,7 +403,7 @@ static void
 queue_connected_cb(int created, void *arg)
 {
 	(void)arg;
-	if (created) {
+	if (created && sv.db != NULL) {
 		int n = db_run(sv.db, "UPDATE jobs SET published_at = NULL WHERE state IN "
 		    "('QUEUED','RUNNING','RETRY_WAIT') AND published_at IS NOT NULL", "");
 		if (n > 0)
@@ -607,56 +629,36 @@ job_finished(struct job *j)
  * Killed by a drain: not the job's fault. The attempt is recorded as
  * interrupted, the job goes back to QUEUED without using up an attempt,
  * and its stream entry stays unacknowledged, pending for this consumer,
- * so the next start reads it again.
+ * so the next start reads it again. (A node without the database only
+ * leaves the entry pending.)
  */
 static void
 job_interrupted(struct job *j, const struct render_outcome *o)
 {
-	db_begin(sv.db);
-	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'interrupted', "
-	    "signal = ?, cause = 'greetbotd stopped during the render', duration = ? "
-	    "WHERE id = ?", "didl", (double)time(NULL), o->signal, o->duration,
-	    j->attempt_id);
-	db_run(sv.db, "UPDATE jobs SET state = 'QUEUED', attempts = max(attempts - 1, 0), "
-	    "updated_at = ? WHERE id = ?", "ll", db_now(), j->id);
-	db_run(sv.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
-	    "ll", db_now(), j->asset_id);
-	db_commit(sv.db);
+	if (sv.db != NULL) {
+		db_begin(sv.db);
+		db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'interrupted', "
+		    "signal = ?, cause = 'greetbotd stopped during the render', duration = ? "
+		    "WHERE id = ?", "didl", (double)time(NULL), o->signal, o->duration,
+		    j->attempt_id);
+		db_run(sv.db, "UPDATE jobs SET state = 'QUEUED', attempts = max(attempts - 1, 0), "
+		    "updated_at = ? WHERE id = ?", "ll", db_now(), j->id);
+		db_run(sv.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), j->asset_id);
+		db_commit(sv.db);
+	}
 	log_info("render interrupted by drain	job=%lld", (long long)j->id);
 	job_finished(j);
 }
 
 /*
- * Commit an attempt's outcome, its consequences for the job, the asset and
- * the subscribers' outbox rows in one transaction; then ack the entry.
+ * Inside the caller's transaction: what an attempt (ours, or a render
+ * node's) means for the job, the asset and its subscribers' outbox rows.
  */
 static void
-job_done(const struct render_outcome *o, void *arg)
+job_outcome(struct job *j, const char *status, const char *cause, int ok, int retryable,
+    const char *kept, int attempts)
 {
-	struct job *j = arg;
-	char *output, *kept = NULL;
-	const char *status = o->status, *cause = o->cause;
-	int ok = strcmp(o->status, "ok") == 0, retryable = o->retryable, attempts;
-
-	if (j->interrupted) {
-		job_interrupted(j, o);
-		return;
-	}
-	xasprintf(&output, "%s/out.mp4", j->work_dir);
-	if (ok && (kept = keep_output(j, output)) == NULL) {
-		/* Our disk, not the script: worth another attempt. */
-		ok = 0;
-		retryable = 1;
-		status = "failed";
-		cause = "cannot keep the output";
-	}
-	attempts = (int)db_int(sv.db, 0, "SELECT attempts FROM jobs WHERE id = ?", "l", j->id);
-	db_begin(sv.db);
-	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = ?, exit_code = ?, "
-	    "signal = ?, cause = ?, cpu_seconds = ?, max_rss_kb = ?, duration = ?, "
-	    "stderr_tail = ? WHERE id = ?", "dsiisdldsl", (double)time(NULL),
-	    status, o->exit_code, o->signal, cause, o->cpu_seconds, (int64_t)o->max_rss_kb, o->duration, o->stderr_tail,
-	    j->attempt_id);
 	if (ok) {
 		db_run(sv.db, "UPDATE jobs SET state = 'DONE', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), j->id);
@@ -677,6 +679,52 @@ job_done(const struct render_outcome *o, void *arg)
 		db_run(sv.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), j->asset_id);
 	}
+}
+
+static void job_done_remote(struct job *, const struct render_outcome *);
+
+/*
+ * Commit an attempt's outcome, its consequences for the job, the asset and
+ * the subscribers' outbox rows in one transaction; then ack the entry.
+ */
+static void
+job_done(const struct render_outcome *o, void *arg)
+{
+	struct job *j = arg;
+	char *output, *kept = NULL;
+	const char *status = o->status, *cause = o->cause;
+	int ok = strcmp(o->status, "ok") == 0, retryable = o->retryable, attempts, live;
+
+	if (j->interrupted) {
+		job_interrupted(j, o);
+		return;
+	}
+	if (sv.db == NULL) {
+		job_done_remote(j, o);
+		return;
+	}
+	xasprintf(&output, "%s/out.mp4", j->work_dir);
+	if (ok && (kept = keep_output(j, output)) == NULL) {
+		/* Our disk, not the script: worth another attempt. */
+		ok = 0;
+		retryable = 1;
+		status = "failed";
+		cause = "cannot keep the output";
+	}
+	attempts = (int)db_int(sv.db, 0, "SELECT attempts FROM jobs WHERE id = ?", "l", j->id);
+	/* Still ours? A render node's result may have finished it meanwhile. */
+	live = db_int(sv.db, 0, "SELECT count(*) FROM jobs WHERE id = ? AND state = "
+	    "'RUNNING' AND node = ?", "ls", j->id, sv.cfg.node_name) > 0;
+	if (!live)
+		status = "duplicate";
+	db_begin(sv.db);
+	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = ?, exit_code = ?, "
+	    "signal = ?, cause = ?, cpu_seconds = ?, max_rss_kb = ?, duration = ?, "
+	    "stderr_tail = ? WHERE id = ?", "dsiisdldsl", (double)time(NULL),
+	    status, o->exit_code, o->signal, cause, o->cpu_seconds, (int64_t)o->max_rss_kb, o->duration, o->stderr_tail,
+	    j->attempt_id);
+	if (live)
+		job_outcome(j, status, cause, ok, retryable, kept, attempts);
 	db_commit(sv.db);
 	log_info("render finished\tjob=%lld asset=%lld status=%s exit=%d signal=%d "
 	    "seconds=%.2f cpu=%.2f rss_kb=%ld attempt=%d", (long long)j->id,
@@ -689,6 +737,156 @@ job_done(const struct render_outcome *o, void *arg)
 	job_finished(j);
 }
 
+/* --- a render node without the database ---------------------------------- */
+
+/* Count a render by status (for /metrics: there is no attempts table). */
+static void
+node_count(const char *status)
+{
+	struct node_count *c;
+
+	for (c = sv.counts; c != NULL && strcmp(c->status, status) != 0; c = c->next)
+		;
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		c->status = xstrdup(status);
+		c->next = sv.counts;
+		sv.counts = c;
+	}
+	c->n++;
+}
+
+/* The template a job names: the default, or one loaded (and snapshotted)
+ * on first use; NULL when this node has no such template. */
+static const struct template *
+tmpl_find(const char *id)
+{
+	struct tmpl_list *l;
+	char err[512], *snap;
+
+	if (strcmp(id, sv.tmpl.id) == 0)
+		return &sv.tmpl;
+	for (l = sv.tmpls; l != NULL; l = l->next)
+		if (strcmp(l->t.id, id) == 0)
+			return &l->t;
+	if (*id == '\0' || *id == '.' || strchr(id, '/') != NULL)
+		return NULL;
+	l = xcalloc(1, sizeof(*l));
+	xasprintf(&snap, "%s/templates", sv.render_dir);
+	if (template_load(&l->t, sv.cfg.templates_dir, id, sv.cfg.render_script, snap, err,
+	    sizeof(err)) == -1) {
+		log_warnx("template not here\ttemplate=%s reason=\"%s\"", id, err);
+		free(snap);
+		free(l);
+		return NULL;
+	}
+	free(snap);
+	l->next = sv.tmpls;
+	sv.tmpls = l;
+	return &l->t;
+}
+
+/* SIGHUP: templates are loaded again when next named. */
+static void
+tmpl_forget(void)
+{
+	struct tmpl_list *l;
+
+	while ((l = sv.tmpls) != NULL) {
+		sv.tmpls = l->next;
+		template_free(&l->t);
+		free(l);
+	}
+}
+
+/* The whole file, or NULL (the output was validated: at most 50 MB). */
+static char *
+file_slurp(const char *path, size_t *len)
+{
+	struct stat sb;
+	char *buf;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1 ||
+	    sb.st_size > MAX_BYTES) {
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	buf = xmalloc((size_t)sb.st_size + 1);
+	*len = 0;
+	while (*len < (size_t)sb.st_size) {
+		ssize_t n = read(fd, buf + *len, (size_t)sb.st_size - *len);
+
+		if (n <= 0) {
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		*len += (size_t)n;
+	}
+	close(fd);
+	return buf;
+}
+
+/* The result is in Redis (or not: then the entry stays pending for us and
+ * is rendered again after a reconnect, or by another node). */
+static void
+result_put_done(int ok, void *arg)
+{
+	struct job *j = arg;
+
+	if (ok)
+		queue_ack(sv.queue, j->entry_id);
+	else
+		log_warnx("result not stored in redis; the job stays pending\tjob=%lld",
+		    (long long)j->id);
+	job_finished(j);
+}
+
+/* The outcome goes to the node with the database through Redis. */
+static void
+job_done_remote(struct job *j, const struct render_outcome *o)
+{
+	struct queue_result res = { 0 };
+	char *output, *video = NULL, id[160];
+	size_t len = 0;
+
+	xasprintf(&output, "%s/out.mp4", j->work_dir);
+	snprintf(id, sizeof(id), "%s-%lld-%lld", sv.cfg.node_name, (long long)sv.boot,
+	    (long long)j->attempt_id);
+	res.id = id;
+	res.job_id = j->id;
+	res.asset_id = j->asset_id;
+	res.node = sv.cfg.node_name;
+	res.status = o->status;
+	res.retryable = o->retryable;
+	res.exit_code = o->exit_code;
+	res.signal = o->signal;
+	res.cause = o->cause;
+	res.cpu_seconds = o->cpu_seconds;
+	res.max_rss_kb = o->max_rss_kb;
+	res.duration = o->duration;
+	res.started_at = j->started_at;
+	res.finished_at = (double)time(NULL);
+	res.stderr_tail = o->stderr_tail;
+	if (strcmp(o->status, "ok") == 0 && (video = file_slurp(output, &len)) == NULL) {
+		res.status = "failed";
+		res.retryable = 1;
+		res.cause = "cannot read the output";
+	}
+	res.video = video;
+	res.video_len = len;
+	node_count(res.status);
+	log_info("render finished\tjob=%lld asset=%lld status=%s exit=%d signal=%d "
+	    "seconds=%.2f cpu=%.2f rss_kb=%ld result=%s", (long long)j->id,
+	    (long long)j->asset_id, res.status, o->exit_code, o->signal, o->duration,
+	    o->cpu_seconds, o->max_rss_kb, id);
+	queue_result_put(sv.queue, &res, result_put_done, j);
+	free(video);
+	free(output);
+}
+
 static void
 job_progress(double p, void *arg)
 {
@@ -697,6 +895,8 @@ job_progress(double p, void *arg)
 	time_t now = time(NULL);
 
 	log_debug("render progress\tjob=%lld progress=%.2f", (long long)j->id, p);
+	if (sv.db == NULL)
+		return;		/* the node with the database shows no progress for us */
 	/* An edit costs the chat's send budget: at most one a second, and
 	 * only for a visible step. */
 	if (p < j->progress + 0.1 || now == j->progress_at || p >= 1)
@@ -736,14 +936,59 @@ slot_take(void)
 	fatalx("no free worker slot");
 }
 
+/* A job taken: a worker slot, its work dir, the render of template t. */
+static void
+job_render(struct job *j, const struct template *t)
+{
+	struct render_request rq = { 0 };
+	char *output, *thumb, *cache;
+
+	j->slot = slot_take();
+	j->started_at = (double)time(NULL);
+	j->next = sv.jobs;
+	sv.jobs = j;
+	sv.running++;
+	if (job_workdir(j) == -1)
+		fatal("job %lld: work directory", (long long)j->id);
+	xasprintf(&output, "%s/out.mp4", j->work_dir);
+	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
+	cache = sandbox_cache_dir(&sv.sb, sv.render_dir, t->version);
+	rq.script = t->script;
+	rq.work_dir = j->work_dir;
+	rq.template_dir = t->dir;
+	rq.cache_dir = cache;
+	rq.name = j->name;
+	rq.output = output;
+	rq.thumb = thumb;
+	rq.mode = "video";
+	render_request_config(&rq, &sv.cfg, &sv.sb, SANDBOX_SLOT_WORKER + j->slot);
+	rq.min_duration = t->min_duration;
+	rq.max_duration = t->max_duration;
+	rq.max_bytes = MAX_BYTES;
+	log_info("render started\tjob=%lld asset=%lld attempt=%lld uid=%u", (long long)j->id,
+	    (long long)j->asset_id, (long long)j->attempt_id, (unsigned)rq.uid);
+	j->render = render_start(sv.base, &rq, job_done, job_progress, j);
+	free(output);
+	free(thumb);
+	free(cache);
+}
+
+/* The job is already running here (a duplicate entry). */
+static int
+job_running(int64_t job_id)
+{
+	for (struct job *j = sv.jobs; j != NULL; j = j->next)
+		if (j->id == job_id)
+			return 1;
+	return 0;
+}
+
 /* Claim the job in SQLite (one node wins) and start its renderer. */
 static void
 job_start(const char *entry_id, int64_t job_id, int reclaimed)
 {
-	struct render_request rq = { 0 };
 	struct job *j;
 	sqlite3_stmt *st;
-	char *output, *thumb, *cache;
 	int claimed;
 
 	if (sv.draining) {
@@ -766,9 +1011,8 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 		db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'abandoned', "
 		    "cause = 'its node stopped; reclaimed by ' || ? WHERE job_id = ? AND "
 		    "finished_at IS NULL", "dsl", (double)time(NULL), sv.cfg.node_name, job_id);
-	for (j = sv.jobs; j != NULL; j = j->next)
-		if (j->id == job_id)
-			claimed = 0;	/* a duplicate entry of a job we run */
+	if (job_running(job_id))
+		claimed = 0;	/* a duplicate entry of a job we run */
 	if (!claimed) {
 		db_rollback(sv.db);
 		log_info("job not claimable, acknowledging\tjob=%lld", (long long)job_id);
@@ -777,7 +1021,6 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->id = job_id;
-	j->slot = slot_take();
 	j->entry_id = xstrdup(entry_id);
 	st = db_prep(sv.db, "SELECT a.id, a.display_name FROM jobs j JOIN assets a ON "
 	    "a.id = j.asset_id WHERE j.id = ?", "l", job_id);
@@ -792,39 +1035,162 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	    "(?, ?, ?, ?)", "llsd", job_id, j->asset_id, sv.cfg.node_name, (double)time(NULL));
 	j->attempt_id = sqlite3_last_insert_rowid(sv.db);
 	db_commit(sv.db);
-	j->next = sv.jobs;
-	sv.jobs = j;
-	sv.running++;
-	if (j->name == NULL || job_workdir(j) == -1)
-		fatal("job %lld: work directory", (long long)job_id);
-	xasprintf(&output, "%s/out.mp4", j->work_dir);
-	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
-	cache = sandbox_cache_dir(&sv.sb, sv.render_dir, sv.tmpl.version);
-	rq.script = sv.tmpl.script;
-	rq.work_dir = j->work_dir;
-	rq.template_dir = sv.tmpl.dir;
-	rq.cache_dir = cache;
-	rq.name = j->name;
-	rq.output = output;
-	rq.thumb = thumb;
-	rq.mode = "video";
-	render_request_config(&rq, &sv.cfg, &sv.sb, SANDBOX_SLOT_WORKER + j->slot);
-	rq.min_duration = sv.tmpl.min_duration;
-	rq.max_duration = sv.tmpl.max_duration;
-	rq.max_bytes = MAX_BYTES;
-	log_info("render started\tjob=%lld asset=%lld attempt=%lld uid=%u", (long long)job_id,
-	    (long long)j->asset_id, (long long)j->attempt_id, (unsigned)rq.uid);
-	j->render = render_start(sv.base, &rq, job_done, job_progress, j);
-	free(output);
-	free(thumb);
-	free(cache);
+	if (j->name == NULL)
+		fatalx("job %lld: no asset", (long long)job_id);
+	job_render(j, &sv.tmpl);
+}
+
+/*
+ * A node without the database takes what the entry says. It renders only
+ * a template version it has itself; any other it hands back for another
+ * node. Duplicates (a second entry of a job) render at most once more, and
+ * the node with the database commits one result per job.
+ */
+static void
+job_start_remote(const char *entry_id, const struct queue_job *qj)
+{
+	const struct template *t = NULL;
+	struct job *j;
+
+	if (sv.draining) {
+		log_info("draining: job left for later	job=%lld", (long long)qj->id);
+		return;
+	}
+	if (job_running(qj->id)) {
+		queue_ack(sv.queue, entry_id);
+		return;
+	}
+	if (*qj->name == '\0' || (t = tmpl_find(qj->tmpl)) == NULL ||
+	    strcmp(t->version, qj->version) != 0) {
+		log_warnx("job refused: its template version is not here\tjob=%lld "
+		    "template=%s version=%s have=%s hops=%d", (long long)qj->id, qj->tmpl,
+		    qj->version, t != NULL ? t->version : "none", qj->hops);
+		sv.refused++;
+		queue_refuse(sv.queue, entry_id, qj);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->id = qj->id;
+	j->asset_id = qj->asset_id;
+	j->entry_id = xstrdup(entry_id);
+	j->name = xstrdup(qj->name);
+	j->attempt_id = ++sv.attempts_here;
+	job_render(j, t);
+}
+
+/* --- results from render nodes, on the node with the database ----------- */
+
+/* Write a render node's video into the asset store (temp, synced, renamed). */
+static char *
+keep_video(int64_t asset_id, const char *video, size_t len)
+{
+	char *dst, *tmp;
+	size_t off = 0;
+	int fd, ok;
+
+	xasprintf(&dst, "%s/%lld.mp4", sv.assets_dir, (long long)asset_id);
+	xasprintf(&tmp, "%s.part", dst);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1) {
+		log_warn("keep output %s", tmp);
+		free(tmp);
+		free(dst);
+		return NULL;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, video + off, len - off);
+
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	ok = off == len && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok && rename(tmp, dst) == 0;
+	if (!ok) {
+		log_warn("keep output %s", dst);
+		unlink(tmp);
+		free(dst);
+		dst = NULL;
+	}
+	free(tmp);
+	return dst;
+}
+
+/*
+ * A render node's outcome: committed as our own renders' are, in one
+ * transaction with its attempt row, whose result_id makes a second
+ * delivery of the same result a no-op. Acknowledged only after the commit.
+ */
+static void
+result_commit(const char *entry_id, const struct queue_result *res, void *arg)
+{
+	struct job jb = { 0 };
+	const char *status = res->status, *cause = res->cause;
+	int ok = strcmp(res->status, "ok") == 0, retryable = res->retryable, live = 0;
+	int attempts = 0;
+	char *kept = NULL;
+	sqlite3_stmt *st;
+
+	(void)arg;
+	if (db_int(sv.db, 0, "SELECT count(*) FROM attempts WHERE result_id = ?", "s",
+	    res->id) > 0) {
+		queue_result_done(sv.queue, entry_id, res->id);
+		return;
+	}
+	st = db_prep(sv.db, "SELECT j.state IN ('QUEUED','RUNNING','RETRY_WAIT'), j.attempts, "
+	    "a.id, a.display_name FROM jobs j JOIN assets a ON a.id = j.asset_id WHERE j.id = ?",
+	    "l", res->job_id);
+	if (db_step(st) == SQLITE_ROW) {
+		live = sqlite3_column_int(st, 0);
+		attempts = sqlite3_column_int(st, 1) + 1;
+		jb.asset_id = sqlite3_column_int64(st, 2);
+		jb.name = db_col_str(st, 3);
+	}
+	sqlite3_finalize(st);
+	jb.id = res->job_id;
+	if (jb.name == NULL) {
+		log_warnx("result for a job we do not know, dropped	job=%lld node=%s",
+		    (long long)res->job_id, res->node);
+		queue_result_done(sv.queue, entry_id, res->id);
+		return;
+	}
+	if (!live)
+		status = "duplicate";
+	else if (ok && res->video == NULL) {
+		ok = 0, retryable = 1, status = "failed";
+		cause = "its video was lost in redis";
+	} else if (ok && (kept = keep_video(jb.asset_id, res->video, res->video_len)) == NULL) {
+		ok = 0, retryable = 1, status = "failed";
+		cause = "cannot keep the output";
+	}
+	db_begin(sv.db);
+	db_run(sv.db, "INSERT INTO attempts (job_id, asset_id, node, started_at, finished_at, "
+	    "status, exit_code, signal, cause, cpu_seconds, max_rss_kb, duration, stderr_tail, "
+	    "result_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "llsddsiisdldss",
+	    jb.id, jb.asset_id, res->node, res->started_at, res->finished_at, status,
+	    res->exit_code, res->signal, cause, res->cpu_seconds, (int64_t)res->max_rss_kb,
+	    res->duration, res->stderr_tail, res->id);
+	if (live) {
+		db_run(sv.db, "UPDATE jobs SET attempts = attempts + 1, node = ?, updated_at = ? "
+		    "WHERE id = ?", "sll", res->node, db_now(), jb.id);
+		job_outcome(&jb, status, cause, ok, retryable, kept, attempts);
+	}
+	db_commit(sv.db);
+	log_info("result committed\tjob=%lld asset=%lld node=%s status=%s attempt=%d",
+	    (long long)jb.id, (long long)jb.asset_id, res->node, status, attempts);
+	queue_result_done(sv.queue, entry_id, res->id);
+	wake_bot();
+	free(kept);
+	free(jb.name);
 }
 
 static void
 queue_job_cb(const char *entry_id, const struct queue_job *qj, int reclaimed, void *arg)
 {
 	(void)arg;
-	job_start(entry_id, qj->id, reclaimed);
+	if (sv.db == NULL)
+		job_start_remote(entry_id, qj);
+	else
+		job_start(entry_id, qj->id, reclaimed);
 }
 
 /* Tell the queue how many jobs we can take now. */
@@ -832,8 +1198,8 @@ static void
 jobs_take(void)
 {
 	if (sv.queue != NULL)
-		queue_want(sv.queue, sv.draining || sv.render_problem != NULL ? 0 :
-		    sv.cfg.workers - sv.running);
+		queue_want(sv.queue, sv.draining || sv.render_problem != NULL ||
+		    !sv.cfg.render_enabled ? 0 : sv.cfg.workers - sv.running);
 }
 
 /* --- events -------------------------------------------------------------- */
@@ -841,7 +1207,9 @@ jobs_take(void)
 static void
 redis_ready(void)
 {
-	static const struct queue_cbs cbs = { queue_connected_cb, queue_job_cb, NULL };
+	static const struct queue_cbs local = { queue_connected_cb, queue_job_cb,
+	    result_commit };
+	static const struct queue_cbs remote = { queue_connected_cb, queue_job_cb, NULL };
 	char *url;
 
 	if (sv.queue != NULL)
@@ -850,7 +1218,8 @@ redis_ready(void)
 		url = xstrdup(sv.cfg.redis_url);
 	else
 		xasprintf(&url, "unix:%s", sv.redis_sock);
-	sv.queue = queue_new(sv.base, url, sv.cfg.redis_prefix, sv.cfg.node_name, &cbs, NULL);
+	sv.queue = queue_new(sv.base, url, sv.cfg.redis_prefix, sv.cfg.node_name,
+	    sv.db != NULL ? &local : &remote, NULL);
 	/* Longer than any attempt can run (plus its commit), so a live
 	 * consumer never loses one. */
 	queue_set_reclaim(sv.queue, (sv.cfg.render_timeout + sv.cfg.render_grace + 5) * 1000L);
@@ -969,6 +1338,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		sv.tmpl = t;
 	}
 	free(snap);
+	tmpl_forget();
 	if (render_check() != NULL)
 		log_warnx("renderers cannot start, no jobs taken\treason=\"%s\"",
 		    sv.render_problem);
@@ -1016,6 +1386,25 @@ src_render_problem(void)
 	return sv.render_problem;
 }
 
+/* Every node counts the entries it refused; one without the database
+ * also counts its renders (the attempts table is on the other node). */
+static void
+src_node_metrics(struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "# HELP greetbot_jobs_refused_total Job entries this node "
+	    "handed back: it lacks their template version.\n# TYPE "
+	    "greetbot_jobs_refused_total counter\ngreetbot_jobs_refused_total{reason="
+	    "\"template_version\"} %lld\n", sv.refused);
+	if (sv.db != NULL)
+		return;
+	evbuffer_add_printf(b, "# HELP greetbot_node_renders_total Renders on this node "
+	    "by outcome (results sent through redis).\n# TYPE greetbot_node_renders_total "
+	    "counter\n");
+	for (struct node_count *c = sv.counts; c != NULL; c = c->next)
+		evbuffer_add_printf(b, "greetbot_node_renders_total{status=\"%s\"} %lld\n",
+		    c->status, c->n);
+}
+
 /*
  * state_dir/http.addr: the address the HTTP endpoints are bound to, for
  * greetctl status when http_listen asks for any port (":0"). Written to a
@@ -1057,7 +1446,7 @@ static void
 setup_http(void)
 {
 	struct health_source hs = { src_redis_up, src_bot_up, src_queue_depth, src_busy,
-	    src_render_problem, sv.cfg.workers, sv.db };
+	    src_render_problem, src_node_metrics, sv.cfg.workers, sv.db };
 
 	if (*sv.cfg.http_listen == '\0')
 		return;
@@ -1262,8 +1651,14 @@ main(int argc, char **argv)
 	free(snap);
 	if (render_check() != NULL)
 		fatalx("%s", sv.render_problem);
-	sv.db = db_open(sv.cfg.db_path);
-	recover_jobs();
+	/* A render node on another machine has no database: it renders what
+	 * the job entries say and returns results through Redis. */
+	if (*sv.cfg.db_path != '\0') {
+		sv.db = db_open(sv.cfg.db_path);
+		recover_jobs();
+	} else
+		log_info("render node without a database: results go through redis");
+	sv.boot = time(NULL);
 	/* Orphans of renderers (setsid, double fork) come back to us, so
 	 * that child_kill_strays can find them. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
