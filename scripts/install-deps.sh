@@ -2,6 +2,9 @@
 # Install the Debian packages greetbot needs to build, run and test.
 # Idempotent and quick when everything is there; `make run` and `make test`
 # call it. Needs root (or sudo) only when something is missing.
+# Usage: install-deps.sh [SET...]; each SET adds packages for one more job:
+#   fuzz  clang and libFuzzer's runtime (libclang-rt-dev: clang only
+#         recommends it) for `make fuzz`
 set -eu
 
 packages=(
@@ -11,6 +14,15 @@ packages=(
 	sqlite3 redis-server ffmpeg espeak-ng fonts-dejavu-core
 	curl jq ca-certificates procps shellcheck
 )
+for set in "$@"; do
+	case $set in
+	fuzz) packages+=(clang libclang-rt-dev) ;;
+	*)
+		echo "install-deps: unknown package set: $set" >&2
+		exit 2
+		;;
+	esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
