@@ -167,12 +167,42 @@ mkdirs(const char *path, mode_t mode)
 	return chmod(path, mode);
 }
 
-/* Read the few keys greetbotd itself needs from template.conf. */
+/*
+ * Split a template.conf line as render.sh reads it: blanks, a key
+ * [a-z][a-z0-9_]*, blanks, '=', blanks, the value without the white space
+ * (a CR included) at its end. Returns the value, with the key ended in
+ * place, or NULL when the line has another shape.
+ */
+static char *
+conf_split(char *line, char **key)
+{
+	const char *blank = " \t\v\f\r\n";
+	char *p = line + strspn(line, blank), *kend, *v, *e;
+
+	if (*p < 'a' || *p > 'z')
+		return NULL;
+	*key = p;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')
+		p++;
+	kend = p;
+	p += strspn(p, blank);
+	if (*p != '=')
+		return NULL;
+	*kend = '\0';
+	v = p + 1 + strspn(p + 1, blank);
+	for (e = v + strlen(v); e > v && strchr(blank, e[-1]) != NULL; e--)
+		;
+	*e = '\0';
+	return v;
+}
+
+/* Read the few keys greetbotd itself needs from template.conf; an empty
+ * value leaves the default. */
 static int
 template_conf(struct template *t, const char *path, char *err, size_t errlen)
 {
 	FILE *f;
-	char *line = NULL;
+	char *line = NULL, *key, *val;
 	size_t cap = 0;
 
 	if ((f = fopen(path, "r")) == NULL) {
@@ -182,9 +212,7 @@ template_conf(struct template *t, const char *path, char *err, size_t errlen)
 	t->min_duration = 1;
 	t->max_duration = 60;
 	while (getline(&line, &cap, f) != -1) {
-		char key[64], val[256];
-
-		if (sscanf(line, " %63[a-z_] = %255[^\n]", key, val) != 2)
+		if ((val = conf_split(line, &key)) == NULL || *val == '\0')
 			continue;
 		if (strcmp(key, "min_duration") == 0)
 			t->min_duration = strtod(val, NULL);
