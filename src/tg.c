@@ -660,12 +660,62 @@ tg_mime_params(curl_mime *mime, const cJSON *params)
 	}
 }
 
+/*
+ * The file part's bytes come from the descriptor opened when the call was
+ * made, its size from that descriptor: a file renamed over the path
+ * meanwhile (a second render of the same preview) changes nothing, and
+ * one that shrinks fails the call instead of sending a short part.
+ */
+struct tg_file {
+	int		fd;
+	curl_off_t	size, off;
+};
+
+static size_t
+tg_file_read(char *buf, size_t size, size_t n, void *arg)
+{
+	struct tg_file *f = arg;
+	size_t len = size * n;
+	ssize_t got;
+
+	if ((curl_off_t)len > f->size - f->off)
+		len = (size_t)(f->size - f->off);
+	if (len == 0)
+		return 0;
+	/* Shorter than when it was opened: fail, never send a short part. */
+	if ((got = pread(f->fd, buf, len, (off_t)f->off)) <= 0)
+		return CURL_READFUNC_ABORT;
+	f->off += got;
+	return (size_t)got;
+}
+
+static int
+tg_file_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct tg_file *f = arg;
+
+	if (origin != SEEK_SET || offset < 0 || offset > f->size)
+		return CURL_SEEKFUNC_CANTSEEK;
+	f->off = offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+static void
+tg_file_free(void *arg)
+{
+	struct tg_file *f = arg;
+
+	close(f->fd);
+	free(f);
+}
+
 /* Add the file part; -1 (and the call failed) when path is unreadable. */
 static int
 tg_mime_file(struct tg_call *c, const char *field, const char *path,
     const char *filename)
 {
 	curl_mimepart *part;
+	struct tg_file *f;
 	struct stat st;
 	char *why;
 	int fd;
@@ -680,11 +730,15 @@ tg_mime_file(struct tg_call *c, const char *field, const char *path,
 		free(why);
 		return -1;
 	}
-	close(fd);
+	f = xcalloc(1, sizeof(*f));
+	f->fd = fd;
+	f->size = (curl_off_t)st.st_size;
 	if ((part = curl_mime_addpart(c->mime)) == NULL ||
 	    curl_mime_name(part, field) != CURLE_OK ||
-	    curl_mime_filedata(part, path) != CURLE_OK ||
-	    (filename != NULL && curl_mime_filename(part, filename) != CURLE_OK))
+	    curl_mime_data_cb(part, f->size, tg_file_read, tg_file_seek, tg_file_free,
+	    f) != CURLE_OK ||
+	    curl_mime_filename(part, filename != NULL ? filename :
+	    (strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path)) != CURLE_OK)
 		fatalx("tg: cannot build the file part");
 	return 0;
 }

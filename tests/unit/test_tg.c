@@ -431,7 +431,7 @@ part_body(const char *needle, size_t *len)
 static void
 test_upload(struct tg *tg)
 {
-	char path[] = "/tmp/test_tg_upload.XXXXXX";
+	char path[] = "/tmp/test_tg_upload.XXXXXX", other[64];
 	struct got g = { 0 };
 	unsigned char *bytes;
 	const char *part;
@@ -463,6 +463,20 @@ test_upload(struct tg *tg)
 	part = part_body("name=\"reply_markup\"", &len);
 	UNIT_CHECK(part && len == 22 && memcmp(part, "{\"inline_keyboard\":[]}", 22) == 0,
 	    "object field as JSON text");
+	/* A bigger file renamed over the path before the body goes out (two
+	 * renders of one preview): the upload is the file as tg_upload found
+	 * it, whole, not its old size of the new file's bytes. */
+	memset(&g, 0, sizeof(g));
+	tg_upload(tg, "upload", NULL, "video", path, "y.mp4", cb_record, &g);
+	snprintf(other, sizeof(other), "%s.new", path);
+	free(make_file(other, n + 5000));
+	if (rename(other, path) == -1)
+		fatal("rename %s", other);
+	UNIT_CHECK(run_until(&g.called, 1, 5000) && g.ok, "upload of a replaced file answered ok");
+	len = 0;
+	part = part_body("filename=\"y.mp4\"", &len);
+	UNIT_CHECK(part != NULL && len == n && memcmp(part, bytes, n) == 0,
+	    "the file as it was when the call was made (%zu bytes, got %zu)", n, len);
 	unlink(path);
 	free(bytes);
 	memset(&g, 0, sizeof(g));
