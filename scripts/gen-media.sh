@@ -3,7 +3,9 @@
 # own lavfi sources, so nothing is downloaded and nothing large is committed.
 #
 # Writes TEMPLATE_DIR/media/background.mp4 (animated gradient, soft bokeh
-# lights and falling confetti) and TEMPLATE_DIR/media/music.flac (a plucked
+# lights and falling confetti; the confetti thins out while the name is on
+# screen, from name_start to name_end, so that the name reads well and the
+# frames encoded per name stay cheap) and TEMPLATE_DIR/media/music.flac (a plucked
 # arpeggio over a soft chord pad, I-V-vi-IV). Size, frame rate and length
 # come from the template's width, height, fps and duration; the look and the
 # key from its media_style (warm or cool). Called by `make media`.
@@ -20,12 +22,12 @@ conf_file=$dir/template.conf
 [ -r "$conf_file" ] || die "cannot read $conf_file"
 
 # Only the keys this script needs; render.sh does the real validation.
-declare -A conf=([width]=640 [height]=360 [fps]=25 [duration]=7
-	[media_style]=warm)
+declare -A conf=([width]=1280 [height]=720 [fps]=25 [duration]=7
+	[media_style]=warm [name_start]=0 [name_end]=0)
 while IFS= read -r line || [ -n "$line" ]; do
 	if [[ $line =~ ^[[:space:]]*([a-z_]+)[[:space:]]*=[[:space:]]*([^[:space:]]*) ]]; then
 		case ${BASH_REMATCH[1]} in
-		width | height | fps | duration | media_style)
+		width | height | fps | duration | media_style | name_start | name_end)
 			conf[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
 			;;
 		esac
@@ -35,8 +37,9 @@ done <"$conf_file"
 w=${conf[width]} h=${conf[height]} fps=${conf[fps]}
 [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ && $fps =~ ^[0-9]+$ ]] ||
 	die "$conf_file: width, height and fps must be integers"
-[[ ${conf[duration]} =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
-	die "$conf_file: duration must be a number"
+for k in duration name_start name_end; do
+	[[ ${conf[$k]} =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$conf_file: $k must be a number"
+done
 # One second longer than the video: render.sh loops the media anyway.
 dur=$(awk -v d="${conf[duration]}" 'BEGIN { printf "%d", d + 1.999 }')
 
@@ -60,11 +63,19 @@ trap 'rm -f "$tmp_bg" "$tmp_mu"' EXIT
 # nothing is born and everything survives, i.e. a static random dot field
 # that `scroll` moves.
 s=${w}x${h}
+# The confetti fades out 0.3 s into the name's window and back in 0.6 s
+# before its end (two fading copies, lightened together).
+calm=''
+read -r calm_out calm_in < <(awk -v s="${conf[name_start]}" -v e="${conf[name_end]}" \
+	'BEGIN { if (e - s > 1.5) printf "%.3f %.3f\n", s + 0.3, e - 0.6; else print "- -" }')
+if [ "$calm_out" != - ]; then
+	calm=",split[k1][k2];[k1]fade=t=out:st=$calm_out:d=0.6[k3];[k2]fade=t=in:st=$calm_in:d=0.6[k4];[k3][k4]blend=all_mode=lighten"
+fi
 dots="rule=B/S012345678:death_color=black"
 bg_graph="
 gradients=s=$s:r=$fps:d=$dur:n=3:c0=$c0:c1=$c1:c2=$c2:type=$gtype:speed=0.012:seed=$seed,format=gbrp[grad];
 life=s=64x36:r=$fps:$dots:ratio=0.025:seed=$seed:life_color=0xFFF4D0,format=gbrp,
- scale=$w:$h:flags=neighbor,scroll=v=0.0012:h=0.0008,gblur=sigma=9,
+ scale=$w:$h:flags=neighbor,scroll=v=0.0012:h=0.0008,gblur=sigma=$((9 * w / 640)),
  lut=c0=val*3:c1=val*3:c2=val*3[bokeh];
 life=s=80x45:r=$fps:$dots:ratio=0.025:seed=$seed2:life_color=white,format=gbrp,
  scale=$w:$h:flags=neighbor,scroll=v=-0.005[conf1];
@@ -72,7 +83,7 @@ life=s=128x72:r=$fps:$dots:ratio=0.02:seed=$((seed2 + 6)):life_color=white,forma
  scale=$w:$h:flags=neighbor,scroll=v=-0.0035:h=0.001[conf2];
 gradients=s=$s:r=$fps:n=6:c0=0xFF3B3B:c1=0xFFD400:c2=0x38E54D:c3=0x2FB6FF:c4=0xB44DFF:c5=0xFF5FD2:speed=0.08:seed=2,format=gbrp[rainbow];
 [conf1][conf2]blend=all_mode=lighten[conf];
-[conf][rainbow]blend=all_mode=multiply[confetti];
+[conf][rainbow]blend=all_mode=multiply${calm}[confetti];
 [grad][bokeh]blend=all_mode=screen:all_opacity=0.6[lit];
 [lit][confetti]blend=all_mode=lighten,vignette=PI/5,trim=duration=$dur,format=yuv420p[v]"
 

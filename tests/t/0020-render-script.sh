@@ -188,12 +188,17 @@ t_check "preview is OGG with one Opus stream, mono 48 kHz" \
 	test "$(ffprobe -v error -show_entries format=format_name:stream=codec_name,channels,sample_rate \
 		-of csv=p=0 "$T/p1/voice.ogg" 2>/dev/null | paste -sd' ' -)" = "opus,48000,1 ogg"
 
-# Hostile names: rendered as text, never executed or expanded.
+# Hostile names: rendered as text, never executed or expanded. With a
+# smaller text_size (not part of the cache: the same entry serves), so
+# that each fits one line, as the reference below draws it.
+small=$T/small-tpl
+cp -R "$tpl" "$small"
+sed -i 's/^text_size.*/text_size = 28/' "$small/template.conf"
 i=0
 for name in "O'Brien: 100% \\ a,b; c" "\$(touch $T/pwned)" "\`touch $T/pwned2\`" \
 	"%{pts} %{eif:1:d} {name} [x];drawtext=text=y"; do
 	i=$((i + 1))
-	render "$T/h$i" "$name"
+	render "$T/h$i" "$name" GREETBOT_TEMPLATE_DIR="$small"
 	check_rc "hostile name $i renders: $name" 0 "$T/h$i"
 done
 t_check "nothing in a name was executed" test ! -e "$T/pwned" -a ! -e "$T/pwned2"
@@ -204,21 +209,17 @@ t_check "nothing in a name was executed" test ! -e "$T/pwned" -a ! -e "$T/pwned2
 # (expansion off), at the size render.sh fits the text to. The reference
 # must be much closer (PSNR) than one drawn with a wrong text: the name as
 # drawtext would have expanded it, or with its first character dropped.
-wnut=$(find "$cache" -path '*/static-*/w.nut' | head -n 1)
+wcat=$(find "$cache" -path '*/static-*/w.ffconcat' | head -n 1)
 fps=$(conf_value fps)
 mid=$(awk -v s="$(conf_value name_start)" -v e="$(conf_value name_end)" -v f="$fps" \
 	'BEGIN { printf "%d", (e - s) / 2 * f + 0.5 }')
 at=$(awk -v s="$(conf_value name_start)" -v f="$fps" -v m="$mid" 'BEGIN { printf "%d", s * f + 0.5 + m }')
-width=$(conf_value width)
-# ref TEXT_FILE OUT_PNG: the reference frame for the text in TEXT_FILE.
+# ref TEXT_FILE SIZE OUT_PNG: the reference frame for the text in
+# TEXT_FILE at SIZE px (what render.sh said on stderr), placed as
+# render.sh places one centred line once it has popped in.
 ref() {
-	local text len size
-	text=$(cat "$1")
-	len=${#text}
-	size=$((width * 92 / (len * 68)))
-	[ "$size" -le "$(conf_value text_size)" ] || size=$(conf_value text_size)
-	ffmpeg -nostdin -v error -y -i "$wnut" -vf "select=eq(n\,$mid),drawtext=fontfile=$(conf_value font):textfile=$1:expansion=none:fontsize=$size:fontcolor=$(conf_value text_color):borderw=$(conf_value text_border_width):bordercolor=$(conf_value text_border_color):x=(w-text_w)/2:y=(h-text_h)/2" \
-		-frames:v 1 "$2"
+	ffmpeg -nostdin -v error -y -f concat -safe 0 -i "$wcat" -vf "select=eq(n\,$mid),drawtext=fontfile=$(conf_value font):textfile=$1:expansion=none:fontsize=$2:fontcolor=$(conf_value text_color):borderw=$(conf_value text_border_width):bordercolor=$(conf_value text_border_color):shadowcolor=black@0.35:shadowx=0:shadowy=$(($2 / 30 + 1)):x=(w-text_w)/2:y=h/2+$2*0.36-ascent" \
+		-frames:v 1 "$3"
 }
 psnr() {
 	ffmpeg -nostdin -v info -i "$1" -i "$2" -lavfi psnr -f null - 2>&1 |
@@ -232,8 +233,9 @@ for name in "O'Brien: 100% \\ a,b; c" "\$(touch $T/pwned)" "\`touch $T/pwned2\`"
 	printf '%s' "${name:1}" >"$T/wrong$i.txt"
 	[ "$i" -ne 4 ] || printf '%s' "3.400000 3 Маша [x];drawtext=text=y" >"$T/wrong$i.txt"
 	ffmpeg -nostdin -v error -y -i "$T/h$i/out.mp4" -vf "select=eq(n\,$at)" -frames:v 1 "$T/got$i.png"
-	ref "$T/lit$i.txt" "$T/ref$i.png"
-	ref "$T/wrong$i.txt" "$T/bad$i.png"
+	px=$(sed -n 's/^render.sh: the name in 1 line(s) at \([0-9]*\) px$/\1/p' "$T/h$i/stderr")
+	ref "$T/lit$i.txt" "${px:-0}" "$T/ref$i.png"
+	ref "$T/wrong$i.txt" "${px:-0}" "$T/bad$i.png"
 	good=$(psnr "$T/got$i.png" "$T/ref$i.png")
 	bad=$(psnr "$T/got$i.png" "$T/bad$i.png")
 	t_check "hostile name $i is drawn literally (PSNR ${good:-?} dB against ${bad:-?} dB for a wrong text)" \
@@ -289,7 +291,7 @@ broken_conf 6 "a template with crf 0 (lossless, not in the High profile) exits 7
 t_check "and says so before encoding anything" grep -q "'crf' must be an integer from 1 to 51" "$T/c6/stderr"
 # 151 frames at 30 fps last 5.0333 s, longer than max_duration 5.033.
 broken_conf 7 "a template whose frames run past max_duration exits 78" \
-	sed -i 's/^fps.*/fps = 30/; s/^duration.*/duration = 5.033/; s/^max_duration.*/max_duration = 5.033/'
+	sed -i 's/^fps.*/fps = 30/; s/^duration.*/duration = 5.033/; s/^max_duration.*/max_duration = 5.033/; s/^name_end.*/name_end = 4/'
 t_check "and names the bounds" grep -q 'need min_duration <= duration <= max_duration' "$T/c7/stderr"
 
 # How an ffmpeg failure is reported (a stub ffmpeg first in PATH, on a
