@@ -131,7 +131,7 @@ render() {
 b_log "warming the cache"
 render Прогрев "$B/warm"
 sdir=$(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'static-*' | head -n 1)
-[ -f "$sdir/w.nut" ] || b_fail "no cached window background in $cache"
+[ -f "$sdir/w.ffconcat" ] || b_fail "no cached window background in $cache"
 
 new=() walls=() naive=() seg=() segv=() rn=() rs=() rsv=() fl=() st=() rb=()
 for ((i = 0; i < runs; i++)); do
@@ -213,13 +213,13 @@ for ((i = 0; i < runs; i++)); do
 	g+=":fontcolor=$(cf text_color white):x='$(pos "$(cf text_x center)" x)'"
 	g+=":y='$(pos "$(cf text_y center)" y)'"
 	g+=":alpha='clip(min(t,$sl-t)/$fade,0,1)'[v]"
-	cpu_of "$w/cpu-video" "${ff[@]}" -i "$sdir/w.nut" -filter_complex "$g" -map '[v]' \
+	cpu_of "$w/cpu-video" "${ff[@]}" -f concat -safe 0 -i "$sdir/w.ffconcat" -filter_complex "$g" -map '[v]' \
 		"${venc[@]}" -an -f mp4 "$w/b.mp4"
-	ga="[0:a]atrim=start=$vs:end=$vend,asetpts=PTS-STARTPTS,volume=${duck}[m];"
+	ga="[1:a]atrim=start=$vs:end=$vend,asetpts=PTS-STARTPTS,volume=${duck}[m];"
 	ga+="amovie=$w/voice.wav,aresample=48000,aformat=sample_fmts=fltp:channel_layouts=mono"
 	ga+=",volume=$(cf voice_volume 1),adelay=delays=150:all=1[s];"
 	ga+="[m][s]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[a]"
-	cpu_of "$w/cpu" "${ff[@]}" -i "$sdir/w.nut" -filter_complex "$g;$ga" \
+	cpu_of "$w/cpu" "${ff[@]}" -f concat -safe 0 -i "$sdir/w.ffconcat" -i "$sdir/bed.nut" -filter_complex "$g;$ga" \
 		-map '[v]' "${venc[@]}" -f mp4 "$w/b.mp4" -map '[a]' -c:a aac -q:a 1.5 -f mp4 "$w/a.m4a"
 	segv+=("$(cat "$w/cpu-video")")
 	seg+=("$(b_calc "$(cat "$B/naive$i/cpu-voice") + $(cat "$w/cpu")")")
