@@ -38,7 +38,9 @@ struct queue {
 	redisAsyncContext	*cmd, *blk, *res;
 	int			 up;		/* connected, groups ready */
 	int			 reading;	/* an XREADGROUP is in flight */
-	int			 backlog;	/* still reading our own pending ("0") */
+	int			 backlog;	/* still reading our own pending entries */
+	char			 backlog_from[32];	/* those after this id */
+	int			 dispatching;	/* handing a reply's entries out */
 	int			 res_reading;	/* the same for results */
 	int			 res_backlog;
 	int			 res_on;	/* queue_results(1) */
@@ -189,6 +191,7 @@ queue_on_group(redisAsyncContext *ac, void *r, void *priv)
 	q->up = 1;
 	q->backoff = 0;
 	q->backlog = 1;
+	strcpy(q->backlog_from, "0");
 	q->res_backlog = 1;
 	log_info("redis connected\tstream=%s created=%d", q->stream, created);
 	if (q->cbs.connected != NULL)
@@ -412,6 +415,10 @@ queue_entry_list(struct queue *q, redisReply *entries, int reclaimed)
 			queue_ack(q, e->element[0]->str);
 			continue;
 		}
+		/* Each job handed out takes a worker until queue_want says
+		 * otherwise: the next read asks only for what is left. */
+		if (q->want > 0)
+			q->want--;
 		q->cbs.job(e->element[0]->str, &j, reclaimed, q->arg);
 	}
 	return n;
@@ -442,8 +449,12 @@ queue_on_reclaim(redisAsyncContext *ac, void *r, void *priv)
 	q->reclaiming = 0;
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
 		return;
-	if ((n = queue_entry_list(q, reply->element[1], 1)) > 0)
+	q->dispatching = 1;
+	n = queue_entry_list(q, reply->element[1], 1);
+	q->dispatching = 0;
+	if (n > 0)
 		log_warnx("reclaimed jobs abandoned by another consumer\tjobs=%d", n);
+	queue_read(q);
 }
 
 /*
@@ -479,11 +490,31 @@ queue_set_reclaim(struct queue *q, long idle_ms)
 		evtimer_add(q->reclaim_ev, &tv);
 }
 
+/* The id of the last entry in an XREADGROUP reply, or NULL. */
+static const char *
+queue_last_id(const redisReply *reply)
+{
+	const redisReply *s, *e;
+
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+		return NULL;
+	s = reply->element[reply->elements - 1];
+	if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 ||
+	    s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0)
+		return NULL;
+	e = s->element[1]->element[s->element[1]->elements - 1];
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+	    e->element[0]->type != REDIS_REPLY_STRING)
+		return NULL;
+	return e->element[0]->str;
+}
+
 static void
 queue_on_read(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct queue *q = priv;
 	redisReply *reply = r;
+	const char *last;
 	int n;
 
 	(void)ac;
@@ -496,9 +527,17 @@ queue_on_read(redisAsyncContext *ac, void *r, void *priv)
 		queue_down(q, reply->str);
 		return;
 	}
+	/* No read while the entries are handed out: the job callback may
+	 * change what we want, and the next read asks for that. */
+	q->dispatching = 1;
 	n = queue_entries(q, reply);
+	q->dispatching = 0;
 	if (q->backlog && n == 0)
-		q->backlog = 0;	/* our pending list is empty: read new ones */
+		q->backlog = 0;	/* our pending list is done: read new ones */
+	else if (q->backlog && (last = queue_last_id(reply)) != NULL)
+		/* Entries we took stay pending until acknowledged: the next
+		 * read starts after them, or it would hand them out again. */
+		snprintf(q->backlog_from, sizeof(q->backlog_from), "%s", last);
 	queue_read(q);
 }
 
@@ -508,14 +547,14 @@ queue_read(struct queue *q)
 {
 	char count[16];
 
-	if (!q->up || q->reading || q->want <= 0 || q->blk == NULL)
+	if (!q->up || q->reading || q->dispatching || q->want <= 0 || q->blk == NULL)
 		return;
 	snprintf(count, sizeof(count), "%d", q->want);
 	q->reading = 1;
 	redisAsyncCommand(q->blk, queue_on_read, q,
 	    "XREADGROUP GROUP %s %s COUNT %s BLOCK %s STREAMS %s %s",
 	    q->group, q->consumer, count, READ_BLOCK_MS, q->stream,
-	    q->backlog ? "0" : ">");
+	    q->backlog ? q->backlog_from : ">");
 }
 
 void

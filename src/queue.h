@@ -73,7 +73,9 @@ struct queue	*queue_new(struct event_base *, const char *url, const char *prefix
 		    const char *consumer, const struct queue_cbs *, void *);
 void		 queue_free(struct queue *);
 int		 queue_connected(const struct queue *);
-/* How many more jobs this consumer can take now (0 stops reading). */
+/* How many more jobs this consumer can take now (0 stops reading). Each
+ * job handed to the job callback counts against it; say it again when
+ * that changes otherwise (a job ended, an entry handed out was not taken). */
 void		 queue_want(struct queue *, int);
 /* XADD the job; cb(ok) when Redis answered (ok=0 on error/disconnect). */
 void		 queue_publish(struct queue *, const struct queue_job *,

@@ -1186,11 +1186,24 @@ result_commit(const char *entry_id, const struct queue_result *res, void *arg)
 static void
 queue_job_cb(const char *entry_id, const struct queue_job *qj, int reclaimed, void *arg)
 {
+	int running = sv.running;
+	struct job *j;
+
 	(void)arg;
-	if (sv.db == NULL)
+	for (j = sv.jobs; j != NULL; j = j->next)
+		if (strcmp(j->entry_id, entry_id) == 0)
+			break;
+	if (j != NULL)
+		/* A running job's own entry, read back after a reconnect: it is
+		 * acknowledged once the outcome is committed. Acknowledged now
+		 * as a duplicate, a crash before that would lose the job. */
+		log_info("job running here, its entry kept\tjob=%lld", (long long)qj->id);
+	else if (sv.db == NULL)
 		job_start_remote(entry_id, qj);
 	else
 		job_start(entry_id, qj->id, reclaimed);
+	if (sv.running == running)
+		jobs_take();	/* the entry took no worker */
 }
 
 /* Tell the queue how many jobs we can take now. */
