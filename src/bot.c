@@ -748,14 +748,34 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	delivery_kick();
 }
 
+#define STOP_WAIT	5	/* seconds the calls in flight get at SIGTERM */
+
+static void
+on_stopped(void)
+{
+	event_base_loopexit(bt.base, NULL);
+}
+
+/*
+ * Stop: no new poll, no new send; the calls in flight finish first (a send
+ * Telegram carried out but whose answer we never read would go again after
+ * the restart), for at most STOP_WAIT seconds. A second signal stops now.
+ */
 static void
 on_term(evutil_socket_t sig, short what, void *arg)
 {
+	struct timeval tv = { STOP_WAIT, 0 };
+
 	(void)what;
 	(void)arg;
 	log_info("stopping\tsignal=%d", (int)sig);
+	if (bt.stopping) {
+		event_base_loopexit(bt.base, NULL);
+		return;
+	}
 	bt.stopping = 1;
-	event_base_loopexit(bt.base, NULL);
+	event_base_loopexit(bt.base, &tv);
+	delivery_stop(on_stopped);
 }
 
 static void

@@ -64,6 +64,8 @@ static struct {
 	}			 chats[CHAT_SLOTS];
 	void			(*preview)(const char *, delivery_preview_done, void *);
 	void			(*jobs_notify)(void);
+	int			 stopping;
+	void			(*stopped)(void);	/* delivery_stop's done */
 } dl;
 
 static void delivery_run(evutil_socket_t, short, void *);
@@ -211,6 +213,18 @@ asset_uploading(int64_t asset_id)
 	return 0;
 }
 
+/* Stopping and nothing in flight: tell delivery_stop's caller, once. */
+static void
+stop_check(void)
+{
+	void (*done)(void) = dl.stopped;
+
+	if (done != NULL && dl.ninflight == 0 && dl.nanswers == 0) {
+		dl.stopped = NULL;
+		done();
+	}
+}
+
 static void
 send_free(struct send *x)
 {
@@ -232,6 +246,7 @@ send_free(struct send *x)
 	free(x->idfile);
 	cJSON_Delete(x->params);
 	free(x);
+	stop_check();
 }
 
 /* Remember an uploaded preview's file_id beside its OGG (temp + rename). */
@@ -380,6 +395,10 @@ preview_ready(const char *path, void *arg)
 	struct send *x = arg;
 	cJSON *params = x->params;
 
+	if (dl.stopping) {
+		send_free(x);	/* the row stays PENDING: sent after the restart */
+		return;
+	}
 	/* From now on it is a call like any other. */
 	x->params = NULL;
 	x->rendering = 0;
@@ -447,6 +466,14 @@ void
 delivery_set_jobs_notify(void (*fn)(void))
 {
 	dl.jobs_notify = fn;
+}
+
+void
+delivery_stop(void (*done)(void))
+{
+	dl.stopping = 1;
+	dl.stopped = done;
+	stop_check();
 }
 
 /* Start one row's call; the video kind resolves to file_id or upload. */
@@ -567,6 +594,8 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (dl.stopping)
+		return;
 	if (now_s() < dl.paused_until) {
 		rate_wake(dl.paused_until - now_s());
 		return;

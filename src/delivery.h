@@ -22,6 +22,10 @@ int64_t	delivery_add(int64_t chat_id, const char *kind, const char *method,
 	    cJSON *params, int64_t request_id, int64_t asset_id);
 /* Called when the sender itself queued a job (a video to render again). */
 void	delivery_set_jobs_notify(void (*)(void));
+/* Stop: no call starts any more; done() once none is in flight (at once
+ * when none is), so that a send Telegram carried out is not sent again
+ * after the restart because its answer was never read. */
+void	delivery_stop(void (*done)(void));
 
 /*
  * The pronunciation preview: a "preview" row carries its name in the
