@@ -505,7 +505,7 @@ render_request_config(struct render_request *rq, const struct config *c,
     const struct sandbox *sb, int slot)
 {
 	rq->drop = sb->drop;
-	rq->uid = sandbox_uid(sb, slot);
+	rq->uid = sb->drop ? sandbox_uid(sb, slot) : geteuid();
 	rq->gid = sb->gid;
 	rq->netns = sb->netns;
 	rq->limits.cpu = (rlim_t)c->render_cpu;

@@ -93,6 +93,7 @@ static struct {
 	time_t			 boot;		/* part of its result ids */
 	long long		 attempts_here;
 	long long		 refused;	/* entries of a version not here */
+	time_t			 refused_at;	/* then a second without reading */
 	struct node_count	*counts;	/* its renders by status */
 	struct tmpl_list	*tmpls;		/* templates other than the default */
 	struct job		*jobs;
@@ -1066,7 +1067,10 @@ job_start_remote(const char *entry_id, const struct queue_job *qj)
 		    "template=%s version=%s have=%s hops=%d", (long long)qj->id, qj->tmpl,
 		    qj->version, t != NULL ? t->version : "none", qj->hops);
 		sv.refused++;
+		sv.refused_at = time(NULL);
 		queue_refuse(sv.queue, entry_id, qj);
+		/* Pause: the nodes that can render it should read it first. */
+		jobs_take();
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
@@ -1212,7 +1216,8 @@ jobs_take(void)
 {
 	if (sv.queue != NULL)
 		queue_want(sv.queue, sv.draining || sv.render_problem != NULL ||
-		    !sv.cfg.render_enabled ? 0 : sv.cfg.workers - sv.running);
+		    !sv.cfg.render_enabled || time(NULL) - sv.refused_at < 1 ? 0 :
+		    sv.cfg.workers - sv.running);
 }
 
 /* --- events -------------------------------------------------------------- */
@@ -1261,6 +1266,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	relay_run();
 	child_kill_strays();
+	if (sv.refused_at != 0 && time(NULL) - sv.refused_at >= 1) {
+		sv.refused_at = 0;
+		jobs_take();
+	}
 	/* A directory fixed while we run: look again every 10 s. */
 	if (sv.render_problem != NULL && time(NULL) - sv.render_checked >= 10 &&
 	    render_check() == NULL)
