@@ -3,9 +3,7 @@
 # mode, the spoken phrase alone) for the name in $GREETBOT_NAME with the
 # template in $GREETBOT_TEMPLATE_DIR. The contract with greetbotd
 # (environment, progress lines, exit codes) is "Render script contract" in
-# docs/ARCHITECTURE.md; the template format is templates/README.md. A
-# short script that keeps the same contract, without the cache, is
-# templates/example/render.sh: the place to start a script of your own.
+# docs/ARCHITECTURE.md; the template format is templates/README.md.
 #
 # This file is the order of the steps; the steps are in scripts/render.d/
 # (in a template snapshot, .render.d/ beside the script, which greetbotd
