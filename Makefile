@@ -29,7 +29,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TEMPLATES = $(wildcard templates/*/template.conf)
 MEDIA_STAMPS = $(TEMPLATES:%/template.conf=%/.media-stamp)
 
-.PHONY: all deps run test asan bench fault fuzz install clean media
+.PHONY: all deps run test asan bench fault fuzz install deb clean media
 
 # Keep the unit tests' objects: they are intermediate files to make.
 .SECONDARY:
@@ -107,27 +107,57 @@ $(BUILD)/bin/greetctl: $(BUILD)/obj/greetctl.o $(LIB)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-install: all
+# Installed layout. SYSCONFDIR is what the unit's -c and the example's
+# token file name; SYSTEMD_UNIT_DIR is where the unit goes (make deb: /lib).
+SYSCONFDIR ?= /etc
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+SHARE	 = $(PREFIX)/share/greetbot
+# Installed files whose paths name the prefix are rewritten from /usr/local.
+SUBST	 = sed -e 's|/usr/local|$(PREFIX)|g' -e 's|/etc/greetbot|$(SYSCONFDIR)/greetbot|g'
+
+install: $(PROGS) media
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/greetbot \
-	    $(DESTDIR)$(PREFIX)/share/greetbot
+	    $(DESTDIR)$(SHARE)/scripts/render.d
 	install -m 755 $(BUILD)/bin/greetbotd $(DESTDIR)$(PREFIX)/bin/greetbotd
 	install -m 755 $(BUILD)/bin/greetbot-tg $(DESTDIR)$(PREFIX)/libexec/greetbot/greetbot-tg
 	install -m 755 $(BUILD)/bin/tgsim $(DESTDIR)$(PREFIX)/bin/tgsim
 	install -m 755 $(BUILD)/bin/greetctl $(DESTDIR)$(PREFIX)/bin/greetctl
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8
 	install -d $(DESTDIR)$(PREFIX)/share/man/man5
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/greetctl.8 man/greetbotd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 man/greetbot.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	install -d $(DESTDIR)$(PREFIX)/share/greetbot/scripts
-	install -m 755 scripts/render.sh $(DESTDIR)$(PREFIX)/share/greetbot/scripts/render.sh
-	cp -R templates messages data $(DESTDIR)$(PREFIX)/share/greetbot/
-	install -d $(DESTDIR)$(PREFIX)/share/doc/greetbot $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 644 etc/greetbot.conf.example README.md docs/ARCHITECTURE.md \
-	    $(DESTDIR)$(PREFIX)/share/doc/greetbot/
-	sed 's|/usr/local|$(PREFIX)|g' etc/greetbotd.service > \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/greetbotd.service
+	install -m 644 man/tgsim.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 755 scripts/render.sh $(DESTDIR)$(SHARE)/scripts/render.sh
+	install -m 644 scripts/render.d/*.sh $(DESTDIR)$(SHARE)/scripts/render.d/
+	install -m 755 scripts/render.d/*.pl $(DESTDIR)$(SHARE)/scripts/render.d/
+	for d in templates messages data; do \
+	    find "$$d" -type d -exec install -d -m 755 '$(DESTDIR)$(SHARE)/{}' ';' && \
+	    find "$$d" -type f ! -name '.*' -exec install -m 644 '{}' '$(DESTDIR)$(SHARE)/{}' ';' \
+	    || exit 1; \
+	done
+	install -d $(DESTDIR)$(PREFIX)/share/doc/greetbot $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	install -m 644 README.md docs/ARCHITECTURE.md $(DESTDIR)$(PREFIX)/share/doc/greetbot/
+	$(SUBST) etc/greetbot.conf.example > $(DESTDIR)$(PREFIX)/share/doc/greetbot/greetbot.conf.example
+	$(SUBST) etc/greetbotd.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/greetbotd.service
+	chmod 644 $(DESTDIR)$(PREFIX)/share/doc/greetbot/greetbot.conf.example \
+	    $(DESTDIR)$(SYSTEMD_UNIT_DIR)/greetbotd.service
+
+# The Debian package: a hardened build of its own (build-deb/build), staged
+# with `make install PREFIX=/usr` and wrapped by pkg/deb/build.sh (control,
+# maintainer scripts, conffile, dpkg-deb). Output: build-deb/greetbot_*.deb.
+DEB_DIR	 = build-deb
+
+deb: deps
+	@rm -rf $(DEB_DIR)/root
+	@export DEB_BUILD_MAINT_OPTIONS=hardening=+all && \
+	$(MAKE) --no-print-directory BUILD=$(DEB_DIR)/build \
+	    CFLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+	    LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" PREFIX=/usr SYSCONFDIR=/etc \
+	    SYSTEMD_UNIT_DIR=/lib/systemd/system DESTDIR=$(CURDIR)/$(DEB_DIR)/root install >/dev/null
+	@pkg/deb/build.sh $(DEB_DIR)/root $(DEB_DIR)
 
 clean:
-	rm -rf build build-asan templates/*/.media-stamp templates/*/media
+	rm -rf build build-asan $(DEB_DIR) templates/*/.media-stamp templates/*/media
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
