@@ -476,6 +476,34 @@ delivery_stop(void (*done)(void))
 	stop_check();
 }
 
+/*
+ * Upload an asset's MP4 with its thumbnail (the JPEG beside it, made by the
+ * render script with the name on it): Telegram shows it before the video
+ * plays. Without one Telegram picks a frame itself.
+ */
+static void
+video_upload(struct send *x, const char *method, cJSON *params, const char *path)
+{
+	struct tg_file_part f[2] = {
+		{ "video", path != NULL ? path : "", "greeting.mp4" },
+		{ "thumb", NULL, "thumb.jpg" },
+	};
+	char *thumb = NULL, *dot;
+	size_t n = 1;
+
+	if (path != NULL && (dot = strrchr(path, '.')) != NULL &&
+	    strcmp(dot, ".mp4") == 0) {
+		xasprintf(&thumb, "%.*s.jpg", (int)(dot - path), path);
+		if (access(thumb, R_OK) == 0) {
+			f[1].path = thumb;
+			n = 2;
+			cJSON_AddStringToObject(params, "thumbnail", "attach://thumb");
+		}
+	}
+	tg_upload_files(dl.tg, method, params, f, n, send_done, x);
+	free(thumb);
+}
+
 /* Start one row's call; the video kind resolves to file_id or upload. */
 static void
 send_start(sqlite3_stmt *st)
@@ -536,8 +564,7 @@ send_start(sqlite3_stmt *st)
 		delivery_kick();
 	} else if (strcmp(x->kind, "video") == 0 && file_id == NULL) {
 		x->upload = 1;
-		tg_upload(dl.tg, method, params, "video", path ? path : "", "greeting.mp4",
-		    send_done, x);
+		video_upload(x, method, params, path);
 	} else {
 		if (file_id != NULL)
 			cJSON_AddStringToObject(params, "video", file_id);

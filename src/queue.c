@@ -859,6 +859,10 @@ queue_result_put(struct queue *q, const struct queue_result *res,
 	p->arg = arg;
 	if (res->video != NULL) {
 		snprintf(key, sizeof(key), "%s:result:%s", q->prefix, res->id);
+		/* The thumbnail first: the video's SET answers for both. */
+		if (res->thumb != NULL)
+			redisAsyncCommand(q->cmd, NULL, NULL, "SET %s:thumb %b EX %s", key,
+			    res->thumb, res->thumb_len, RESULT_TTL);
 		redisAsyncCommand(q->cmd, queue_on_video_set, p, "SET %s %b EX %s", key,
 		    res->video, res->video_len, RESULT_TTL);
 	}
@@ -916,9 +920,16 @@ queue_on_video(redisAsyncContext *ac, void *r, void *priv)
 	(void)ac;
 	if (reply != NULL) {
 		result_from_entry(ft->entry->element[1], &res);
-		if (ft->has_video && reply->type == REDIS_REPLY_STRING) {
-			res.video = reply->str;
-			res.video_len = reply->len;
+		/* MGET video thumb: either may be missing (nil). */
+		if (ft->has_video && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+			if (reply->element[0]->type == REDIS_REPLY_STRING) {
+				res.video = reply->element[0]->str;
+				res.video_len = reply->element[0]->len;
+			}
+			if (reply->element[1]->type == REDIS_REPLY_STRING) {
+				res.thumb = reply->element[1]->str;
+				res.thumb_len = reply->element[1]->len;
+			}
 		}
 		q->cbs.result(ft->entry->element[0]->str, &res, q->arg);
 	}
@@ -990,8 +1001,10 @@ queue_on_results(redisAsyncContext *ac, void *r, void *priv)
 	key = entry_field(e->element[1], "video");
 	ft->has_video = *key != '\0';
 	/* res_reading stays set until the video's answer: one at a time. */
-	redisAsyncCommand(q->cmd, queue_on_video, ft, *key ? "GET %s" : "ECHO %s",
-	    *key ? key : "");
+	if (ft->has_video)
+		redisAsyncCommand(q->cmd, queue_on_video, ft, "MGET %s %s:thumb", key, key);
+	else
+		redisAsyncCommand(q->cmd, queue_on_video, ft, "ECHO none");
 }
 
 /* Keep one read of results in flight (nodes that commit them). */
@@ -1014,5 +1027,6 @@ queue_result_done(struct queue *q, const char *entry_id, const char *result_id)
 	redisAsyncCommand(q->cmd, NULL, NULL, "XACK %s %s %s", q->results, q->committers,
 	    entry_id);
 	redisAsyncCommand(q->cmd, NULL, NULL, "XDEL %s %s", q->results, entry_id);
-	redisAsyncCommand(q->cmd, NULL, NULL, "DEL %s:result:%s", q->prefix, result_id);
+	redisAsyncCommand(q->cmd, NULL, NULL, "DEL %s:result:%s %s:result:%s:thumb", q->prefix,
+	    result_id, q->prefix, result_id);
 }

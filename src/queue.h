@@ -45,6 +45,8 @@ struct queue_result {
 	const char	*stderr_tail;
 	const char	*video;		/* the MP4's bytes, or NULL */
 	size_t		 video_len;
+	const char	*thumb;		/* its JPEG thumbnail, or NULL */
+	size_t		 thumb_len;
 };
 
 struct queue_cbs {

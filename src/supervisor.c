@@ -597,13 +597,20 @@ deliver_video(int64_t asset_id)
 	    "id FROM requests WHERE asset_id = ?)", "l", asset_id);
 }
 
-/* Move the validated MP4 out of the work dir into the asset store. */
+/* Move the validated MP4 out of the work dir into the asset store, with
+ * its thumbnail beside it (assets/<id>.jpg, uploaded with the video). */
 static char *
 keep_output(struct job *j, const char *output)
 {
-	char *dst;
+	char *dst, *thumb, *kept;
 
 	xasprintf(&dst, "%s/%lld.mp4", sv.assets_dir, (long long)j->asset_id);
+	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
+	xasprintf(&kept, "%s/%lld.jpg", sv.assets_dir, (long long)j->asset_id);
+	if (rename(thumb, kept) == -1)
+		unlink(kept);	/* never an older render's thumbnail */
+	free(thumb);
+	free(kept);
 	if (rename(output, dst) == -1) {
 		log_warn("keep output %s", dst);
 		free(dst);
@@ -850,10 +857,11 @@ static void
 job_done_remote(struct job *j, const struct render_outcome *o)
 {
 	struct queue_result res = { 0 };
-	char *output, *video = NULL, id[160];
+	char *output, *thumb, *video = NULL, id[160];
 	size_t len = 0;
 
 	xasprintf(&output, "%s/out.mp4", j->work_dir);
+	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
 	snprintf(id, sizeof(id), "%s-%lld-%lld", sv.cfg.node_name, (long long)sv.boot,
 	    (long long)j->attempt_id);
 	res.id = id;
@@ -878,6 +886,8 @@ job_done_remote(struct job *j, const struct render_outcome *o)
 	}
 	res.video = video;
 	res.video_len = len;
+	if (video != NULL)
+		res.thumb = file_slurp(thumb, &res.thumb_len);
 	node_count(res.status);
 	log_info("render finished\tjob=%lld asset=%lld status=%s exit=%d signal=%d "
 	    "seconds=%.2f cpu=%.2f rss_kb=%ld result=%s", (long long)j->id,
@@ -885,6 +895,8 @@ job_done_remote(struct job *j, const struct render_outcome *o)
 	    o->cpu_seconds, o->max_rss_kb, id);
 	queue_result_put(sv.queue, &res, result_put_done, j);
 	free(video);
+	free((char *)res.thumb);
+	free(thumb);
 	free(output);
 }
 
@@ -1084,15 +1096,14 @@ job_start_remote(const char *entry_id, const struct queue_job *qj)
 
 /* --- results from render nodes, on the node with the database ----------- */
 
-/* Write a render node's video into the asset store (temp, synced, renamed). */
+/* Write bytes to dst (temp, synced, renamed); dst, or NULL. */
 static char *
-keep_video(int64_t asset_id, const char *video, size_t len)
+keep_bytes(char *dst, const char *video, size_t len)
 {
-	char *dst, *tmp;
+	char *tmp;
 	size_t off = 0;
 	int fd, ok;
 
-	xasprintf(&dst, "%s/%lld.mp4", sv.assets_dir, (long long)asset_id);
 	xasprintf(&tmp, "%s.part", dst);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1) {
 		log_warn("keep output %s", tmp);
@@ -1117,6 +1128,22 @@ keep_video(int64_t asset_id, const char *video, size_t len)
 	}
 	free(tmp);
 	return dst;
+}
+
+/* A render node's video and thumbnail into the asset store. */
+static char *
+keep_video(int64_t asset_id, const struct queue_result *res)
+{
+	char *dst, *thumb;
+
+	xasprintf(&thumb, "%s/%lld.jpg", sv.assets_dir, (long long)asset_id);
+	if (res->thumb == NULL) {
+		unlink(thumb);	/* never an older render's thumbnail */
+		free(thumb);
+	} else
+		free(keep_bytes(thumb, res->thumb, res->thumb_len));
+	xasprintf(&dst, "%s/%lld.mp4", sv.assets_dir, (long long)asset_id);
+	return keep_bytes(dst, res->video, res->video_len);
 }
 
 /*
@@ -1162,7 +1189,7 @@ result_commit(const char *entry_id, const struct queue_result *res, void *arg)
 	else if (ok && res->video == NULL) {
 		ok = 0, retryable = 1, status = "failed";
 		cause = "its video was lost in redis";
-	} else if (ok && (kept = keep_video(jb.asset_id, res->video, res->video_len)) == NULL) {
+	} else if (ok && (kept = keep_video(jb.asset_id, res)) == NULL) {
 		ok = 0, retryable = 1, status = "failed";
 		cause = "cannot keep the output";
 	}

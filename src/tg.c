@@ -743,11 +743,10 @@ tg_mime_file(struct tg_call *c, const char *field, const char *path,
 	return 0;
 }
 
-/* POST params and one file as multipart/form-data to method. */
+/* POST params and files as multipart/form-data to method. */
 struct tg_call *
-tg_upload(struct tg *tg, const char *method, cJSON *params,
-    const char *file_field, const char *path, const char *filename, tg_cb cb,
-    void *arg)
+tg_upload_files(struct tg *tg, const char *method, cJSON *params,
+    const struct tg_file_part *files, size_t nfiles, tg_cb cb, void *arg)
 {
 	struct tg_call *c;
 
@@ -756,11 +755,22 @@ tg_upload(struct tg *tg, const char *method, cJSON *params,
 		fatalx("tg: curl_mime_init failed");
 	tg_mime_params(c->mime, params);
 	cJSON_Delete(params);
-	if (tg_mime_file(c, file_field, path, filename) == -1)
-		return c;
+	for (size_t i = 0; i < nfiles; i++)
+		if (tg_mime_file(c, files[i].field, files[i].path, files[i].filename) == -1)
+			return c;
 	curl_easy_setopt(c->easy, CURLOPT_MIMEPOST, c->mime);
 	tg_call_start(c);
 	return c;
+}
+
+struct tg_call *
+tg_upload(struct tg *tg, const char *method, cJSON *params,
+    const char *file_field, const char *path, const char *filename, tg_cb cb,
+    void *arg)
+{
+	struct tg_file_part f = { file_field, path, filename };
+
+	return tg_upload_files(tg, method, params, &f, 1, cb, arg);
 }
 
 /* Forget a call: no callback will run for it. */

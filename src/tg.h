@@ -42,6 +42,16 @@ struct tg_call	*tg_call(struct tg *, const char *method, cJSON *params, long tim
  * An unreadable file fails the call (through the callback, ok=0,
  * transport_error=0, http_status=0). */
 struct tg_call	*tg_upload(struct tg *, const char *method, cJSON *params, const char *file_field, const char *path, const char *filename, tg_cb, void *arg);
+/* The same with several files (a video and its thumbnail: the thumbnail's
+ * parameter says "attach://FIELD"). A file that cannot be read fails the
+ * call, as with tg_upload. */
+struct tg_file_part {
+	const char	*field;
+	const char	*path;
+	const char	*filename;
+};
+struct tg_call	*tg_upload_files(struct tg *, const char *method, cJSON *params,
+		    const struct tg_file_part *, size_t, tg_cb, void *arg);
 void		 tg_cancel(struct tg_call *);	/* no callback afterwards */
 int		 tg_inflight(const struct tg *);
 /* Build a file download URL {api_url}/file/bot{token}/{file_path} (xmalloc'd). */

@@ -106,10 +106,11 @@ struct file {
 	char		*unique_id;
 	char		*file_path;	/* relative, as getFile returns it */
 	char		*path;		/* absolute, under --media-dir */
-	const char	*kind;		/* "video" or "voice" */
+	const char	*kind;		/* "video", "voice" or "thumbnail" */
 	char		*file_name;
 	size_t		 size;
 	int64_t		 width, height, duration;
+	struct file	*thumb;		/* a video's thumbnail, or NULL */
 };
 
 struct callback {
@@ -156,6 +157,7 @@ struct fault {
 struct stats {
 	cJSON	*calls;			/* method -> count */
 	int64_t	 uploads;
+	int64_t	 thumbnails_ignored;	/* sendVideo thumbnails Telegram would ignore */
 	int64_t	 rate_limited;		/* 429s answered */
 	int64_t	 rejected;		/* other 4xx answered */
 	int64_t	 faults;		/* faults injected into calls */
@@ -1258,14 +1260,14 @@ file_write(const char *path, const char *data, size_t len)
 static struct file *
 file_store(const char *kind, const struct param *up)
 {
-	int video = strcmp(kind, "video") == 0;
+	int video = strcmp(kind, "video") == 0, thumb = strcmp(kind, "thumbnail") == 0;
 	struct file *f = xcalloc(1, sizeof(*f));
 	int64_t n;
 
 	for (;;) {
 		n = sim.next_file++;
-		xasprintf(&f->file_path, video ? "videos/file_%" PRId64 ".mp4" :
-		    "voice/file_%" PRId64 ".oga", n);
+		xasprintf(&f->file_path, video ? "videos/file_%" PRId64 ".mp4" : thumb ?
+		    "thumbnails/file_%" PRId64 ".jpg" : "voice/file_%" PRId64 ".oga", n);
 		xasprintf(&f->path, "%s/%s", sim.media_dir, f->file_path);
 		if (file_write(f->path, up->value, up->len) == 0)
 			break;
@@ -1278,10 +1280,10 @@ file_store(const char *kind, const struct param *up)
 		free(f->path);
 	}
 	xasprintf(&f->file_id, "%s%08" PRIx64 "%016" PRIx64,
-	    video ? "BAACAgIAAxkBAAI" : "AwACAgIAAxkBAAI", (uint64_t)n,
-	    file_random());
+	    video ? "BAACAgIAAxkBAAI" : thumb ? "AAMCAgADGQEAAI" : "AwACAgIAAxkBAAI",
+	    (uint64_t)n, file_random());
 	xasprintf(&f->unique_id, "AgAD%08" PRIx64, (uint64_t)n);
-	f->kind = video ? "video" : "voice";
+	f->kind = video ? "video" : thumb ? "thumbnail" : "voice";
 	f->size = up->len;
 	f->file_name = xstrdup(up->filename[0] ? up->filename : f->file_path);
 	table_put(&sim.files, f->file_id, f);
@@ -1300,10 +1302,16 @@ file_media_json(const struct file *f)
 
 	cJSON_AddStringToObject(o, "file_id", f->file_id);
 	cJSON_AddStringToObject(o, "file_unique_id", f->unique_id);
-	if (strcmp(f->kind, "video") == 0) {
+	if (strcmp(f->kind, "thumbnail") == 0) {
+		/* A PhotoSize. */
+		json_add_int(o, "width", f->width);
+		json_add_int(o, "height", f->height);
+	} else if (strcmp(f->kind, "video") == 0) {
 		json_add_int(o, "width", f->width);
 		json_add_int(o, "height", f->height);
 		json_add_int(o, "duration", f->duration);
+		if (f->thumb != NULL)
+			cJSON_AddItemToObject(o, "thumbnail", file_media_json(f->thumb));
 		cJSON_AddStringToObject(o, "file_name", f->file_name);
 		cJSON_AddStringToObject(o, "mime_type", "video/mp4");
 	} else {
@@ -1324,6 +1332,13 @@ file_log_json(const struct file *f)
 	cJSON_AddStringToObject(o, "file_unique_id", f->unique_id);
 	cJSON_AddStringToObject(o, "path", f->path);
 	json_add_int(o, "file_size", (int64_t)f->size);
+	if (f->thumb != NULL) {
+		cJSON *t = file_log_json(f->thumb);
+
+		json_add_int(t, "width", f->thumb->width);
+		json_add_int(t, "height", f->thumb->height);
+		cJSON_AddItemToObject(o, "thumbnail", t);
+	}
 	return o;
 }
 
@@ -1952,6 +1967,70 @@ call_media(struct call *c, const char *kind)
 	return f;
 }
 
+/* A JPEG's size from its first frame header (SOFn); 0 when it is none. */
+static int
+jpeg_size(const unsigned char *p, size_t len, int64_t *w, int64_t *h)
+{
+	size_t i = 2;
+
+	if (len < 4 || p[0] != 0xFF || p[1] != 0xD8)
+		return 0;
+	while (i + 9 <= len) {
+		unsigned m;
+		size_t seg;
+
+		if (p[i] != 0xFF)
+			return 0;
+		m = p[i + 1];
+		seg = (size_t)p[i + 2] << 8 | p[i + 3];
+		if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+			*h = (int64_t)((unsigned)p[i + 5] << 8 | p[i + 6]);
+			*w = (int64_t)((unsigned)p[i + 7] << 8 | p[i + 8]);
+			return 1;
+		}
+		if (seg < 2)
+			return 0;
+		i += 2 + seg;
+	}
+	return 0;
+}
+
+/*
+ * A sendVideo's thumbnail: "attach://NAME" naming an uploaded JPEG of at
+ * most 200 kB and 320x320, as the Bot API asks. Telegram ignores one that
+ * is not, and so do we (logged, counted); the video goes either way.
+ */
+static void
+call_thumbnail(struct call *c, struct file *video)
+{
+	const struct param *pa = params_get(&c->params, "thumbnail");
+	const char *why = NULL;
+	int64_t w = 0, h = 0;
+
+	if (pa == NULL)
+		return;
+	if (pa->filename == NULL && strncmp(pa->value, "attach://", 9) == 0)
+		pa = params_get(&c->params, pa->value + 9);
+	if (pa == NULL || pa->filename == NULL)
+		why = "not an upload (a thumbnail cannot be a file_id or URL)";
+	else if (pa->len > 200 * 1024)
+		why = "over 200 kB";
+	else if (!jpeg_size((const unsigned char *)pa->value, pa->len, &w, &h))
+		why = "not a JPEG";
+	else if (w > 320 || h > 320)
+		why = "larger than 320x320";
+	if (why != NULL) {
+		sim.stats.thumbnails_ignored++;
+		log_warnx("thumbnail ignored	reason=\"%s\"", why);
+		return;
+	}
+	if ((video->thumb = file_store("thumbnail", pa)) == NULL)
+		return;
+	video->thumb->width = w;
+	video->thumb->height = h;
+	sim.stats.uploads--;	/* one upload: the video */
+}
+
 /* sendVideo and sendVoice. */
 static void
 m_sendmedia(struct call *c, const char *kind)
@@ -1972,6 +2051,8 @@ m_sendmedia(struct call *c, const char *kind)
 		cJSON_Delete(markup);
 		return;
 	}
+	if (strcmp(kind, "video") == 0 && f->thumb == NULL)
+		call_thumbnail(c, f);
 	msg = message_new(chat, bot_user_json(0));
 	cJSON_AddItemToObject(msg, kind, file_media_json(f));
 	if (!text_blank(caption))
@@ -2723,6 +2804,7 @@ control_stats(struct evhttp_request *req, const struct params *p)
 		pending++;
 	cJSON_AddItemToObject(body, "calls", cJSON_Duplicate(sim.stats.calls, 1));
 	json_add_int(body, "uploads", sim.stats.uploads);
+	json_add_int(body, "thumbnails_ignored", sim.stats.thumbnails_ignored);
 	json_add_int(body, "rate_limited", sim.stats.rate_limited);
 	json_add_int(body, "rejected", sim.stats.rejected);
 	json_add_int(body, "faults", sim.stats.faults);
@@ -2975,8 +3057,9 @@ sim_media_dir(const char *dir)
 		fatal("mkdir %s", dir);
 	if ((sim.media_dir = realpath(dir, NULL)) == NULL)
 		fatal("realpath %s", dir);
-	for (int i = 0; i < 2; i++) {
-		xasprintf(&sub, "%s/%s", sim.media_dir, i ? "voice" : "videos");
+	for (int i = 0; i < 3; i++) {
+		xasprintf(&sub, "%s/%s", sim.media_dir, i == 2 ? "thumbnails" : i ? "voice" :
+		    "videos");
 		if (mkdir(sub, 0755) == -1 && errno != EEXIST)
 			fatal("mkdir %s", sub);
 		free(sub);

@@ -44,6 +44,16 @@ t_check "the preview has Confirm and Change buttons" \
 t_check "the video's caption greets the child by name" \
 	t_jq '[.messages[] | select(.method == "sendVideo")][0].params.caption | contains("Маша")' <<<"$chat"
 
+# What Telegram shows before the video plays: the render's thumbnail, sent
+# with the upload (a JPEG of at most 320x320), not a frame Telegram picks.
+thumb=$(jq -c '[.messages[] | select(.method == "sendVideo")][0].video.thumbnail // {}' <<<"$chat")
+t_check "the video was uploaded with its thumbnail (at most 320x320)" \
+	t_jq '.width > 0 and .width <= 320 and .height > 0 and .height <= 320' <<<"$thumb"
+t_check "the thumbnail is the one the render made" \
+	cmp -s "$(jq -r '.path' <<<"$thumb")" "$T/state/assets/1.jpg"
+t_check "tgsim ignored no thumbnail" \
+	t_jq '.thumbnails_ignored == 0' < <(curl -fsS "http://$SIM_ADDR/control/stats")
+
 db=$T/state/greetbot.db
 t_check "the request is COMPLETED in SQLite" \
 	test "$(sqlite3 "$db" "SELECT state FROM requests")" = COMPLETED

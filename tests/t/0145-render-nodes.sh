@@ -111,6 +111,9 @@ t_check "the job ra was killed in (job $killed) was rendered by rb" \
 t_check "no parent got two videos" \
 	test "$(sqlite3 "$db" "SELECT count(*) FROM (SELECT request_id FROM outbox WHERE
 		kind = 'video' AND state = 'SENT' GROUP BY request_id HAVING count(*) > 1)")" = 0
+t_check "videos rendered on another machine are uploaded with their thumbnail" \
+	t_jq '[.messages[] | select(.method == "sendVideo")][0].video.thumbnail.width > 0' \
+	< <(sim_wait 4500 0 1 0)
 t_check "each video was rendered once" \
 	test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE status = 'ok'")" = "${#names[@]}"
 t_check "the other template version is refused and left to the others" \
