@@ -14,12 +14,13 @@ trap 'rm -f "$out"' EXIT
 # Run one test program; every "ok"/"not ok" line counts, and a program that
 # exits non-zero without reporting a failure counts as one failure.
 run_one() {
-	local name=$1 rc p f
+	local name=$1 rc p f t0=$SECONDS
 	shift
 	echo "== $name"
 	"$@" >"$out" 2>&1
 	rc=$?
 	cat "$out"
+	echo "# $name took $((SECONDS - t0)) s"
 	p=$(grep -c '^ok ' "$out")
 	f=$(grep -c '^not ok ' "$out")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
