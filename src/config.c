@@ -294,12 +294,20 @@ config_reload(struct config *c, char *changed, size_t changedlen, char *err, siz
 		    sizeof(int64_t) : sizeof(char *);
 		char tmp[sizeof(int64_t) > sizeof(char *) ? sizeof(int64_t) : sizeof(char *)];
 
-		key_text(c, k, a, sizeof(a));
-		key_text(&n, k, b, sizeof(b));
-		if (strcmp(a, b) == 0)
-			continue;
-		used += (size_t)snprintf(changed + used, used < changedlen ? changedlen - used : 0,
-		    "%s%s%s", used ? "," : "", k->name, k->restart ? "(needs restart)" : "");
+		if (k->type == KEY_STR || k->type == KEY_PATH) {
+			/* Whole strings: a change past any buffer's end counts. */
+			if (strcmp(*(char **)cur, *(char **)new) == 0)
+				continue;
+		} else {
+			key_text(c, k, a, sizeof(a));
+			key_text(&n, k, b, sizeof(b));
+			if (strcmp(a, b) == 0)
+				continue;
+		}
+		/* The list is cut, never overrun, when it does not fit. */
+		if (used < changedlen)
+			used += (size_t)snprintf(changed + used, changedlen - used, "%s%s%s",
+			    used ? "," : "", k->name, k->restart ? "(needs restart)" : "");
 		if (k->restart)
 			continue;
 		/* Swap, so that config_free(&n) frees the old value. */
