@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# The Debian package on a fresh Debian bookworm: `make deb` builds it,
+# lintian finds no error, and apt-get installs it into a debootstrap
+# minbase chroot (its Depends pulled in: no build tree, no -dev package).
+# The install makes the greetbot user, a 0600 conffile, an empty token
+# file that the enabled unit waits for; then the sysadmin's steps: tgsim's
+# URL into /etc/greetbot/greetbot.conf, the token into the file it names,
+# and greetbotd started as the unit would (systemd does not run in a
+# chroot: ExecStart by hand, as root, in WorkingDirectory, with systemd's
+# environment, after making StateDirectory). A simulated parent (tgsim from
+# the package, on loopback) gets a video; purge takes the state and config.
+#
+# The chroot: a minbase tree with the package's Depends installed is
+# cached under $GREETBOT_DEB_CACHE (/var/tmp/greetbot-deb-chroot; made
+# again when Depends or the apt sources change), and each run works on an
+# overlay of it. Every mount lives in a private mount namespace (held by
+# one process, entered with nsenter), so the host never sees one and
+# nothing is left mounted however the test ends. The first (cold) run
+# debootstraps and downloads ffmpeg & co.: minutes. `0800-deb.sh
+# --prepare` builds the package and the cache only (CI runs it before
+# `make test`, so that this test runs warm there).
+. "$(dirname "$0")/../lib.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "ok 1 # skip: debootstrap, chroot and mount namespaces need root"
+	exit 0
+fi
+prepare_only=0
+[ "${1:-}" = --prepare ] && prepare_only=1
+
+cache=${GREETBOT_DEB_CACHE:-/var/tmp/greetbot-deb-chroot}
+root=$T/root
+# systemd's PATH for system services; the unit sets no Environment=.
+unit_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+NS_PID=
+
+need() {
+	command -v "$1" >/dev/null && return 0
+	echo "# installing $2 (needed by this test)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" \
+		>>"$T/apt-host.log" 2>&1
+}
+
+# Kill what still runs inside the chroot (by pid), then the namespace's
+# holder (its mounts go with it); $T is removed only when no mount of it is
+# visible here, which with the private namespace is always.
+deb_cleanup() {
+	local p
+	sim_stop
+	for p in $(chroot_pids); do kill -KILL "$p" 2>/dev/null || true; done
+	if [ -n "$NS_PID" ]; then
+		kill -KILL "$NS_PID" 2>/dev/null || true
+		wait "$NS_PID" 2>/dev/null || true
+	fi
+	if grep -qF " $T/" /proc/self/mounts; then
+		echo "# something of $T is still mounted: keeping it"
+		# shellcheck disable=SC2034 # read by t_cleanup
+		GREETBOT_KEEP=1
+	fi
+	t_cleanup
+}
+trap deb_cleanup EXIT
+
+# The pids of processes whose root is the chroot (or the cache being made).
+chroot_pids() {
+	local p r
+	for p in /proc/[0-9]*; do
+		r=$(readlink "$p/root" 2>/dev/null) || continue
+		case $r in "$root" | "$cache"/deps-*.tmp) echo "${p#/proc/}" ;; esac
+	done
+}
+
+# The tree with minbase and DEPENDS installed (made once, then cached).
+deps_tree() {
+	local depends=$1 key tree lk mirror p
+	key=$({ echo "v1 bookworm minbase"; echo "$depends"; cat /etc/apt/sources.list.d/*.sources \
+		/etc/apt/sources.list 2>/dev/null; } | sha256sum | cut -c1-16)
+	tree=$cache/deps-$key
+	if [ -d "$tree" ]; then
+		echo "$tree"
+		return 0
+	fi
+	mkdir -p "$cache"
+	exec {lk}>"$cache/lock"
+	flock "$lk"
+	if [ ! -d "$tree" ]; then
+		echo "# cold chroot cache: debootstrap and apt-get (minutes)" >&2
+		need debootstrap debootstrap >&2
+		mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources \
+			2>/dev/null)
+		if [ ! -d "$cache/base" ]; then
+			rm -rf "$cache/base.tmp"
+			debootstrap --variant=minbase bookworm "$cache/base.tmp" \
+				"${mirror:-http://deb.debian.org/debian}" >"$T/debootstrap.log" 2>&1 || {
+				t_show "$T/debootstrap.log" >&2
+				return 1
+			}
+			mv "$cache/base.tmp" "$cache/base"
+		fi
+		rm -rf "$tree.tmp"
+		cp -a "$cache/base" "$tree.tmp"
+		if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+			cp /etc/apt/sources.list.d/debian.sources "$tree.tmp/etc/apt/sources.list.d/"
+			rm -f "$tree.tmp/etc/apt/sources.list"
+		fi
+		cp /etc/resolv.conf "$tree.tmp/etc/resolv.conf" 2>/dev/null || true
+		# No package may start a service here (redis-server would listen).
+		printf '#!/bin/sh\nexit 101\n' >"$tree.tmp/usr/sbin/policy-rc.d"
+		chmod 755 "$tree.tmp/usr/sbin/policy-rc.d"
+		printf '%s\n' "$depends" >"$tree.tmp/root/depends"
+		cat >"$tree.tmp/root/prepare" <<-'EOF'
+			set -eu
+			export DEBIAN_FRONTEND=noninteractive
+			apt-get update -qq
+			apt-get satisfy -y -qq --no-install-recommends "$(cat /root/depends)"
+			apt-get clean
+			rm -rf /var/lib/apt/lists/*_Packages /root/prepare /root/depends
+		EOF
+		unshare --mount --propagation private -- /bin/sh -c '
+			mount --bind /dev "$1/dev" && mount -t proc proc "$1/proc" &&
+			chroot "$1" /usr/bin/env -i PATH="$2" HOME=/root LANG=C.UTF-8 /bin/sh /root/prepare' \
+			sh "$tree.tmp" "$unit_path" >"$T/apt-deps.log" 2>&1 || {
+			t_show "$T/apt-deps.log" >&2
+			return 1
+		}
+		for p in $(chroot_pids); do kill -KILL "$p" 2>/dev/null || true; done
+		find "$cache" -maxdepth 1 -name 'deps-*' ! -name "deps-$key.tmp" -exec rm -rf {} +
+		mv "$tree.tmp" "$tree"
+	fi
+	flock -u "$lk"
+	exec {lk}>&-
+	echo "$tree"
+}
+
+# Mount an overlay of the cached tree on $root, with /dev and /proc, in a
+# mount namespace of its own that one process holds open.
+ns_up() {
+	local lower=$1 line=""
+	mkdir -p "$T/upper" "$T/work" "$root"
+	mkfifo "$T/ns.ready"
+	unshare --mount --propagation private -- /bin/sh -c '
+		mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/root" ||
+			cp -a "$1/." "$2/root/" || exit 1
+		mount --bind /dev "$2/root/dev" && mount -t proc proc "$2/root/proc" || exit 1
+		echo up >&3
+		exec 3>&-
+		exec sleep infinity' sh "$lower" "$T" 3>"$T/ns.ready" 2>"$T/ns.log" &
+	NS_PID=$!
+	read -r line <"$T/ns.ready" || true
+	[ "$line" = up ]
+}
+
+# in_root CMD...: run CMD in the chroot with a clean environment.
+in_root() {
+	nsenter --target "$NS_PID" --mount -- chroot "$root" \
+		/usr/bin/env -i PATH="$unit_path" HOME=/root LANG=C.UTF-8 "$@"
+}
+
+# --- the package --------------------------------------------------------
+start=$SECONDS
+if deb=$(make -C "$TOP" --no-print-directory deb 2>"$T/make-deb.log" | tail -n 1) &&
+	[ -f "$TOP/$deb" ]; then
+	deb=$TOP/$deb
+	t_ok "make deb builds $(basename "$deb") ($(du -k "$deb" | cut -f1) kB)"
+else
+	t_fail "make deb builds the package"
+	t_show "$T/make-deb.log"
+	exit 1
+fi
+depends=$(dpkg-deb -f "$deb" Depends)
+if [ "$prepare_only" = 1 ]; then
+	tree=$(deps_tree "$depends")
+	t_ok "the chroot cache is ready: $tree ($((SECONDS - start)) s)"
+	t_done
+	exit
+fi
+
+t_check "Depends names the libraries and the programs greetbotd runs" \
+	t_jq 'split(", ") | map(split(" ")[0]) | contains(["libevent-2.1-7", "libcurl4",
+		"libcjson1", "libhiredis0.14", "libsqlite3-0", "libunistring2", "redis-server",
+		"ffmpeg", "espeak-ng", "fonts-dejavu-core", "adduser"])' < <(jq -Rn --arg d "$depends" '$d')
+dpkg-deb -c "$deb" | awk '{ print $1, $2, $6 }' >"$T/contents"
+t_check "the package has the binaries, greetbot-tg in /usr/libexec" \
+	grep -qE 'x .* \./usr/libexec/greetbot/greetbot-tg$' "$T/contents"
+t_check "it has the render script with its parts, templates with media, texts, the Bot API list" \
+	bash -c 'for f in scripts/render.sh scripts/render.d/common.sh scripts/render.d/mp4join.pl \
+		templates/ru-birthday/media/background.mp4 templates/en-birthday/template.conf \
+		messages/ru messages/en data/bot-api-10.1.min.json; do
+		grep -q " \./usr/share/greetbot/$f$" "$1" || exit 1; done' _ "$T/contents"
+t_check "it has the unit and the manual pages" \
+	bash -c 'for f in lib/systemd/system/greetbotd.service usr/share/man/man8/greetbotd.8.gz \
+		usr/share/man/man8/greetctl.8.gz usr/share/man/man5/greetbot.conf.5.gz \
+		usr/share/man/man1/tgsim.1.gz; do grep -q " \./$f$" "$1" || exit 1; done' _ "$T/contents"
+t_check "/etc/greetbot/greetbot.conf is a conffile, mode 0600 root" \
+	bash -c 'grep -qx -- "-rw------- root/root ./etc/greetbot/greetbot.conf" "$1" &&
+		dpkg-deb --control "$2" "$3/ctrl" && grep -qx /etc/greetbot/greetbot.conf "$3/ctrl/conffiles"' \
+	_ "$T/contents" "$deb" "$T"
+t_check "the maintainer scripts and pkg/deb/build.sh pass shellcheck" \
+	shellcheck -x -S warning "$T/ctrl/postinst" "$T/ctrl/prerm" "$T/ctrl/postrm" \
+	"$TOP/pkg/deb/build.sh"
+need lintian lintian
+lintian "$deb" >"$T/lintian.out" 2>&1 || true
+if grep -q '^E: ' "$T/lintian.out"; then
+	t_fail "lintian reports no error"
+	t_show "$T/lintian.out"
+else
+	t_ok "lintian reports no error ($(grep -c '^W: ' "$T/lintian.out") warnings)"
+fi
+
+# --- a fresh bookworm with the package -----------------------------------
+if ! tree=$(deps_tree "$depends"); then
+	t_fail "a bookworm minbase chroot with the package's Depends"
+	exit 1
+fi
+if ! ns_up "$tree"; then
+	t_fail "the chroot is mounted"
+	t_show "$T/ns.log"
+	exit 1
+fi
+echo "# chroot ready after $((SECONDS - start)) s"
+# For processes that stay in the background: nsenter, chroot and env exec,
+# so $! is the program's own pid.
+root_cmd=(nsenter --target "$NS_PID" --mount -- chroot "$root" /usr/bin/env -i PATH="$unit_path")
+in_root /bin/sh -c 'cat >/tmp/greetbot.deb' <"$deb"
+if in_root apt-get install -y -q --no-install-recommends /tmp/greetbot.deb >"$T/apt.log" 2>&1; then
+	t_ok "apt-get install ./$(basename "$deb") in a fresh bookworm"
+else
+	t_fail "apt-get install ./$(basename "$deb") in a fresh bookworm"
+	t_show "$T/apt.log"
+	exit 1
+fi
+t_check "postinst made the system user greetbot with a group of its own" \
+	in_root sh -c 'u=$(id -u greetbot) && [ "$u" -lt 1000 ] && [ "$(id -gn greetbot)" = greetbot ]'
+t_check "the conffile is 0600 root, and renderers use the greetbot group" \
+	in_root sh -c '[ "$(stat -c %a:%U /etc/greetbot/greetbot.conf)" = 600:root ] &&
+		grep -qx "render_user = greetbot" /etc/greetbot/greetbot.conf'
+t_check "the unit is enabled" \
+	in_root test -L /etc/systemd/system/multi-user.target.wants/greetbotd.service
+unit=$(in_root cat /lib/systemd/system/greetbotd.service)
+t_check "and waits for the token: an empty 0600 token file, the unit's ConditionFileNotEmpty" \
+	bash -c 'grep -qx "ConditionFileNotEmpty=/etc/greetbot/token" <<<"$1" &&
+		[ "$2" = 600:0 ]' _ "$unit" "$(in_root stat -c %a:%s /etc/greetbot/token)"
+
+# --- the sysadmin's part, then greetbotd as the unit starts it ------------
+sim_ready=$T/tgsim.ready
+mkfifo "$sim_ready"
+"${root_cmd[@]}" /usr/bin/tgsim --listen 127.0.0.1:0 --spec /usr/share/greetbot/data/bot-api-10.1.min.json \
+	--media-dir /var/tmp/tgsim --token "$SIM_TOKEN" --ready-fd 3 3>"$sim_ready" 2>>"$T/tgsim.log" &
+# shellcheck disable=SC2034 # read by sim_stop
+SIM_PID=$!
+read -r SIM_ADDR <"$sim_ready" || true
+t_check "tgsim from the package listens on loopback ($SIM_ADDR)" grep -q '^127\.0\.0\.1:[0-9]*$' <<<"$SIM_ADDR"
+in_root sed -i -e "s|^telegram_api_url = .*|telegram_api_url = http://$SIM_ADDR|" \
+	-e 's|^http_listen = .*|http_listen = 127.0.0.1:0|' /etc/greetbot/greetbot.conf
+in_root sh -c 'cat >/etc/greetbot/token' <<<"$SIM_TOKEN"
+
+exec_start=$(sed -n 's/^ExecStart=//p' <<<"$unit")
+workdir=$(sed -n 's/^WorkingDirectory=//p' <<<"$unit")
+state=/var/lib/$(sed -n 's/^StateDirectory=//p' <<<"$unit")
+state_mode=$(sed -n 's/^StateDirectoryMode=//p' <<<"$unit")
+t_check "the unit runs greetbotd as root (no User=) from the package's paths" \
+	bash -c '! grep -q "^User=" <<<"$1" && [ "$2" = "/usr/bin/greetbotd -c /etc/greetbot/greetbot.conf" ] &&
+		[ "$3" = /var/lib/greetbot ]' _ "$unit" "$exec_start" "$workdir"
+in_root sh -c 'mkdir -p "$1" && chmod "$2" "$1"' sh "$state" "$state_mode"
+read -ra argv <<<"$exec_start"
+"${root_cmd[@]}" /bin/sh -c 'cd "$1" && umask 022 && shift && exec "$@"' sh "$workdir" \
+	"${argv[@]}" 2>>"$T/greetbotd.log" &
+GB_PID=$!
+# Ready, or an error from greetbotd itself (a fatal one ends it).
+t_wait_log "$T/greetbotd.log" 'msg=ready|level=error proc=greetbotd' 60 || true
+if ! grep -q 'msg=ready' "$T/greetbotd.log" && kill -0 "$GB_PID" 2>/dev/null; then
+	t_wait_log "$T/greetbotd.log" 'msg=ready' 60 || true
+fi
+if grep -q 'msg=ready' "$T/greetbotd.log"; then
+	t_ok "greetbotd starts from the unit's command line and reports ready"
+else
+	t_fail "greetbotd starts from the unit's command line and reports ready"
+	t_show "$T/greetbotd.log"
+fi
+t_check "renderers run as per-slot uids with the greetbot group and no network" \
+	grep -qF 'uids=65600.. group=greetbot per_slot=yes network="none (empty network namespace)"' \
+	"$T/greetbotd.log"
+t_check "greetbotd does not warn that renderers can read the token" \
+	bash -c '! grep -q "can read the bot token" "$1"' _ "$T/greetbotd.log"
+
+video=$(PARENT_WAIT=180 parent_order 8001 "маша") || video=""
+probe=$(in_root ffprobe -v error -print_format json -show_streams "${video:-/nonexistent}" 2>/dev/null) ||
+	probe='{}'
+if t_jq '[.streams[].codec_type] | contains(["video", "audio"])' <<<"$probe"; then
+	t_ok "a simulated parent gets a video with picture and sound"
+else
+	t_fail "a simulated parent gets a video with picture and sound"
+	t_show "$T/greetbotd.log"
+fi
+t_check "greetctl from the package shows the asset AVAILABLE" \
+	t_jq 'map(select(.state == "AVAILABLE")) | length == 1' \
+	< <(in_root greetctl -c /etc/greetbot/greetbot.conf --json assets 2>/dev/null)
+t_check "the database is 0600 in a 0711 state_dir" \
+	test "$(in_root stat -c %a "$state" "$state/greetbot.db" | tr '\n' ' ')" = "711 600 "
+
+sim_stop
+left=$(chroot_pids | tr '\n' ' ')
+t_check "after SIGTERM nothing of greetbot is left running in the chroot" test -z "$left"
+
+# --- purge ----------------------------------------------------------------
+in_root apt-get purge -y -q greetbot >"$T/purge.log" 2>&1 || t_show "$T/purge.log"
+t_check "purge removes the config, the token and the state; the user stays" \
+	in_root sh -c '[ ! -e /etc/greetbot ] && [ ! -e /var/lib/greetbot ] && id greetbot >/dev/null &&
+		[ ! -e /etc/systemd/system/multi-user.target.wants/greetbotd.service ]'
+echo "# $((SECONDS - start)) s in all"
+t_done
