@@ -2,6 +2,7 @@
  * The rules and the order in which errors are reported are in names.h. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,7 @@ static const char *names_ids[] = {
 	[NAMES_MIXED_SCRIPT] = "name_mixed_script",
 	[NAMES_BAD_PUNCT] = "name_bad_punct",
 	[NAMES_NOT_LETTERS] = "name_not_letters",
+	[NAMES_BAD_STRESS] = "name_bad_stress",
 };
 
 /* The script of a letter by its block, or 0 outside the accepted blocks. */
@@ -324,6 +326,186 @@ names_is_blank(uint32_t uc)
 	return c == NC_SPACE || c == NC_BREAK;
 }
 
+/* --- stress ------------------------------------------------------------- */
+
+/* Whether a code point is a Russian vowel letter, in either case. */
+static bool
+names_is_vowel(uint32_t uc)
+{
+	static const uint32_t vowels[] = {
+		0x430, 0x435, 0x451, 0x438, 0x43e, 0x443, 0x44b, 0x44d, 0x44e, 0x44f,
+	};
+	uint32_t	lc = uc_tolower(uc);
+
+	for (size_t i = 0; i < sizeof vowels / sizeof vowels[0]; i++)
+		if (lc == vowels[i])
+			return true;
+	return false;
+}
+
+/* Whether a code point is an accent that marks stress in Cyrillic. */
+static bool
+names_is_stress_mark(uint32_t uc)
+{
+	return uc == 0x301 || uc == 0x300;
+}
+
+/* The Cyrillic vowel a Latin accented look-alike stands for, or 0. */
+static uint32_t
+names_latin_stressed(uint32_t uc)
+{
+	static const uint32_t map[][2] = {
+		{ 0xe1, 0x430 }, { 0xe0, 0x430 }, { 0xe9, 0x435 }, { 0xe8, 0x435 },
+		{ 0xf3, 0x43e }, { 0xf2, 0x43e }, { 0xfd, 0x443 },
+		{ 0xc1, 0x410 }, { 0xc0, 0x410 }, { 0xc9, 0x415 }, { 0xc8, 0x415 },
+		{ 0xd3, 0x41e }, { 0xd2, 0x41e }, { 0xdd, 0x423 },
+	};
+
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (map[i][0] == uc)
+			return map[i][1];
+	return 0;
+}
+
+/* Whether s[start..end) (one space-separated word) has Cyrillic letters
+ * and no Latin letter but accented look-alikes of Cyrillic vowels. */
+static bool
+names_latin_accents_only(const uint32_t *s, size_t start, size_t end)
+{
+	bool	cyrillic = false, latin = false;
+
+	for (size_t i = start; i < end; i++) {
+		if (names_classify(s[i]) != NC_LETTER)
+			continue;
+		if (names_letter(s[i]) == NS_CYRILLIC)
+			cyrillic = true;
+		else if (names_latin_stressed(s[i]) != 0)
+			latin = true;
+		else
+			return false;
+	}
+	return cyrillic && latin;
+}
+
+/*
+ * "Мари́я" typed with a Latin "á" (a keyboard's accented letters) is the
+ * Cyrillic vowel with a stress accent: rewrite such words of s (n code
+ * points, room for 2n) in place before they are checked. Returns the new
+ * length.
+ */
+static size_t
+names_unlatin(uint32_t *s, size_t n)
+{
+	size_t	i = 0, start, end, k;
+	uint32_t cyr;
+
+	while (i < n) {
+		if (names_is_blank(s[i])) {
+			i++;
+			continue;
+		}
+		for (start = i, end = i; end < n && !names_is_blank(s[end]); end++)
+			;
+		if (names_latin_accents_only(s, start, end)) {
+			for (k = start; k < end; k++) {
+				if ((cyr = names_latin_stressed(s[k])) == 0)
+					continue;
+				memmove(s + k + 2, s + k + 1, (n - k - 1) * sizeof *s);
+				s[k] = cyr;
+				s[k + 1] = 0x301;
+				n++;
+				end++;
+			}
+		}
+		i = end;
+	}
+	return n;
+}
+
+/* Whether a code point ends a part (a word or a hyphenated part). */
+static bool
+names_part_end(uint32_t uc)
+{
+	enum names_class	c = names_classify(uc);
+
+	return c == NC_SPACE || c == NC_HYPHEN;
+}
+
+/*
+ * One part s[0..n) of a checked name: copy it to out without its stress
+ * accents and set its vowel count and mark. Returns NAMES_BAD_STRESS for an
+ * accent after a consonant or a second accent.
+ */
+static enum names_error
+names_stress_part(const uint32_t *s, size_t n, uint32_t *out, size_t *o,
+    struct names_stress *st)
+{
+	int		 vowels = 0, accent = 0, capital = 0, capitals = 0, letters = 0;
+	int		 p = st->parts++;
+	bool		 cyrillic = false;
+	uint32_t	 uc;
+
+	for (size_t i = 0; i < n; i++)
+		if (names_classify(s[i]) == NC_LETTER && names_letter(s[i]) == NS_CYRILLIC)
+			cyrillic = true;
+	for (size_t i = 0; i < n; i++) {
+		uc = s[i];
+		if (cyrillic && names_is_stress_mark(uc)) {
+			if (i == 0 || !names_is_vowel(s[i - 1]) || accent != 0)
+				return NAMES_BAD_STRESS;
+			accent = vowels;
+			continue;
+		}
+		if (cyrillic && (uc == 0x45d || uc == 0x40d)) {
+			/* ѝ: и with a grave accent. */
+			if (accent != 0)
+				return NAMES_BAD_STRESS;
+			uc = uc == 0x45d ? 0x438 : 0x418;
+			accent = vowels + 1;
+		}
+		out[(*o)++] = uc;
+		if (names_classify(uc) != NC_LETTER)
+			continue;
+		letters++;
+		if (cyrillic && names_is_vowel(uc))
+			vowels++;
+		if (letters > 1 && uc_tolower(uc) != uc) {
+			capitals++;
+			capital = cyrillic && names_is_vowel(uc) ? vowels : 0;
+		}
+	}
+	st->vowels[p] = (unsigned char)vowels;
+	st->mark[p] = (unsigned char)(accent != 0 ? accent : capitals == 1 ? capital : 0);
+	return NAMES_OK;
+}
+
+/* Split a checked, trimmed name into parts: the stress marked in each,
+ * and the name without accents in out (room for n). */
+static enum names_error
+names_stress_scan(const uint32_t *s, size_t n, uint32_t *out, size_t *outn,
+    struct names_stress *st)
+{
+	enum names_error	e;
+	size_t			i = 0, end, o = 0;
+
+	memset(st, 0, sizeof(*st));
+	while (i < n) {
+		if (names_part_end(s[i])) {
+			out[o++] = s[i++];
+			continue;
+		}
+		for (end = i; end < n && !names_part_end(s[end]); end++)
+			;
+		if (st->parts == NAMES_MAX_PARTS)
+			return NAMES_TOO_LONG;
+		if ((e = names_stress_part(s + i, end - i, out, &o, st)) != NAMES_OK)
+			return e;
+		i = end;
+	}
+	*outn = o;
+	return NAMES_OK;
+}
+
 /* Decode valid, non-empty UTF-8 into NFC code points (caller frees). */
 static uint32_t *
 names_decode(const char *in, size_t len, size_t *n)
@@ -405,15 +587,19 @@ names_key(const char *display)
 	return names_own(folded, len);
 }
 
-/* Validate a name; on success return its display form and key. */
+/* Validate a name; on success return its display form, key and stress. */
 enum names_error
-names_normalize(const char *in, size_t len, char **display, char **key)
+names_normalize_stress(const char *in, size_t len, char **display, char **key,
+    char **stress)
 {
-	uint32_t		*s;
-	size_t			 n, start, end;
+	struct names_stress	 st;
+	uint32_t		*s, *plain;
+	size_t			 n, start, end, plainlen = 0;
 	enum names_error	 error;
 
 	*display = *key = NULL;
+	if (stress != NULL)
+		*stress = NULL;
 	if (len > NAMES_MAX_BYTES)
 		return NAMES_TOO_LONG;
 	if (len == 0)
@@ -421,16 +607,183 @@ names_normalize(const char *in, size_t len, char **display, char **key)
 	if (u8_check((const uint8_t *)in, len) != NULL)
 		return NAMES_BAD_UTF8;
 	s = names_decode(in, len, &n);
+	s = xrealloc(s, (2 * n + 1) * sizeof *s);
+	n = names_unlatin(s, n);
 	for (start = 0; start < n && names_is_blank(s[start]); start++)
 		;
 	for (end = n; end > start && names_is_blank(s[end - 1]); end--)
 		;
-	if ((error = names_check(s + start, end - start)) == NAMES_OK) {
-		*display = names_display(s + start, end - start);
+	plain = xcalloc(end - start + 1, sizeof *plain);
+	if ((error = names_check(s + start, end - start)) == NAMES_OK &&
+	    (error = names_stress_scan(s + start, end - start, plain, &plainlen,
+	    &st)) == NAMES_OK) {
+		*display = names_display(plain, plainlen);
 		*key = names_key(*display);
+		if (stress != NULL)
+			*stress = names_stress_format(&st);
 	}
+	free(plain);
 	free(s);
 	return error;
+}
+
+enum names_error
+names_normalize(const char *in, size_t len, char **display, char **key)
+{
+	return names_normalize_stress(in, len, display, key, NULL);
+}
+
+/* A display form's parts and their vowels, with no mark. */
+static uint32_t *
+names_parts(const char *display, struct names_stress *st, size_t *n)
+{
+	uint32_t	*s, *out;
+	size_t		 outn = 0;
+
+	s = names_decode(display, strlen(display), n);
+	out = xcalloc(*n + 1, sizeof *out);
+	if (names_stress_scan(s, *n, out, &outn, st) != NAMES_OK)
+		st->parts = 0;
+	free(out);
+	memset(st->mark, 0, sizeof(st->mark));
+	return s;
+}
+
+int
+names_stress_parse(const char *display, const char *stress, struct names_stress *st)
+{
+	size_t		 n;
+	const char	*p = stress;
+	int		 part = 0;
+
+	free(names_parts(display, st, &n));
+	while (*p != '\0') {
+		long	v = 0;
+
+		if (part >= st->parts || *p < '0' || *p > '9')
+			return -1;
+		for (; *p >= '0' && *p <= '9'; p++)
+			if ((v = v * 10 + (*p - '0')) > NAMES_MAX_LETTERS)
+				return -1;
+		if (v > st->vowels[part] || (*p != ',' && *p != '\0') ||
+		    (*p == ',' && p[1] == '\0'))
+			return -1;
+		st->mark[part++] = (unsigned char)v;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+char *
+names_stress_format(const struct names_stress *st)
+{
+	size_t	 size = (size_t)st->parts * 4 + 1, len = 0, keep = 0;
+	char	*out = xmalloc(size);
+
+	out[0] = '\0';
+	for (int i = 0; i < st->parts; i++) {
+		len += (size_t)snprintf(out + len, size - len, "%s%d", i > 0 ? "," : "",
+		    st->mark[i]);
+		if (st->mark[i] != 0)
+			keep = len;
+	}
+	out[keep] = '\0';
+	return out;
+}
+
+/* The display form with U+0301 after each stressed vowel, as code points
+ * (NULL when the stress does not fit or is empty). */
+static uint32_t *
+names_spoken32(const char *display, const char *stress, size_t *outn)
+{
+	struct names_stress	 st;
+	uint32_t		*s, *out;
+	size_t			 n, o = 0;
+	int			 part = 0, vowel = 0;
+	bool			 in_part = false;
+
+	if (*stress == '\0' || names_stress_parse(display, stress, &st) == -1)
+		return NULL;
+	s = names_decode(display, strlen(display), &n);
+	out = xcalloc(2 * n + 1, sizeof *out);
+	for (size_t i = 0; i < n; i++) {
+		if (names_part_end(s[i])) {
+			if (in_part)
+				part++;
+			in_part = false;
+			vowel = 0;
+		} else
+			in_part = true;
+		out[o++] = s[i];
+		if (in_part && names_is_vowel(s[i]) && part < st.parts &&
+		    ++vowel == st.mark[part])
+			out[o++] = 0x301;
+	}
+	free(s);
+	*outn = o;
+	return out;
+}
+
+char *
+names_spoken(const char *display, const char *stress)
+{
+	uint32_t	*s;
+	uint8_t		*u8;
+	size_t		 n, len;
+
+	if ((s = names_spoken32(display, stress, &n)) == NULL)
+		return xstrdup(display);
+	u8 = u32_to_u8(s, n, NULL, &len);
+	free(s);
+	return names_own(u8, len);
+}
+
+char *
+names_stress_key(const char *display, const char *stress)
+{
+	char	*spoken = names_spoken(display, stress), *key;
+
+	key = names_key(spoken);
+	free(spoken);
+	return key;
+}
+
+char *
+names_stress_label(const char *display, int part, int vowel)
+{
+	struct names_stress	 st;
+	uint32_t		*s, *out;
+	uint8_t			*u8;
+	size_t			 n, o = 0, len;
+	int			 p = 0, v = 0;
+	bool			 in_part = false;
+
+	s = names_parts(display, &st, &n);
+	if (part < 0 || part >= st.parts || vowel < 1 || vowel > st.vowels[part]) {
+		free(s);
+		return NULL;
+	}
+	out = xcalloc(n + 1, sizeof *out);
+	for (size_t i = 0; i < n; i++) {
+		if (names_part_end(s[i])) {
+			if (in_part)
+				p++;
+			in_part = false;
+			continue;
+		}
+		in_part = true;
+		if (p != part)
+			continue;
+		out[o] = uc_tolower(s[i]);
+		if (names_is_vowel(s[i]) && ++v == vowel)
+			out[o] = uc_toupper(s[i]);
+		o++;
+	}
+	free(s);
+	u8 = u32_to_u8(out, o, NULL, &len);
+	free(out);
+	return names_own(u8, len);
 }
 
 /* The message key of an error. */

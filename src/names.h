@@ -10,9 +10,9 @@
  *   Supplement): é, ñ, ü, ё, і, ї, є, ґ, ў, ә ... Letters of other scripts
  *   (Greek, CJK, Arabic ...) and compatibility look-alikes (fullwidth
  *   letters, ligatures such as "ﬀ", ª, º) are NAMES_NOT_LETTERS;
- * - one combining diacritic (U+0300-U+036F) after a letter, e.g. a Russian
- *   stress mark that has no precomposed form; stray or stacked marks are
- *   NAMES_NOT_LETTERS;
+ * - one combining diacritic (U+0300-U+036F) after a letter (in a Cyrillic
+ *   word the acute and grave accents are stress marks, below); stray or
+ *   stacked marks are NAMES_NOT_LETTERS;
  * - hyphen ("-", U+2010, U+2011, all shown as "-") and apostrophe ("'",
  *   U+2019 "’", U+02BC "ʼ", all shown as "'"), each only between two letters
  *   of one word: leading, trailing, doubled or next to a space they are
@@ -43,6 +43,22 @@
  *
  * Key: the display form case-folded (NFC), so "Маша", "МАША" and "маша"
  * share a key. "ё" and "е" stay distinct.
+ *
+ * Stress (names_normalize_stress): in a Cyrillic part (a word, or a part of
+ * a hyphenated word) the parent may mark the stressed vowel (а е ё и о у ы
+ * э ю я), either with an accent right after it (U+0301 "Мари́я", or the
+ * grave U+0300, also as the precomposed "ѝ"; a Latin "á é ó ý" in an
+ * otherwise Cyrillic word stands for the Cyrillic vowel with an accent), or
+ * by typing that one vowel as a capital in a part otherwise in lower case,
+ * its first letter aside ("МарИя", "марИя", "АннА"). Ordinary
+ * capitalisation is no mark: "Анна-Мария", "АННА", "мАША" (several
+ * capitals), "маШа" (a consonant). An accent after a consonant, or two in
+ * one part, is NAMES_BAD_STRESS. The marks never reach the display form or
+ * the key; the stress is returned apart, as text: for each part in order
+ * the 1-based index of its stressed vowel among the part's Cyrillic
+ * vowels, 0 for none, joined by commas, trailing zeros dropped ("2" for
+ * "МарИя", "0,2" for "Анна-МарИя", "" for none). Latin words carry no
+ * stress: "José" keeps its letter.
  */
 #ifndef GREETBOT_NAMES_H
 #define GREETBOT_NAMES_H
@@ -67,12 +83,42 @@ enum names_error {
 	NAMES_MIXED_SCRIPT,	/* Cyrillic and Latin letters inside one word (homoglyph tricks) */
 	NAMES_BAD_PUNCT,	/* other punctuation: leading/trailing/doubled hyphen or apostrophe, dots, commas... */
 	NAMES_NOT_LETTERS,	/* letters of scripts other than Latin and Cyrillic, stray combining marks */
+	NAMES_BAD_STRESS,	/* a stress accent after a consonant, or two in one part */
+};
+
+#define NAMES_MAX_PARTS		NAMES_MAX_LETTERS	/* words and hyphenated parts */
+
+/* A name's stress, parsed: per part, its vowels and the marked one. */
+struct names_stress {
+	int		parts;
+	unsigned char	vowels[NAMES_MAX_PARTS];	/* Cyrillic vowels in the part */
+	unsigned char	mark[NAMES_MAX_PARTS];		/* 1-based, 0 for none */
 };
 
 /* Validate a name typed by a parent; on success *display and *key are
  * allocated (xmalloc) and NAMES_OK is returned. On error both are NULL. */
 enum names_error names_normalize(const char *in, size_t len, char **display,
 	    char **key);
+/* The same, also returning the stress the parent marked (see above; ""
+ * for none) in *stress, allocated like the others. */
+enum names_error names_normalize_stress(const char *in, size_t len, char **display,
+	    char **key, char **stress);
+/* Parse stress text against a display form: 0, or -1 when it does not fit
+ * (not digits and commas, more parts than the name has, an index past a
+ * part's vowels). */
+int		 names_stress_parse(const char *display, const char *stress,
+		    struct names_stress *);
+/* Stress text of a parsed stress ("" for none), allocated. */
+char		*names_stress_format(const struct names_stress *);
+/* The display form with U+0301 after each stressed vowel ("Мари́я"); the
+ * display form itself when the stress is "" or does not fit. Allocated. */
+char		*names_spoken(const char *display, const char *stress);
+/* The key of a name as spoken: its key, with the accents of the stress
+ * ("мари́я"); the plain key when the stress is "". Allocated. */
+char		*names_stress_key(const char *display, const char *stress);
+/* Part number part (0-based) of a display form in lower case with vowel
+ * number vowel (1-based) in capitals ("марИя"), or NULL. Allocated. */
+char		*names_stress_label(const char *display, int part, int vowel);
 /* A stable identifier for the error, used as the key of its message text:
  * "name_empty", "name_too_long", "name_digits", ... */
 const char	*names_error_id(enum names_error);

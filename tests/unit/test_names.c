@@ -59,7 +59,7 @@ static const struct name_case cases[] = {
 	OK("non-breaking hyphen", "анна\u2011мария", "Анна-Мария",
 	    "анна-мария"),
 	OK("hyphen U+2010", "анна\u2010мария", "Анна-Мария", "анна-мария"),
-	OK("stress mark kept", "мари\u0301я", "Мари\u0301я", "мари\u0301я"),
+	OK("stress accent not in the display form", "мари\u0301я", "Мария", "мария"),
 	/* NFC. */
 	OK("decomposed short i", "андреи\u0306", "Андрей", "андрей"),
 	OK("decomposed e acute", "Jose\u0301", "José", "josé"),
@@ -272,14 +272,150 @@ check_keys(void)
 	    "space and hyphen keys differ");
 }
 
+/* One input and the stress names_normalize_stress must find in it. */
+struct stress_case {
+	const char		*in;
+	enum names_error	 want;
+	const char		*display;
+	const char		*stress;
+};
+
+static const struct stress_case stress_cases[] = {
+	{ "Мария", NAMES_OK, "Мария", "" },
+	{ "МарИя", NAMES_OK, "Мария", "2" },
+	{ "марИя", NAMES_OK, "Мария", "2" },
+	{ "мариЯ", NAMES_OK, "Мария", "3" },
+	{ "Мари\u0301я", NAMES_OK, "Мария", "2" },
+	{ "Ма\u0301рия", NAMES_OK, "Мария", "1" },
+	{ "И\u0301рина", NAMES_OK, "Ирина", "1" },
+	{ "Мари\u0300я", NAMES_OK, "Мария", "2" },
+	{ "Мар\u045dя", NAMES_OK, "Мария", "2" },
+	{ "\u040dрина", NAMES_OK, "Ирина", "1" },
+	{ "Мáрия", NAMES_OK, "Мария", "1" },
+	{ "Ирина\u0301", NAMES_OK, "Ирина", "3" },
+	{ "АннА", NAMES_OK, "Анна", "2" },
+	{ "Анна-Мария", NAMES_OK, "Анна-Мария", "" },
+	{ "анна-мария", NAMES_OK, "Анна-Мария", "" },
+	{ "АННА", NAMES_OK, "Анна", "" },
+	{ "АННА-МАРИЯ", NAMES_OK, "Анна-Мария", "" },
+	{ "мАША", NAMES_OK, "Маша", "" },
+	{ "маШа", NAMES_OK, "Маша", "" },
+	{ "МарИЯ", NAMES_OK, "Мария", "" },
+	{ "Анна-МарИя", NAMES_OK, "Анна-Мария", "0,2" },
+	{ "АннА-Мария", NAMES_OK, "Анна-Мария", "2" },
+	{ "Анна МарИя ПетрОвна", NAMES_OK, "Анна Мария Петровна", "0,2,2" },
+	{ "Мари\u0301я И\u0301ванова", NAMES_OK, "Мария Иванова", "2,1" },
+	{ "ИринА", NAMES_OK, "Ирина", "3" },
+	{ "JosÉ", NAMES_OK, "José", "" },
+	{ "José", NAMES_OK, "José", "" },
+	{ "MarIa", NAMES_OK, "Maria", "" },
+	{ "Мар\u0301ия", NAMES_BAD_STRESS, NULL, NULL },
+	{ "Ма\u0301ри\u0301я", NAMES_BAD_STRESS, NULL, NULL },
+	{ "Мар\u045d\u0301я", NAMES_BAD_STRESS, NULL, NULL },
+	{ "Мáрия Smith", NAMES_OK, "Мария Smith", "1" },
+	{ "Мáriя", NAMES_MIXED_SCRIPT, NULL, NULL },
+};
+
+/* The stress a parent marks: found, and never in the display form. */
+static void
+check_stress(void)
+{
+	char	*display, *key, *stress;
+
+	for (size_t i = 0; i < sizeof stress_cases / sizeof stress_cases[0]; i++) {
+		const struct stress_case *c = &stress_cases[i];
+		enum names_error e = names_normalize_stress(c->in, strlen(c->in), &display,
+		    &key, &stress);
+
+		UNIT_CHECK(e == c->want, "stress %s: %s (want %s)", c->in, names_error_id(e),
+		    names_error_id(c->want));
+		if (e == NAMES_OK && c->want == NAMES_OK) {
+			UNIT_STREQ(display, c->display, "stress %s: display", c->in);
+			UNIT_STREQ(stress, c->stress, "stress %s: stress", c->in);
+		} else
+			UNIT_CHECK(display == NULL && key == NULL && stress == NULL,
+			    "stress %s: no output on error", c->in);
+		free(display);
+		free(key);
+		free(stress);
+	}
+	UNIT_CHECK(same_key("МарИя", "Мария") && same_key("Мари\u0301я", "мария"),
+	    "a stress mark is not part of the name's key");
+	UNIT_STREQ(names_normalize_stress("Ирина", 10, &display, &key, NULL) == NAMES_OK ?
+	    display : "", "Ирина", "the stress may be left out");
+	free(display);
+	free(key);
+}
+
+/* Stress text against a display form; the spoken form and its key. */
+static void
+check_stress_text(void)
+{
+	struct names_stress	 st;
+	char			*s;
+
+	UNIT_CHECK(names_stress_parse("Анна-Мария", "0,2", &st) == 0 && st.parts == 2 &&
+	    st.vowels[0] == 2 && st.vowels[1] == 3 && st.mark[0] == 0 && st.mark[1] == 2,
+	    "parse 0,2 of Анна-Мария");
+	UNIT_CHECK(names_stress_parse("Мария", "", &st) == 0 && st.parts == 1 &&
+	    st.mark[0] == 0, "parse the empty stress");
+	UNIT_CHECK(names_stress_parse("Мария", "4", &st) == -1, "past the vowels");
+	UNIT_CHECK(names_stress_parse("Мария", "1,1", &st) == -1, "past the parts");
+	UNIT_CHECK(names_stress_parse("Мария", "2,", &st) == -1, "trailing comma");
+	UNIT_CHECK(names_stress_parse("Мария", "x", &st) == -1, "not digits");
+	UNIT_CHECK(names_stress_parse("Мария", "-1", &st) == -1, "a sign");
+	UNIT_CHECK(names_stress_parse("Мария", "99999999999999999999", &st) == -1,
+	    "a huge index");
+	UNIT_CHECK(names_stress_parse("John", "1", &st) == -1, "a Latin word has no vowels to mark");
+	st.parts = 3, st.mark[0] = 0, st.mark[1] = 2, st.mark[2] = 0;
+	s = names_stress_format(&st);
+	UNIT_STREQ(s, "0,2", "format drops trailing zeros");
+	free(s);
+	st.mark[1] = 0;
+	s = names_stress_format(&st);
+	UNIT_STREQ(s, "", "format of no stress");
+	free(s);
+	s = names_spoken("Анна-Мария", "0,2");
+	UNIT_STREQ(s, "Анна-Мари\u0301я", "spoken form has the accent");
+	free(s);
+	s = names_spoken("Мария", "");
+	UNIT_STREQ(s, "Мария", "spoken form of no stress");
+	free(s);
+	s = names_stress_key("Мария", "2");
+	UNIT_STREQ(s, "мари\u0301я", "the key as spoken");
+	free(s);
+	s = names_stress_key("Мария", "");
+	UNIT_STREQ(s, "мария", "the key of no stress is the name's key");
+	free(s);
+	s = names_stress_label("Анна-Мария", 1, 3);
+	UNIT_STREQ(s, "мариЯ", "label of a vowel");
+	free(s);
+	s = names_stress_label("Ирина", 0, 1);
+	UNIT_STREQ(s, "Ирина", "label of the first letter");
+	free(s);
+	UNIT_CHECK(names_stress_label("Ирина", 0, 4) == NULL && names_stress_label("Ирина",
+	    1, 1) == NULL, "no label past the vowels or parts");
+	/* What the bot's button makes of a label, the parent can type. */
+	{
+		char *d, *k, *st2, *label = names_stress_label("Екатерина", 0, 2);
+
+		UNIT_CHECK(names_normalize_stress(label, strlen(label), &d, &k, &st2) ==
+		    NAMES_OK && strcmp(st2, "2") == 0, "a label typed back marks its vowel");
+		free(label);
+		free(d);
+		free(k);
+		free(st2);
+	}
+}
+
 /* Error ids are stable, distinct and named after the error. */
 static void
 check_ids(void)
 {
 	int	i, j, distinct = 1;
 
-	for (i = NAMES_OK; i <= NAMES_NOT_LETTERS; i++)
-		for (j = i + 1; j <= NAMES_NOT_LETTERS; j++)
+	for (i = NAMES_OK; i <= NAMES_BAD_STRESS; i++)
+		for (j = i + 1; j <= NAMES_BAD_STRESS; j++)
 			if (strcmp(names_error_id(i), names_error_id(j)) == 0)
 				distinct = 0;
 	UNIT_CHECK(distinct, "error ids are distinct");
@@ -440,6 +576,8 @@ main(void)
 		check_case(&cases[i]);
 	printf("# %zu table cases\n", sizeof cases / sizeof cases[0]);
 	check_keys();
+	check_stress();
+	check_stress_text();
 	check_ids();
 	check_huge();
 	check_fuzz();
