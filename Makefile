@@ -28,13 +28,15 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 TEMPLATES = $(wildcard templates/*/template.conf)
 MEDIA_STAMPS = $(TEMPLATES:%/template.conf=%/.media-stamp)
+# Small-frame copies for the tests of the order path (tests/small-template.sh).
+TEST_TEMPLATES = $(TEMPLATES:templates/%/template.conf=$(BUILD)/test-templates/%/.media-stamp)
 
 .PHONY: all deps run test asan bench fault fuzz install deb clean media
 
 # Keep the unit tests' objects: they are intermediate files to make.
 .SECONDARY:
 
-all: $(PROGS) $(UNIT_BINS) media
+all: $(PROGS) $(UNIT_BINS) media $(TEST_TEMPLATES)
 
 deps:
 	@scripts/install-deps.sh
@@ -70,6 +72,14 @@ fuzz:
 	@$(MAKE) --no-print-directory -f fuzz/fuzz.mk run
 
 media: $(MEDIA_STAMPS)
+
+.SECONDEXPANSION:
+$(BUILD)/test-templates/%/.media-stamp: $$(filter-out templates/%/media,$$(wildcard templates/%/*)) \
+    scripts/gen-media.sh tests/small-template.sh
+	@rm -rf $(@D)
+	@tests/small-template.sh templates/$* $(@D)
+	@scripts/gen-media.sh $(@D)
+	@touch $@
 
 # Template media are made from ffmpeg's own sources; nothing is downloaded.
 templates/%/.media-stamp: templates/%/template.conf scripts/gen-media.sh

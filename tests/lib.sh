@@ -7,6 +7,12 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) BIN=$BUILD/bin ;; *) BIN=$TOP/$BUILD/bin ;; esac
 export TOP BIN
+# greetbotd's templates: small-frame copies of the shipped ones (same keys
+# and timing, 320x180: tests/small-template.sh), so that the tests of the
+# order path spend little CPU per render. The tests of the picture itself
+# (0020, 0030, 0100, 0500) use the shipped templates.
+: "${GB_TEMPLATES_DIR:=${BIN%/bin}/test-templates}"
+export GB_TEMPLATES_DIR
 T=$(mktemp -d "${TMPDIR:-/tmp}/greetbot-test.XXXXXX")
 t_n=0
 t_failed=0
@@ -98,3 +104,11 @@ t_done() {
 SIM_DIR=$T
 # Renderers run unprivileged when tests run as root: let them reach $T.
 chmod 711 "$T"
+# Each test's renderers get uids of their own (tests run side by side, and
+# RLIMIT_NPROC counts per uid): a block of 300 from 70000 by test number.
+case ${0##*/} in
+[0-9][0-9][0-9][0-9]-*)
+	t_num=${0##*/}
+	: "${GREETBOT_RENDER_UID_BASE:=$((70000 + 10#${t_num%%-*} * 300))}"
+	export GREETBOT_RENDER_UID_BASE ;;
+esac

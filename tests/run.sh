@@ -38,10 +38,69 @@ for t in "$BUILD"/tests/test_*; do
 	[ -z "$pattern" ] || case $t in *"$pattern"*) ;; *) continue ;; esac
 	run_one "$(basename "$t")" "$t"
 done
+# End-to-end tests run TEST_JOBS at a time (default 2: most of a test's
+# time is waiting on renders, timeouts and drains, not CPU), each in its
+# own temp dir with its own ports, Redis and render uids (tests/lib.sh).
+# A test whose header has the line "# run: alone" (fork bombs, which take
+# every CPU) runs with no other beside it. Each test's output is printed
+# whole when it ends.
+jobs=${TEST_JOBS:-2}
+outdir=$(mktemp -d)
+trap 'rm -f "$out"; rm -rf "$outdir"' EXIT
+declare -A running=() began=()
+
+# Print a finished test's output and count it (as run_one does).
+reap() {
+	local pid=$1 t=${running[$1]} name o rc p f
+	name=$(basename "$t")
+	o=$outdir/$name
+	rc=$(cat "$o.rc" 2>/dev/null || echo 1)
+	echo "== $name"
+	cat "$o"
+	p=$(grep -c '^ok ' "$o")
+	f=$(grep -c '^not ok ' "$o")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited $rc"
+		f=1
+	fi
+	echo "# $name took $((SECONDS - ${began[$pid]})) s"
+	passed=$((passed + p))
+	failed=$((failed + f))
+	unset "running[$pid]" "began[$pid]"
+}
+
+# Wait for one running test to end, or for all of them with "all".
+wait_some() {
+	local pid
+	while [ "${#running[@]}" -gt 0 ]; do
+		wait -n -p pid "${!running[@]}" || true
+		[ -n "${running[$pid]:-}" ] && reap "$pid"
+		[ "${1:-}" = all ] || return 0
+	done
+}
+
+start_test() {
+	local t=$1 name
+	name=$(basename "$t")
+	(bash "$t" >"$outdir/$name" 2>&1; echo $? >"$outdir/$name.rc") &
+	running[$!]=$t
+	began[$!]=$SECONDS
+}
+
 for t in tests/t/[0-9]*.sh; do
 	[ -f "$t" ] || continue
 	[ -z "$pattern" ] || case $t in *"$pattern"*) ;; *) continue ;; esac
-	run_one "$(basename "$t")" bash "$t"
+	if grep -q '^# run: alone$' "$t"; then
+		wait_some all
+		start_test "$t"
+		wait_some all
+		continue
+	fi
+	while [ "${#running[@]}" -ge "$jobs" ]; do
+		wait_some
+	done
+	start_test "$t"
 done
+wait_some all
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -5,7 +5,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 sim_start
-gb_start
+# The shipped template, as a parent gets it.
+GB_TEMPLATES_DIR=$TOP/templates gb_start
 t_ok "tgsim and greetbotd start; greetbotd reports ready"
 
 video=$(parent_order 2001 "  мАША ") || video=""

@@ -44,7 +44,8 @@ main=$GB_PID
 node() {
 	local d=$T/$1 ready=$T/$1.ready line
 	mkdir -p "$d"
-	cp -R "$TOP/templates" "$TOP/scripts" "$TOP/messages" "$d/"
+	cp -R "$TOP/scripts" "$TOP/messages" "$d/"
+	cp -R "$GB_TEMPLATES_DIR" "$d/templates"
 	[ -z "${2:-}" ] || printf '%s\n' "$2" >>"$d/templates/ru-birthday/template.conf"
 	chown -R nobody:nogroup "$d"
 	rm -f "$ready"

@@ -2,6 +2,7 @@
 # Hostile render scripts: each is contained by the rlimits, the timeout and
 # the process-group kill, classified and recorded; greetbotd stays
 # responsive and no process is left behind.
+# run: alone
 . "$(dirname "$0")/../lib.sh"
 
 export GREETBOT_MAX_ATTEMPTS=1 GREETBOT_RENDER_TIMEOUT=8 GREETBOT_RENDER_GRACE=1 \

@@ -5,7 +5,7 @@
 # answered and change nothing.
 . "$(dirname "$0")/../lib.sh"
 
-cp -R "$TOP/templates" "$T/templates"
+cp -R "$GB_TEMPLATES_DIR" "$T/templates"
 bg=$T/templates/ru-birthday/media/background.mp4
 mv "$bg" "$T/background.mp4"
 sim_start
