@@ -142,6 +142,11 @@ static const char *migrations[] = {
 	"ALTER TABLE attempts ADD COLUMN result_id TEXT;"
 	"CREATE UNIQUE INDEX attempts_result ON attempts(result_id) WHERE result_id IS "
 	"NOT NULL;",
+	/* 6: the stressed vowel a parent chose (names.h stress text, '' for
+	 * the name as espeak-ng says it): an asset's name_key then has the
+	 * accents too, and the render gets it as GREETBOT_STRESS. */
+	"ALTER TABLE users ADD COLUMN pending_stress TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE assets ADD COLUMN stress TEXT NOT NULL DEFAULT '';",
 };
 
 int64_t
