@@ -60,10 +60,11 @@
 #   did not end ok (each should be a kill: the bound is renders <= names +
 #   killed_attempts, and killed_attempts <= renderer kills + workers x
 #   greetbotd kills; failed_attempts counts the rest: none expected).
+# - sanitizer_reports: logs with an ASan/UBSan report (BUILD=build-asan).
 # One JSON line on stdout: {"orders","kills","lost","duplicates",
 # "extra_renders","seconds",...}; progress on stderr. Exit 1 when lost,
-# duplicates or wrong_videos is not 0 (the temp dir is then kept and named
-# on stderr), 2 on a setup error.
+# duplicates, wrong_videos or sanitizer_reports is not 0 (the temp dir is
+# then kept and named on stderr), 2 on a setup error.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 # The JSON line is the only thing on stdout.
@@ -441,14 +442,19 @@ kills_total=$((n_gbd + n_bot + n_ren + n_red))
 bound_ok=true
 [ "$renders" -le $((names + killed_attempts)) ] &&
 	[ "$killed_attempts" -le $((n_ren + workers * n_gbd)) ] || bound_ok=false
+# Stopped now (greetbotd drains), so that a sanitizer build's exit reports
+# are in the logs: any is a failure too (make asan).
+sim_stop
+sanitizer=$(grep -lE 'Sanitizer|runtime error:' "$T"/*.log | wc -l || true)
 
-printf '{"orders":%d,"kills":%d,"lost":%d,"duplicates":%d,"extra_renders":%d,"seconds":%s,"seed":%d,"names":%d,"assets":%d,"renders":%d,"killed_attempts":%d,"failed_attempts":%d,"renders_bound_ok":%s,"wrong_videos":%d,"resent_in_flight":%d,"not_completed":%d,"kills_greetbotd":%d,"kills_bot":%d,"kills_renderer":%d,"kills_redis":%d,"redis_emptied":%d,"skipped":%d,"not_fired":%d}\n' \
+printf '{"orders":%d,"kills":%d,"lost":%d,"duplicates":%d,"extra_renders":%d,"seconds":%s,"seed":%d,"names":%d,"assets":%d,"renders":%d,"killed_attempts":%d,"failed_attempts":%d,"renders_bound_ok":%s,"wrong_videos":%d,"resent_in_flight":%d,"not_completed":%d,"kills_greetbotd":%d,"kills_bot":%d,"kills_renderer":%d,"kills_redis":%d,"redis_emptied":%d,"skipped":%d,"not_fired":%d,"sanitizer_reports":%d}\n' \
 	"$orders" "$kills_total" "$lost" "$duplicates" "$extra" "$seconds" "$seed" "$names" \
 	"$assets" "$renders" "$killed_attempts" "$failed_attempts" "$bound_ok" "$wrong" \
-	"$resent" "$not_completed" "$n_gbd" "$n_bot" "$n_ren" "$n_red" "$n_empty" "$n_skip" "$not_fired"
-if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$wrong" -ne 0 ]; then
+	"$resent" "$not_completed" "$n_gbd" "$n_bot" "$n_ren" "$n_red" "$n_empty" "$n_skip" "$not_fired" "$sanitizer"
+if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$wrong" -ne 0 ] || [ "$sanitizer" -ne 0 ]; then
 	GREETBOT_KEEP=1
-	f_log "FAILED: lost $lost, duplicates $duplicates, wrong videos $wrong; logs in $T" \
+	f_log "FAILED: lost $lost, duplicates $duplicates, wrong videos $wrong," \
+		"sanitizer reports in $sanitizer logs; logs in $T" \
 		"(kills.log, greetbotd.log, parents.log, burst.out, count.out)"
 	exit 1
 fi

@@ -15,6 +15,7 @@
 #   attempts than the kills can explain (renderer kills + workers x
 #   greetbotd kills: e.g. more renders at once than workers), or an
 #   attempt that failed for another reason;
+# - a sanitizer report in a process's log (make asan);
 # - each kind of kill happened (a run that skipped them proves nothing).
 . "$(dirname "$0")/../lib.sh"
 
@@ -39,6 +40,8 @@ t_check "each name rendered once ($(field renders) renders, $(field assets) asse
 	t_jq '.extra_renders == 0 and .assets == 15' <<<"$json"
 t_check "renders <= names + killed attempts ($(field killed_attempts)), each explained by a kill" \
 	t_jq '.renders_bound_ok and .failed_attempts == 0' <<<"$json"
+t_check "no sanitizer report in the fault run's logs (make asan)" \
+	t_jq '.sanitizer_reports == 0' <<<"$json"
 t_check "every kind of kill happened, Redis came back empty once" \
 	t_jq '.kills_greetbotd >= 1 and .kills_bot >= 1 and .kills_renderer >= 1 and
 		.kills_redis >= 2 and .redis_emptied == 1' <<<"$json"
