@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,7 @@ static struct {
 	char			*render_problem;	/* why renderers cannot start */
 	time_t			 render_checked;
 	/* A render node without the database (db_path empty, no bot). */
-	time_t			 boot;		/* part of its result ids */
+	uint64_t		 boot;		/* random: part of its result ids */
 	long long		 attempts_here;
 	long long		 refused;	/* entries of a version not here */
 	time_t			 refused_at;	/* then a second without reading */
@@ -862,8 +863,8 @@ job_done_remote(struct job *j, const struct render_outcome *o)
 
 	xasprintf(&output, "%s/out.mp4", j->work_dir);
 	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
-	snprintf(id, sizeof(id), "%s-%lld-%lld", sv.cfg.node_name, (long long)sv.boot,
-	    (long long)j->attempt_id);
+	snprintf(id, sizeof(id), "%s-%016llx-%lld", sv.cfg.node_name,
+	    (unsigned long long)sv.boot, (long long)j->attempt_id);
 	res.id = id;
 	res.job_id = j->id;
 	res.asset_id = j->asset_id;
@@ -1707,7 +1708,9 @@ main(int argc, char **argv)
 		recover_jobs();
 	} else
 		log_info("render node without a database: results go through redis");
-	sv.boot = time(NULL);
+	/* Result ids must differ across restarts, however quick. */
+	if (getrandom(&sv.boot, sizeof(sv.boot), 0) != (ssize_t)sizeof(sv.boot))
+		sv.boot = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 	/* Orphans of renderers (setsid, double fork) come back to us, so
 	 * that child_kill_strays can find them. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
