@@ -114,6 +114,8 @@ if [ "$frame" != shipped ]; then
 		}' "$TOP/templates/en-birthday/template.conf" >"$T/templates/en-birthday/template.conf"
 	chmod -R a+rX "$T/templates"
 	export GB_TEMPLATES_DIR=$T/templates
+else
+	export GB_TEMPLATES_DIR=$TOP/templates	# not tests/lib.sh's small copies
 fi
 
 drv=$T/parents

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The short fault run (make fault is the long one): tests/fault/run.sh with
-# 60 orders over 15 names, fixed seed, while greetbotd (2), greetbot-tg (2),
+# 60 orders over 15 names (at 320x180, as the other tests of the order path
+# render), fixed seed, while greetbotd (2), greetbot-tg (2),
 # renderers (3) and redis-server (2, plus once back EMPTY) are SIGKILLed at
 # seeded moments; see that script's header for how. What can fail:
 # - lost: a parent without a COMPLETED request or without a video (a job
@@ -19,7 +20,7 @@
 # - each kind of kill happened (a run that skipped them proves nothing).
 . "$(dirname "$0")/../lib.sh"
 
-json=$(FAULT_ORDERS=60 FAULT_NAMES=15 FAULT_SEED=20261203 FAULT_CONCURRENCY=60 \
+json=$(FAULT_ORDERS=60 FAULT_NAMES=15 FAULT_SEED=20261203 FAULT_CONCURRENCY=60 FAULT_FRAME=320x180 \
 	FAULT_KILL_GREETBOTD=2 FAULT_KILL_BOT=2 FAULT_KILL_RENDERER=3 FAULT_KILL_REDIS=2 \
 	FAULT_EMPTY_REDIS=1 FAULT_STALL=60 FAULT_SETTLE=60 \
 	"$TOP/tests/fault/run.sh" 2>"$T/fault.log") || true
