@@ -117,13 +117,23 @@ tail_append(struct render *r, const char *buf, size_t n)
 	r->o.stderr_tail[have + n] = '\0';
 }
 
-/* A "progress 0.42" line from the script. */
+/* A "progress 0.42" line from the script, or "stress 0,2": the stress
+ * that changes the name's sound (render script contract). */
 static void
 render_line(struct render *r, const char *line)
 {
 	double p;
 	char *end;
 
+	if (strncmp(line, "stress", 6) == 0 && (line[6] == ' ' || line[6] == '\0')) {
+		const char *v = line[6] == ' ' ? line + 7 : line + 6;
+
+		if (strspn(v, "0123456789,") == strlen(v) && strlen(v) < sizeof(r->o.stress)) {
+			snprintf(r->o.stress, sizeof(r->o.stress), "%s", v);
+			r->o.stress_known = 1;
+		}
+		return;
+	}
 	if (strncmp(line, "progress ", 9) != 0)
 		return;
 	p = strtod(line + 9, &end);
@@ -429,6 +439,9 @@ render_env(const struct render *r, char **envp, char **own, size_t n)
 	xasprintf(&own[i], "GREETBOT_THUMB=%s", r->req.thumb), envp[i] = own[i], i++;
 	xasprintf(&own[i], "GREETBOT_MODE=%s", r->req.mode), envp[i] = own[i], i++;
 	xasprintf(&own[i], "GREETBOT_WORK_DIR=%s", r->req.work_dir), envp[i] = own[i], i++;
+	/* The stress the name is to be spoken with (names.h), when it has one. */
+	if (r->req.stress != NULL && *r->req.stress != '\0')
+		xasprintf(&own[i], "GREETBOT_STRESS=%s", r->req.stress), envp[i] = own[i], i++;
 	envp[i++] = "PATH=/usr/local/bin:/usr/bin:/bin";
 	envp[i++] = "LANG=C.UTF-8";
 	envp[i] = NULL;
@@ -441,7 +454,7 @@ render_start(struct event_base *base, const struct render_request *req,
     render_done_cb done, render_progress_cb progress, void *arg)
 {
 	struct render *r = xcalloc(1, sizeof(*r));
-	char *own[8] = { 0 }, *envp[12], *argv[2];
+	char *own[9] = { 0 }, *envp[13], *argv[2];
 	struct child_spec cs = { 0 };
 	struct timeval tv = { req->timeout, 0 };
 	int wout, werr;
@@ -477,7 +490,7 @@ render_start(struct event_base *base, const struct render_request *req,
 	r->pid = child_spawn(&cs, render_exited, r);
 	close(wout);
 	close(werr);
-	for (size_t i = 0; i < 8; i++)
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		free(own[i]);
 	if (r->pid == -1) {
 		struct timeval now = { 0, 0 };

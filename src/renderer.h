@@ -16,6 +16,7 @@ struct render_request {
 	const char		*template_dir;
 	const char		*cache_dir;
 	const char		*name;		/* display form */
+	const char		*stress;	/* names.h stress text, or NULL */
 	const char		*output;	/* MP4 path inside work_dir */
 	const char		*thumb;
 	const char		*mode;		/* "video" or "preview" */
@@ -46,6 +47,8 @@ struct render_outcome {
 	long		 max_rss_kb;
 	double		 duration;	/* wall seconds */
 	char		 stderr_tail[2048];
+	char		 stress[64];	/* the script's "stress" line: what changes the sound */
+	int		 stress_known;	/* it printed one */
 };
 
 struct config;

@@ -81,6 +81,228 @@ voice_pick() {
 
 
 # ---------------------------------------------------------------------------
+# Stress. espeak-ng 1.51 has no mark for "stress this vowel" in text (an
+# accent splits the word; a capital starts a new one), but it reads
+# phonemes between [[ and ]]. So for a part of the name (a word, or a part
+# of a hyphenated word) whose stress is to move, the script asks espeak-ng
+# for the part's phonemes (-x), moves the primary stress mark to the vowel
+# wanted, gives that vowel its full quality and the one that lost the
+# stress its reduced one (Russian о/а/е/я change when unstressed), and has
+# that read as phonemes. A part whose phonemes it cannot line up with its
+# letters (a vowel count that differs) is spoken as it is, and says so.
+#
+# Which vowel: GREETBOT_STRESS (per part, the 1-based index of the vowel
+# among the part's Cyrillic vowels, 0 for none: "2", "0,2"), else the
+# template's stresses file (one name per line with its stressed vowel as a
+# capital, МарИя, or with U+0301 after it, Мари́я), else espeak-ng's own.
+# The script prints "stress S" on stdout: S is GREETBOT_STRESS with every
+# part whose sound it does not change (the vowel the unmarked name has
+# anyway, or a part it could not move) set to 0, trailing zeros dropped:
+# what makes the sound, so the caller can tell two marks apart cheaply.
+
+readonly VOWELS=аеёиоуыэюя
+declare -A known_stress=()
+
+# is_vowel C: C is a Russian vowel letter (lower case).
+is_vowel() { [ "${#1}" -eq 1 ] && [[ $VOWELS == *"$1"* ]]; }
+
+# part_mark PART: set REPLY to the vowel PART marks (acute after it, or the
+# one capital vowel of a part otherwise in lower case, first letter aside),
+# 0 for none; set lc to PART in lower case without the accent.
+part_mark() {
+	local p=$1 c l i v=0 acute=0 caps=0 capv=0
+	lc=''
+	for ((i = 0; i < ${#p}; i++)); do
+		c=${p:i:1}
+		if [ "$c" = $'\u0301' ]; then
+			acute=$v
+			continue
+		fi
+		l=${c,,}
+		lc+=$l
+		is_vowel "$l" && v=$((v + 1))
+		if [ "$i" -gt 0 ] && [ "$l" != "$c" ]; then
+			caps=$((caps + 1))
+			if is_vowel "$l"; then capv=$v; else capv=0; fi
+		fi
+	done
+	if [ "$acute" -gt 0 ]; then
+		REPLY=$acute
+	elif [ "$caps" -eq 1 ]; then
+		REPLY=$capv
+	else
+		REPLY=0
+	fi
+}
+
+# stress_load FILE: read the template's known stresses into known_stress
+# (part in lower case -> vowel index). Lines starting with # are comments.
+stress_load() {
+	local line p
+	readable "$1" || return 0
+	while IFS= read -r line || [ -n "$line" ]; do
+		[[ $line == '#'* ]] && continue
+		line=${line//-/ }
+		for p in $line; do
+			part_mark "$p"
+			[ "$REPLY" -eq 0 ] || known_stress[$lc]=$REPLY
+		done
+	done <"$1"
+}
+
+# vowel_tok TOKEN: TOKEN (an espeak-ng phoneme, stress marks stripped) is
+# a vowel of the Russian voice.
+vowel_tok() { [[ $1 =~ ^(a#?|A|V#?|@|I[#23]?|i|e|E[#23]?|o|O|u[#\"]?|ju|ja|8|y|Y)$ ]]; }
+
+# phonemes_of WORD: set toks to espeak-ng's phonemes of WORD (one per
+# element), vpos to the indexes of its vowels, and dflt to the 1-based
+# vowel that carries the primary stress (0: none).
+phonemes_of() {
+	local i t
+	printf '%s' "$1" >part.txt
+	read -r -a toks < <(espeak-ng -q -x --sep=' ' -v "$voice" -f part.txt 2>/dev/null) || true
+	vpos=() dflt=0
+	for ((i = 0; i < ${#toks[@]}; i++)); do
+		t=${toks[i]#[\',]}
+		vowel_tok "$t" || continue
+		vpos+=("$i")
+		[[ ${toks[i]} != "'"* ]] || dflt=${#vpos[@]}
+	done
+}
+
+# full LETTER TOKEN PREV FIRST: set REPLY to the stressed phoneme of a vowel
+# letter that espeak-ng spoke as TOKEN after PREV (FIRST: it starts the word).
+full() {
+	case $1 in
+	а) REPLY=A ;;
+	о) REPLY=o ;;
+	е | э) if [[ $2 == E* || $3 =~ ^(Z|S|ts)$ || $1 == э ]]; then REPLY=E; else REPLY=e; fi ;;
+	ё) if [[ $2 =~ ^(8|O)$ ]]; then REPLY=$2; else REPLY=8; fi ;;
+	и) if [ "$2" = y ]; then REPLY=y; elif [ "$2" = I ] && [ "$4" = 1 ]; then REPLY=I; else REPLY=i; fi ;;
+	ы) REPLY=y ;;
+	у) if [[ $2 =~ ^u[#\"]?$ ]]; then REPLY=$2; else REPLY=u; fi ;;
+	ю) if [[ $2 =~ ^(ju|u\")$ ]]; then REPLY=$2; else REPLY=u\"; fi ;;
+	я) if [ "$2" = ja ]; then REPLY=ja; else REPLY=A; fi ;;
+	*) REPLY=$2 ;;
+	esac
+}
+
+# reduced LETTER TOKEN PREV FIRST LAST: the unstressed phoneme.
+reduced() {
+	case $1 in
+	а) if [ "$4" = 1 ]; then REPLY=a; elif [ "$5" = 1 ]; then REPLY=a#; else REPLY=V; fi ;;
+	о | ё) REPLY=V ;;
+	е) if [[ $3 =~ ^(Z|S|ts)$ ]]; then REPLY=y; elif [ "$3" = j ] || [ "$4" = 1 ]; then REPLY=I; else REPLY=i; fi ;;
+	э) REPLY=E# ;;
+	я) if [ "$2" = ja ]; then REPLY=ja; else REPLY=V; fi ;;
+	*) REPLY=$2 ;;
+	esac
+}
+
+# stress_move WORD TO: set REPLY to WORD's phonemes with the stress on vowel
+# TO (as "[[...]]"), or fail when they do not line up with its letters.
+stress_move() {
+	local w=$1 to=$2 i c k=0 t idx prev last
+	local -a letters=()
+	for ((i = 0; i < ${#w}; i++)); do
+		c=${w:i:1}
+		is_vowel "$c" && letters+=("$c")
+	done
+	[ "${#letters[@]}" -eq "${#vpos[@]}" ] && [ "$to" -le "${#vpos[@]}" ] || return 1
+	last=$((${#toks[@]} - 1))
+	for ((k = 0; k < ${#vpos[@]}; k++)); do
+		idx=${vpos[k]}
+		t=${toks[idx]#[\',]}
+		prev=''
+		[ "$idx" -eq 0 ] || prev=${toks[idx - 1]}
+		if [ $((k + 1)) -eq "$to" ]; then
+			full "${letters[k]}" "$t" "$prev" $((idx == 0))
+			toks[idx]="'$REPLY"
+		elif [ $((k + 1)) -eq "$dflt" ]; then
+			reduced "${letters[k]}" "$t" "$prev" $((idx == 0)) $((idx == last))
+			toks[idx]=$REPLY
+		fi
+	done
+	REPLY=''
+	for t in "${toks[@]}"; do REPLY+=$t; done
+	[[ $REPLY != *[][]* ]] || return 1
+	# Read back: the stress must now be where it was asked for.
+	phonemes_of "[[$REPLY]]"
+	[ "$dflt" -eq "$to" ] && [ "${#vpos[@]}" -eq "${#letters[@]}" ] || return 1
+	REPLY="[[$REPLY]]"
+}
+
+# try_stress WORD TO: like stress_move on the phonemes phonemes_of gave
+# (saved in t0, v0, d0), which it leaves as they were. REPLY is WORD
+# itself when TO is the vowel espeak-ng stresses anyway.
+try_stress() {
+	toks=("${t0[@]}") vpos=("${v0[@]}") dflt=$d0
+	if [ "$2" -eq "$d0" ]; then
+		REPLY=$1
+		return 0
+	fi
+	stress_move "$1" "$2"
+}
+
+# spoken_name: set spoken (the name as espeak-ng is to read it) and
+# stress_out (the stress that makes a difference, see above).
+spoken_name() {
+	local want=${GREETBOT_STRESS:-} rest=$name p sep mark file text c i=0
+	local eff_m eff_f d0
+	local -a marks=() t0 v0
+	spoken=$name stress_out=''
+	if [ -n "$want" ] && [[ ! $want =~ ^[0-9]{1,2}(,[0-9]{1,2})*$ ]]; then
+		printf 'render.sh: GREETBOT_STRESS "%s" ignored: not vowel numbers\n' "$want" >&2
+		want=''
+	fi
+	IFS=, read -r -a marks <<<"$want"
+	stress_load "$tdir/stresses"
+	[ -n "$want" ] || [ "${#known_stress[@]}" -gt 0 ] || return 0
+	spoken=''
+	while [ -n "$rest" ]; do
+		# The next part and the separator after it.
+		p=${rest%%[ -]*}
+		rest=${rest:${#p}}
+		sep=${rest:0:1}
+		rest=${rest:1}
+		mark=$((10#${marks[i]:-0}))
+		lc=${p,,}
+		file=${known_stress[$lc]:-0}
+		text=$p c=0
+		if [ "$mark" -gt 0 ] || [ "$file" -gt 0 ]; then
+			phonemes_of "$lc"
+			t0=("${toks[@]}") v0=("${vpos[@]}") d0=$dflt
+			# What each choice sounds like: the vowel it stresses, or
+			# espeak-ng's own when the stress cannot be moved.
+			eff_f=$d0 eff_m=$d0
+			if [ "$file" -gt 0 ] && try_stress "$lc" "$file"; then
+				eff_f=$file text=$REPLY
+			fi
+			if [ "$mark" -gt 0 ]; then
+				text=$p
+				if try_stress "$lc" "$mark"; then
+					eff_m=$mark text=$REPLY
+				fi
+				[ "$eff_m" -eq "$eff_f" ] || c=$mark
+			fi
+			[ "$text" != "$lc" ] || text=$p
+			if [ "$eff_m" -ne "$mark" ] && [ "$mark" -gt 0 ] ||
+				{ [ "$eff_f" -ne "$file" ] && [ "$file" -gt 0 ]; }; then
+				printf 'render.sh: cannot move the stress of "%s": phonemes %s\n' \
+					"$p" "${t0[*]}" >&2
+			fi
+		fi
+		[ "$i" -eq 0 ] || stress_out+=,
+		stress_out+=$c
+		spoken+=$text$sep
+		i=$((i + 1))
+	done
+	while [[ $stress_out == *,0 ]]; do stress_out=${stress_out%,0}; done
+	[ "$stress_out" != 0 ] || stress_out=''
+	[ "$spoken" = "$name" ] || printf 'render.sh: spoken "%s" as %s\n' "$name" "$spoken" >&2
+}
+
+# ---------------------------------------------------------------------------
 # Per name.
 
 # wav_header FILE: set rate (bytes per second) and size (of the samples,
@@ -111,8 +333,12 @@ wav_header() {
 # sets voice_at (when it starts), voice_ms (its length) and tempo (an
 # atempo factor, or empty).
 speak() {
-	local rate size room f
+	local rate size room f shown=$name
+	spoken_name
+	printf 'stress %s\n' "$stress_out"
+	name=$spoken
 	put_name "${conf[phrase]}"
+	name=$shown
 	printf '%s' "$REPLY" >phrase.txt
 	if ! espeak-ng -b 1 -v "$voice" -s "${conf[voice_rate]}" -p "${conf[voice_pitch]}" \
 		-w voice.wav -f phrase.txt >/dev/null 2>espeak.log; then
