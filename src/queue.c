@@ -391,6 +391,7 @@ job_from_entry(const redisReply *f, struct queue_job *j)
 	j->tmpl = entry_field(f, "template");
 	j->version = entry_field(f, "version");
 	j->name = entry_field(f, "name");
+	j->stress = entry_field(f, "stress");
 	j->hops = atoi(entry_field(f, "hops"));
 }
 
@@ -602,8 +603,9 @@ job_xadd(struct queue *q, redisAsyncContext *ac, const struct queue_job *j,
     redisCallbackFn *fn, void *priv)
 {
 	redisAsyncCommand(ac, fn, priv, "XADD %s * job_id %lld asset_id %lld bot %s "
-	    "template %s version %s name %s hops %d", q->stream, (long long)j->id,
-	    (long long)j->asset_id, j->bot, j->tmpl, j->version, j->name, j->hops);
+	    "template %s version %s name %s stress %s hops %d", q->stream, (long long)j->id,
+	    (long long)j->asset_id, j->bot, j->tmpl, j->version, j->name,
+	    j->stress != NULL ? j->stress : "", j->hops);
 }
 
 /* The job as the retry set's member (JSON), to be freed. */
@@ -619,6 +621,7 @@ job_json(const struct queue_job *j)
 	cJSON_AddStringToObject(o, "template", j->tmpl);
 	cJSON_AddStringToObject(o, "version", j->version);
 	cJSON_AddStringToObject(o, "name", j->name);
+	cJSON_AddStringToObject(o, "stress", j->stress != NULL ? j->stress : "");
 	cJSON_AddNumberToObject(o, "hops", j->hops);
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -633,7 +636,7 @@ job_from_json(const char *member, struct queue_job *j, cJSON **keep)
 	const char *str;
 
 	memset(j, 0, sizeof(*j));
-	j->bot = j->tmpl = j->version = j->name = "";
+	j->bot = j->tmpl = j->version = j->name = j->stress = "";
 	if ((*keep = cJSON_Parse(member)) == NULL || !cJSON_IsObject(*keep)) {
 		j->id = strtoll(member, NULL, 10);
 		return;
@@ -649,6 +652,8 @@ job_from_json(const char *member, struct queue_job *j, cJSON **keep)
 		j->version = str;
 	if ((str = cJSON_GetStringValue(cJSON_GetObjectItem(*keep, "name"))) != NULL)
 		j->name = str;
+	if ((str = cJSON_GetStringValue(cJSON_GetObjectItem(*keep, "stress"))) != NULL)
+		j->stress = str;
 }
 
 void

@@ -19,6 +19,7 @@ struct queue_job {
 	const char	*tmpl;		/* template id */
 	const char	*version;	/* template version */
 	const char	*name;		/* display form */
+	const char	*stress;	/* names.h stress text ("": none) */
 	int		 hops;		/* how often nodes refused it */
 };
 

@@ -67,6 +67,7 @@ struct job {
 	char		*entry_id;	/* the stream entry to ack */
 	char		*work_dir;
 	char		*name;
+	char		*stress;	/* names.h stress text, "" for none */
 	struct render	*render;
 	int		 slot;		/* worker slot: its uid */
 	double		 started_at;
@@ -377,7 +378,7 @@ relay_run(void)
 		return;
 	/* The entry carries what a node without the database needs. */
 	st = db_prep(sv.db, "SELECT j.id, j.next_attempt_at, a.id, a.bot_id, a.template_id, "
-	    "a.template_version, a.display_name FROM jobs j JOIN assets a ON a.id = "
+	    "a.template_version, a.display_name, a.stress FROM jobs j JOIN assets a ON a.id = "
 	    "j.asset_id WHERE j.published_at IS NULL AND j.state IN ('QUEUED','RETRY_WAIT') "
 	    "ORDER BY j.id LIMIT ?", "i", RELAY_BATCH);
 	while (db_step(st) == SQLITE_ROW) {
@@ -389,6 +390,7 @@ relay_run(void)
 			.tmpl = (const char *)sqlite3_column_text(st, 4),
 			.version = (const char *)sqlite3_column_text(st, 5),
 			.name = (const char *)sqlite3_column_text(st, 6),
+			.stress = (const char *)sqlite3_column_text(st, 7),
 		};
 
 		sv.relaying++;
@@ -432,6 +434,7 @@ job_free(struct job *j)
 	free(j->entry_id);
 	free(j->work_dir);
 	free(j->name);
+	free(j->stress);
 	free(j);
 }
 
@@ -972,6 +975,7 @@ job_render(struct job *j, const struct template *t)
 	rq.template_dir = t->dir;
 	rq.cache_dir = cache;
 	rq.name = j->name;
+	rq.stress = j->stress;
 	rq.output = output;
 	rq.thumb = thumb;
 	rq.mode = "video";
@@ -1036,11 +1040,12 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	j = xcalloc(1, sizeof(*j));
 	j->id = job_id;
 	j->entry_id = xstrdup(entry_id);
-	st = db_prep(sv.db, "SELECT a.id, a.display_name FROM jobs j JOIN assets a ON "
-	    "a.id = j.asset_id WHERE j.id = ?", "l", job_id);
+	st = db_prep(sv.db, "SELECT a.id, a.display_name, a.stress FROM jobs j JOIN assets a "
+	    "ON a.id = j.asset_id WHERE j.id = ?", "l", job_id);
 	if (db_step(st) == SQLITE_ROW) {
 		j->asset_id = sqlite3_column_int64(st, 0);
 		j->name = db_col_str(st, 1);
+		j->stress = db_col_str(st, 2);
 	}
 	sqlite3_finalize(st);
 	db_run(sv.db, "UPDATE assets SET state = 'GENERATING', updated_at = ? WHERE id = ?",
@@ -1091,6 +1096,7 @@ job_start_remote(const char *entry_id, const struct queue_job *qj)
 	j->asset_id = qj->asset_id;
 	j->entry_id = xstrdup(entry_id);
 	j->name = xstrdup(qj->name);
+	j->stress = xstrdup(qj->stress);
 	j->attempt_id = ++sv.attempts_here;
 	job_render(j, t);
 }
