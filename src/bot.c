@@ -46,6 +46,7 @@ struct user {
 	int64_t		 id, chat_id;
 	enum conv_state	 state;
 	char		*phone, *pending_name, *lang;
+	char		*pending_stress;	/* names.h stress text, never NULL */
 	int		 pending_seq;
 	int		 known;
 };
@@ -84,6 +85,7 @@ struct preview {
 
 static void poll_start(evutil_socket_t, short, void *);
 static void notify_jobs(void);
+static char *stress_canonical(const char *, const char *);
 
 /* --- users ---------------------------------------------------------------- */
 
@@ -100,8 +102,8 @@ static void
 user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language_code)
 {
 	sqlite3_stmt *st = db_prep(bt.db, "SELECT state, phone, pending_name, pending_seq, "
-	    "language FROM users WHERE bot_id = ? AND user_id = ?", "sl", bt.cfg.bot_id,
-	    user_id);
+	    "language, pending_stress FROM users WHERE bot_id = ? AND user_id = ?", "sl",
+	    bt.cfg.bot_id, user_id);
 
 	memset(u, 0, sizeof(*u));
 	u->id = user_id;
@@ -112,6 +114,7 @@ user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language
 		u->phone = db_col_str(st, 1);
 		u->pending_name = db_col_str(st, 2);
 		u->pending_seq = sqlite3_column_int(st, 3);
+		u->pending_stress = db_col_str(st, 5);
 		/* Updates without a language_code keep the one we know. */
 		if (language_code == NULL)
 			u->lang = db_col_str(st, 4);
@@ -119,6 +122,8 @@ user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language
 	sqlite3_finalize(st);
 	if (u->lang == NULL)
 		u->lang = xstrdup(texts_lang(bt.texts, language_code));
+	if (u->pending_stress == NULL)
+		u->pending_stress = xstrdup("");
 }
 
 /* Write the user back (insert or update), in the update's transaction. */
@@ -126,13 +131,14 @@ static void
 user_save(struct user *u)
 {
 	db_run(bt.db, "INSERT INTO users (bot_id, user_id, chat_id, phone, language, state, "
-	    "pending_name, pending_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?) ON CONFLICT (bot_id, user_id) DO UPDATE SET chat_id = excluded.chat_id, "
-	    "phone = excluded.phone, language = excluded.language, state = excluded.state, "
-	    "pending_name = excluded.pending_name, pending_seq = excluded.pending_seq, "
-	    "blocked = 0, updated_at = excluded.updated_at", "sllssssill", bt.cfg.bot_id,
-	    u->id, u->chat_id, u->phone, u->lang, state_names[u->state], u->pending_name,
-	    u->pending_seq, db_now(), db_now());
+	    "pending_name, pending_seq, pending_stress, created_at, updated_at) VALUES (?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bot_id, user_id) DO UPDATE SET chat_id = "
+	    "excluded.chat_id, phone = excluded.phone, language = excluded.language, state = "
+	    "excluded.state, pending_name = excluded.pending_name, pending_seq = "
+	    "excluded.pending_seq, pending_stress = excluded.pending_stress, blocked = 0, "
+	    "updated_at = excluded.updated_at", "sllssssisll", bt.cfg.bot_id, u->id,
+	    u->chat_id, u->phone, u->lang, state_names[u->state], u->pending_name,
+	    u->pending_seq, u->pending_stress, db_now(), db_now());
 }
 
 static void
@@ -140,6 +146,7 @@ user_free(struct user *u)
 {
 	free(u->phone);
 	free(u->pending_name);
+	free(u->pending_stress);
 	free(u->lang);
 }
 
@@ -253,7 +260,7 @@ queue_video(struct user *u, int64_t req, int64_t asset)
 static void
 order(struct user *u)
 {
-	char *display = NULL, *key = NULL, *state = NULL;
+	char *display = NULL, *key = NULL, *state = NULL, *stress;
 	int64_t asset = 0, req;
 	sqlite3_stmt *st;
 
@@ -262,6 +269,11 @@ order(struct user *u)
 		u->state = ST_AWAIT_NAME;
 		return;
 	}
+	/* The asset is per name as it sounds: a stress that changes nothing
+	 * shares the unmarked name's video. */
+	stress = stress_canonical(display, u->pending_stress);
+	free(key);
+	key = names_stress_key(display, stress);
 	if (db_int(bt.db, 0, "SELECT count(*) FROM requests WHERE bot_id = ? AND user_id = ? "
 	    "AND state = 'PENDING'", "sl", bt.cfg.bot_id, u->id) >= bt.cfg.max_open_requests) {
 		reply(u, "too_many_requests", NULL);
@@ -282,9 +294,9 @@ order(struct user *u)
 	}
 	if (asset == 0) {
 		db_run(bt.db, "INSERT INTO assets (bot_id, template_id, template_version, "
-		    "name_key, display_name, state, created_at, updated_at) VALUES (?, ?, ?, ?, "
-		    "?, 'PENDING', ?, ?)", "sssssll", bt.cfg.bot_id, bt.tmpl.id, bt.tmpl.version,
-		    key, display, db_now(), db_now());
+		    "name_key, display_name, stress, state, created_at, updated_at) VALUES (?, ?, "
+		    "?, ?, ?, ?, 'PENDING', ?, ?)", "ssssssll", bt.cfg.bot_id, bt.tmpl.id,
+		    bt.tmpl.version, key, display, stress, db_now(), db_now());
 		asset = sqlite3_last_insert_rowid(bt.db);
 	}
 	db_run(bt.db, "INSERT INTO requests (bot_id, user_id, chat_id, asset_id, state, "
@@ -306,13 +318,14 @@ order(struct user *u)
 		bt.new_jobs++;
 	}
 done:
-	log_info("order\tuser=%lld request=%lld asset=%lld asset_state=%s", (long long)u->id,
-	    (long long)req, (long long)asset, state ? state : "NEW");
+	log_info("order\tuser=%lld request=%lld asset=%lld asset_state=%s stress=%s",
+	    (long long)u->id, (long long)req, (long long)asset, state ? state : "NEW", stress);
 	u->state = ST_IDLE;
 out:
 	free(display);
 	free(key);
 	free(state);
+	free(stress);
 }
 
 /* --- messages ------------------------------------------------------------- */
@@ -330,14 +343,86 @@ on_contact(struct user *u, const struct update *up)
 	reply(u, "ask_name", remove_keyboard());
 }
 
-/* A name typed by the parent: validate, then ask to confirm with a voice
- * message saying the phrase as the video will. */
+#define STRESS_BUTTONS_MAX	12	/* vowel buttons under one preview */
+#define STRESS_ROW		3	/* per row: a name fits on a phone */
+
+/* Rows of buttons under the preview, one per vowel of each part that has
+ * several ("мАрия" "марИя" "мариЯ"): a tap moves the stress there. The
+ * vowel chosen before is ticked. Returns how many it added. */
+static int
+stress_buttons(struct user *u, cJSON *markup)
+{
+	cJSON *rows = cJSON_GetObjectItem(markup, "inline_keyboard"), *row = NULL;
+	struct names_stress st;
+	int n = 0;
+
+	if (names_stress_parse(u->pending_name, u->pending_stress, &st) == -1 &&
+	    names_stress_parse(u->pending_name, "", &st) == -1)
+		return 0;
+	for (int p = 0; p < st.parts; p++) {
+		if (st.vowels[p] < 2 || n + st.vowels[p] > STRESS_BUTTONS_MAX)
+			continue;
+		for (int v = 1; v <= st.vowels[p]; v++, n++) {
+			char data[64], *label = names_stress_label(u->pending_name, p, v), *text;
+			cJSON *b = cJSON_CreateObject();
+
+			if ((v - 1) % STRESS_ROW == 0) {
+				row = cJSON_CreateArray();
+				cJSON_AddItemToArray(rows, row);
+			}
+			xasprintf(&text, "%s%s", st.mark[p] == v ? "\u2713 " : "", label);
+			snprintf(data, sizeof(data), "st:%d:%d:%d", u->pending_seq, p, v);
+			cJSON_AddStringToObject(b, "text", text);
+			cJSON_AddStringToObject(b, "callback_data", data);
+			cJSON_AddItemToArray(row, b);
+			free(label);
+			free(text);
+		}
+	}
+	return n;
+}
+
+/* The confirm question for the pending name: a voice message saying the
+ * phrase as the video will (with the stress chosen), Confirm / Change
+ * name, and the ways to move the stress. */
+static void
+preview_ask(struct user *u)
+{
+	char ok[24], chg[24], *spoken, *question, *text;
+	cJSON *p = cJSON_CreateObject(), *markup;
+
+	u->pending_seq++;
+	u->state = ST_AWAIT_CONFIRM;
+	snprintf(ok, sizeof(ok), "ok:%d", u->pending_seq);
+	snprintf(chg, sizeof(chg), "chg:%d", u->pending_seq);
+	/* The caption shows the stress chosen: "Мари\u0301я". */
+	spoken = names_spoken(u->pending_name, u->pending_stress);
+	question = texts_fmt(bt.texts, u->lang, "confirm_name", spoken);
+	markup = inline_row(u, "button_confirm", ok, "button_change", chg);
+	if (stress_buttons(u, markup) > 0) {
+		xasprintf(&text, "%s\n\n%s", question, texts_get(bt.texts, u->lang,
+		    "stress_hint"));
+		free(question);
+		question = text;
+	}
+	cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
+	cJSON_AddStringToObject(p, "caption", question);
+	cJSON_AddItemToObject(p, "reply_markup", markup);
+	cJSON_AddStringToObject(p, "_name", u->pending_name);
+	cJSON_AddStringToObject(p, "_stress", u->pending_stress);
+	delivery_add(u->chat_id, "preview", "sendVoice", p, 0, 0);
+	free(question);
+	free(spoken);
+}
+
+/* A name typed by the parent (with the stress marked, or not): validate,
+ * then ask to confirm with a voice message saying the phrase as the video
+ * will. */
 static void
 on_name(struct user *u, const char *text)
 {
-	char *display, *key, ok[24], chg[24], *question;
-	enum names_error e = names_normalize(text, strlen(text), &display, &key);
-	cJSON *p;
+	char *display, *key, *stress;
+	enum names_error e = names_normalize_stress(text, strlen(text), &display, &key, &stress);
 
 	if (e != NAMES_OK) {
 		reply(u, names_error_id(e), NULL);
@@ -345,20 +430,10 @@ on_name(struct user *u, const char *text)
 	}
 	free(u->pending_name);
 	u->pending_name = display;
+	free(u->pending_stress);
+	u->pending_stress = stress;
 	free(key);
-	u->pending_seq++;
-	u->state = ST_AWAIT_CONFIRM;
-	snprintf(ok, sizeof(ok), "ok:%d", u->pending_seq);
-	snprintf(chg, sizeof(chg), "chg:%d", u->pending_seq);
-	question = texts_fmt(bt.texts, u->lang, "confirm_name", display);
-	p = cJSON_CreateObject();
-	cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
-	cJSON_AddStringToObject(p, "caption", question);
-	cJSON_AddItemToObject(p, "reply_markup",
-	    inline_row(u, "button_confirm", ok, "button_change", chg));
-	cJSON_AddStringToObject(p, "_name", display);
-	delivery_add(u->chat_id, "preview", "sendVoice", p, 0, 0);
-	free(question);
+	preview_ask(u);
 }
 
 /* /status: the user's latest requests and where each one is. */
@@ -495,6 +570,38 @@ on_retry(struct user *u, int64_t asset)
 	return NULL;
 }
 
+/*
+ * A vowel button under the preview: the stress of that part moves there,
+ * and a new preview says it so (its own buttons; the old ones go away and
+ * are stale). The same vowel again changes nothing. -1 when the button
+ * does not fit the pending name (forged).
+ */
+static int
+on_stress(struct user *u, const struct update *up, const char *id)
+{
+	struct names_stress st;
+	cJSON *p;
+
+	if (names_stress_parse(u->pending_name, u->pending_stress, &st) == -1 ||
+	    up->part >= st.parts || up->vowel < 1 || up->vowel > st.vowels[up->part])
+		return -1;
+	if (st.mark[up->part] == up->vowel) {
+		answer_callback(id, texts_get(bt.texts, u->lang, "stress_same"));
+		return 0;
+	}
+	answer_callback(id, texts_get(bt.texts, u->lang, "stress_set"));
+	p = cJSON_CreateObject();
+	cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
+	cJSON_AddNumberToObject(p, "message_id", (double)up->message_id);
+	delivery_add(u->chat_id, "message", "editMessageReplyMarkup", p, 0, 0);
+	st.mark[up->part] = (unsigned char)up->vowel;
+	free(u->pending_stress);
+	u->pending_stress = names_stress_format(&st);
+	log_info("stress chosen\tuser=%lld stress=%s", (long long)u->id, u->pending_stress);
+	preview_ask(u);
+	return 0;
+}
+
 static void
 on_callback(const struct update *up)
 {
@@ -532,7 +639,10 @@ on_callback(const struct update *up)
 			reply(&u, "ask_name", NULL);
 		}
 		user_save(&u);
-	} else
+	} else if (up->button == UPDATE_BUTTON_STRESS && u.known && u.state == ST_AWAIT_CONFIRM &&
+	    up->seq == u.pending_seq && on_stress(&u, up, id) == 0)
+		user_save(&u);
+	else
 		answer_callback(id, texts_get(bt.texts, u.lang, "stale_button"));
 	user_free(&u);
 }
@@ -641,6 +751,61 @@ poll_start(evutil_socket_t fd, short what, void *arg)
 
 /* --- pronunciation previews ---------------------------------------------- */
 
+static char *preview_path(const char *, const char *);
+
+/* Keep what the render script said of a stress (its "stress" line: the
+ * parts whose sound the mark changes) beside the preview's OGG. */
+static void
+stress_keep(const char *ogg, const char *canonical)
+{
+	char *path, *tmp;
+	FILE *f;
+
+	xasprintf(&path, "%s.stress", ogg);
+	xasprintf(&tmp, "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%s\n", canonical) < 0 ||
+	    fclose(f) != 0 || rename(tmp, path) == -1) {
+		log_warn("keep %s", path);
+		unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+}
+
+/*
+ * The stress that goes into an asset's key: of the parent's, only what
+ * changes the sound, as the preview's render found (the vowel espeak-ng or
+ * the template's stresses file stresses anyway is no mark: the same video
+ * as the unmarked name). Without a preview to ask (it failed, or the
+ * cache was cleared), the parent's stress as it is: at worst a second
+ * render of the same sound, never a wrong one.
+ */
+static char *
+stress_canonical(const char *display, const char *stress)
+{
+	struct names_stress st;
+	char *path, *kept, line[128] = "";
+	FILE *f;
+
+	if (*stress == '\0')
+		return xstrdup("");
+	kept = preview_path(display, stress);
+	xasprintf(&path, "%s.stress", kept);
+	free(kept);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		if (names_stress_parse(display, line, &st) == 0) {
+			free(path);
+			return names_stress_format(&st);
+		}
+	}
+	free(path);
+	return xstrdup(stress);
+}
+
 static void
 preview_free(struct preview *pv)
 {
@@ -672,6 +837,10 @@ preview_rendered(const struct render_outcome *o, void *arg)
 {
 	struct preview *pv = arg;
 
+	/* What of the stress changes the sound goes beside the OGG first, so
+	 * that a cached OGG always has it (stress_canonical). */
+	if (strcmp(o->status, "ok") == 0 && o->stress_known)
+		stress_keep(pv->path, o->stress);
 	if (strcmp(o->status, "ok") == 0 && rename(pv->output, pv->path) == 0)
 		pv->done(pv->path, pv->arg);
 	else {
@@ -680,6 +849,21 @@ preview_rendered(const struct render_outcome *o, void *arg)
 		pv->done(NULL, pv->arg);
 	}
 	preview_free(pv);
+}
+
+/* Where the preview of a name said with a stress is cached (the names of
+ * the unmarked ones as before stresses existed). */
+static char *
+preview_path(const char *name, const char *stress)
+{
+	uint64_t h = template_hash(0, bt.tmpl.version, strlen(bt.tmpl.version));
+	char *path;
+
+	h = template_hash(h, name, strlen(name));
+	if (*stress != '\0')
+		h = template_hash(template_hash(h, "\n", 1), stress, strlen(stress));
+	xasprintf(&path, "%s/%016llx.ogg", bt.previews_dir, (unsigned long long)h);
+	return path;
 }
 
 /* A work directory the renderer's slot user owns. */
@@ -696,21 +880,19 @@ preview_workdir(struct preview *pv)
 /*
  * The OGG for a name, rendered by the template's script in preview mode
  * (same voice settings as the video) under the renderer's isolation, and
- * cached per template version and name.
+ * cached per template version, name and stress.
  */
 static void
-preview_make(const char *name, delivery_preview_done done, void *arg)
+preview_make(const char *name, const char *stress, delivery_preview_done done, void *arg)
 {
 	struct render_request rq = { 0 };
 	struct preview *pv = xcalloc(1, sizeof(*pv));
-	uint64_t h = template_hash(0, bt.tmpl.version, strlen(bt.tmpl.version));
 	char *cache, *thumb;
 
-	h = template_hash(h, name, strlen(name));
 	pv->done = done;
 	pv->arg = arg;
 	pv->slot = -1;
-	xasprintf(&pv->path, "%s/%016llx.ogg", bt.previews_dir, (unsigned long long)h);
+	pv->path = preview_path(name, stress);
 	if (access(pv->path, R_OK) == 0 || preview_workdir(pv) == -1) {
 		int ok = access(pv->path, R_OK) == 0;
 		done(ok ? pv->path : NULL, arg);
@@ -726,6 +908,7 @@ preview_make(const char *name, delivery_preview_done done, void *arg)
 	rq.template_dir = bt.tmpl.dir;
 	rq.cache_dir = cache;
 	rq.name = name;
+	rq.stress = stress;
 	rq.output = pv->output;
 	rq.thumb = thumb;
 	rq.mode = "preview";

@@ -62,7 +62,8 @@ static struct {
 		int64_t	 chat;
 		double	 last;		/* the chat's last send */
 	}			 chats[CHAT_SLOTS];
-	void			(*preview)(const char *, delivery_preview_done, void *);
+	void			(*preview)(const char *, const char *, delivery_preview_done,
+				    void *);
 	void			(*jobs_notify)(void);
 	int			 stopping;
 	void			(*stopped)(void);	/* delivery_stop's done */
@@ -434,7 +435,7 @@ preview_ready(const char *path, void *arg)
 }
 
 void
-delivery_set_preview(void (*make)(const char *, delivery_preview_done, void *))
+delivery_set_preview(void (*make)(const char *, const char *, delivery_preview_done, void *))
 {
 	dl.preview = make;
 }
@@ -539,16 +540,19 @@ send_start(sqlite3_stmt *st)
 	dl.inflight = x;
 	if (strcmp(x->kind, "preview") == 0) {
 		cJSON *name = cJSON_DetachItemFromObject(params, "_name");
+		cJSON *stress = cJSON_DetachItemFromObject(params, "_stress");
 
 		/* The OGG may take a while: no call slot is held meanwhile. */
 		x->rendering = 1;
 		dl.nrendering++;
 		x->params = params;
 		if (dl.preview != NULL && cJSON_IsString(name))
-			dl.preview(name->valuestring, preview_ready, x);
+			dl.preview(name->valuestring, cJSON_IsString(stress) ?
+			    stress->valuestring : "", preview_ready, x);
 		else
 			preview_ready(NULL, x);
 		cJSON_Delete(name);
+		cJSON_Delete(stress);
 		goto out;
 	}
 	if (strcmp(x->kind, "answer") == 0) {

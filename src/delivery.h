@@ -29,10 +29,12 @@ void	delivery_stop(void (*done)(void));
 
 /*
  * The pronunciation preview: a "preview" row carries its name in the
- * params as "_name"; the sender asks this function for the OGG file, then
+ * params as "_name" and the stress chosen as "_stress" (names.h; "" or
+ * absent: none); the sender asks this function for the OGG file, then
  * uploads it with sendVoice. done(NULL) falls back to a text message.
  */
 typedef void (*delivery_preview_done)(const char *path, void *arg);
-void	delivery_set_preview(void (*make)(const char *name, delivery_preview_done, void *));
+void	delivery_set_preview(void (*make)(const char *name, const char *stress,
+	    delivery_preview_done, void *));
 
 #endif

@@ -735,28 +735,46 @@ queue_refuse(struct queue *q, const char *entry_id, const struct queue_job *j)
 	queue_ack(q, entry_id);
 }
 
-/* ZREM answered: 1 means this node took the job out, so it publishes it. */
+/*
+ * Take a due job out of the retry set and put it on the stream in one
+ * step (a script runs atomically): of several nodes only the one whose
+ * ZREM removed it adds it, and no crash can fall between the two and leave
+ * the job in neither. The member is the job as JSON; its keys and values
+ * become the entry's fields (a bare id from an older greetbotd: job_id).
+ */
+static const char retry_move_lua[] =
+    "if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end\n"
+    "local ok, job = pcall(cjson.decode, ARGV[1])\n"
+    "local args = {KEYS[2], '*'}\n"
+    "if ok and type(job) == 'table' then\n"
+    "  for k, v in pairs(job) do args[#args + 1] = k; args[#args + 1] = tostring(v) end\n"
+    "else\n"
+    "  args[#args + 1] = 'job_id'; args[#args + 1] = ARGV[1]\n"
+    "end\n"
+    "redis.call('XADD', unpack(args))\n"
+    "return 1\n";
+
 struct moving {
 	struct queue	*q;
 	char		*member;
 };
 
 static void
-queue_on_zrem(redisAsyncContext *ac, void *r, void *priv)
+queue_on_moved(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct moving *m = priv;
 	redisReply *reply = r;
 
-	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 &&
-	    m->q->cmd != NULL) {
+	(void)ac;
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
 		struct queue_job j;
 		cJSON *keep;
 
 		job_from_json(m->member, &j, &keep);
-		job_xadd(m->q, ac, &j, NULL, NULL);
 		log_info("retry due, job back on the stream\tjob=%lld", (long long)j.id);
 		cJSON_Delete(keep);
-	}
+	} else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+		log_warnx("redis: cannot move a due retry\terror=\"%s\"", reply->str);
 	free(m->member);
 	free(m);
 }
@@ -775,7 +793,8 @@ queue_on_due(redisAsyncContext *ac, void *r, void *priv)
 
 		m->q = q;
 		m->member = xstrdup(reply->element[i]->str);
-		redisAsyncCommand(ac, queue_on_zrem, m, "ZREM %s %s", q->retry, m->member);
+		redisAsyncCommand(ac, queue_on_moved, m, "EVAL %s 2 %s %s %s", retry_move_lua,
+		    q->retry, q->stream, m->member);
 	}
 }
 

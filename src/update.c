@@ -87,6 +87,32 @@ update_button_number(const char *data, const char *prefix, long long max)
 	return v;
 }
 
+/* "st:<seq>:<part>:<vowel>", each number as update_button_number reads it
+ * (part and vowel at most 99); 0, or -1 when it is not that. */
+static int
+update_button_stress(struct update *up, const char *data)
+{
+	char buf[UPDATE_DATA_MAX + 1], *part, *vowel;
+	long long seq, p, v;
+
+	if (strncmp(data, "st:", 3) != 0 || strlen(data) > UPDATE_DATA_MAX)
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", data + 3);
+	if ((part = strchr(buf, ':')) == NULL || (vowel = strchr(part + 1, ':')) == NULL)
+		return -1;
+	*part++ = '\0';
+	*vowel++ = '\0';
+	if ((seq = update_button_number(buf, "", INT_MAX)) < 0 ||
+	    (p = update_button_number(part, "", 99)) < 0 ||
+	    (v = update_button_number(vowel, "", 99)) < 0)
+		return -1;
+	up->button = UPDATE_BUTTON_STRESS;
+	up->seq = (int)seq;
+	up->part = (int)p;
+	up->vowel = (int)v;
+	return 0;
+}
+
 /* The callback_data of our buttons. */
 static void
 update_button(struct update *up, const char *data)
@@ -104,7 +130,8 @@ update_button(struct update *up, const char *data)
 	} else if ((v = update_button_number(data, "chg:", INT_MAX)) >= 0) {
 		up->button = UPDATE_BUTTON_CHANGE;
 		up->seq = (int)v;
-	}
+	} else
+		(void)update_button_stress(up, data);
 }
 
 /* A button press; answered in its message's chat, else the user's. */

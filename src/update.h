@@ -24,6 +24,7 @@ enum update_button {
 	UPDATE_BUTTON_RETRY,	/* "retry:<asset id>" */
 	UPDATE_BUTTON_CONFIRM,	/* "ok:<pending_seq>" */
 	UPDATE_BUTTON_CHANGE,	/* "chg:<pending_seq>" */
+	UPDATE_BUTTON_STRESS,	/* "st:<pending_seq>:<part>:<vowel>" */
 };
 
 /*
@@ -46,7 +47,8 @@ struct update {
 	const char		*callback_id;	/* callback_query.id */
 	enum update_button	 button;
 	int64_t			 asset_id;	/* UPDATE_BUTTON_RETRY */
-	int			 seq;		/* UPDATE_BUTTON_CONFIRM, _CHANGE */
+	int			 seq;		/* UPDATE_BUTTON_CONFIRM, _CHANGE, _STRESS */
+	int			 part, vowel;	/* UPDATE_BUTTON_STRESS (names.h) */
 	int64_t			 message_id;	/* the pressed button's message */
 	const char		*member_status;	/* new_chat_member.status, or NULL */
 };

@@ -96,6 +96,12 @@ test_callback(void)
 	UNIT_CHECK(up.chat_id == 5, "no message: answered in the user's chat");
 	cJSON_Delete(j);
 
+	parse("{\"callback_query\":{\"id\":\"q2\",\"from\":{\"id\":5},\"data\":\"st:4:1:3\"}}",
+	    &up, &j);
+	UNIT_CHECK(up.button == UPDATE_BUTTON_STRESS && up.seq == 4 && up.part == 1 &&
+	    up.vowel == 3, "st:4:1:3 stresses vowel 3 of part 1 at seq 4");
+	cJSON_Delete(j);
+
 	parse("{\"callback_query\":{\"id\":\"q3\",\"from\":{\"id\":5},\"data\":\"retry:12\"}}",
 	    &up, &j);
 	UNIT_CHECK(up.button == UPDATE_BUTTON_RETRY && up.asset_id == 12, "retry:12");
@@ -114,6 +120,8 @@ test_callback(void)
 			"retry:12.0", "retry:012", "retry:99999999999999999999",
 			"ok:", "ok: 3", "ok:3 ", "ok:4294967299", "chg:-1", "ok3", "OK:3",
 			"ok:0000000000000000000000000000000000000000000000000000000000003",
+			"st:", "st:4", "st:4:1", "st:4:1:", "st:4::3", "st:4:1:3:", "st:04:1:3",
+			"st:4:1:100", "st:4:-1:3", "st:4:1:3x", "st: 4:1:3", "st:4294967299:1:3",
 		};
 		char buf[256];
 
