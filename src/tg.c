@@ -55,6 +55,7 @@ struct tg_call {
 	char			*desc;
 	char			 errbuf[CURL_ERROR_SIZE];
 	struct timespec		 start;
+	int			 raw;		/* tg_post_url: judged by the status */
 	tg_cb			 cb;
 	void			*arg;
 };
@@ -377,7 +378,13 @@ tg_call_finish(struct tg_call *c)
 		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.http_status);
 		if (c->code != CURLE_OK)
 			tg_result_curl(c, &r);
-		else
+		else if (c->raw) {
+			char buf[32];
+
+			r.ok = r.http_status >= 200 && r.http_status < 300;
+			snprintf(buf, sizeof(buf), "HTTP %ld", r.http_status);
+			tg_describe(c, buf);
+		} else
 			root = tg_result_body(c, &r);
 	}
 	r.description = c->desc != NULL ? c->desc : "";
@@ -479,6 +486,14 @@ tg_free(struct tg *tg)
 	tg_destroy(tg);
 }
 
+/* At most n connections to one host at once (default TG_HOST_CONNS). */
+void
+tg_set_max_connections(struct tg *tg, long n)
+{
+	if (n > 0)
+		curl_multi_setopt(tg->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+}
+
 /* Set the default connect and total timeouts for later calls. */
 void
 tg_set_timeouts(struct tg *tg, long connect_ms, long total_ms)
@@ -528,10 +543,11 @@ tg_curl_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* A call with its easy handle set up, not yet started. */
+/* A call with its easy handle set up, not yet started; to url, or when
+ * it is NULL to the method's Bot API URL. */
 static struct tg_call *
-tg_call_new(struct tg *tg, const char *method, long timeout_ms, tg_cb cb,
-    void *arg)
+tg_call_new(struct tg *tg, const char *method, const char *to, long timeout_ms,
+    tg_cb cb, void *arg)
 {
 	struct tg_call *c;
 	char *url;
@@ -544,7 +560,10 @@ tg_call_new(struct tg *tg, const char *method, long timeout_ms, tg_cb cb,
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	if ((c->easy = curl_easy_init()) == NULL)
 		fatalx("tg: curl_easy_init failed");
-	xasprintf(&url, "%s/bot%s/%s", tg->api_url, tg->token, method);
+	if (to != NULL)
+		url = xstrdup(to);
+	else
+		xasprintf(&url, "%s/bot%s/%s", tg->api_url, tg->token, method);
 	curl_easy_setopt(c->easy, CURLOPT_URL, url);	/* curl copies it */
 	free(url);
 	curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -601,13 +620,41 @@ tg_call(struct tg *tg, const char *method, cJSON *params, long timeout_ms,
 {
 	struct tg_call *c;
 
-	c = tg_call_new(tg, method, timeout_ms, cb, arg);
+	c = tg_call_new(tg, method, NULL, timeout_ms, cb, arg);
 	if (params == NULL)
 		params = cJSON_CreateObject();
 	if (params == NULL || (c->body = cJSON_PrintUnformatted(params)) == NULL)
 		fatalx("tg: cannot serialise %s parameters", method);
 	cJSON_Delete(params);
 	c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
+	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
+	tg_call_start(c);
+	return c;
+}
+
+/*
+ * POST a JSON text to url with extra header lines (tgsim's webhook
+ * delivery). No proxy from the environment: the caller chose the address.
+ * The answer is judged by its status alone (ok: 2xx); its body is not read
+ * as a Bot API answer and result is NULL.
+ */
+struct tg_call *
+tg_post_url(struct tg *tg, const char *url, const char *json,
+    const char *const *headers, long timeout_ms, tg_cb cb, void *arg)
+{
+	struct tg_call *c;
+
+	c = tg_call_new(tg, "webhook", url, timeout_ms, cb, arg);
+	c->raw = 1;
+	c->body = cJSON_malloc(strlen(json) + 1);
+	if (c->body == NULL)
+		fatalx("tg: out of memory");
+	memcpy(c->body, json, strlen(json) + 1);
+	curl_easy_setopt(c->easy, CURLOPT_PROXY, "");
+	c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
+	for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+		c->headers = curl_slist_append(c->headers, headers[i]);
 	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
 	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
 	tg_call_start(c);
@@ -750,7 +797,7 @@ tg_upload_files(struct tg *tg, const char *method, cJSON *params,
 {
 	struct tg_call *c;
 
-	c = tg_call_new(tg, method, tg->total_ms * TG_UPLOAD_FACTOR, cb, arg);
+	c = tg_call_new(tg, method, NULL, tg->total_ms * TG_UPLOAD_FACTOR, cb, arg);
 	if ((c->mime = curl_mime_init(c->easy)) == NULL)
 		fatalx("tg: curl_mime_init failed");
 	tg_mime_params(c->mime, params);

@@ -52,6 +52,13 @@ struct tg_file_part {
 };
 struct tg_call	*tg_upload_files(struct tg *, const char *method, cJSON *params,
 		    const struct tg_file_part *, size_t, tg_cb, void *arg);
+/* POST a JSON text to any url, with extra header lines ("Name: value",
+ * NULL-terminated, may be NULL); no proxy. ok is a 2xx status, result is
+ * NULL (tgsim's webhook delivery). */
+struct tg_call	*tg_post_url(struct tg *, const char *url, const char *json,
+		    const char *const *headers, long timeout_ms, tg_cb, void *arg);
+/* At most n connections to one host at once (default 16). */
+void		 tg_set_max_connections(struct tg *, long n);
 void		 tg_cancel(struct tg_call *);	/* no callback afterwards */
 int		 tg_inflight(const struct tg *);
 /* Build a file download URL {api_url}/file/bot{token}/{file_path} (xmalloc'd). */
