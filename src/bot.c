@@ -32,6 +32,7 @@
 #include "texts.h"
 #include "tg.h"
 #include "update.h"
+#include "webhook.h"
 #include "xmalloc.h"
 
 /* The conversation, one state per user (users.state). */
@@ -699,6 +700,39 @@ poll_again(int seconds)
 		evtimer_add(bt.poll_ev, &tv);
 }
 
+/* The webhook is deleted: polling may start. */
+static void
+poll_now(void)
+{
+	poll_again(0);
+}
+
+/* The update kinds the bot acts on; getUpdates and setWebhook ask for
+ * the same list. */
+static cJSON *
+allowed_updates(void)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	cJSON_AddItemToArray(a, cJSON_CreateString("message"));
+	cJSON_AddItemToArray(a, cJSON_CreateString("callback_query"));
+	cJSON_AddItemToArray(a, cJSON_CreateString("my_chat_member"));
+	cJSON_AddItemToArray(a, cJSON_CreateString("edited_message"));
+	return a;
+}
+
+/* An update POSTed to the webhook: committed when this returns, and only
+ * then answered (webhook.c); then what polling does after a batch. */
+static void
+webhook_update(const cJSON *u)
+{
+	update_apply(u);
+	delivery_kick();
+	if (bt.new_jobs > 0)
+		notify_jobs();
+	bt.new_jobs = 0;
+}
+
 static void
 poll_done(const struct tg_result *r, void *arg)
 {
@@ -706,6 +740,13 @@ poll_done(const struct tg_result *r, void *arg)
 
 	(void)arg;
 	bt.poll = NULL;
+	/* A webhook is set (by another instance, or before a switch back to
+	 * polling): Telegram refuses getUpdates until it is deleted. */
+	if (r->error_code == 409 && strstr(r->description, "webhook") != NULL) {
+		log_warnx("a webhook is set: deleting it to poll");
+		webhook_delete(bt.base, bt.tg, poll_now);
+		return;
+	}
 	if (!r->ok) {
 		int wait = r->retry_after > 0 ? r->retry_after :
 		    (bt.backoff = bt.backoff ? (bt.backoff * 2 > 30 ? 30 : bt.backoff * 2) : 1);
@@ -733,18 +774,14 @@ poll_done(const struct tg_result *r, void *arg)
 static void
 poll_start(evutil_socket_t fd, short what, void *arg)
 {
-	cJSON *p = cJSON_CreateObject(), *allowed;
+	cJSON *p = cJSON_CreateObject();
 
 	(void)fd;
 	(void)what;
 	(void)arg;
 	cJSON_AddNumberToObject(p, "offset", (double)bt.offset);
 	cJSON_AddNumberToObject(p, "timeout", bt.cfg.poll_timeout);
-	allowed = cJSON_AddArrayToObject(p, "allowed_updates");
-	cJSON_AddItemToArray(allowed, cJSON_CreateString("message"));
-	cJSON_AddItemToArray(allowed, cJSON_CreateString("callback_query"));
-	cJSON_AddItemToArray(allowed, cJSON_CreateString("my_chat_member"));
-	cJSON_AddItemToArray(allowed, cJSON_CreateString("edited_message"));
+	cJSON_AddItemToObject(p, "allowed_updates", allowed_updates());
 	bt.poll = tg_call(bt.tg, "getUpdates", p, (bt.cfg.poll_timeout + 15) * 1000L,
 	    poll_done, NULL);
 }
@@ -957,6 +994,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	bt.stopping = 1;
+	webhook_stop();		/* Telegram sends later updates again */
 	event_base_loopexit(bt.base, &tv);
 	delivery_stop(on_stopped);
 }
@@ -1038,6 +1076,7 @@ setup(void)
 	if (*bt.cfg.telegram_token == '\0')
 		fatalx("no telegram_token or telegram_token_file configured");
 	log_add_secret(bt.cfg.telegram_token);
+	log_add_secret(bt.cfg.webhook_secret);
 	if ((bt.texts = texts_load(bt.cfg.messages_dir, bt.cfg.default_language, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
@@ -1074,6 +1113,23 @@ setup(void)
 	bt.poll_ev = evtimer_new(bt.base, poll_start, NULL);
 }
 
+/* Updates by webhook (our HTTP server, then setWebhook) or by polling
+ * (deleteWebhook first: Telegram refuses getUpdates while one is set). */
+static void
+telegram_start(void)
+{
+	char bound[300];
+
+	if (strcmp(bt.cfg.telegram_mode, "webhook") != 0) {
+		webhook_delete(bt.base, bt.tg, poll_now);
+		return;
+	}
+	if (webhook_start(bt.base, bt.tg, &bt.cfg, allowed_updates(), webhook_update,
+	    bound, sizeof(bound)) == -1)
+		fatal("webhook_listen %s: cannot listen", bt.cfg.webhook_listen);
+	log_info("webhook listening\taddr=%s path=%s", bound, bt.cfg.webhook_path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1088,11 +1144,12 @@ main(int argc, char **argv)
 		}
 	}
 	setup();
-	log_info("started\toffset=%lld template_version=%s", (long long)bt.offset,
-	    bt.tmpl.version);
-	poll_again(0);
+	log_info("started\toffset=%lld template_version=%s mode=%s", (long long)bt.offset,
+	    bt.tmpl.version, bt.cfg.telegram_mode);
+	telegram_start();
 	delivery_kick();
 	event_base_dispatch(bt.base);
+	webhook_stop();
 	tg_free(bt.tg);
 	db_close(bt.db);
 	return 0;

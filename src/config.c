@@ -38,6 +38,13 @@ static const struct key keys[] = {
 	PR(telegram_token_file, ""),
 	SR(telegram_api_url, "https://api.telegram.org"),
 	I(poll_timeout, "25", 0, 50),
+	SR(telegram_mode, "polling"),
+	SR(webhook_url, ""),
+	SR(webhook_listen, "127.0.0.1:8443"),
+	SR(webhook_path, ""),
+	SR(webhook_secret, ""),
+	PR(webhook_secret_file, ""),
+	IR(webhook_max_connections, "40", 1, 100),
 	SR(redis_url, ""),
 	SR(redis_prefix, "greetbot"),
 	SR(redis_server, "redis-server"),
@@ -206,25 +213,89 @@ config_read_env(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* The token file holds the token on its first line. */
+/* A secret's file holds it on its first line: into *dst unless *dst is
+ * set already (the key itself wins over its file). */
 static int
-config_read_token(struct config *c, char *err, size_t errlen)
+config_read_secret(const char *key, const char *path, char **dst, char *err,
+    size_t errlen)
 {
 	FILE *f;
-	char buf[256];
+	char buf[512];
 
-	if (*c->telegram_token != '\0' || *c->telegram_token_file == '\0')
+	if (**dst != '\0' || *path == '\0')
 		return 0;
-	if ((f = fopen(c->telegram_token_file, "r")) == NULL) {
-		snprintf(err, errlen, "telegram_token_file %s: %s",
-		    c->telegram_token_file, strerror(errno));
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s %s: %s", key, path, strerror(errno));
 		return -1;
 	}
 	if (fgets(buf, sizeof(buf), f) == NULL)
 		buf[0] = '\0';
 	fclose(f);
-	free(c->telegram_token);
-	c->telegram_token = xstrdup(trim(buf));
+	free(*dst);
+	*dst = xstrdup(trim(buf));
+	return 0;
+}
+
+/* The token file holds the token on its first line. */
+static int
+config_read_token(struct config *c, char *err, size_t errlen)
+{
+	return config_read_secret("telegram_token_file", c->telegram_token_file,
+	    &c->telegram_token, err, errlen) == -1 ||
+	    config_read_secret("webhook_secret_file", c->webhook_secret_file,
+	    &c->webhook_secret, err, errlen) == -1 ? -1 : 0;
+}
+
+/*
+ * telegram_mode and the webhook keys. The secret is Telegram's
+ * secret_token: 1-256 of A-Z a-z 0-9 _ - (never printed here). The
+ * default path is /telegram/<bot_id> (bytes other than letters, digits
+ * and ._~- as _): not the token, which must never be in a URL.
+ */
+static int
+config_check_webhook(struct config *c, char *err, size_t errlen)
+{
+	size_t n = strlen(c->webhook_secret);
+	int webhook = strcmp(c->telegram_mode, "webhook") == 0;
+
+	if (!webhook && strcmp(c->telegram_mode, "polling") != 0) {
+		snprintf(err, errlen, "telegram_mode: polling or webhook, not \"%s\"",
+		    c->telegram_mode);
+		return -1;
+	}
+	if (n > 256 || strspn(c->webhook_secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_-") != n) {
+		snprintf(err, errlen, "webhook_secret: 1-256 characters of A-Z a-z 0-9 _ -");
+		return -1;
+	}
+	if (*c->webhook_path == '\0') {
+		char *p;
+
+		free(c->webhook_path);
+		xasprintf(&c->webhook_path, "/telegram/%s", c->bot_id);
+		for (p = c->webhook_path + strlen("/telegram/"); *p != '\0'; p++)
+			if (!isalnum((unsigned char)*p) && strchr("._~-", *p) == NULL)
+				*p = '_';
+	} else if (*c->webhook_path != '/') {
+		snprintf(err, errlen, "webhook_path: must start with /");
+		return -1;
+	}
+	if (strrchr(c->webhook_listen, ':') == NULL) {
+		snprintf(err, errlen, "webhook_listen: HOST:PORT, not \"%s\"",
+		    c->webhook_listen);
+		return -1;
+	}
+	if (!webhook)
+		return 0;
+	if (*c->webhook_url == '\0') {
+		snprintf(err, errlen, "telegram_mode = webhook needs webhook_url");
+		return -1;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "telegram_mode = webhook needs webhook_secret or "
+		    "webhook_secret_file");
+		return -1;
+	}
 	return 0;
 }
 
@@ -241,7 +312,8 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			return -1;
 	}
 	if (config_read_env(c, err, errlen) == -1 ||
-	    config_read_token(c, err, errlen) == -1)
+	    config_read_token(c, err, errlen) == -1 ||
+	    config_check_webhook(c, err, errlen) == -1)
 		return -1;
 	/* No bot and no db_path: a render node without a database. */
 	if (*c->db_path == '\0' && c->bot_enabled) {

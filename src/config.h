@@ -11,6 +11,13 @@ struct config {
 	char	*telegram_token_file;
 	char	*telegram_api_url;
 	int	 poll_timeout;		/* getUpdates long-poll seconds */
+	char	*telegram_mode;		/* "polling" or "webhook" */
+	char	*webhook_url;		/* the public HTTPS URL Telegram posts to */
+	char	*webhook_listen;	/* host:port of greetbot-tg's HTTP server */
+	char	*webhook_path;		/* the path it serves; default /telegram/<bot_id> */
+	char	*webhook_secret;	/* resolved: webhook_secret or the file's */
+	char	*webhook_secret_file;
+	int	 webhook_max_connections;
 	char	*redis_url;		/* empty: private redis-server in state_dir */
 	char	*redis_prefix;
 	char	*redis_server;		/* program for the embedded Redis */

@@ -1660,6 +1660,7 @@ setup_config(void)
 	if (log_level_parse(sv.cfg.log_level, &lvl) == 0)
 		log_set_level(lvl);
 	log_add_secret(sv.cfg.telegram_token);
+	log_add_secret(sv.cfg.webhook_secret);
 	if ((sv.texts = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "texts.h"
 #include "unit.h"
+#include "webhook.h"
 
 static char dir[] = "/tmp/greetbot-unit.XXXXXX";
 
@@ -88,6 +89,54 @@ test_errors(void)
 }
 
 static void
+test_webhook(void)
+{
+	struct config c;
+	char err[256];
+	const char *p;
+
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == 0, "webhook: defaults load");
+	UNIT_STREQ(c.telegram_mode, "polling", "polling by default");
+	UNIT_STREQ(c.webhook_listen, "127.0.0.1:8443", "the webhook server is on loopback");
+	UNIT_STREQ(c.webhook_path, "/telegram/main", "the path is derived from bot_id");
+	UNIT_CHECK(c.webhook_max_connections == 40, "max_connections defaults to 40");
+	config_free(&c);
+	p = write_file("w.conf", "telegram_mode = webhook\nwebhook_url = https://x/hook\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 && strstr(err, "webhook_secret"),
+	    "webhook mode without a secret is refused: %s", err);
+	config_free(&c);
+	p = write_file("w.conf", "telegram_mode = webhook\nwebhook_secret = abc_DEF-123\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 && strstr(err, "webhook_url"),
+	    "webhook mode without a url is refused: %s", err);
+	config_free(&c);
+	p = write_file("w.conf", "webhook_secret = no spaces\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 && strstr(err, "no spaces") == NULL,
+	    "a secret outside A-Z a-z 0-9 _ - is refused, and not shown: %s", err);
+	config_free(&c);
+	p = write_file("w.conf", "telegram_mode = hook\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1, "an unknown mode is refused");
+	config_free(&c);
+	p = write_file("secret", "  s3cret_-X \n");
+	setenv("GREETBOT_WEBHOOK_SECRET_FILE", p, 1);
+	p = write_file("w.conf", "telegram_mode = webhook\nwebhook_url = https://x/hook\n"
+	    "bot_id = shop/1\nwebhook_max_connections = 100\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "webhook mode with a secret "
+	    "file loads: %s", err);
+	UNIT_STREQ(c.webhook_secret, "s3cret_-X", "the secret is read from its file, trimmed");
+	UNIT_STREQ(c.webhook_path, "/telegram/shop_1", "a bot_id unfit for a path is made fit");
+	UNIT_CHECK(c.webhook_max_connections == 100, "max_connections from the file");
+	config_free(&c);
+	unsetenv("GREETBOT_WEBHOOK_SECRET_FILE");
+	p = write_file("w.conf", "webhook_max_connections = 101\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1, "max_connections is 1-100");
+	config_free(&c);
+	UNIT_CHECK(webhook_secret_equal("abc", "abc"), "equal secrets match");
+	UNIT_CHECK(!webhook_secret_equal("abd", "abc") && !webhook_secret_equal("ab", "abc") &&
+	    !webhook_secret_equal("abcd", "abc") && !webhook_secret_equal("", "abc"),
+	    "a different, shorter or longer secret does not");
+}
+
+static void
 test_reload(void)
 {
 	struct config c;
@@ -153,11 +202,12 @@ main(void)
 	test_defaults_and_file();
 	test_env_overrides();
 	test_errors();
+	test_webhook();
 	test_reload();
 	test_texts();
 	test_redact();
 	for (const char **f = (const char *[]){ "a.conf", "b.conf", "c.conf", "d.conf",
-	    "token", "ru", "en", "r.conf", NULL }; *f != NULL; f++) {
+	    "token", "w.conf", "secret", "ru", "en", "r.conf", NULL }; *f != NULL; f++) {
 		char path[256];
 		snprintf(path, sizeof(path), "%s/%s", dir, *f);
 		unlink(path);
