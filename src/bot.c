@@ -740,19 +740,18 @@ poll_done(const struct tg_result *r, void *arg)
 
 	(void)arg;
 	bt.poll = NULL;
-	/* A webhook is set (by another instance, or before a switch back to
-	 * polling): Telegram refuses getUpdates until it is deleted. */
-	if (r->error_code == 409 && strstr(r->description, "webhook") != NULL) {
-		log_warnx("a webhook is set: deleting it to poll");
-		webhook_delete(bt.base, bt.tg, poll_now);
-		return;
-	}
 	if (!r->ok) {
 		int wait = r->retry_after > 0 ? r->retry_after :
 		    (bt.backoff = bt.backoff ? (bt.backoff * 2 > 30 ? 30 : bt.backoff * 2) : 1);
 		log_warnx("getUpdates failed\tstatus=%ld retry_in=%d", r->http_status, wait);
 		if (r->error_code == 401 || r->error_code == 404)
 			log_warnx("the bot token is not accepted: check telegram_token");
+		/* A webhook is set (by another instance, or still from webhook
+		 * mode): Telegram refuses getUpdates until it is deleted. */
+		if (r->error_code == 409 && strstr(r->description, "webhook") != NULL) {
+			log_warnx("a webhook is set: deleting it to poll");
+			webhook_delete(bt.base, bt.tg, NULL);
+		}
 		poll_again(wait);
 		return;
 	}

@@ -40,9 +40,11 @@ static struct {
 	char			*path;
 	char			*secret;
 	webhook_apply_fn	 apply;
-	/* The Bot API call made until it works: setWebhook or deleteWebhook. */
+	/* The Bot API call: setWebhook, made until it works, or deleteWebhook,
+	 * made once. */
 	const char		*method;
 	cJSON			*params;
+	int			 until_ok;
 	void			(*ready)(void);
 	struct tg_call		*call;
 	struct event		*retry;
@@ -69,16 +71,21 @@ static void
 wh_done(const struct tg_result *r, void *arg)
 {
 	struct timeval tv = { 0, 0 };
+	void (*ready)(void) = wh.ready;
 
 	(void)arg;
 	wh.call = NULL;
-	if (r->ok) {
-		log_info("%s done", wh.method);
+	if (r->ok || !wh.until_ok) {
+		if (r->ok)
+			log_info("%s done", wh.method);
+		else
+			log_warnx("%s failed\tstatus=%ld", wh.method, r->http_status);
 		cJSON_Delete(wh.params);
 		wh.params = NULL;
 		wh.backoff = 0;
-		if (wh.ready != NULL)
-			wh.ready();
+		wh.ready = NULL;
+		if (ready != NULL)
+			ready();
 		return;
 	}
 	wh.backoff = wh.backoff ? (wh.backoff * 2 > WH_BACKOFF_MAX ? WH_BACKOFF_MAX :
@@ -101,15 +108,17 @@ wh_try(evutil_socket_t fd, short what, void *arg)
 	    NULL);
 }
 
-/* Make method with params (taken) until it works, then ready(). */
+/* Make method with params (taken), again until it works when until_ok,
+ * then ready(). */
 static void
 wh_call(struct event_base *base, struct tg *tg, const char *method, cJSON *params,
-    void (*ready)(void))
+    int until_ok, void (*ready)(void))
 {
 	wh.base = base;
 	wh.tg = tg;
 	wh.method = method;
 	wh.params = params;
+	wh.until_ok = until_ok;
 	wh.ready = ready;
 	if (wh.retry == NULL && (wh.retry = evtimer_new(base, wh_try, NULL)) == NULL)
 		fatalx("webhook: evtimer_new");
@@ -119,7 +128,9 @@ wh_call(struct event_base *base, struct tg *tg, const char *method, cJSON *param
 void
 webhook_delete(struct event_base *base, struct tg *tg, void (*ready)(void))
 {
-	wh_call(base, tg, "deleteWebhook", cJSON_CreateObject(), ready);
+	if (wh.params != NULL)
+		return;		/* one is on its way */
+	wh_call(base, tg, "deleteWebhook", cJSON_CreateObject(), 0, ready);
 }
 
 /* --- the server ---------------------------------------------------------- */
@@ -274,7 +285,7 @@ webhook_start(struct event_base *base, struct tg *tg, const struct config *cfg,
 	cJSON_AddStringToObject(p, "secret_token", cfg->webhook_secret);
 	cJSON_AddItemToObject(p, "allowed_updates", allowed);
 	cJSON_AddNumberToObject(p, "max_connections", cfg->webhook_max_connections);
-	wh_call(base, tg, "setWebhook", p, NULL);
+	wh_call(base, tg, "setWebhook", p, 1, NULL);
 	return 0;
 }
 

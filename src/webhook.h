@@ -29,8 +29,10 @@ int	webhook_start(struct event_base *, struct tg *, const struct config *,
 /* Stop serving (SIGTERM): Telegram sends what comes next again later. */
 void	webhook_stop(void);
 /*
- * Polling mode: deleteWebhook, retried with a growing delay until it
- * works (Telegram refuses getUpdates while a webhook is set), then ready().
+ * Polling mode: deleteWebhook (Telegram refuses getUpdates while a
+ * webhook is set), then ready() (may be NULL) whether it worked or not: a
+ * wrong token or an API that is down is then getUpdates' to report, and a
+ * 409 for a webhook calls this again. Nothing when a call is on its way.
  */
 void	webhook_delete(struct event_base *, struct tg *, void (*ready)(void));
 /* 1 when two secrets are equal; the time taken depends on the configured
