@@ -143,8 +143,10 @@ install: $(PROGS) media
 	install -m 755 scripts/render.d/*.pl $(DESTDIR)$(SHARE)/scripts/render.d/
 	for d in templates messages data; do \
 	    find "$$d" -type d -exec install -d -m 755 '$(DESTDIR)$(SHARE)/{}' ';' && \
-	    find "$$d" -type f ! -name '.*' -exec install -m 644 '{}' '$(DESTDIR)$(SHARE)/{}' ';' \
-	    || exit 1; \
+	    find "$$d" -type f ! -name '.*' ! -perm -u+x \
+		-exec install -m 644 '{}' '$(DESTDIR)$(SHARE)/{}' ';' && \
+	    find "$$d" -type f ! -name '.*' -perm -u+x \
+		-exec install -m 755 '{}' '$(DESTDIR)$(SHARE)/{}' ';' || exit 1; \
 	done
 	install -d $(DESTDIR)$(PREFIX)/share/doc/greetbot $(DESTDIR)$(SYSTEMD_UNIT_DIR)
 	install -m 644 README.md docs/ARCHITECTURE.md $(DESTDIR)$(PREFIX)/share/doc/greetbot/
