@@ -95,10 +95,11 @@ voice_pick() {
 # among the part's Cyrillic vowels, 0 for none: "2", "0,2"), else the
 # template's stresses file (one name per line with its stressed vowel as a
 # capital, МарИя, or with U+0301 after it, Мари́я), else espeak-ng's own.
-# The script prints "stress S" on stdout: S is GREETBOT_STRESS with every
-# part whose sound it does not change (the vowel the unmarked name has
-# anyway, or a part it could not move) set to 0, trailing zeros dropped:
-# what makes the sound, so the caller can tell two marks apart cheaply.
+# Given a GREETBOT_STRESS, the script prints "stress S" on stdout: S is
+# that with every part whose sound it does not change (the vowel the
+# unmarked name has anyway, or a part it could not move) set to 0,
+# trailing zeros dropped: what makes the sound, so that the caller can
+# tell two marks apart cheaply.
 
 readonly VOWELS=аеёиоуыэюя
 declare -A known_stress=()
@@ -335,7 +336,7 @@ wav_header() {
 speak() {
 	local rate size room f shown=$name
 	spoken_name
-	printf 'stress %s\n' "$stress_out"
+	[ -z "${GREETBOT_STRESS:-}" ] || printf 'stress %s\n' "$stress_out"
 	name=$spoken
 	put_name "${conf[phrase]}"
 	name=$shown
