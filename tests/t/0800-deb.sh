@@ -7,8 +7,10 @@
 # URL into /etc/greetbot/greetbot.conf, the token into the file it names,
 # and greetbotd started as the unit would (systemd does not run in a
 # chroot: ExecStart by hand, as root, in WorkingDirectory, with systemd's
-# environment, after making StateDirectory). A simulated parent (tgsim from
-# the package, on loopback) gets a video; purge takes the state and config.
+# environment, after making StateDirectory, inside the unit's sandbox
+# reproduced with mounts: ProtectSystem=strict, PrivateTmp, ProtectHome,
+# NoNewPrivileges). A simulated parent (tgsim from the package, on
+# loopback) gets a video; purge takes the state and config.
 #
 # The chroot: a minbase tree with the package's Depends installed is
 # cached under $GREETBOT_DEB_CACHE (/var/tmp/greetbot-deb-chroot; made
@@ -281,9 +283,42 @@ t_check "the unit runs greetbotd as root (no User=) from the package's paths" \
 	bash -c '! grep -q "^User=" <<<"$1" && [ "$2" = "/usr/bin/greetbotd -c /etc/greetbot/greetbot.conf" ] &&
 		[ "$3" = /var/lib/greetbot ]' _ "$unit" "$exec_start" "$workdir"
 in_root sh -c 'mkdir -p "$1" && chmod "$2" "$1"' sh "$state" "$state_mode"
+
+# The unit's sandbox, as far as it restricts greetbotd, is reproduced in a
+# mount namespace of greetbotd's own; every [Service] directive must be one
+# this test knows (a new one: add it here, with what it does if it
+# restricts anything).
+known=" Type NotifyAccess ExecStart ExecReload TimeoutStopSec KillMode Restart RestartSec "
+known+="StateDirectory StateDirectoryMode WorkingDirectory NoNewPrivileges ProtectSystem "
+known+="ProtectHome PrivateTmp ReadWritePaths "
+unknown=$(sed -n '/^\[Service\]/,/^\[/ s/^\([A-Za-z]*\)=.*/\1/p' <<<"$unit" |
+	while read -r k; do case $known in *" $k "*) ;; *) printf '%s ' "$k" ;; esac; done)
+t_check "this test knows every [Service] directive of the unit${unknown:+ (not: $unknown)}" \
+	test -z "$unknown"
+t_check "the sandbox: ProtectSystem=strict, ProtectHome, PrivateTmp, NoNewPrivileges" \
+	bash -c 'for d in ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes; do
+		grep -qx "$d" <<<"$1" || exit 1; done' _ "$unit"
+writable="$state $(sed -n 's/^ReadWritePaths=//p' <<<"$unit")"
+# ProtectSystem=strict: everything read-only but the state directory and
+# ReadWritePaths (and /dev, /proc); PrivateTmp: /tmp and /var/tmp empty and
+# private; ProtectHome: /home, /root, /run/user empty and read-only;
+# NoNewPrivileges: setpriv. Then greetbotd in WorkingDirectory, umask 022.
+sandbox='r=$1 rw=$2 wd=$3 path=$4
+shift 4
+mount -o remount,bind,ro "$r" || exit 1
+for d in $rw; do
+	mount --bind "$r$d" "$r$d" && mount -o remount,bind,rw "$r$d" || exit 1
+done
+for d in /tmp /var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "$r$d" || exit 1; done
+for d in /home /root /run/user; do
+	[ ! -d "$r$d" ] || mount -t tmpfs -o ro,mode=0755 tmpfs "$r$d" || exit 1
+done
+exec chroot "$r" /usr/bin/env -i PATH="$path" /usr/bin/setpriv --no-new-privs \
+	/bin/sh -c '\''cd "$1" && umask 022 && shift && exec "$@"'\'' sh "$wd" "$@"'
 read -ra argv <<<"$exec_start"
-"${root_cmd[@]}" /bin/sh -c 'cd "$1" && umask 022 && shift && exec "$@"' sh "$workdir" \
-	"${argv[@]}" 2>>"$T/greetbotd.log" &
+nsenter --target "$NS_PID" --mount -- unshare --mount --propagation private -- \
+	/bin/sh -c "$sandbox" sh "$root" "$writable" "$workdir" "$unit_path" "${argv[@]}" \
+	2>>"$T/greetbotd.log" &
 GB_PID=$!
 # Ready, or an error from greetbotd itself (a fatal one ends it).
 t_wait_log "$T/greetbotd.log" 'msg=ready|level=error proc=greetbotd' 60 || true
@@ -301,6 +336,10 @@ t_check "renderers run as per-slot uids with the greetbot group and no network" 
 	"$T/greetbotd.log"
 t_check "greetbotd does not warn that renderers can read the token" \
 	bash -c '! grep -q "can read the bot token" "$1"' _ "$T/greetbotd.log"
+t_check "it runs with no_new_privs, and cannot write outside its state directory" \
+	bash -c 'grep -qx "NoNewPrivs:[[:space:]]*1" "/proc/$1/status" &&
+		! nsenter --target "$1" --mount -- chroot "$2" /bin/sh -c ": >/etc/greetbot/x" 2>/dev/null' \
+	_ "$GB_PID" "$root"
 
 echo "# greetbotd ready after $((SECONDS - start)) s"
 video=$(PARENT_WAIT=180 parent_order 8001 "маша") || video=""
