@@ -63,14 +63,36 @@ deb_cleanup() {
 }
 trap deb_cleanup EXIT
 
-# The pids of processes whose root is the chroot (or the cache being made).
+# The pids of processes in the chroot's mount namespaces (ns_ids: the
+# holder's and greetbotd's; never our own) but the holder, or whose root
+# is the cache being made.
+ns_ids=
 chroot_pids() {
-	local p r
+	local p r n self
+	self=$(readlink /proc/self/ns/mnt)
 	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" != "$NS_PID" ] || continue
+		n=$(readlink "$p/ns/mnt" 2>/dev/null) || continue
+		if [ "$n" != "$self" ]; then
+			case " $ns_ids " in *" $n "*) echo "${p#/proc/}" && continue ;; esac
+		fi
 		r=$(readlink "$p/root" 2>/dev/null) || continue
-		case $r in "$root" | "$cache"/deps-*.tmp) echo "${p#/proc/}" ;; esac
+		case $r in "$cache"/deps-*.tmp) echo "${p#/proc/}" ;; esac
 	done
 }
+
+# Mounts go into namespaces of their own, private so that none propagates
+# back. In a chroot (CI's fresh machine) "/" is no mount point and cannot
+# be made private; there it stays as it is, which is safe only when no
+# mount is shared.
+if unshare --mount --propagation private true 2>/dev/null; then
+	prop=private
+elif ! grep -q ' shared:' /proc/self/mountinfo; then
+	prop=unchanged
+else
+	echo "not ok 1 - a private mount namespace (shared mounts here, and / cannot be made private)"
+	exit 1
+fi
 
 # The tree with minbase and DEPENDS installed (made once, then cached).
 deps_tree() {
@@ -133,7 +155,7 @@ deps_tree() {
 			apt-get clean
 			rm -f "$quick" /root/prepare /root/depends
 		EOF
-		unshare --mount --propagation private -- /bin/sh -c '
+		unshare --mount --propagation "$prop" -- /bin/sh -c '
 			mount --bind /dev "$1/dev" && mount -t proc proc "$1/proc" &&
 			chroot "$1" /usr/bin/env -i PATH="$2" HOME=/root LANG=C.UTF-8 /bin/sh /root/prepare' \
 			sh "$tree.tmp" "$unit_path" >"$T/apt-deps.log" 2>&1 || {
@@ -157,7 +179,7 @@ ns_up() {
 	local lower=$1 line=""
 	mkdir -p "$T/upper" "$T/work" "$root"
 	mkfifo "$T/ns.ready"
-	unshare --mount --propagation private -- /bin/sh -c '
+	unshare --mount --propagation "$prop" -- /bin/sh -c '
 		mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/root" ||
 			cp -a "$1/." "$2/root/" || exit 1
 		mount --bind /dev "$2/root/dev" && mount -t proc proc "$2/root/proc" || exit 1
@@ -166,12 +188,13 @@ ns_up() {
 		exec sleep infinity' sh "$lower" "$T" 3>"$T/ns.ready" 2>"$T/ns.log" &
 	NS_PID=$!
 	read -r line <"$T/ns.ready" || true
-	[ "$line" = up ]
+	[ "$line" = up ] || return 1
+	ns_ids=$(readlink "/proc/$NS_PID/ns/mnt")
 }
 
 # in_root CMD...: run CMD in the chroot with a clean environment.
 in_root() {
-	nsenter --target "$NS_PID" --mount -- chroot "$root" \
+	nsenter --target "$NS_PID" --mount --root -- chroot "$root" \
 		/usr/bin/env -i PATH="$unit_path" HOME=/root LANG=C.UTF-8 "$@"
 }
 
@@ -241,7 +264,8 @@ fi
 echo "# chroot ready after $((SECONDS - start)) s"
 # For processes that stay in the background: nsenter, chroot and env exec,
 # so $! is the program's own pid.
-root_cmd=(nsenter --target "$NS_PID" --mount -- chroot "$root" /usr/bin/env -i PATH="$unit_path")
+root_cmd=(nsenter --target "$NS_PID" --mount --root -- chroot "$root" /usr/bin/env -i
+	PATH="$unit_path")
 in_root /bin/sh -c 'cat >/tmp/greetbot.deb' <"$deb"
 if in_root apt-get install -y -q --no-install-recommends /tmp/greetbot.deb >"$T/apt.log" 2>&1; then
 	t_ok "apt-get install ./$(basename "$deb") in a fresh bookworm"
@@ -316,7 +340,7 @@ done
 exec chroot "$r" /usr/bin/env -i PATH="$path" /usr/bin/setpriv --no-new-privs \
 	/bin/sh -c '\''cd "$1" && umask 022 && shift && exec "$@"'\'' sh "$wd" "$@"'
 read -ra argv <<<"$exec_start"
-nsenter --target "$NS_PID" --mount -- unshare --mount --propagation private -- \
+nsenter --target "$NS_PID" --mount --root -- unshare --mount --propagation "$prop" -- \
 	/bin/sh -c "$sandbox" sh "$root" "$writable" "$workdir" "$unit_path" "${argv[@]}" \
 	2>>"$T/greetbotd.log" &
 GB_PID=$!
@@ -325,6 +349,8 @@ t_wait_log "$T/greetbotd.log" 'msg=ready|level=error proc=greetbotd' 60 || true
 if ! grep -q 'msg=ready' "$T/greetbotd.log" && kill -0 "$GB_PID" 2>/dev/null; then
 	t_wait_log "$T/greetbotd.log" 'msg=ready' 60 || true
 fi
+# Its namespace (once it runs there), for finding what it leaves behind.
+n=$(readlink "/proc/$GB_PID/ns/mnt" 2>/dev/null) && ns_ids+=" $n"
 if grep -q 'msg=ready' "$T/greetbotd.log"; then
 	t_ok "greetbotd starts from the unit's command line and reports ready"
 else
@@ -338,7 +364,8 @@ t_check "greetbotd does not warn that renderers can read the token" \
 	bash -c '! grep -q "can read the bot token" "$1"' _ "$T/greetbotd.log"
 t_check "it runs with no_new_privs, and cannot write outside its state directory" \
 	bash -c 'grep -qx "NoNewPrivs:[[:space:]]*1" "/proc/$1/status" &&
-		! nsenter --target "$1" --mount -- chroot "$2" /bin/sh -c ": >/etc/greetbot/x" 2>/dev/null' \
+		! nsenter --target "$1" --mount --root -- chroot "$2" /bin/sh -c ": >/etc/greetbot/x" \
+		2>/dev/null' \
 	_ "$GB_PID" "$root"
 
 echo "# greetbotd ready after $((SECONDS - start)) s"
@@ -357,6 +384,11 @@ t_check "greetctl from the package shows the asset AVAILABLE" \
 t_check "the database is 0600 in a 0711 state_dir" \
 	test "$(in_root stat -c %a "$state" "$state/greetbot.db" | tr '\n' ' ')" = "711 600 "
 
+# What runs in the chroot now (tgsim, greetbotd, redis-server, greetbot-tg):
+# the same search must find nothing once they are stopped.
+running=$(chroot_pids | wc -l)
+t_check "while they run, greetbotd's processes and tgsim are seen in the chroot ($running)" \
+	test "$running" -ge 4
 sim_stop
 left=$(chroot_pids | tr '\n' ' ')
 t_check "after SIGTERM nothing of greetbot is left running in the chroot" test -z "$left"
