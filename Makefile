@@ -160,7 +160,8 @@ install: $(PROGS) media
 # maintainer scripts, conffile, dpkg-deb). Output: build-deb/greetbot_*.deb.
 DEB_DIR	 = build-deb
 
-deb: deps
+deb:
+	@scripts/install-deps.sh deb
 	@rm -rf $(DEB_DIR)/root
 	@export DEB_BUILD_MAINT_OPTIONS=hardening=+all && \
 	$(MAKE) --no-print-directory BUILD=$(DEB_DIR)/build \

@@ -5,6 +5,7 @@
 # Usage: install-deps.sh [SET...]; each SET adds packages for one more job:
 #   fuzz  clang and libFuzzer's runtime (libclang-rt-dev: clang only
 #         recommends it) for `make fuzz`
+#   deb   dpkg-dev (dpkg-buildflags, dpkg-shlibdeps) for `make deb`
 set -eu
 
 packages=(
@@ -17,6 +18,7 @@ packages=(
 for set in "$@"; do
 	case $set in
 	fuzz) packages+=(clang libclang-rt-dev) ;;
+	deb) packages+=(dpkg-dev) ;;
 	*)
 		echo "install-deps: unknown package set: $set" >&2
 		exit 2
