@@ -12,8 +12,11 @@
 # Writes OUT as a plain MP4 (moov before mdat) with the samples interleaved
 # in half-second chunks. Then renames each FROM to TO (one left where
 # rename(2) cannot, across file systems), and when none is left removes
-# the files in DIR and DIR (left as is when it holds a directory).
+# the files in DIR and DIR (left as is when it holds a directory). A bad
+# part (missing, truncated, another codec configuration) or a failed write
+# exits non-zero with a message before anything is renamed, and leaves no OUT.
 use strict;
+use warnings;
 
 my (@ren, $clean, @spec, %src);
 while (@ARGV > 2 && $ARGV[0] =~ /^-[rc]$/) {
@@ -79,6 +82,7 @@ sub load {
 		if ($s == 1) { $s = unpack "Q>", rd($fh, $o + 8, 8); $h = 16 }
 		elsif ($s == 0) { $s = $size - $o }
 		die "$f: bad box\n" if $s < $h;
+		die "$f: truncated: its $t box runs past the end\n" if $o + $s > $size;
 		$top{$t} //= rd($fh, $o + $h, $s - $h) if $t eq "moov" || $t eq "ftyp";
 		$o += $s;
 	}
@@ -113,6 +117,9 @@ sub load {
 		}
 	}
 	die "$f: bad sample tables\n" unless $i == $n && @dur == $n;
+	for (0 .. $n - 1) {
+		die "$f: truncated: sample data past the end\n" if $off[$_] + $size[$_] > $size;
+	}
 	my @sync = (1) x $n;
 	if (defined $b{stss}) {
 		@sync = (0) x $n;
@@ -264,6 +271,10 @@ for (@order) {
 	$data += $_->[0]{size}[ $_->[1] ] for @{ $_->{s} };
 }
 die "output too large\n" if $pos + $data > 0xffffffff;
+# A failure from here on (a write error, a part changed meanwhile) leaves no
+# half-written OUT behind.
+my $partial = $out;
+END { unlink $partial if defined $partial && $? && -f $partial }
 open(my $o, ">:raw", $out) or die "$out: $!\n";
 print $o $ftyp, moov(), pack("Na4", 8 + $data, "mdat") or die "$out: $!\n";
 for (@order) {
@@ -280,6 +291,7 @@ for (@order) {
 	}
 }
 close($o) or die "$out: $!\n";
+undef $partial;
 my $left = 0;
 for (@ren) {
 	next if rename $_->[0], $_->[1];
