@@ -23,9 +23,10 @@ exits() {
 }
 
 # --- templates ---------------------------------------------------------------
-t_check "template list shows both templates, with version hashes and media" \
-	t_jq 'map(.id) == ["en-birthday", "ru-birthday"] and
-		all(.[]; (.version | test("^[0-9a-f]{16}$")) and .media and .duration == 12)' \
+t_check "template list shows the two greetings and the example, with version hashes and media" \
+	t_jq 'map(.id) == ["en-birthday", "example", "ru-birthday"] and
+		all(.[]; (.version | test("^[0-9a-f]{16}$")) and .media) and
+		all(.[] | select(.id != "example"); .duration == 12)' \
 	< <("$G" --json template list)
 t_check "template list marks the default template in its table" \
 	grep -qE '^ru-birthday +yes +ru +[0-9a-f]{16} +12 s +5\.\.20 s +ok$' < <("$G" template list)
@@ -35,6 +36,16 @@ t_check "template check ru-birthday exits 0" test "$rc" -eq 0
 t_check "and rendered a sample through render.sh" grep -q '^ok: sample render of "Маша"' "$T/check.out"
 t_check "and checked the voice with espeak-ng" grep -q '^ok: voice ru+f3 is installed' "$T/check.out"
 [ "$rc" -eq 0 ] || t_show "$T/check.out"
+
+# The example template (the starting point for one's own) has a render.sh
+# of its own, which the check runs.
+"$G" template check example >"$T/example.out" 2>&1 && rc=0 || rc=$?
+t_check "template check example exits 0" test "$rc" -eq 0
+t_check "with the template's own render script" \
+	grep -qx "ok: render script $TOP/templates/example/render.sh" "$T/example.out"
+t_check "which rendered a valid sample" grep -q '^ok: sample render of "Emma": a valid video' \
+	"$T/example.out"
+[ "$rc" -eq 0 ] || t_show "$T/example.out"
 
 cp -R "$TOP/templates" "$T/templates"
 rm "$T/templates/ru-birthday/media/background.mp4"
