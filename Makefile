@@ -74,7 +74,7 @@ fuzz:
 media: $(MEDIA_STAMPS)
 
 .SECONDEXPANSION:
-$(BUILD)/test-templates/%/.media-stamp: $$(filter-out templates/%/media,$$(wildcard templates/%/*)) \
+$(BUILD)/test-templates/%/.media-stamp: $$(filter-out templates/$$*/media,$$(wildcard templates/$$*/*)) \
     scripts/gen-media.sh tests/small-template.sh
 	@rm -rf $(@D)
 	@tests/small-template.sh templates/$* $(@D)

@@ -1164,14 +1164,16 @@ run_capture(char *const argv[], int merge, char **out)
 /* --- template.conf and lint findings ----------------------------------------- */
 
 /* The keys render.sh knows (templates/README.md); others are ignored. */
+/* The keys scripts/render.d/conf.sh knows (its `known` list). */
 static const char *const conf_keys[] = {
 	"voice", "voice_fallbacks", "voice_rate", "voice_pitch", "voice_volume",
 	"voice_offset", "phrase", "font", "title", "title_size", "title_color", "title_x",
 	"title_y", "text", "text_size", "text_color", "text_border_color",
-	"text_border_width", "text_x", "text_y", "text_fade", "duration", "name_start",
-	"name_end", "min_duration", "max_duration", "background", "music", "music_volume",
-	"music_duck", "width", "height", "fps", "crf", "preset", "media_style", "language",
-	NULL
+	"text_border_width", "text_x", "text_y", "text_fade", "text_pop", "title_in",
+	"outro", "outro_start", "outro_size", "outro_color", "outro_x", "outro_y",
+	"duration", "name_start", "name_end", "min_duration", "max_duration", "background",
+	"music", "music_volume", "music_duck", "width", "height", "fps", "crf", "preset",
+	"media_style", "language", "join", NULL
 };
 
 struct tconf {
