@@ -11,24 +11,31 @@ failed=0
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-# Run one test program; every "ok"/"not ok" line counts, and a program that
-# exits non-zero without reporting a failure counts as one failure.
-run_one() {
-	local name=$1 rc p f t0=$SECONDS
-	shift
+# report NAME OUTPUT RC SECONDS: print a finished program's output and
+# count it: every "ok"/"not ok" line counts, and a program that exits
+# non-zero without reporting a failure counts as one failure.
+report() {
+	local name=$1 o=$2 rc=$3 p f
 	echo "== $name"
-	"$@" >"$out" 2>&1
-	rc=$?
-	cat "$out"
-	echo "# $name took $((SECONDS - t0)) s"
-	p=$(grep -c '^ok ' "$out")
-	f=$(grep -c '^not ok ' "$out")
+	cat "$o"
+	p=$(grep -c '^ok ' "$o")
+	f=$(grep -c '^not ok ' "$o")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $name exited $rc"
 		f=1
 	fi
+	echo "# $name took $4 s"
 	passed=$((passed + p))
 	failed=$((failed + f))
+}
+
+# Run one test program now.
+run_one() {
+	local name=$1 rc t0=$SECONDS
+	shift
+	"$@" >"$out" 2>&1
+	rc=$?
+	report "$name" "$out" "$rc" $((SECONDS - t0))
 }
 
 cd "$TOP" || exit 1
@@ -49,23 +56,12 @@ outdir=$(mktemp -d)
 trap 'rm -f "$out"; rm -rf "$outdir"' EXIT
 declare -A running=() began=()
 
-# Print a finished test's output and count it (as run_one does).
+# Report a finished background test.
 reap() {
-	local pid=$1 t=${running[$1]} name o rc p f
-	name=$(basename "$t")
-	o=$outdir/$name
-	rc=$(cat "$o.rc" 2>/dev/null || echo 1)
-	echo "== $name"
-	cat "$o"
-	p=$(grep -c '^ok ' "$o")
-	f=$(grep -c '^not ok ' "$o")
-	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "not ok - $name exited $rc"
-		f=1
-	fi
-	echo "# $name took $((SECONDS - ${began[$pid]})) s"
-	passed=$((passed + p))
-	failed=$((failed + f))
+	local pid=$1 name
+	name=$(basename "${running[$pid]}")
+	report "$name" "$outdir/$name" "$(cat "$outdir/$name.rc" 2>/dev/null || echo 1)" \
+	    $((SECONDS - ${began[$pid]}))
 	unset "running[$pid]" "began[$pid]"
 }
 
