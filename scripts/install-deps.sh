@@ -13,7 +13,7 @@ packages=(
 	libevent-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev
 	libsqlite3-dev libunistring-dev
 	sqlite3 redis-server ffmpeg espeak-ng fonts-dejavu-core
-	curl jq ca-certificates procps shellcheck
+	curl jq ca-certificates procps iproute2 shellcheck
 )
 for set in "$@"; do
 	case $set in

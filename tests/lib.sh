@@ -83,6 +83,18 @@ t_wait_log() {
 	[ "$c" = "${4:-1}" ]
 }
 
+# t_render_copy: copy scripts/render.sh and its parts into $T/scripts and
+# print the copy's path, for a test's wrapper script to exec. greetbotd
+# snapshots the render script it is given, but not what a wrapper execs,
+# and a renderer (another uid) may not search the source tree (a clone
+# under /root); $T it can.
+t_render_copy() {
+	mkdir -p "$T/scripts"
+	cp -R "$TOP/scripts/render.sh" "$TOP/scripts/render.d" "$T/scripts/"
+	chmod -R a+rX "$T/scripts"
+	printf '%s\n' "$T/scripts/render.sh"
+}
+
 # Print a file's tail as TAP comments, for a failure's context.
 t_show() { sed 's/^/#   /' "$1" | tail -n "${2:-20}"; }
 

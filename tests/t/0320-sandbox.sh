@@ -71,7 +71,7 @@ GB_PID=
 # --- a hostile render script, and a fork bomb beside a normal render
 printf '%s\n' "$SIM_TOKEN" >"$T/token"
 chmod 600 "$T/token"
-sed -e "s|@RENDER@|$TOP/scripts/render.sh|" -e "s|@LISTENER@|$SIM_ADDR|" \
+sed -e "s|@RENDER@|$(t_render_copy)|" -e "s|@LISTENER@|$SIM_ADDR|" \
 	-e "s|@TOKEN@|$T/token|" "$TOP/tests/scripts/sandbox-render.sh" >"$T/sandbox-render.sh"
 chmod 755 "$T/sandbox-render.sh"
 export GREETBOT_MAX_ATTEMPTS=1 GREETBOT_RENDER_TIMEOUT=25 GREETBOT_RENDER_GRACE=1 \

@@ -34,12 +34,13 @@ trap 'rm -rf "$P"; t_cleanup' EXIT
 
 # A render script that fails (exit 75, once: max_attempts 1) for names
 # starting with "Провал" and is render.sh for every other name.
+render=$(t_render_copy)
 cat >"$T/render-some-fail.sh" <<EOF
 #!/bin/sh
 case \${GREETBOT_MODE:-video}:\$GREETBOT_NAME in
 video:Провал*) echo "failing on purpose" >&2; exit 75 ;;
 esac
-exec "$TOP/scripts/render.sh"
+exec "$render"
 EOF
 chmod 755 "$T/render-some-fail.sh"
 
