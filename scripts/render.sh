@@ -68,6 +68,7 @@ fi
 # A half-built cache entry is removed however the script ends; SIGTERM
 # (greetbotd's timeout) is turned into an exit so that this still runs.
 cleanup_dir=''
+# shellcheck disable=SC2034 # read by render.d/static.sh
 redone=''
 trap '[ -z "$cleanup_dir" ] || rm -rf "$cleanup_dir"' EXIT
 trap 'exit 143' TERM INT
@@ -84,8 +85,10 @@ tdir=${REPLY%/}
 # Our own files live in a private subdirectory of the work directory, so
 # that no name of ours can collide with the output paths.
 abspath "$GREETBOT_OUTPUT"
+# shellcheck disable=SC2034 # read by render.d/join.sh
 out_path=$REPLY
 abspath "${GREETBOT_THUMB:-thumb.jpg}"
+# shellcheck disable=SC2034 # read by render.d/join.sh
 thumb_path=$REPLY
 wdir=$PWD/.render.$$
 mkdir "$wdir"
@@ -96,7 +99,9 @@ name_check
 conf_load "$tdir/template.conf"
 conf_check
 # The sound's length, and where its fade-out starts, in samples.
+# shellcheck disable=SC2154 # t_total is set by render.d/conf.sh
 a_total=$((t_total * AR / 1000))
+# shellcheck disable=SC2034 # read by render.d/personal.sh
 a_fade=$((a_total - AR / 2))
 cache_init
 voice_pick
@@ -108,6 +113,7 @@ if [ "$mode" = preview ]; then
 else
 	# The font is named in filter strings: by its path when that is plain,
 	# else through a symlink.
+	# shellcheck disable=SC2154 # font_path is set by render.d/conf.sh
 	font_ref=$font_path
 	if [[ ! $font_ref =~ ^[A-Za-z0-9_./-]+$ ]]; then
 		ln -sf "$font_path" font.ttf

@@ -454,6 +454,7 @@ printf '{"orders":%d,"kills":%d,"lost":%d,"duplicates":%d,"extra_renders":%d,"se
 	"$assets" "$renders" "$killed_attempts" "$failed_attempts" "$bound_ok" "$wrong" \
 	"$resent" "$not_completed" "$n_gbd" "$n_bot" "$n_ren" "$n_red" "$n_empty" "$n_skip" "$not_fired" "$sanitizer"
 if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$wrong" -ne 0 ] || [ "$sanitizer" -ne 0 ]; then
+	# shellcheck disable=SC2034 # read by tests/lib.sh's t_cleanup
 	GREETBOT_KEEP=1
 	f_log "FAILED: lost $lost, duplicates $duplicates, wrong videos $wrong," \
 		"sanitizer reports in $sanitizer logs; logs in $T" \

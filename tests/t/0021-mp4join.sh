@@ -22,6 +22,7 @@ P=$T/parts
 mkdir "$P"
 # The x264 settings of the cached parts and the per-name segment (venc), at
 # 25 fps; the AAC ones of the bed and the stretch (AENC).
+# shellcheck disable=SC2034 # read by venc (render.d/ffmpeg.sh)
 declare -A conf=([preset]=veryfast [crf]=26 [fps]=25)
 venc 1
 # 4 s of video: a.mp4 frames 0-24, b.mp4 25-74, c.mp4 75-99. The bed is 4 s
@@ -33,6 +34,7 @@ g+=";[z]trim=start_frame=75,setpts=PTS-STARTPTS[C]"
 g+=";sine=f=440:r=48000:d=4,aformat=channel_layouts=mono[bed]"
 g+=";sine=f=660:r=48000:d=4,aformat=channel_layouts=mono,atrim=start_sample=$((37 * AF))"
 g+=",asetpts=PTS-STARTPTS[v]"
+# shellcheck disable=SC2154 # enc is set by venc
 ffmpeg -nostdin -v error -y -filter_complex "$g" \
 	-map '[A]' "${enc[@]}" -f mp4 "$P/a.mp4" -map '[B]' "${enc[@]}" -f mp4 "$P/b.mp4" \
 	-map '[C]' "${enc[@]}" -f mp4 "$P/c.mp4" \

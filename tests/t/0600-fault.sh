@@ -46,6 +46,7 @@ t_check "no sanitizer report in the fault run's logs (make asan)" \
 t_check "every kind of kill happened, Redis came back empty once" \
 	t_jq '.kills_greetbotd >= 1 and .kills_bot >= 1 and .kills_renderer >= 1 and
 		.kills_redis >= 2 and .redis_emptied == 1' <<<"$json"
+# shellcheck disable=SC2154 # t_failed is tests/lib.sh's count
 if [ "$t_failed" -gt 0 ]; then
 	t_show "$T/fault.log" 30
 fi
