@@ -204,6 +204,14 @@ closed_message(const struct sandbox *sb, uid_t uid, const char *stop, const char
 	    sb->group, stop, why, want, stop);
 }
 
+/* In a forked child: become the renderer of uid (render group only). */
+static int
+sandbox_become(const struct sandbox *sb, uid_t uid)
+{
+	return setgroups(1, &sb->gid) == -1 || setgid(sb->gid) == -1 ||
+	    setuid(uid) == -1 ? -1 : 0;
+}
+
 /* The checks, run as the renderer; 0, or -1 with err filled. */
 static int
 check_as_renderer(const struct sandbox *sb, uid_t uid, const char *const *dirs,
@@ -250,8 +258,7 @@ sandbox_check(const struct sandbox *sb, const char *const *dirs, size_t ndirs,
 		char msg[1024];
 
 		close(p[0]);
-		if (setgroups(1, &sb->gid) == -1 || setgid(sb->gid) == -1 ||
-		    setuid(uid) == -1)
+		if (sandbox_become(sb, uid) == -1)
 			_exit(2);
 		if (check_as_renderer(sb, uid, dirs, ndirs, script, msg, sizeof(msg)) == 0)
 			_exit(0);
@@ -285,8 +292,7 @@ sandbox_can_read(const struct sandbox *sb, const char *path)
 	if (pid == 0) {
 		int fd;
 
-		if (setgroups(1, &sb->gid) == -1 || setgid(sb->gid) == -1 ||
-		    setuid(sandbox_uid(sb, SANDBOX_SLOT_WORKER)) == -1)
+		if (sandbox_become(sb, sandbox_uid(sb, SANDBOX_SLOT_WORKER)) == -1)
 			_exit(2);
 		_exit((fd = open(path, O_RDONLY)) == -1 ? 1 : 0);
 	}
