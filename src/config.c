@@ -81,6 +81,39 @@ static const struct key keys[] = {
 	S(log_level, "info"),
 };
 
+#define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+
+/*
+ * Keys a [bot ID] section may set. The first five are the bot's own and
+ * never inherited from the top level (two bots must not share a token or
+ * a webhook path); the others default to the top-level value.
+ */
+static const char *const bot_keys[] = {
+	"telegram_token", "telegram_token_file", "webhook_path", "webhook_secret",
+	"webhook_secret_file",
+	"telegram_api_url", "poll_timeout", "telegram_mode", "webhook_url",
+	"webhook_listen", "webhook_max_connections", "default_template", "messages_dir",
+	"max_open_requests", "rate_global", "rate_chat", "admin_chat_id",
+	"default_language",
+};
+#define BOT_OWN_KEYS	5
+
+/* One "key = value" line of a [bot ID] section. */
+struct section_key {
+	const struct key	*key;
+	char			*value;
+	int			 line;
+	struct section_key	*next;
+};
+
+struct config_section {
+	char			*id;
+	int			 line;
+	int			 enabled;
+	struct section_key	*keys, **tail;
+	struct config_section	*next;
+};
+
 /* Make a relative path absolute against the working directory. */
 static char *
 absolute(const char *v)
@@ -148,7 +181,112 @@ trim(char *s)
 	return s;
 }
 
-/* Parse "key = value" lines; '#' starts a comment line. */
+static int
+bot_key(const char *name)
+{
+	for (size_t i = 0; i < sizeof(bot_keys) / sizeof(bot_keys[0]); i++)
+		if (strcmp(bot_keys[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* A bot id: 1-32 of a-z 0-9 _ - (it names rows, a webhook path, an
+ * environment variable). */
+static int
+bot_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n >= 1 && n <= 32 && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* "[bot ID]": a new section; -1 with a reason. */
+static int
+section_start(struct config *c, char *k, const char *path, int lineno, char *err,
+    size_t errlen)
+{
+	struct config_section *sec, **pp;
+	char *e = k + strlen(k) - 1, *id;
+
+	if (*e != ']') {
+		snprintf(err, errlen, "%s:%d: a section is [bot ID]", path, lineno);
+		return -1;
+	}
+	*e = '\0';
+	k = trim(k + 1);
+	if (strncmp(k, "bot", 3) != 0 || !isspace((unsigned char)k[3])) {
+		snprintf(err, errlen, "%s:%d: unknown section \"[%s]\" (sections are [bot ID])",
+		    path, lineno, k);
+		return -1;
+	}
+	id = trim(k + 3);
+	if (!bot_id_valid(id)) {
+		snprintf(err, errlen, "%s:%d: bot id \"%s\": 1-32 characters of a-z 0-9 _ -",
+		    path, lineno, id);
+		return -1;
+	}
+	for (pp = &c->sections; *pp != NULL; pp = &(*pp)->next)
+		if (strcmp((*pp)->id, id) == 0) {
+			snprintf(err, errlen, "%s:%d: bot %s is configured twice (also at line %d)",
+			    path, lineno, id, (*pp)->line);
+			return -1;
+		}
+	sec = xcalloc(1, sizeof(*sec));
+	sec->id = xstrdup(id);
+	sec->line = lineno;
+	sec->enabled = 1;
+	sec->tail = &sec->keys;
+	*pp = sec;
+	return 0;
+}
+
+/* A key inside a section: kept for the bot's view, checked now. */
+static int
+section_key(struct config_section *sec, const char *k, const char *v, const char *path,
+    int lineno, char *err, size_t errlen)
+{
+	struct section_key *sk;
+	const struct key *key;
+	struct config tmp;
+	char why[256];
+	int rc;
+
+	if (strcmp(k, "enabled") == 0 || strcmp(k, "bot_enabled") == 0) {
+		if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+			snprintf(err, errlen, "%s:%d: enabled: 0 or 1, not \"%s\"", path, lineno, v);
+			return -1;
+		}
+		sec->enabled = *v == '1';
+		return 0;
+	}
+	if ((key = key_find(k)) == NULL || bot_key(k) == -1) {
+		snprintf(err, errlen, "%s:%d: %s \"%s\" in [bot %s]: a bot section takes "
+		    "enabled, telegram_token(_file), telegram_api_url, telegram_mode, the "
+		    "webhook keys, default_template, messages_dir, default_language, "
+		    "admin_chat_id, max_open_requests, rate_global, rate_chat", path, lineno,
+		    key == NULL ? "unknown key" : "key", k, sec->id);
+		return -1;
+	}
+	/* Parse it once now, for the error's line number. */
+	memset(&tmp, 0, sizeof(tmp));
+	rc = key_set(&tmp, key, v, why, sizeof(why));
+	if (key->type == KEY_STR || key->type == KEY_PATH)
+		free(*(char **)((char *)&tmp + key->off));
+	if (rc == -1) {
+		snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+		return -1;
+	}
+	sk = xcalloc(1, sizeof(*sk));
+	sk->key = key;
+	sk->value = xstrdup(v);
+	sk->line = lineno;
+	*sec->tail = sk;
+	sec->tail = &sk->next;
+	return 0;
+}
+
+/* Parse "key = value" lines; '#' starts a comment line; "[bot ID]" starts
+ * a bot's section, which lasts to the next one. */
 static int
 config_read_file(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -156,6 +294,7 @@ config_read_file(struct config *c, const char *path, char *err, size_t errlen)
 	char *line = NULL, *k, *v, *eq, why[256];
 	size_t cap = 0;
 	int lineno = 0, rc = 0;
+	struct config_section *sec = NULL;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -168,6 +307,12 @@ config_read_file(struct config *c, const char *path, char *err, size_t errlen)
 		k = trim(line);
 		if (*k == '\0' || *k == '#')
 			continue;
+		if (*k == '[') {
+			if ((rc = section_start(c, k, path, lineno, err, errlen)) == 0)
+				for (sec = c->sections; sec->next != NULL; sec = sec->next)
+					;
+			continue;
+		}
 		if ((eq = strchr(k, '=')) == NULL) {
 			snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
 			rc = -1;
@@ -176,6 +321,10 @@ config_read_file(struct config *c, const char *path, char *err, size_t errlen)
 		*eq = '\0';
 		k = trim(k);
 		v = trim(eq + 1);
+		if (sec != NULL) {
+			rc = section_key(sec, k, v, path, lineno, err, errlen);
+			continue;
+		}
 		if ((key = key_find(k)) == NULL) {
 			snprintf(err, errlen, "%s:%d: unknown key \"%s\"", path, lineno, k);
 			rc = -1;
@@ -250,10 +399,12 @@ config_read_token(struct config *c, char *err, size_t errlen)
  * telegram_mode and the webhook keys. The secret is Telegram's
  * secret_token: 1-256 of A-Z a-z 0-9 _ - (never printed here). The
  * default path is /telegram/<bot_id> (bytes other than letters, digits
- * and ._~- as _): not the token, which must never be in a URL.
+ * and ._~- as _): not the token, which must never be in a URL. The keys
+ * a webhook needs are required of a bot only (the top level of a file
+ * with [bot] sections and no token of its own is no bot).
  */
 static int
-config_check_webhook(struct config *c, char *err, size_t errlen)
+config_check_webhook(struct config *c, int bot, char *err, size_t errlen)
 {
 	size_t n = strlen(c->webhook_secret);
 	int webhook = strcmp(c->telegram_mode, "webhook") == 0;
@@ -285,7 +436,7 @@ config_check_webhook(struct config *c, char *err, size_t errlen)
 		    c->webhook_listen);
 		return -1;
 	}
-	if (!webhook)
+	if (!webhook || !bot)
 		return 0;
 	if (*c->webhook_url == '\0') {
 		snprintf(err, errlen, "telegram_mode = webhook needs webhook_url");
@@ -296,6 +447,207 @@ config_check_webhook(struct config *c, char *err, size_t errlen)
 		    "webhook_secret_file");
 		return -1;
 	}
+	return 0;
+}
+
+/* dst: a copy of every key's value in src. */
+static void
+config_copy(struct config *dst, const struct config *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *from = (const char *)src + keys[i].off;
+		char *to = (char *)dst + keys[i].off;
+
+		if (keys[i].type == KEY_STR || keys[i].type == KEY_PATH)
+			*(char **)to = xstrdup(*(char *const *)from);
+		else if (keys[i].type == KEY_INT)
+			*(int *)to = *(const int *)from;
+		else
+			*(int64_t *)to = *(const int64_t *)from;
+	}
+	dst->path = src->path != NULL ? xstrdup(src->path) : NULL;
+}
+
+/* GREETBOT_BOT_<ID>_<KEY>: a section's key from the environment. */
+static void
+bot_env_name(char *var, size_t len, const char *id, const char *key)
+{
+	size_t j = (size_t)snprintf(var, len, "GREETBOT_BOT_");
+
+	for (const char *p = id; *p != '\0' && j + 1 < len; p++)
+		var[j++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	if (j + 1 < len)
+		var[j++] = '_';
+	for (const char *p = key; *p != '\0' && j + 1 < len; p++)
+		var[j++] = (char)toupper((unsigned char)*p);
+	var[j] = '\0';
+}
+
+/* The whole configuration as a section's bot sees it. */
+static struct config *
+bot_view(const struct config *c, const struct config_section *sec, int *enabled,
+    char *err, size_t errlen)
+{
+	struct config *v = xcalloc(1, sizeof(*v));
+	char var[160], why[256];
+	const char *e;
+
+	config_copy(v, c);
+	/* Its own keys start from their defaults, not from the top level's. */
+	for (int i = 0; i < BOT_OWN_KEYS; i++) {
+		const struct key *k = key_find(bot_keys[i]);
+		(void)key_set(v, k, k->def, why, sizeof(why));
+	}
+	(void)key_set(v, key_find("bot_id"), sec->id, why, sizeof(why));
+	for (const struct section_key *sk = sec->keys; sk != NULL; sk = sk->next)
+		(void)key_set(v, sk->key, sk->value, why, sizeof(why));
+	*enabled = sec->enabled;
+	bot_env_name(var, sizeof(var), sec->id, "enabled");
+	if ((e = getenv(var)) != NULL) {
+		if (strcmp(e, "0") != 0 && strcmp(e, "1") != 0) {
+			snprintf(err, errlen, "%s: 0 or 1, not \"%s\"", var, e);
+			goto fail;
+		}
+		*enabled = *e == '1';
+	}
+	for (size_t i = 0; i < sizeof(bot_keys) / sizeof(bot_keys[0]); i++) {
+		bot_env_name(var, sizeof(var), sec->id, bot_keys[i]);
+		if ((e = getenv(var)) == NULL)
+			continue;
+		if (key_set(v, key_find(bot_keys[i]), e, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s: %s", var, why);
+			goto fail;
+		}
+	}
+	v->bot_enabled = *enabled;
+	if (config_read_token(v, why, sizeof(why)) == -1 ||
+	    config_check_webhook(v, 1, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "[bot %s] (line %d): %s", sec->id, sec->line, why);
+		goto fail;
+	}
+	if (*enabled && *v->telegram_token == '\0') {
+		snprintf(err, errlen, "[bot %s] (line %d): no telegram_token or "
+		    "telegram_token_file (or enabled = 0)", sec->id, sec->line);
+		goto fail;
+	}
+	return v;
+fail:
+	config_free(v);
+	free(v);
+	return NULL;
+}
+
+/*
+ * The bots: the main one (the top-level keys) when there is no section or
+ * the top level has a token, then one per section. Two bots never share
+ * a token (Telegram hands a bot's updates to one poller) nor, in webhook
+ * mode, a listening address.
+ */
+static int
+config_bots(struct config *c, char *err, size_t errlen)
+{
+	const struct config_section *sec;
+	int n = 0;
+
+	for (sec = c->sections; sec != NULL; sec = sec->next)
+		n++;
+	c->bots = xcalloc((size_t)n + 1, sizeof(*c->bots));
+	if (c->sections == NULL || *c->telegram_token != '\0') {
+		struct config_bot *b = &c->bots[c->nbots];
+
+		b->cfg = xcalloc(1, sizeof(*b->cfg));
+		config_copy(b->cfg, c);
+		b->id = xstrdup(c->bot_id);
+		b->enabled = c->bot_enabled;
+		b->index = c->nbots++;
+	}
+	for (sec = c->sections; sec != NULL; sec = sec->next) {
+		struct config_bot *b = &c->bots[c->nbots];
+
+		if (strcmp(sec->id, c->bot_id) == 0) {
+			snprintf(err, errlen, "[bot %s] (line %d): the top-level bot (bot_id, "
+			    "with the top-level token) has that id already", sec->id, sec->line);
+			return -1;
+		}
+		if ((b->cfg = bot_view(c, sec, &b->enabled, err, errlen)) == NULL)
+			return -1;
+		b->id = xstrdup(sec->id);
+		b->index = c->nbots++;
+	}
+	if (c->nbots > CONFIG_BOTS_MAX) {
+		snprintf(err, errlen, "%d bots configured: at most %d", c->nbots,
+		    CONFIG_BOTS_MAX);
+		return -1;
+	}
+	for (int i = 0; i < c->nbots; i++)
+		for (int j = 0; j < i; j++) {
+			const struct config *a = c->bots[j].cfg, *b = c->bots[i].cfg;
+
+			if (*b->telegram_token != '\0' &&
+			    strcmp(a->telegram_token, b->telegram_token) == 0) {
+				snprintf(err, errlen, "bots %s and %s have the same token: each "
+				    "bot needs its own", c->bots[j].id, c->bots[i].id);
+				return -1;
+			}
+			if (c->bots[i].enabled && c->bots[j].enabled &&
+			    strcmp(a->telegram_mode, "webhook") == 0 &&
+			    strcmp(b->telegram_mode, "webhook") == 0 &&
+			    strcmp(a->webhook_listen, b->webhook_listen) == 0) {
+				snprintf(err, errlen, "bots %s and %s both listen on %s for "
+				    "webhooks: give each its own webhook_listen", c->bots[j].id,
+				    c->bots[i].id, a->webhook_listen);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+const struct config_bot *
+config_bot(const struct config *c, const char *id)
+{
+	for (int i = 0; i < c->nbots; i++)
+		if (strcmp(c->bots[i].id, id) == 0)
+			return &c->bots[i];
+	return NULL;
+}
+
+int
+config_select(struct config *c, const char *id, char *err, size_t errlen)
+{
+	const struct config_bot *b;
+
+	if (id == NULL && c->nbots != 1) {
+		snprintf(err, errlen, c->nbots == 0 ? "no bot is configured" :
+		    "%d bots are configured: say which (--bot ID)", c->nbots);
+		return -1;
+	}
+	if ((b = id == NULL ? &c->bots[0] : config_bot(c, id)) == NULL) {
+		size_t used = (size_t)snprintf(err, errlen, "no bot \"%s\" in the "
+		    "configuration (bots:", id);
+
+		for (int i = 0; i < c->nbots && used < errlen; i++)
+			used += (size_t)snprintf(err + used, errlen - used, " %s", c->bots[i].id);
+		if (used < errlen)
+			snprintf(err + used, errlen - used, ")");
+		return -1;
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *from = (const char *)b->cfg + keys[i].off;
+		char *to = (char *)c + keys[i].off;
+
+		if (keys[i].type == KEY_STR || keys[i].type == KEY_PATH) {
+			free(*(char **)to);
+			*(char **)to = xstrdup(*(char *const *)from);
+		} else if (keys[i].type == KEY_INT)
+			*(int *)to = *(const int *)from;
+		else
+			*(int64_t *)to = *(const int64_t *)from;
+	}
+	c->bot_enabled = b->enabled;
+	c->bot_index = b->index;
+	free(c->selected);
+	c->selected = xstrdup(b->id);
 	return 0;
 }
 
@@ -313,10 +665,11 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	if (config_read_env(c, err, errlen) == -1 ||
 	    config_read_token(c, err, errlen) == -1 ||
-	    config_check_webhook(c, err, errlen) == -1)
+	    config_check_webhook(c, c->sections == NULL || *c->telegram_token != '\0', err,
+	    errlen) == -1)
 		return -1;
 	/* No bot and no db_path: a render node without a database. */
-	if (*c->db_path == '\0' && c->bot_enabled) {
+	if (*c->db_path == '\0' && (c->bot_enabled || c->sections != NULL)) {
 		free(c->db_path);
 		xasprintf(&c->db_path, "%s/greetbot.db", c->state_dir);
 	}
@@ -330,7 +683,7 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		free(c->node_name);
 		c->node_name = xstrdup(host);
 	}
-	return 0;
+	return config_bots(c, err, errlen);
 }
 
 /* The field of key k in c, as text, for comparing two configurations. */
@@ -347,13 +700,42 @@ key_text(const struct config *c, const struct key *k, char *buf, size_t len)
 		snprintf(buf, len, "%s", *(char *const *)field);
 }
 
+/* The bots: each one's enabled flag and view are taken; a different set
+ * of bots (their order gives their preview slots) waits for a restart. */
+static void
+config_reload_bots(struct config *c, struct config *n, char *changed, size_t changedlen,
+    size_t *used)
+{
+	int same = c->nbots == n->nbots;
+
+	for (int i = 0; same && i < c->nbots; i++)
+		same = strcmp(c->bots[i].id, n->bots[i].id) == 0;
+	if (!same && *used < changedlen)
+		*used += (size_t)snprintf(changed + *used, changedlen - *used, "%sbots(needs "
+		    "restart)", *used ? "," : "");
+	for (int i = 0; i < c->nbots; i++) {
+		struct config_bot *nb = (struct config_bot *)config_bot(n, c->bots[i].id);
+		struct config *tmp;
+		int e;
+
+		if (nb == NULL)
+			continue;
+		if (nb->enabled != c->bots[i].enabled && *used < changedlen)
+			*used += (size_t)snprintf(changed + *used, changedlen - *used,
+			    "%s%s.enabled", *used ? "," : "", nb->id);
+		e = c->bots[i].enabled, c->bots[i].enabled = nb->enabled, nb->enabled = e;
+		tmp = c->bots[i].cfg, c->bots[i].cfg = nb->cfg, nb->cfg = tmp;
+	}
+}
+
 int
 config_reload(struct config *c, char *changed, size_t changedlen, char *err, size_t errlen)
 {
 	struct config n;
 	size_t used = 0;
 
-	if (config_load(&n, c->path, err, errlen) == -1) {
+	if (config_load(&n, c->path, err, errlen) == -1 ||
+	    (c->selected != NULL && config_select(&n, c->selected, err, errlen) == -1)) {
 		config_free(&n);
 		return -1;
 	}
@@ -387,6 +769,7 @@ config_reload(struct config *c, char *changed, size_t changedlen, char *err, siz
 		memcpy(cur, new, size);
 		memcpy(new, tmp, size);
 	}
+	config_reload_bots(c, &n, changed, changedlen, &used);
 	config_free(&n);
 	return 0;
 }
@@ -398,5 +781,26 @@ config_free(struct config *c)
 		if (keys[i].type == KEY_STR || keys[i].type == KEY_PATH)
 			free(*(char **)((char *)c + keys[i].off));
 	free(c->path);
+	for (int i = 0; i < c->nbots; i++) {
+		config_free(c->bots[i].cfg);
+		free(c->bots[i].cfg);
+		free(c->bots[i].id);
+	}
+	free(c->bots);
+	while (c->sections != NULL) {
+		struct config_section *sec = c->sections;
+
+		c->sections = sec->next;
+		while (sec->keys != NULL) {
+			struct section_key *sk = sec->keys;
+
+			sec->keys = sk->next;
+			free(sk->value);
+			free(sk);
+		}
+		free(sec->id);
+		free(sec);
+	}
+	free(c->selected);
 	memset(c, 0, sizeof(*c));
 }

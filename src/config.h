@@ -4,6 +4,11 @@
 
 #include <stdint.h>
 
+#define CONFIG_BOTS_MAX	16	/* bots in one configuration */
+
+struct config_bot;
+struct config_section;
+
 struct config {
 	char	*path;			/* the file read, or NULL */
 	char	*bot_id;		/* names this bot's rows; a file_id is per bot */
@@ -53,6 +58,26 @@ struct config {
 	int	 alert_window;		/* seconds: one alert per cause per window */
 	char	*default_language;
 	char	*log_level;
+
+	/*
+	 * The bots: the main one (the keys outside any section, id bot_id)
+	 * unless [bot ID] sections exist and no top-level token is set,
+	 * then one per section in file order. Each has the whole
+	 * configuration as that bot sees it: the top-level keys with its
+	 * section's on top.
+	 */
+	int			 nbots;
+	struct config_bot	*bots;
+	char			*selected;	/* config_select's bot, or NULL */
+	int			 bot_index;	/* its position: its preview slots */
+	struct config_section	*sections;	/* as read, for building bots */
+};
+
+struct config_bot {
+	char		*id;
+	int		 enabled;
+	int		 index;		/* position in the file, from 0 */
+	struct config	*cfg;		/* its view: bot_id, token, texts ... */
 };
 
 /*
@@ -63,10 +88,21 @@ struct config {
  */
 int	 config_load(struct config *, const char *path, char *errbuf, size_t errlen);
 void	 config_free(struct config *);
+/* The bot of that id, or NULL. */
+const struct config_bot *config_bot(const struct config *, const char *id);
+/*
+ * Make c's own keys those of bot id (its token, texts, template, ...), as
+ * greetbot-tg and greetctl --bot run for one bot. id NULL picks the only
+ * bot, and is an error when there are several. -1 with a message.
+ */
+int	 config_select(struct config *, const char *id, char *err, size_t errlen);
 /*
  * SIGHUP: read the file and environment again and take every changed key
  * that can change while running; keys that need a restart keep their
  * value. changed lists the keys that differ ("workers,rate_chat,...").
+ * A selected bot stays selected. The bots' enabled flags and views are
+ * taken; adding, removing or reordering bots needs a restart
+ * ("bots(needs restart)").
  */
 int	 config_reload(struct config *, char *changed, size_t changedlen,
 	    char *err, size_t errlen);

@@ -194,6 +194,112 @@ test_redact(void)
 	UNIT_STREQ(buf, "\"a \\\"b\\\"\\x0a\\x01 c=d\"", "untrusted text is quoted and escaped");
 }
 
+static void
+test_bots(void)
+{
+	struct config c;
+	char err[512], changed[512];
+	const char *p;
+
+	/* No section: one bot, the top level's. */
+	p = write_file("s1.conf", "telegram_token = 1:one\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "one bot loads: %s", err);
+	UNIT_CHECK(c.nbots == 1, "no section: one bot (%d)", c.nbots);
+	UNIT_STREQ(c.bots[0].id, "main", "it is the main bot");
+	UNIT_CHECK(config_select(&c, NULL, err, sizeof(err)) == 0, "the only bot is chosen alone");
+	config_free(&c);
+
+	write_file("s2-token", "2:kids-secret\n");
+	p = write_file("s2.conf",
+	    "messages_dir = /srv/texts\ndefault_template = ru-birthday\n"
+	    "admin_chat_id = 77\nworkers = 2\n"
+	    "[bot family]\ntelegram_token = 1:family\n"
+	    "[bot kids]\n# the second\ntelegram_token_file = s2-token\n"
+	    "default_template = en-birthday\nenabled = 0\nmessages_dir = /srv/kids\n");
+	if (chdir(dir) == -1)
+		return;
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "two bot sections load: %s", err);
+	UNIT_CHECK(c.nbots == 2, "two bots and no main (no top-level token): %d", c.nbots);
+	UNIT_STREQ(c.bots[0].id, "family", "in file order");
+	UNIT_STREQ(c.bots[1].id, "kids", "in file order (2)");
+	UNIT_CHECK(c.bots[0].enabled && !c.bots[1].enabled, "enabled defaults to 1, kids off");
+	UNIT_STREQ(c.bots[1].cfg->telegram_token, "2:kids-secret", "token from its own file");
+	UNIT_STREQ(c.bots[1].cfg->default_template, "en-birthday", "its own template");
+	UNIT_STREQ(c.bots[0].cfg->default_template, "ru-birthday", "inherited template");
+	UNIT_STREQ(c.bots[0].cfg->messages_dir, "/srv/texts", "inherited texts");
+	UNIT_STREQ(c.bots[1].cfg->messages_dir, "/srv/kids", "its own texts");
+	UNIT_CHECK(c.bots[1].cfg->admin_chat_id == 77, "inherited admin chat");
+	UNIT_STREQ(c.bots[1].cfg->webhook_path, "/telegram/kids", "its own webhook path");
+	UNIT_CHECK(*c.db_path != '\0', "bots mean a database");
+	UNIT_CHECK(config_select(&c, NULL, err, sizeof(err)) == -1 &&
+	    strstr(err, "--bot") != NULL, "several bots: one must be named: %s", err);
+	UNIT_CHECK(config_select(&c, "nope", err, sizeof(err)) == -1 &&
+	    strstr(err, "family kids") != NULL, "an unknown bot lists the bots: %s", err);
+	UNIT_CHECK(config_select(&c, "kids", err, sizeof(err)) == 0, "a bot is selected");
+	UNIT_STREQ(c.bot_id, "kids", "its id becomes bot_id");
+	UNIT_STREQ(c.telegram_token, "2:kids-secret", "its token becomes the token");
+	UNIT_CHECK(c.bot_index == 1 && c.bot_enabled == 0, "its index and flag");
+	UNIT_CHECK(c.workers == 2, "global keys stay");
+
+	/* SIGHUP: the kids bot turned on; its token change waits. */
+	write_file("s2.conf",
+	    "messages_dir = /srv/texts\ndefault_template = ru-birthday\n"
+	    "admin_chat_id = 77\nworkers = 2\n"
+	    "[bot family]\ntelegram_token = 1:family\n"
+	    "[bot kids]\ntelegram_token = 2:other\n"
+	    "default_template = en-birthday\nenabled = 1\nmessages_dir = /srv/kids2\n");
+	UNIT_CHECK(config_reload(&c, changed, sizeof(changed), err, sizeof(err)) == 0,
+	    "reload with bots: %s", err);
+	UNIT_CHECK(strstr(changed, "kids.enabled") != NULL, "the flag change is named: %s",
+	    changed);
+	UNIT_CHECK(c.bots[1].enabled, "and taken");
+	UNIT_STREQ(c.messages_dir, "/srv/kids2", "the selected bot's texts are reloaded");
+	UNIT_STREQ(c.telegram_token, "2:kids-secret", "a token change needs a restart");
+	write_file("s2.conf", "[bot family]\ntelegram_token = 1:family\n"
+	    "[bot kids]\ntelegram_token = 2:kids-secret\n[bot new]\ntelegram_token = 3:n\n");
+	UNIT_CHECK(config_reload(&c, changed, sizeof(changed), err, sizeof(err)) == 0,
+	    "reload with a new bot");
+	UNIT_CHECK(strstr(changed, "bots(needs restart)") != NULL && c.nbots == 2,
+	    "a new bot waits for a restart: %s", changed);
+	config_free(&c);
+
+	/* Mistakes, each with its line. */
+	static const struct { const char *text, *want, *what; } bad[] = {
+	    { "[bot a]\ntelegram_token = 1:x\n[bot b]\ntelegram_token = 1:x\n",
+		"same token", "two bots, one token" },
+	    { "[bot a]\ntelegram_token = 1:x\n[bot a]\ntelegram_token = 2:x\n",
+		"configured twice", "one id twice" },
+	    { "[bot a]\ntelegram_token = 1:x\nworkers = 3\n", ":3:", "a global key in a section" },
+	    { "[bot A!]\n", "a-z 0-9", "a bad id" },
+	    { "[robot a]\n", "unknown section", "an unknown section" },
+	    { "[bot a]\nenabled = yes\n", "0 or 1", "a bad flag" },
+	    { "[bot a]\n", "no telegram_token", "an enabled bot without a token" },
+	    { "telegram_token = 9:m\n[bot main]\ntelegram_token = 1:x\n", "top-level bot",
+		"a section with the main bot's id" },
+	    { "telegram_mode = webhook\nwebhook_url = https://x.example\n"
+	      "[bot a]\ntelegram_token = 1:x\nwebhook_secret = s1\n"
+	      "[bot b]\ntelegram_token = 2:x\nwebhook_secret = s2\n", "both listen",
+		"two webhook bots on one address" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = write_file("s3.conf", bad[i].text);
+		UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 &&
+		    strstr(err, bad[i].want) != NULL, "%s is refused: %s", bad[i].what, err);
+		config_free(&c);
+	}
+	/* The environment reaches a section's keys. */
+	p = write_file("s3.conf", "[bot a-b]\ntelegram_token = 1:x\n");
+	setenv("GREETBOT_BOT_A_B_DEFAULT_TEMPLATE", "en-birthday", 1);
+	setenv("GREETBOT_BOT_A_B_ENABLED", "0", 1);
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "env for a section: %s", err);
+	UNIT_STREQ(c.bots[0].cfg->default_template, "en-birthday",
+	    "GREETBOT_BOT_<ID>_<KEY> sets the bot's key");
+	UNIT_CHECK(!c.bots[0].enabled, "and its enabled flag");
+	unsetenv("GREETBOT_BOT_A_B_DEFAULT_TEMPLATE");
+	unsetenv("GREETBOT_BOT_A_B_ENABLED");
+	config_free(&c);
+}
+
 int
 main(void)
 {
@@ -206,8 +312,10 @@ main(void)
 	test_reload();
 	test_texts();
 	test_redact();
+	test_bots();
 	for (const char **f = (const char *[]){ "a.conf", "b.conf", "c.conf", "d.conf",
-	    "token", "w.conf", "secret", "ru", "en", "r.conf", NULL }; *f != NULL; f++) {
+	    "token", "w.conf", "secret", "ru", "en", "r.conf", "s1.conf", "s2.conf",
+	    "s2-token", "s3.conf", NULL }; *f != NULL; f++) {
 		char path[256];
 		snprintf(path, sizeof(path), "%s/%s", dir, *f);
 		unlink(path);
