@@ -55,6 +55,7 @@ struct user {
 static struct {
 	struct config		 cfg;
 	const char		*config_path;
+	const char		*bot_name;	/* -b: which of the configured bots */
 	struct event_base	*base;
 	sqlite3			*db;
 	struct tg		*tg;
@@ -254,6 +255,47 @@ queue_video(struct user *u, int64_t req, int64_t asset)
 }
 
 /*
+ * Another bot's render of the same name and template version: its video
+ * when it has one (this bot uploads it once for a file_id of its own), or
+ * its job when one is running (the asset shares it and needs none). Sets
+ * *state to what the asset became; leaves it when there is none.
+ */
+static void
+share_render(int64_t asset, const char *key, char **state)
+{
+	sqlite3_stmt *st = db_prep(bt.db, "SELECT id, state, file_path FROM assets a WHERE "
+	    "bot_id != ? AND template_version = ? AND name_key = ? AND shares IS NULL AND "
+	    "(state = 'AVAILABLE' AND file_path IS NOT NULL OR state IN ('PENDING', "
+	    "'GENERATING') AND EXISTS (SELECT 1 FROM jobs j WHERE j.asset_id = a.id AND "
+	    "j.state IN ('QUEUED','RUNNING','RETRY_WAIT'))) ORDER BY state = 'AVAILABLE' "
+	    "DESC, id", "sss", bt.cfg.bot_id, bt.tmpl.version, key);
+
+	while (db_step(st) == SQLITE_ROW) {
+		int64_t from = sqlite3_column_int64(st, 0);
+		const char *s = (const char *)sqlite3_column_text(st, 1);
+		const char *path = (const char *)sqlite3_column_text(st, 2);
+
+		if (strcmp(s, "AVAILABLE") == 0 && access(path, R_OK) == 0) {
+			db_run(bt.db, "UPDATE assets SET state = 'AVAILABLE', file_path = ?, "
+			    "file_id = NULL, shares = NULL, updated_at = ? WHERE id = ?", "sll",
+			    path, db_now(), asset);
+			log_info("render shared\tasset=%lld video_of=%lld", (long long)asset,
+			    (long long)from);
+		} else if (strcmp(s, "AVAILABLE") != 0) {
+			db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = ?, "
+			    "updated_at = ? WHERE id = ?", "lll", from, db_now(), asset);
+			log_info("render shared\tasset=%lld waits_for=%lld", (long long)asset,
+			    (long long)from);
+		} else
+			continue;	/* its file is gone: look further */
+		free(*state);
+		*state = xstrdup(strcmp(s, "AVAILABLE") == 0 ? "AVAILABLE" : "SHARED");
+		break;
+	}
+	sqlite3_finalize(st);
+}
+
+/*
  * Confirmed: find or create the asset, create the request and, when the
  * asset needs rendering, its job; all inside the update's transaction
  * (BEGIN IMMEDIATE), so two confirms race to one asset and one job.
@@ -300,6 +342,8 @@ order(struct user *u)
 		    bt.tmpl.version, key, display, stress, db_now(), db_now());
 		asset = sqlite3_last_insert_rowid(bt.db);
 	}
+	if (state == NULL || strcmp(state, "FAILED") == 0)
+		share_render(asset, key, &state);
 	db_run(bt.db, "INSERT INTO requests (bot_id, user_id, chat_id, asset_id, state, "
 	    "language, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?)",
 	    "slllsll", bt.cfg.bot_id, u->id, u->chat_id, asset, u->lang, db_now(), db_now());
@@ -312,8 +356,8 @@ order(struct user *u)
 	delivery_add(u->chat_id, "accepted", "sendMessage",
 	    msg_params(u->chat_id, texts_get(bt.texts, u->lang, "order_accepted")), req, asset);
 	if (state == NULL || strcmp(state, "FAILED") == 0) {
-		db_run(bt.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
-		    "ll", db_now(), asset);
+		db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = NULL, updated_at = ? "
+		    "WHERE id = ?", "ll", db_now(), asset);
 		db_run(bt.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
 		    "(?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
 		bt.new_jobs++;
@@ -910,7 +954,7 @@ preview_workdir(struct preview *pv)
 		return -1;
 	xasprintf(&pv->work, "%s/work/preview-%d-%d", bt.render_dir, (int)getpid(),
 	    ++bt.npreviews);
-	return sandbox_workdir(&bt.sb, pv->work, SANDBOX_SLOT_PREVIEW + pv->slot);
+	return sandbox_workdir(&bt.sb, pv->work, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + pv->slot);
 }
 
 /*
@@ -938,7 +982,8 @@ preview_make(const char *name, const char *stress, delivery_preview_done done, v
 	xasprintf(&pv->output, "%s/voice.ogg", pv->work);
 	xasprintf(&thumb, "%s/thumb.jpg", pv->work);
 	cache = sandbox_cache_dir(&bt.sb, bt.render_dir, bt.tmpl.version);
-	render_request_config(&rq, &bt.cfg, &bt.sb, SANDBOX_SLOT_PREVIEW + pv->slot);
+	render_request_config(&rq, &bt.cfg, &bt.sb, SANDBOX_SLOT_BOT(bt.cfg.bot_index) +
+	    pv->slot);
 	rq.script = bt.tmpl.script;
 	rq.work_dir = pv->work;
 	rq.template_dir = bt.tmpl.dir;
@@ -1039,7 +1084,8 @@ setup_dirs(void)
 	if (mkdir(bt.previews_dir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir %s", bt.previews_dir);
 	/* Before libcurl starts threads: the namespace is made by unshare. */
-	if (sandbox_init(&bt.sb, &bt.cfg, SANDBOX_PREVIEWS, err, sizeof(err)) == -1)
+	if (sandbox_init(&bt.sb, &bt.cfg, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + SANDBOX_PREVIEWS,
+	    err, sizeof(err)) == -1)
 		fatalx("%s", err);
 }
 
@@ -1070,6 +1116,11 @@ setup(void)
 	log_init("greetbot-tg", LOG_LEVEL_INFO);
 	if (config_load(&bt.cfg, bt.config_path, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
+	/* Of several bots, the one named (greetbotd runs one of us per bot). */
+	if (config_select(&bt.cfg, bt.bot_name, err, sizeof(err)) == -1)
+		fatalx("config: %s", err);
+	if (bt.cfg.nbots > 1)
+		log_set_bot(bt.cfg.bot_id);
 	if (log_level_parse(bt.cfg.log_level, &lvl) == 0)
 		log_set_level(lvl);
 	if (*bt.cfg.telegram_token == '\0')
@@ -1134,11 +1185,13 @@ main(int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:c:")) != -1) {
 		if (ch == 'c')
 			bt.config_path = optarg;
+		else if (ch == 'b')
+			bt.bot_name = optarg;
 		else {
-			fprintf(stderr, "usage: greetbot-tg [-c config]\n");
+			fprintf(stderr, "usage: greetbot-tg [-c config] [-b bot]\n");
 			return 2;
 		}
 	}

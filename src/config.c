@@ -734,8 +734,10 @@ config_reload(struct config *c, char *changed, size_t changedlen, char *err, siz
 	struct config n;
 	size_t used = 0;
 
+	/* A lone bot stays selected when its id changes (a restart takes it). */
 	if (config_load(&n, c->path, err, errlen) == -1 ||
-	    (c->selected != NULL && config_select(&n, c->selected, err, errlen) == -1)) {
+	    (c->selected != NULL && config_select(&n, config_bot(&n, c->selected) != NULL ||
+	    n.nbots != 1 ? c->selected : NULL, err, errlen) == -1)) {
 		config_free(&n);
 		return -1;
 	}

@@ -147,6 +147,13 @@ static const char *migrations[] = {
 	 * accents too, and the render gets it as GREETBOT_STRESS. */
 	"ALTER TABLE users ADD COLUMN pending_stress TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE assets ADD COLUMN stress TEXT NOT NULL DEFAULT '';",
+	/* 7: several bots. A file_id is one bot's, so each bot has its own
+	 * asset; the render is shared: an asset of one bot waiting for the
+	 * same name and template version that another bot's job renders
+	 * names that asset here, and gets its file when the job succeeds. */
+	"ALTER TABLE assets ADD COLUMN shares INTEGER REFERENCES assets(id);"
+	"CREATE INDEX assets_shares ON assets(shares) WHERE shares IS NOT NULL;"
+	"CREATE INDEX assets_render ON assets(template_version, name_key);",
 };
 
 int64_t

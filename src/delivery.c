@@ -409,8 +409,9 @@ preview_ready(const char *path, void *arg)
 		char id[256] = "";
 		FILE *f;
 
-		/* The voice went up once already: send its file_id. */
-		xasprintf(&x->idfile, "%s.file_id", path);
+		/* The voice went up once already: send its file_id (this
+		 * bot's: the OGG may be another bot's too). */
+		xasprintf(&x->idfile, "%s.%s.file_id", path, dl.bot_id);
 		if ((f = fopen(x->idfile, "r")) != NULL) {
 			if (fgets(id, sizeof(id), f) == NULL)
 				id[0] = '\0';

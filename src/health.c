@@ -66,7 +66,7 @@ check(const char *what)
 	if (strcmp(what, "redis") == 0)
 		return src.redis_up() ? NULL : "redis is not connected";
 	if (strcmp(what, "bot") == 0)
-		return src.bot_up() ? NULL : "greetbot-tg is not running";
+		return src.bot_problem();
 	if (strcmp(what, "render") == 0)
 		return src.render_problem != NULL ? src.render_problem() : NULL;
 	return "unknown check";
@@ -143,13 +143,23 @@ metrics_db(struct evbuffer *b)
 	metric_histogram(b);
 	evbuffer_add_printf(b, "# HELP greetbot_telegram_calls_total Bot API calls by "
 	    "method and result.\n# TYPE greetbot_telegram_calls_total counter\n");
-	metric_rows(b, "greetbot_telegram_calls_total", "method",
-	    "SELECT method || '\",result=\"' || result, sum(count) FROM tg_calls "
-	    "GROUP BY method, result");
+	metric_rows(b, "greetbot_telegram_calls_total", "bot",
+	    "SELECT bot_id || '\",method=\"' || method || '\",result=\"' || result, "
+	    "sum(count) FROM tg_calls GROUP BY bot_id, method, result");
 	evbuffer_add_printf(b, "# HELP greetbot_telegram_429_total Bot API calls answered "
-	    "429 (flood limit).\n# TYPE greetbot_telegram_429_total counter\n"
-	    "greetbot_telegram_429_total %lld\n", (long long)db_int(src.db, 0,
-	    "SELECT sum(count) FROM tg_calls WHERE result = '429'", ""));
+	    "429 (flood limit).\n# TYPE greetbot_telegram_429_total counter\n");
+	metric_rows(b, "greetbot_telegram_429_total", "bot",
+	    "SELECT bot_id, sum(count) FROM tg_calls WHERE result = '429' GROUP BY bot_id");
+	evbuffer_add_printf(b, "# HELP greetbot_requests Parents' requests by bot and state.\n"
+	    "# TYPE greetbot_requests gauge\n");
+	metric_rows(b, "greetbot_requests", "bot",
+	    "SELECT bot_id || '\",state=\"' || state, count(*) FROM requests "
+	    "GROUP BY bot_id, state");
+	evbuffer_add_printf(b, "# HELP greetbot_assets Videos by bot and state.\n"
+	    "# TYPE greetbot_assets gauge\n");
+	metric_rows(b, "greetbot_assets", "bot",
+	    "SELECT bot_id || '\",state=\"' || state, count(*) FROM assets "
+	    "GROUP BY bot_id, state");
 }
 
 void

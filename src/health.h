@@ -11,7 +11,7 @@ struct evbuffer;
 /* What the supervisor tells the endpoints, asked at each request. */
 struct health_source {
 	int		(*redis_up)(void);
-	int		(*bot_up)(void);
+	const char	*(*bot_problem)(void);	/* NULL: every enabled bot runs */
 	long long	(*queue_depth)(void);
 	int		(*workers_busy)(void);
 	const char	*(*render_problem)(void);	/* NULL: renderers can start */

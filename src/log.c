@@ -9,9 +9,10 @@
 
 #include "log.h"
 
-#define LOG_MAX_SECRETS 8
+#define LOG_MAX_SECRETS 64	/* tokens (and their secret parts) of every bot */
 
 static const char	*log_proc = "greetbot";
+static char		 log_bot[48];	/* " bot=ID", or "" */
 static enum log_level	 log_min = LOG_LEVEL_INFO;
 static char		*log_secrets[LOG_MAX_SECRETS];
 static int		 log_nsecrets;
@@ -23,6 +24,12 @@ log_init(const char *proc, enum log_level level)
 {
 	log_proc = proc;
 	log_min = level;
+}
+
+void
+log_set_bot(const char *id)
+{
+	snprintf(log_bot, sizeof(log_bot), " bot=%s", id);
 }
 
 void
@@ -134,8 +141,8 @@ log_emit(enum log_level level, const char *err, const char *fmt, va_list ap)
 	n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03ldZ", now.tv_nsec / 1000000);
 	log_quote(qmsg, sizeof(qmsg), msg);
-	n = snprintf(line, sizeof(line), "ts=%s level=%s proc=%s msg=%s",
-	    ts, level_names[level], log_proc, qmsg);
+	n = snprintf(line, sizeof(line), "ts=%s level=%s proc=%s%s msg=%s",
+	    ts, level_names[level], log_proc, log_bot, qmsg);
 	if (err != NULL && n > 0 && (size_t)n < sizeof(line)) {
 		char qerr[512];
 		n += snprintf(line + n, sizeof(line) - (size_t)n, " error=%s",

@@ -10,6 +10,8 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBU
 /* Name this process (proc=) and the lowest level printed. */
 void	log_init(const char *proc, enum log_level level);
 void	log_set_level(enum log_level level);
+/* Lines say which bot they are about: "proc=greetbot-tg bot=ID". */
+void	log_set_bot(const char *id);
 int	log_level_parse(const char *s, enum log_level *out);
 /* A secret (the bot token) that is replaced by "<redacted>" in every line;
  * for "<id>:<secret>" the part after the colon on its own too. */

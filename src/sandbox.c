@@ -18,8 +18,9 @@
 #include "sandbox.h"
 #include "xmalloc.h"
 
-/* Every slot a greetbotd can use: the previews, greetctl, 256 workers. */
-#define SLOTS_MAX	(SANDBOX_SLOT_WORKER + 256)
+/* Every slot a greetbotd can use: the previews, greetctl, 256 workers,
+ * the other bots' previews. */
+#define SLOTS_MAX	(SANDBOX_SLOT_BOT(CONFIG_BOTS_MAX - 1) + SANDBOX_PREVIEWS)
 
 /*
  * An empty network namespace (only a loopback that is down) for every

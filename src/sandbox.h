@@ -20,6 +20,11 @@ struct config;
 #define SANDBOX_PREVIEWS	4
 #define SANDBOX_SLOT_CTL	4
 #define SANDBOX_SLOT_WORKER	5	/* + worker index */
+#define SANDBOX_WORKERS_MAX	256
+/* The first preview slot of the bot at index i (config.h): the main bot's
+ * are 0-3, the others' come after the workers'. */
+#define SANDBOX_SLOT_BOT(i)	((i) == 0 ? SANDBOX_SLOT_PREVIEW : SANDBOX_SLOT_WORKER + \
+	SANDBOX_WORKERS_MAX + ((i) - 1) * SANDBOX_PREVIEWS)
 
 struct sandbox {
 	int	 drop;		/* we are root: renderers run as slot uids */

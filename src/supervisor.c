@@ -59,11 +59,25 @@ struct service {
 	int		 out_fd;
 	char		 buf[1024];
 	size_t		 len;
+	int		 stopped;	/* disabled: not restarted */
+};
+
+/* One configured bot: its greetbot-tg (the service first: a struct
+ * service * of a bot is its struct bot *), the texts its parents read. */
+struct bot {
+	struct service	 svc;
+	char		 name[48];	/* "greetbot-tg" or "greetbot-tg[ID]" */
+	char		*id;
+	int		 index;		/* in the configuration: its preview slots */
+	int		 wake[2];	/* we write: its outbox has new rows */
+	struct texts	*texts;
 };
 
 /* One job being rendered here. */
 struct job {
 	int64_t		 id, asset_id, attempt_id;
+	char		*bot;		/* the asset's */
+	char		*tmpl;		/* its template id */
 	char		*entry_id;	/* the stream entry to ack */
 	char		*work_dir;
 	char		*name;
@@ -84,8 +98,10 @@ static struct {
 	sqlite3			*db;
 	struct queue		*queue;
 	struct template		 tmpl;		/* the default template */
-	struct texts		*texts;
-	struct service		 bot, redis;
+	struct texts		*texts;		/* the top level's: a bot's fallback */
+	struct service		 redis;
+	struct bot		*bots;		/* as configured at start */
+	int			 nbots;
 	char			*render_dir, *assets_dir, *redis_sock;
 	struct sandbox		 sb;		/* who renderers run as */
 	char			 slot_busy[256];	/* worker slots in use */
@@ -105,8 +121,7 @@ static struct {
 	int			 ready_fd;
 	char			 http_addr[64];
 	int			 announced;
-	int			 wake_bot[2];	/* we write: new outbox rows */
-	int			 wake_us[2];	/* the bot writes: new jobs */
+	int			 wake_us[2];	/* the bots write: new jobs */
 	struct event		*wake_ev, *tick_ev, *drain_ev;
 } sv;
 
@@ -129,11 +144,41 @@ static void drain_check(void);
 static char *bot_path(void);
 static const char *render_check(void);
 
-/* Poke greetbot-tg: its outbox has new rows. */
+/* Poke the bots: their outboxes have new rows. */
 static void
 wake_bot(void)
 {
-	(void)!write(sv.wake_bot[1], "w", 1);
+	for (int i = 0; i < sv.nbots; i++)
+		if (sv.bots[i].svc.pid > 0)
+			(void)!write(sv.bots[i].wake[1], "w", 1);
+}
+
+/* The bot of that id, or NULL (a bot no longer configured). */
+static struct bot *
+bot_find(const char *id)
+{
+	for (int i = 0; i < sv.nbots; i++)
+		if (id != NULL && strcmp(sv.bots[i].id, id) == 0)
+			return &sv.bots[i];
+	return NULL;
+}
+
+/* The texts a bot's parents read. */
+static struct texts *
+bot_texts(const char *id)
+{
+	struct bot *b = bot_find(id);
+
+	return b != NULL && b->texts != NULL ? b->texts : sv.texts;
+}
+
+/* The configuration as a bot sees it (its admin chat ...). */
+static const struct config *
+bot_cfg(const char *id)
+{
+	const struct config_bot *b = id != NULL ? config_bot(&sv.cfg, id) : NULL;
+
+	return b != NULL ? b->cfg : &sv.cfg;
 }
 
 /* --- services: redis-server and greetbot-tg ------------------------------ */
@@ -242,6 +287,10 @@ service_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 		drain_check();
 		return;
 	}
+	if (s->stopped) {
+		log_info("child stopped\tchild=%s", s->name);
+		return;
+	}
 	if (time(NULL) - s->started >= CRASH_WINDOW) {
 		s->backoff = 0;
 		s->restarts = 0;
@@ -288,18 +337,20 @@ redis_start(struct service *s)
 	service_spawn(s, &cs);
 }
 
+/* One bot's greetbot-tg: -b names its bot in the configuration. */
 static void
 bot_start(struct service *s)
 {
-	char *path = bot_path(), *argv[4] = { path, NULL, NULL, NULL };
+	struct bot *b = (struct bot *)s;
+	char *path = bot_path(), *argv[6] = { path, "-b", b->id, NULL, NULL, NULL };
 	char **envp;
 	extern char **environ;
 	struct child_spec cs = { 0 };
 	size_t n = 0;
 
 	if (sv.config_path != NULL) {
-		argv[1] = "-c";
-		argv[2] = (char *)sv.config_path;
+		argv[3] = "-c";
+		argv[4] = (char *)sv.config_path;
 	}
 	/* Its environment is ours (the config overrides), plus the wake fds. */
 	while (environ[n] != NULL)
@@ -313,7 +364,7 @@ bot_start(struct service *s)
 	cs.envp = envp;
 	cs.fd_in = -1;
 	cs.pdeathsig = SIGTERM;	/* no second bot polling after our restart */
-	cs.extra[0] = sv.wake_bot[0];
+	cs.extra[0] = b->wake[0];
 	cs.extra[1] = sv.wake_us[1];
 	cs.nextra = 2;
 	service_spawn(s, &cs);
@@ -323,12 +374,22 @@ bot_start(struct service *s)
 
 /* --- readiness ---------------------------------------------------------- */
 
-/* Ready once Redis answers and the bot runs: tell whoever waits. */
+/* An enabled bot whose greetbot-tg is not running, or NULL. */
+static struct bot *
+bot_down(void)
+{
+	for (int i = 0; i < sv.nbots; i++)
+		if (!sv.bots[i].svc.stopped && sv.bots[i].svc.pid <= 0)
+			return &sv.bots[i];
+	return NULL;
+}
+
+/* Ready once Redis answers and the bots run: tell whoever waits. */
 static void
 announce_ready(void)
 {
 	if (sv.announced || sv.queue == NULL || !queue_connected(sv.queue) ||
-	    (sv.cfg.bot_enabled && sv.bot.pid <= 0))
+	    bot_down() != NULL)
 		return;
 	sv.announced = 1;
 	log_info("ready\tworkers=%d template=%s version=%s", sv.cfg.workers,
@@ -431,6 +492,8 @@ job_free(struct job *j)
 			break;
 		}
 	sv.slot_busy[j->slot] = 0;
+	free(j->bot);
+	free(j->tmpl);
 	free(j->entry_id);
 	free(j->work_dir);
 	free(j->name);
@@ -453,16 +516,21 @@ retry_delay(int attempts)
  * many were held back.
  */
 static void
-alert_admin(const char *cause, const char *text)
+alert_admin(const char *bot, const char *what, const char *text)
 {
-	int64_t start = db_int(sv.db, -1, "SELECT window_start FROM alerts WHERE cause = ?",
-	    "s", cause);
-	int64_t held = db_int(sv.db, 0, "SELECT suppressed FROM alerts WHERE cause = ?",
-	    "s", cause);
+	const struct config *bc = bot_cfg(bot);
+	char cause[300];
+	int64_t start, held;
 	char *msg;
 	cJSON *p;
 
-	if (sv.cfg.admin_chat_id == 0)
+	/* With several bots, each admin hears of their own bot's renders. */
+	snprintf(cause, sizeof(cause), "%s%s%s", what, sv.nbots > 1 ? "@" : "",
+	    sv.nbots > 1 ? bc->bot_id : "");
+	start = db_int(sv.db, -1, "SELECT window_start FROM alerts WHERE cause = ?", "s",
+	    cause);
+	held = db_int(sv.db, 0, "SELECT suppressed FROM alerts WHERE cause = ?", "s", cause);
+	if (bc->admin_chat_id == 0)
 		return;
 	if (start >= 0 && db_now() - start < sv.cfg.alert_window) {
 		db_run(sv.db, "UPDATE alerts SET suppressed = suppressed + 1 WHERE cause = ?",
@@ -475,10 +543,9 @@ alert_admin(const char *cause, const char *text)
 	else
 		xasprintf(&msg, "\xe2\x9a\xa0 %s", text);
 	p = cJSON_CreateObject();
-	cJSON_AddNumberToObject(p, "chat_id", (double)sv.cfg.admin_chat_id);
+	cJSON_AddNumberToObject(p, "chat_id", (double)bc->admin_chat_id);
 	cJSON_AddStringToObject(p, "text", msg);
-	db_outbox_add(sv.db, sv.cfg.bot_id, sv.cfg.admin_chat_id, "alert", "sendMessage", p,
-	    0, 0);
+	db_outbox_add(sv.db, bc->bot_id, bc->admin_chat_id, "alert", "sendMessage", p, 0, 0);
 	db_run(sv.db, "INSERT INTO alerts (cause, window_start, suppressed) VALUES (?, ?, 0) "
 	    "ON CONFLICT (cause) DO UPDATE SET window_start = excluded.window_start, "
 	    "suppressed = 0", "sl", cause, db_now());
@@ -492,16 +559,18 @@ alert_failure(struct job *j, const char *status, const char *cause)
 {
 	char *key, *text;
 
+	const char *tmpl = j->tmpl != NULL ? j->tmpl : sv.tmpl.id;
+
 	if (strcmp(status, "template_broken") == 0) {
-		xasprintf(&key, "template_broken:%s", sv.tmpl.id);
+		xasprintf(&key, "template_broken:%s", tmpl);
 		xasprintf(&text, "Template %s is broken: %s. Check it with: greetctl template "
-		    "check %s", sv.tmpl.id, cause, sv.tmpl.id);
+		    "check %s", tmpl, cause, tmpl);
 	} else {
 		xasprintf(&key, "final_failure:%s", status);
 		xasprintf(&text, "A render failed for good (%s: %s), asset %lld, job %lld.",
 		    status, cause, (long long)j->asset_id, (long long)j->id);
 	}
-	alert_admin(key, text);
+	alert_admin(j->bot, key, text);
 	free(key);
 	free(text);
 }
@@ -510,12 +579,14 @@ alert_failure(struct job *j, const char *status, const char *cause)
 static void
 notify_failed(int64_t asset_id, const char *display)
 {
-	sqlite3_stmt *st = db_prep(sv.db, "SELECT id, chat_id, language FROM requests "
+	sqlite3_stmt *st = db_prep(sv.db, "SELECT id, chat_id, language, bot_id FROM requests "
 	    "WHERE asset_id = ? AND state = 'PENDING'", "l", asset_id);
 
 	while (db_step(st) == SQLITE_ROW) {
 		const char *lang = (const char *)sqlite3_column_text(st, 2);
-		char *text = texts_fmt(sv.texts, lang, "render_failed", display);
+		const char *bot = (const char *)sqlite3_column_text(st, 3);
+		struct texts *tx = bot_texts(bot);
+		char *text = texts_fmt(tx, lang, "render_failed", display);
 		char data[40];
 		cJSON *p = cJSON_CreateObject(), *kb, *row, *btn, *markup;
 
@@ -525,13 +596,13 @@ notify_failed(int64_t asset_id, const char *display)
 		markup = cJSON_AddObjectToObject(p, "reply_markup");
 		row = cJSON_CreateArray();
 		btn = cJSON_CreateObject();
-		cJSON_AddStringToObject(btn, "text", texts_get(sv.texts, lang, "button_retry"));
+		cJSON_AddStringToObject(btn, "text", texts_get(tx, lang, "button_retry"));
 		cJSON_AddStringToObject(btn, "callback_data", data);
 		cJSON_AddItemToArray(row, btn);
 		kb = cJSON_CreateArray();
 		cJSON_AddItemToArray(kb, row);
 		cJSON_AddItemToObject(markup, "inline_keyboard", kb);
-		db_outbox_add(sv.db, sv.cfg.bot_id, sqlite3_column_int64(st, 1), "notice",
+		db_outbox_add(sv.db, bot, sqlite3_column_int64(st, 1), "notice",
 		    "sendMessage", p, sqlite3_column_int64(st, 0), asset_id);
 		free(text);
 	}
@@ -546,8 +617,8 @@ notify_failed(int64_t asset_id, const char *display)
  * queueing behind it.
  */
 static void
-progress_edit(int64_t request, int64_t chat, int64_t message_id, const char *lang,
-    const char *name, double p)
+progress_edit(const char *bot, int64_t request, int64_t chat, int64_t message_id,
+    const char *lang, const char *name, double p)
 {
 	char bar[64] = "", *head, *text, *params;
 	int filled = (int)(p * 10 + 0.5);
@@ -555,7 +626,7 @@ progress_edit(int64_t request, int64_t chat, int64_t message_id, const char *lan
 
 	for (int i = 0; i < 10; i++)
 		strcat(bar, i < filled ? "\xe2\x96\x93" : "\xe2\x96\x91");	/* ▓ ░ */
-	head = texts_fmt(sv.texts, lang, "progress", name);
+	head = texts_fmt(bot_texts(bot), lang, "progress", name);
 	xasprintf(&text, "%s\n%s %d%%", head, bar, (int)(p * 100 + 0.5));
 	cJSON_AddNumberToObject(j, "chat_id", (double)chat);
 	cJSON_AddNumberToObject(j, "message_id", (double)message_id);
@@ -565,7 +636,7 @@ progress_edit(int64_t request, int64_t chat, int64_t message_id, const char *lan
 	    "'progress' AND state = 'PENDING'", "sl", params, request) == 0)
 		db_run(sv.db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, "
 		    "request_id, created_at) VALUES (?, ?, 'progress', 'editMessageText', ?, ?, "
-		    "?)", "slsll", sv.cfg.bot_id, chat, params, request, db_now());
+		    "?)", "slsll", bot, chat, params, request, db_now());
 	free(params);
 	free(text);
 	free(head);
@@ -577,20 +648,21 @@ static void
 deliver_video(int64_t asset_id)
 {
 	sqlite3_stmt *st = db_prep(sv.db, "SELECT r.id, r.chat_id, r.language, "
-	    "a.display_name FROM requests r JOIN assets a ON a.id = r.asset_id WHERE "
+	    "a.display_name, r.bot_id FROM requests r JOIN assets a ON a.id = r.asset_id WHERE "
 	    "r.asset_id = ? AND r.state = 'PENDING' AND NOT EXISTS (SELECT 1 FROM outbox o "
 	    "WHERE o.request_id = r.id AND o.kind = 'video' AND o.state != 'FAILED')", "l",
 	    asset_id);
 
 	while (db_step(st) == SQLITE_ROW) {
-		char *caption = texts_fmt(sv.texts, (const char *)sqlite3_column_text(st, 2),
-		    "video_caption", (const char *)sqlite3_column_text(st, 3));
+		const char *bot = (const char *)sqlite3_column_text(st, 4);
+		char *caption = texts_fmt(bot_texts(bot), (const char *)sqlite3_column_text(st,
+		    2), "video_caption", (const char *)sqlite3_column_text(st, 3));
 		cJSON *j = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(j, "chat_id", (double)sqlite3_column_int64(st, 1));
 		cJSON_AddStringToObject(j, "caption", caption);
 		cJSON_AddBoolToObject(j, "supports_streaming", 1);
-		db_outbox_add(sv.db, sv.cfg.bot_id, sqlite3_column_int64(st, 1), "video",
+		db_outbox_add(sv.db, bot, sqlite3_column_int64(st, 1), "video",
 		    "sendVideo", j, sqlite3_column_int64(st, 0), asset_id);
 		free(caption);
 	}
@@ -664,6 +736,33 @@ job_interrupted(struct job *j, const struct render_outcome *o)
 }
 
 /*
+ * Other bots' assets that wait for this job's render (assets.shares): the
+ * same video for each, uploaded by its own bot (kept), or the same final
+ * failure (NULL). Inside the caller's transaction.
+ */
+static void
+sharers_done(struct job *j, const char *kept)
+{
+	sqlite3_stmt *st = db_prep(sv.db, "SELECT id FROM assets WHERE shares = ? AND state IN "
+	    "('PENDING','GENERATING')", "l", j->asset_id);
+
+	while (db_step(st) == SQLITE_ROW) {
+		int64_t a = sqlite3_column_int64(st, 0);
+
+		db_run(sv.db, "UPDATE assets SET state = ?, file_path = coalesce(?, file_path), "
+		    "file_id = NULL, shares = NULL, updated_at = ? WHERE id = ?", "ssll",
+		    kept != NULL ? "AVAILABLE" : "FAILED", kept, db_now(), a);
+		if (kept != NULL)
+			deliver_video(a);
+		else
+			notify_failed(a, j->name);
+		log_info("shared render finished\tasset=%lld of=%lld ok=%d", (long long)a,
+		    (long long)j->asset_id, kept != NULL);
+	}
+	sqlite3_finalize(st);
+}
+
+/*
  * Inside the caller's transaction: what an attempt (ours, or a render
  * node's) means for the job, the asset and its subscribers' outbox rows.
  */
@@ -677,12 +776,14 @@ job_outcome(struct job *j, const char *status, const char *cause, int ok, int re
 		db_run(sv.db, "UPDATE assets SET state = 'AVAILABLE', file_path = ?, "
 		    "updated_at = ? WHERE id = ?", "sll", kept, db_now(), j->asset_id);
 		deliver_video(j->asset_id);
+		sharers_done(j, kept);
 	} else if (!retryable || attempts >= sv.cfg.max_attempts) {
 		db_run(sv.db, "UPDATE jobs SET state = 'FAILED', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), j->id);
 		db_run(sv.db, "UPDATE assets SET state = 'FAILED', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), j->asset_id);
 		notify_failed(j->asset_id, j->name);
+		sharers_done(j, NULL);
 		alert_failure(j, status, cause);
 	} else {
 		db_run(sv.db, "UPDATE jobs SET state = 'RETRY_WAIT', published_at = NULL, "
@@ -920,12 +1021,14 @@ job_progress(double p, void *arg)
 		return;
 	j->progress = p;
 	j->progress_at = now;
-	st = db_prep(sv.db, "SELECT id, chat_id, status_message_id, language FROM requests "
-	    "WHERE asset_id = ? AND state = 'PENDING' AND status_message_id IS NOT NULL",
-	    "l", j->asset_id);
+	st = db_prep(sv.db, "SELECT id, chat_id, status_message_id, language, bot_id FROM "
+	    "requests WHERE (asset_id = ? OR asset_id IN (SELECT id FROM assets WHERE shares "
+	    "= ?)) AND state = 'PENDING' AND status_message_id IS NOT NULL", "ll",
+	    j->asset_id, j->asset_id);
 	db_begin(sv.db);
 	while (db_step(st) == SQLITE_ROW)
-		progress_edit(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		progress_edit((const char *)sqlite3_column_text(st, 4),
+		    sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 		    sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3),
 		    j->name, p);
 	db_commit(sv.db);
@@ -1001,10 +1104,39 @@ job_running(int64_t job_id)
 	return 0;
 }
 
+/* A job claimed for a template this node cannot load (removed, or broken
+ * since): a final failure, as a broken template is, told to the admin. */
+static void
+job_no_template(struct job *j)
+{
+	char cause[300];
+	int attempts = (int)db_int(sv.db, 0, "SELECT attempts FROM jobs WHERE id = ?", "l",
+	    j->id);
+
+	snprintf(cause, sizeof(cause), "template %s cannot be loaded from templates_dir",
+	    j->tmpl);
+	db_begin(sv.db);
+	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'template_broken', cause "
+	    "= ?, duration = 0 WHERE id = ?", "dsl", (double)time(NULL), cause, j->attempt_id);
+	job_outcome(j, "template_broken", cause, 0, 0, NULL, attempts);
+	db_commit(sv.db);
+	log_warnx("render refused\tjob=%lld asset=%lld cause=\"%s\"", (long long)j->id,
+	    (long long)j->asset_id, cause);
+	queue_ack(sv.queue, j->entry_id);
+	wake_bot();
+	free(j->bot);
+	free(j->tmpl);
+	free(j->entry_id);
+	free(j->name);
+	free(j->stress);
+	free(j);
+}
+
 /* Claim the job in SQLite (one node wins) and start its renderer. */
 static void
 job_start(const char *entry_id, int64_t job_id, int reclaimed)
 {
+	const struct template *t;
 	struct job *j;
 	sqlite3_stmt *st;
 	int claimed;
@@ -1040,12 +1172,14 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	j = xcalloc(1, sizeof(*j));
 	j->id = job_id;
 	j->entry_id = xstrdup(entry_id);
-	st = db_prep(sv.db, "SELECT a.id, a.display_name, a.stress FROM jobs j JOIN assets a "
-	    "ON a.id = j.asset_id WHERE j.id = ?", "l", job_id);
+	st = db_prep(sv.db, "SELECT a.id, a.display_name, a.stress, a.bot_id, a.template_id "
+	    "FROM jobs j JOIN assets a ON a.id = j.asset_id WHERE j.id = ?", "l", job_id);
 	if (db_step(st) == SQLITE_ROW) {
 		j->asset_id = sqlite3_column_int64(st, 0);
 		j->name = db_col_str(st, 1);
 		j->stress = db_col_str(st, 2);
+		j->bot = db_col_str(st, 3);
+		j->tmpl = db_col_str(st, 4);
 	}
 	sqlite3_finalize(st);
 	db_run(sv.db, "UPDATE assets SET state = 'GENERATING', updated_at = ? WHERE id = ?",
@@ -1056,7 +1190,12 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	db_commit(sv.db);
 	if (j->name == NULL)
 		fatalx("job %lld: no asset", (long long)job_id);
-	job_render(j, &sv.tmpl);
+	/* The asset's template (bots may have different defaults). */
+	if ((t = tmpl_find(j->tmpl)) == NULL) {
+		job_no_template(j);
+		return;
+	}
+	job_render(j, t);
 }
 
 /*
@@ -1097,6 +1236,8 @@ job_start_remote(const char *entry_id, const struct queue_job *qj)
 	j->entry_id = xstrdup(entry_id);
 	j->name = xstrdup(qj->name);
 	j->stress = xstrdup(qj->stress);
+	j->bot = xstrdup(qj->bot);
+	j->tmpl = xstrdup(qj->tmpl);
 	j->attempt_id = ++sv.attempts_here;
 	job_render(j, t);
 }
@@ -1175,13 +1316,15 @@ result_commit(const char *entry_id, const struct queue_result *res, void *arg)
 		return;
 	}
 	st = db_prep(sv.db, "SELECT j.state IN ('QUEUED','RUNNING','RETRY_WAIT'), j.attempts, "
-	    "a.id, a.display_name FROM jobs j JOIN assets a ON a.id = j.asset_id WHERE j.id = ?",
-	    "l", res->job_id);
+	    "a.id, a.display_name, a.bot_id, a.template_id FROM jobs j JOIN assets a ON a.id = "
+	    "j.asset_id WHERE j.id = ?", "l", res->job_id);
 	if (db_step(st) == SQLITE_ROW) {
 		live = sqlite3_column_int(st, 0);
 		attempts = sqlite3_column_int(st, 1) + 1;
 		jb.asset_id = sqlite3_column_int64(st, 2);
 		jb.name = db_col_str(st, 3);
+		jb.bot = db_col_str(st, 4);
+		jb.tmpl = db_col_str(st, 5);
 	}
 	sqlite3_finalize(st);
 	jb.id = res->job_id;
@@ -1219,6 +1362,8 @@ result_commit(const char *entry_id, const struct queue_result *res, void *arg)
 	wake_bot();
 	free(kept);
 	free(jb.name);
+	free(jb.bot);
+	free(jb.tmpl);
 }
 
 static void
@@ -1358,9 +1503,56 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	sv.draining = 1;
 	jobs_take();
 	evtimer_add(sv.drain_ev, &tv);
-	if (sv.bot.pid > 0)
-		kill(sv.bot.pid, SIGTERM);
+	for (int i = 0; i < sv.nbots; i++)
+		if (sv.bots[i].svc.pid > 0)
+			kill(sv.bots[i].svc.pid, SIGTERM);
 	drain_check();
+}
+
+/* A bot's texts, from its messages_dir; NULL (and a warning) when not. */
+static struct texts *
+bot_texts_load(const struct bot *b)
+{
+	const struct config *bc = bot_cfg(b->id);
+	struct texts *tx;
+	char err[512];
+
+	if ((tx = texts_load(bc->messages_dir, bc->default_language, err, sizeof(err))) ==
+	    NULL)
+		log_warnx("texts not loaded\tbot=%s reason=\"%s\"", b->id, err);
+	return tx;
+}
+
+/* SIGHUP: a bot disabled is stopped, one enabled is started, the others
+ * reload; the bots not named are not touched. */
+static void
+bots_reload(void)
+{
+	for (int i = 0; i < sv.nbots; i++) {
+		struct bot *b = &sv.bots[i];
+		const struct config_bot *cb = config_bot(&sv.cfg, b->id);
+		struct texts *tx;
+
+		if ((tx = bot_texts_load(b)) != NULL) {
+			texts_free(b->texts);
+			b->texts = tx;
+		}
+		if (cb != NULL && !cb->enabled && !b->svc.stopped) {
+			b->svc.stopped = 1;
+			evtimer_del(b->svc.restart_ev);
+			log_info("bot disabled, stopping it\tbot=%s", b->id);
+			if (b->svc.pid > 0)
+				kill(b->svc.pid, SIGTERM);
+		} else if (cb != NULL && cb->enabled && b->svc.stopped) {
+			b->svc.stopped = 0;
+			b->svc.backoff = 0;
+			b->svc.restarts = 0;
+			log_info("bot enabled, starting it\tbot=%s", b->id);
+			if (b->svc.pid <= 0)
+				bot_start(&b->svc);
+		} else if (b->svc.pid > 0)
+			kill(b->svc.pid, SIGHUP);
+	}
 }
 
 static void
@@ -1405,8 +1597,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		texts_free(sv.texts);
 		sv.texts = tx;
 	}
-	if (sv.bot.pid > 0)
-		kill(sv.bot.pid, SIGHUP);
+	bots_reload();
 	log_info("reloaded\ttemplate=%s version=%s", sv.tmpl.id, sv.tmpl.version);
 }
 
@@ -1418,10 +1609,18 @@ src_redis_up(void)
 	return sv.queue != NULL && queue_connected(sv.queue);
 }
 
-static int
-src_bot_up(void)
+static const char *
+src_bot_problem(void)
 {
-	return !sv.cfg.bot_enabled || sv.bot.pid > 0;
+	static char why[128];
+	struct bot *b = bot_down();
+
+	if (b == NULL)
+		return NULL;
+	if (sv.nbots == 1)
+		return "greetbot-tg is not running";
+	snprintf(why, sizeof(why), "greetbot-tg of bot %s is not running", b->id);
+	return why;
 }
 
 static long long
@@ -1451,6 +1650,18 @@ src_node_metrics(struct evbuffer *b)
 	    "handed back: it lacks their template version.\n# TYPE "
 	    "greetbot_jobs_refused_total counter\ngreetbot_jobs_refused_total{reason="
 	    "\"template_version\"} %lld\n", sv.refused);
+	if (sv.nbots > 0)
+		evbuffer_add_printf(b, "# HELP greetbot_bot_up Whether the bot's greetbot-tg "
+		    "runs.\n# TYPE greetbot_bot_up gauge\n");
+	for (int i = 0; i < sv.nbots; i++)
+		evbuffer_add_printf(b, "greetbot_bot_up{bot=\"%s\"} %d\n", sv.bots[i].id,
+		    sv.bots[i].svc.pid > 0);
+	if (sv.nbots > 0)
+		evbuffer_add_printf(b, "# HELP greetbot_bot_enabled Whether the bot is enabled "
+		    "in the configuration.\n# TYPE greetbot_bot_enabled gauge\n");
+	for (int i = 0; i < sv.nbots; i++)
+		evbuffer_add_printf(b, "greetbot_bot_enabled{bot=\"%s\"} %d\n", sv.bots[i].id,
+		    !sv.bots[i].svc.stopped);
 	if (sv.db != NULL)
 		return;
 	evbuffer_add_printf(b, "# HELP greetbot_node_renders_total Renders on this node "
@@ -1501,7 +1712,7 @@ http_addr_publish(int up)
 static void
 setup_http(void)
 {
-	struct health_source hs = { src_redis_up, src_bot_up, src_queue_depth, src_busy,
+	struct health_source hs = { src_redis_up, src_bot_problem, src_queue_depth, src_busy,
 	    src_render_problem, src_node_metrics, sv.cfg.workers, sv.db };
 
 	if (*sv.cfg.http_listen == '\0')
@@ -1559,15 +1770,22 @@ setup_sandbox(void)
 		fatalx("%s", err);
 	sandbox_describe(&sv.sb, how, sizeof(how));
 	log_info("renderers isolated\t%s", how);
-	/* The token's file, or the config file when the token is in it. */
-	if (sandbox_can_read(&sv.sb, sv.cfg.telegram_token_file))
-		log_warnx("renderers can read the bot token: chmod 600 %s",
-		    sv.cfg.telegram_token_file);
-	else if (*sv.cfg.telegram_token_file == '\0' && sv.cfg.path != NULL &&
-	    getenv("GREETBOT_TELEGRAM_TOKEN") == NULL && *sv.cfg.telegram_token != '\0' &&
-	    sandbox_can_read(&sv.sb, sv.cfg.path))
-		log_warnx("renderers can read the bot token in the configuration file: "
-		    "chmod 600 %s", sv.cfg.path);
+	/* Each bot's token file, or the config file when a token is in it. */
+	for (int i = 0; i < sv.cfg.nbots; i++) {
+		const struct config *bc = sv.cfg.bots[i].cfg;
+
+		if (sandbox_can_read(&sv.sb, bc->telegram_token_file))
+			log_warnx("renderers can read the bot token: chmod 600 %s",
+			    bc->telegram_token_file);
+		else if (*bc->telegram_token_file == '\0' && sv.cfg.path != NULL &&
+		    *bc->telegram_token != '\0' && (i > 0 || sv.cfg.sections != NULL ||
+		    getenv("GREETBOT_TELEGRAM_TOKEN") == NULL) &&
+		    sandbox_can_read(&sv.sb, sv.cfg.path)) {
+			log_warnx("renderers can read the bot token in the configuration "
+			    "file: chmod 600 %s", sv.cfg.path);
+			break;
+		}
+	}
 }
 
 /*
@@ -1661,9 +1879,39 @@ setup_config(void)
 		log_set_level(lvl);
 	log_add_secret(sv.cfg.telegram_token);
 	log_add_secret(sv.cfg.webhook_secret);
+	for (int i = 0; i < sv.cfg.nbots; i++) {
+		log_add_secret(sv.cfg.bots[i].cfg->telegram_token);
+		log_add_secret(sv.cfg.bots[i].cfg->webhook_secret);
+	}
 	if ((sv.texts = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
+}
+
+/* The configured bots, each with its wake pipe and texts; the enabled
+ * ones are started by main. */
+static void
+setup_bots(void)
+{
+	sv.nbots = sv.cfg.db_path[0] != '\0' ? sv.cfg.nbots : 0;
+	sv.bots = xcalloc((size_t)sv.nbots + 1, sizeof(*sv.bots));
+	for (int i = 0; i < sv.nbots; i++) {
+		struct bot *b = &sv.bots[i];
+
+		b->id = xstrdup(sv.cfg.bots[i].id);
+		b->index = sv.cfg.bots[i].index;
+		if (sv.nbots == 1)
+			snprintf(b->name, sizeof(b->name), "greetbot-tg");
+		else
+			snprintf(b->name, sizeof(b->name), "greetbot-tg[%s]", b->id);
+		b->svc = (struct service){ .name = b->name, .start = bot_start,
+		    .stopped = !sv.cfg.bots[i].enabled };
+		b->svc.restart_ev = evtimer_new(sv.base, service_restart, &b->svc);
+		if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) == -1)
+			fatal("pipe");
+		if ((b->texts = bot_texts_load(b)) == NULL)
+			fatalx("bot %s: its texts cannot be loaded", b->id);
+	}
 }
 
 static void
@@ -1682,8 +1930,7 @@ setup_events(void)
 	evsignal_add(ev, NULL);
 	ev = evsignal_new(sv.base, SIGHUP, on_hup, NULL);
 	evsignal_add(ev, NULL);
-	if (pipe2(sv.wake_bot, O_CLOEXEC | O_NONBLOCK) == -1 ||
-	    pipe2(sv.wake_us, O_CLOEXEC | O_NONBLOCK) == -1)
+	if (pipe2(sv.wake_us, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe");
 	sv.wake_ev = event_new(sv.base, sv.wake_us[0], EV_READ | EV_PERSIST, on_wake, NULL);
 	event_add(sv.wake_ev, NULL);
@@ -1726,16 +1973,16 @@ main(int argc, char **argv)
 	setup_http();
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	sv.redis = (struct service){ .name = "redis-server", .start = redis_start };
-	sv.bot = (struct service){ .name = "greetbot-tg", .start = bot_start };
 	sv.redis.restart_ev = evtimer_new(sv.base, service_restart, &sv.redis);
-	sv.bot.restart_ev = evtimer_new(sv.base, service_restart, &sv.bot);
+	setup_bots();
 	if (*sv.cfg.redis_url == '\0') {
 		unlink(sv.redis_sock);
 		redis_start(&sv.redis);
 	} else
 		redis_ready();
-	if (sv.cfg.bot_enabled)
-		bot_start(&sv.bot);
+	for (int i = 0; i < sv.nbots; i++)
+		if (!sv.bots[i].svc.stopped)
+			bot_start(&sv.bots[i].svc);
 	log_info("started\tstate_dir=%s template=%s version=%s", sv.cfg.state_dir,
 	    sv.tmpl.id, sv.tmpl.version);
 	event_base_dispatch(sv.base);

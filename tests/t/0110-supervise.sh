@@ -25,7 +25,7 @@ t_check "the bot's own log lines pass through greetbotd's log" \
 metrics=$(curl -fsS "http://$GB_HTTP/metrics")
 t_check "/metrics counts the finished job" grep -q '^greetbot_jobs{state="DONE"} 1$' <<<"$metrics"
 t_check "/metrics counts the sendVideo" \
-	grep -q '^greetbot_telegram_calls_total{method="sendVideo",result="ok"} 1$' <<<"$metrics"
+	grep -q '^greetbot_telegram_calls_total{bot="main",method="sendVideo",result="ok"} 1$' <<<"$metrics"
 
 # SIGHUP reloads the configuration and the texts an operator edited, in
 # greetbotd and the bot.
