@@ -53,6 +53,8 @@
 static struct {
 	struct config	cfg;
 	int		json;
+	const char	*bot;	/* --bot: queries show this bot only */
+	char		*scope;	/* the bots shown, a JSON array (IN_SCOPE) */
 	struct sandbox	sb;	/* as greetbotd's renderers, made on first use */
 	int		sb_made;
 } gc;
@@ -70,7 +72,7 @@ static void
 usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-	    "usage: greetctl [-c config] [--json] command [argument ...]\n"
+	    "usage: greetctl [-c config] [--bot ID] [--json] command [argument ...]\n"
 	    "  status\n"
 	    "  users\n"
 	    "  requests [--user ID] [--state STATE]\n"
@@ -424,9 +426,82 @@ ctl_db(int write)
 	return db;
 }
 
+/* --- the bots shown ------------------------------------------------------------ */
+
+/*
+ * SQL: whether a row's bot is one of those shown, bound to gc.scope. Rows
+ * of bots the configuration does not name (another installation sharing
+ * the database) are never shown.
+ */
+#define IN_SCOPE(col)	col " IN (SELECT value FROM json_each(?))"
+
+/* Whether the bot is shown: --bot's, else every configured bot. */
+static int
+bot_shown(const char *id)
+{
+	return gc.bot == NULL || strcmp(id, gc.cfg.selected) == 0;
+}
+
+/* The bots shown, for a message: "bot main" or "bots family, kids". */
+static char *
+scope_text(void)
+{
+	struct buf b = { xstrdup(""), 0 };
+	char *s;
+	int n = 0;
+
+	for (int i = 0; i < gc.cfg.nbots; i++)
+		if (bot_shown(gc.cfg.bots[i].id)) {
+			buf_add(&b, ", ", n++ ? 2 : 0);
+			buf_add(&b, gc.cfg.bots[i].id, strlen(gc.cfg.bots[i].id));
+		}
+	xasprintf(&s, "%s %s", n == 1 ? "bot" : "bots", b.p);
+	free(b.p);
+	return s;
+}
+
+/*
+ * --bot ID: the configuration as that bot sees it (its texts, default
+ * template ...), and queries of its rows only; an unknown id is bad usage,
+ * with the list of bots. Without it a lone bot is selected all the same,
+ * and the queries show every configured bot.
+ */
+static void
+scope_select(const char *id)
+{
+	cJSON *a = cJSON_CreateArray();
+	char err[512];
+
+	if ((id != NULL || gc.cfg.nbots == 1) &&
+	    config_select(&gc.cfg, id, err, sizeof(err)) == -1)
+		errx(EXIT_USAGE, "--bot: %s", err);
+	gc.bot = id;
+	for (int i = 0; i < gc.cfg.nbots; i++)
+		if (bot_shown(gc.cfg.bots[i].id))
+			cJSON_AddItemToArray(a, cJSON_CreateString(gc.cfg.bots[i].id));
+	gc.scope = cJSON_PrintUnformatted(a);
+	cJSON_Delete(a);
+}
+
+/*
+ * The one bot a command acts for: --bot's or the only one. With several
+ * and no --bot, bad usage that says how to name it.
+ */
+static const char *
+one_bot(const char *command)
+{
+	char *list;
+
+	if (gc.cfg.selected != NULL)
+		return gc.cfg.selected;
+	list = scope_text();
+	errx(EXIT_USAGE, "%s: the configuration has %s: say which with --bot ID",
+	    command, list);
+}
+
 /* --- queries ----------------------------------------------------------------- */
 
-/* users: everyone who has talked to this bot. */
+/* users: everyone who has talked to the bots shown. */
 static int
 cmd_users(int argc, char **argv)
 {
@@ -436,11 +511,11 @@ cmd_users(int argc, char **argv)
 	if (argc != 1)
 		usage(EXIT_USAGE);
 	db = ctl_db(0);
-	rows_print(db_prep(db, "SELECT u.user_id, u.chat_id, u.first_name AS name, u.phone, "
-	    "u.language, u.state, u.blocked, (SELECT count(*) FROM requests r WHERE "
-	    "r.bot_id = u.bot_id AND r.user_id = u.user_id) AS requests, u.created_at, "
-	    "u.updated_at FROM users u WHERE u.bot_id = ? ORDER BY u.user_id", "s",
-	    gc.cfg.bot_id), NULL);
+	rows_print(db_prep(db, "SELECT u.bot_id AS bot, u.user_id, u.chat_id, u.first_name AS "
+	    "name, u.phone, u.language, u.state, u.blocked, (SELECT count(*) FROM requests r "
+	    "WHERE r.bot_id = u.bot_id AND r.user_id = u.user_id) AS requests, u.created_at, "
+	    "u.updated_at FROM users u WHERE " IN_SCOPE("u.bot_id") " ORDER BY u.bot_id, "
+	    "u.user_id", "s", gc.scope), NULL);
 	db_close(db);
 	return 0;
 }
@@ -473,17 +548,22 @@ cmd_requests(int argc, char **argv)
 	if (optind != argc)
 		usage(EXIT_USAGE);
 	db = ctl_db(0);
-	rows_print(db_prep(db, "SELECT r.id, r.user_id, r.chat_id, r.asset_id, "
-	    "a.display_name AS name, a.template_id AS template, r.state, a.state AS "
-	    "asset_state, r.created_at, r.updated_at FROM requests r JOIN assets a ON "
-	    "a.id = r.asset_id WHERE r.bot_id = ? AND (? = 0 OR r.user_id = ?) AND "
-	    "(? IS NULL OR r.state = ?) ORDER BY r.id", "sllss", gc.cfg.bot_id, user, user,
+	rows_print(db_prep(db, "SELECT r.id, r.bot_id AS bot, r.user_id, r.chat_id, "
+	    "r.asset_id, a.display_name AS name, a.template_id AS template, r.state, a.state "
+	    "AS asset_state, r.created_at, r.updated_at FROM requests r JOIN assets a ON "
+	    "a.id = r.asset_id WHERE " IN_SCOPE("r.bot_id") " AND (? = 0 OR r.user_id = ?) "
+	    "AND (? IS NULL OR r.state = ?) ORDER BY r.id", "sllss", gc.scope, user, user,
 	    state, state), NULL);
 	db_close(db);
 	return 0;
 }
 
-/* assets [--state S]: one video per (template version, name). */
+/*
+ * assets [--state S]: one video per (bot, template version, name). An
+ * asset waiting for another bot's render of the same name (assets.shares)
+ * shows it in its state: "PENDING (shares 12)"; --json has the state as
+ * it is and "shares".
+ */
 static int
 cmd_assets(int argc, char **argv)
 {
@@ -495,6 +575,7 @@ cmd_assets(int argc, char **argv)
 	    "FAILED", NULL };
 	const char *state = NULL;
 	sqlite3 *db;
+	char *sql;
 	int ch;
 
 	optind = 0;
@@ -507,13 +588,16 @@ cmd_assets(int argc, char **argv)
 	if (optind != argc)
 		usage(EXIT_USAGE);
 	db = ctl_db(0);
-	rows_print(db_prep(db, "SELECT a.id, a.template_id AS template, a.template_version "
-	    "AS version, a.display_name AS name, a.name_key, a.state, (SELECT count(*) FROM "
-	    "requests r WHERE r.asset_id = a.id) AS requests, (SELECT count(*) FROM attempts "
-	    "t WHERE t.asset_id = a.id) AS attempts, a.file_id, a.file_path, a.created_at, "
-	    "a.updated_at FROM assets a WHERE a.bot_id = ? AND (? IS NULL OR a.state = ?) "
-	    "ORDER BY a.id", "sss", gc.cfg.bot_id, state, state),
-	    "name_key,file_id,file_path,created_at");
+	xasprintf(&sql, "SELECT a.id, a.bot_id AS bot, a.template_id AS template, "
+	    "a.template_version AS version, a.display_name AS name, a.name_key, %s AS state, "
+	    "a.shares, (SELECT count(*) FROM requests r WHERE r.asset_id = a.id) AS requests, "
+	    "(SELECT count(*) FROM attempts t WHERE t.asset_id = a.id) AS attempts, a.file_id, "
+	    "a.file_path, a.created_at, a.updated_at FROM assets a WHERE " IN_SCOPE("a.bot_id")
+	    " AND (? IS NULL OR a.state = ?) ORDER BY a.id", gc.json ? "a.state" :
+	    "a.state || coalesce(' (shares ' || a.shares || ')', '')");
+	rows_print(db_prep(db, sql, "sss", gc.scope, state, state),
+	    "name_key,shares,file_id,file_path,created_at");
+	free(sql);
 	db_close(db);
 	return 0;
 }
@@ -561,23 +645,40 @@ attempts_stderr(sqlite3 *db, int64_t asset)
 	sqlite3_finalize(st);
 }
 
+/* An asset of the bots shown, else exit 1. */
+static void
+asset_need(sqlite3 *db, int64_t asset)
+{
+	char *bots;
+
+	if (db_int(db, 0, "SELECT count(*) FROM assets WHERE id = ? AND "
+	    IN_SCOPE("bot_id"), "ls", asset, gc.scope))
+		return;
+	bots = scope_text();
+	errx(1, "no asset %lld (%s)", (long long)asset, bots);
+}
+
 /* attempts ASSET: every run of the render script for one asset. */
 static int
 cmd_attempts(int argc, char **argv)
 {
-	int64_t asset;
+	int64_t asset, shares;
 	sqlite3 *db;
 
 	if (argc != 2)
 		usage(EXIT_USAGE);
 	asset = arg_id(argv[1], "ASSET");
 	db = ctl_db(0);
-	if (!db_int(db, 0, "SELECT count(*) FROM assets WHERE id = ?", "l", asset))
-		errx(1, "no asset %lld", (long long)asset);
+	asset_need(db, asset);
+	shares = db_int(db, 0, "SELECT shares FROM assets WHERE id = ?", "l", asset);
 	rows_print(db_prep(db, "SELECT id, job_id AS job, node, started_at, finished_at, "
 	    "duration, status, exit_code, signal, cause, cpu_seconds, max_rss_kb, "
 	    "stderr_tail FROM attempts WHERE asset_id = ? ORDER BY id", "l", asset),
 	    "finished_at,stderr_tail");
+	if (!gc.json && shares != 0)
+		printf("\nasset %lld waits for the render of asset %lld (another bot's): its "
+		    "attempts are those of asset %lld\n", (long long)asset, (long long)shares,
+		    (long long)shares);
 	if (!gc.json)
 		attempts_stderr(db, asset);
 	db_close(db);
@@ -592,12 +693,13 @@ cmd_attempts(int argc, char **argv)
  * greetbotd's relay publishes (it looks every second), and every FAILED
  * request of the asset PENDING again so that its parent gets the video.
  * Inside the caller's transaction. Returns the job id, or 0 with the
- * asset's state ("none" when there is no such asset) in *state.
+ * asset's state ("none" when the bots shown have no such asset) in *state.
  */
 static int64_t
 retry_one(sqlite3 *db, int64_t asset, int *requests, char **state)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT state FROM assets WHERE id = ?", "l", asset);
+	sqlite3_stmt *st = db_prep(db, "SELECT state FROM assets WHERE id = ? AND "
+	    IN_SCOPE("bot_id"), "ls", asset, gc.scope);
 
 	*state = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : xstrdup("none");
 	sqlite3_finalize(st);
@@ -612,12 +714,12 @@ retry_one(sqlite3 *db, int64_t asset, int *requests, char **state)
 	return sqlite3_last_insert_rowid(db);
 }
 
-/* The FAILED assets of this bot, oldest first; returns how many. */
+/* The FAILED assets of the bots shown, oldest first; returns how many. */
 static size_t
 failed_assets(sqlite3 *db, int64_t **ids)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT id FROM assets WHERE bot_id = ? AND state = "
-	    "'FAILED' ORDER BY id", "s", gc.cfg.bot_id);
+	sqlite3_stmt *st = db_prep(db, "SELECT id FROM assets WHERE " IN_SCOPE("bot_id")
+	    " AND state = 'FAILED' ORDER BY id", "s", gc.scope);
 	size_t n = 0;
 
 	*ids = NULL;
@@ -664,7 +766,7 @@ retry_assets(sqlite3 *db, const int64_t *ids, size_t n)
 		if (job == 0) {
 			db_rollback(db);
 			if (strcmp(state, "none") == 0)
-				errx(1, "no asset %lld", (long long)ids[i]);
+				errx(1, "no asset %lld (%s)", (long long)ids[i], scope_text());
 			errx(1, "asset %lld is %s, not FAILED: nothing to retry",
 			    (long long)ids[i], state);
 		}
@@ -732,13 +834,49 @@ text_problem(const char *s)
 }
 
 /*
- * Queue a sendMessage to the user's chat as an outbox row, exactly like
- * the bot's own replies (kind "message"), so the sender applies its flood
- * control and retries; greetbot-tg looks every second. Returns the row's
- * id and the chat; exits 1 for an unknown or blocking user.
+ * The bot to send as: --bot's or the only one; with several, the one bot
+ * the user has talked to. Exits 1 when none has, 2 (bad usage: say which)
+ * when more than one has. Inside the caller's transaction.
+ */
+static char *
+send_bot(sqlite3 *db, int64_t user)
+{
+	sqlite3_stmt *st;
+	struct buf b = { xstrdup(""), 0 };
+	char *bot = NULL, *bots;
+	int n = 0;
+
+	if (gc.cfg.selected != NULL)
+		return xstrdup(gc.cfg.selected);
+	st = db_prep(db, "SELECT bot_id FROM users WHERE user_id = ? AND " IN_SCOPE("bot_id")
+	    " ORDER BY bot_id", "ls", user, gc.scope);
+	while (db_step(st) == SQLITE_ROW) {
+		free(bot);
+		bot = db_col_str(st, 0);
+		buf_add(&b, ", ", n++ ? 2 : 0);
+		buf_add(&b, bot, strlen(bot));
+	}
+	sqlite3_finalize(st);
+	if (n == 1) {
+		free(b.p);
+		return bot;
+	}
+	db_rollback(db);
+	if (n > 1)
+		errx(EXIT_USAGE, "user %lld has talked to bots %s: say which with --bot ID",
+		    (long long)user, b.p);
+	bots = scope_text();
+	errx(1, "no user %lld (%s)", (long long)user, bots);
+}
+
+/*
+ * Queue a sendMessage to the user's chat as an outbox row of the bot,
+ * exactly like its own replies (kind "message"), so the sender applies its
+ * flood control and retries; greetbot-tg looks every second. Returns the
+ * row's id and the chat; exits 1 for an unknown or blocking user.
  */
 static int64_t
-send_queue(sqlite3 *db, int64_t user, const char *text, int64_t *chat)
+send_queue(sqlite3 *db, const char *bot, int64_t user, const char *text, int64_t *chat)
 {
 	sqlite3_stmt *st;
 	cJSON *p;
@@ -746,10 +884,10 @@ send_queue(sqlite3 *db, int64_t user, const char *text, int64_t *chat)
 	int blocked;
 
 	st = db_prep(db, "SELECT chat_id, blocked FROM users WHERE bot_id = ? AND "
-	    "user_id = ?", "sl", gc.cfg.bot_id, user);
+	    "user_id = ?", "sl", bot, user);
 	if (db_step(st) != SQLITE_ROW) {
 		db_rollback(db);
-		errx(1, "no user %lld (bot %s)", (long long)user, gc.cfg.bot_id);
+		errx(1, "no user %lld (bot %s)", (long long)user, bot);
 	}
 	*chat = sqlite3_column_int64(st, 0);
 	blocked = sqlite3_column_int(st, 1);
@@ -764,7 +902,7 @@ send_queue(sqlite3 *db, int64_t user, const char *text, int64_t *chat)
 	params = cJSON_PrintUnformatted(p);
 	cJSON_Delete(p);
 	db_run(db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, created_at) "
-	    "VALUES (?, ?, 'message', 'sendMessage', ?, ?)", "slsl", gc.cfg.bot_id, *chat,
+	    "VALUES (?, ?, 'message', 'sendMessage', ?, ?)", "slsl", bot, *chat,
 	    params, db_now());
 	free(params);
 	return sqlite3_last_insert_rowid(db);
@@ -774,9 +912,11 @@ send_queue(sqlite3 *db, int64_t user, const char *text, int64_t *chat)
 static int
 cmd_send(int argc, char **argv)
 {
+	const struct config_bot *b;
 	const char *why;
 	int64_t user, chat, id;
 	sqlite3 *db;
+	char *bot;
 	cJSON *o;
 
 	if (argc != 3)
@@ -788,17 +928,22 @@ cmd_send(int argc, char **argv)
 	}
 	db = ctl_db(1);
 	db_begin(db);
-	id = send_queue(db, user, argv[2], &chat);
+	bot = send_bot(db, user);
+	id = send_queue(db, bot, user, argv[2], &chat);
 	db_commit(db);
 	db_close(db);
+	if ((b = config_bot(&gc.cfg, bot)) != NULL && !b->enabled)
+		warnx("bot %s is not enabled: the message waits in its outbox until it is", bot);
 	if (gc.json) {
 		o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "outbox_id", (double)id);
 		cJSON_AddNumberToObject(o, "chat_id", (double)chat);
+		cJSON_AddStringToObject(o, "bot", bot);
 		json_print(o);
 	} else
-		printf("queued as outbox row %lld for chat %lld\n", (long long)id,
-		    (long long)chat);
+		printf("queued as outbox row %lld for chat %lld (bot %s)\n", (long long)id,
+		    (long long)chat, bot);
+	free(bot);
 	return 0;
 }
 
@@ -1004,13 +1149,12 @@ status_files(cJSON *out)
 	free(path);
 }
 
-/* "STATE n" counts of a GROUP BY query (its one parameter the bot, when
- * it has one), as an object and one line. */
+/* "STATE n" counts of a GROUP BY query (finalized), as the object key
+ * and, unless label is NULL, one line. */
 static void
-status_counts(sqlite3 *db, cJSON *out, const char *label, const char *sql)
+status_counts(sqlite3_stmt *st, cJSON *out, const char *key, const char *label)
 {
-	sqlite3_stmt *st = db_prep(db, sql, strchr(sql, '?') ? "s" : "", gc.cfg.bot_id);
-	cJSON *o = cJSON_AddObjectToObject(out, label);
+	cJSON *o = cJSON_AddObjectToObject(out, key);
 	struct buf line = { xstrdup(""), 0 };
 
 	while (db_step(st) == SQLITE_ROW) {
@@ -1024,18 +1168,30 @@ status_counts(sqlite3 *db, cJSON *out, const char *label, const char *sql)
 		free(s);
 	}
 	sqlite3_finalize(st);
-	status_line(label, "%s", line.n ? line.p : "none");
+	if (label != NULL)
+		status_line(label, "%s", line.n ? line.p : "none");
 	free(line.p);
 }
+
+/*
+ * SQL: whether a job's (or an attempt's) asset is --bot's, bound to gc.bot
+ * twice. Jobs are the render nodes' work, shared by every bot: without
+ * --bot they are all counted, those of bots not configured here too.
+ */
+#define OF_BOT(asset)	"(? IS NULL OR " asset " IN (SELECT id FROM assets WHERE " \
+	"bot_id = ?))"
 
 /* Jobs waiting: queued, not yet on the Redis stream, waiting for a retry. */
 static void
 status_queue(sqlite3 *db, cJSON *out)
 {
-	int64_t queued = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'QUEUED'", "");
+	int64_t queued = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'QUEUED' "
+	    "AND " OF_BOT("asset_id"), "ss", gc.bot, gc.bot);
 	int64_t unpub = db_int(db, 0, "SELECT count(*) FROM jobs WHERE published_at IS NULL "
-	    "AND state IN ('QUEUED', 'RETRY_WAIT')", "");
-	int64_t retry = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'RETRY_WAIT'", "");
+	    "AND state IN ('QUEUED', 'RETRY_WAIT') AND " OF_BOT("asset_id"), "ss", gc.bot,
+	    gc.bot);
+	int64_t retry = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'RETRY_WAIT' "
+	    "AND " OF_BOT("asset_id"), "ss", gc.bot, gc.bot);
 	cJSON *q = cJSON_AddObjectToObject(out, "queue");
 
 	cJSON_AddNumberToObject(q, "queued", (double)queued);
@@ -1058,6 +1214,54 @@ status_rows(cJSON *out, const char *key, const char *title, sqlite3_stmt *st,
 	rows_table(st, skip, "  ");
 }
 
+/* Requests (or outbox rows: table) by state, of the bots shown, or of
+ * one when bot is not NULL. */
+static sqlite3_stmt *
+status_by_state(sqlite3 *db, const char *table, const char *bot)
+{
+	char *sql;
+	sqlite3_stmt *st;
+
+	xasprintf(&sql, "SELECT state, count(*) FROM %s WHERE " IN_SCOPE("bot_id") " AND "
+	    "(? IS NULL OR bot_id = ?) GROUP BY state ORDER BY state", table);
+	st = db_prep(db, sql, "sss", gc.scope, bot, bot);
+	free(sql);
+	return st;
+}
+
+/*
+ * Each bot shown: whether the configuration enables it, its requests and
+ * outbox rows by state ("bots"); "requests" and "outbox" are the totals
+ * over them, as scripts written for a single bot read them.
+ */
+static void
+status_bots(sqlite3 *db, cJSON *out)
+{
+	cJSON *bots;
+
+	status_counts(status_by_state(db, "requests", NULL), out, "requests", NULL);
+	status_counts(status_by_state(db, "outbox", NULL), out, "outbox", NULL);
+	bots = cJSON_AddArrayToObject(out, "bots");
+	for (int i = 0; i < gc.cfg.nbots; i++) {
+		const struct config_bot *b = &gc.cfg.bots[i];
+		cJSON *o;
+		char *label;
+
+		if (!bot_shown(b->id))
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "bot", b->id);
+		cJSON_AddBoolToObject(o, "enabled", b->enabled);
+		cJSON_AddItemToArray(bots, o);
+		xasprintf(&label, "bot %s", b->id);
+		status_line(label, "%s", b->enabled ? "enabled" : "not enabled");
+		free(label);
+		status_counts(status_by_state(db, "requests", b->id), o, "requests",
+		    "  requests");
+		status_counts(status_by_state(db, "outbox", b->id), o, "outbox", "  outbox");
+	}
+}
+
 /*
  * status: greetbotd as far as its database and HTTP endpoint show it.
  * Exits 1 when greetbotd's /health was asked and did not answer 200.
@@ -1075,22 +1279,21 @@ cmd_status(int argc, char **argv)
 	db = ctl_db(0);
 	healthy = status_http(out);
 	status_files(out);
-	status_counts(db, out, "jobs", "SELECT state, count(*) FROM jobs GROUP BY state "
-	    "ORDER BY state");
+	status_counts(db_prep(db, "SELECT state, count(*) FROM jobs WHERE " OF_BOT("asset_id")
+	    " GROUP BY state ORDER BY state", "ss", gc.bot, gc.bot), out, "jobs", "jobs");
 	status_queue(db, out);
-	status_counts(db, out, "requests", "SELECT state, count(*) FROM requests WHERE "
-	    "bot_id = ? GROUP BY state ORDER BY state");
-	status_counts(db, out, "outbox", "SELECT state, count(*) FROM outbox WHERE "
-	    "bot_id = ? GROUP BY state ORDER BY state");
-	status_rows(out, "running", "running attempts", db_prep(db, "SELECT a.id, a.job_id AS "
-	    "job, a.asset_id AS asset, s.display_name AS name, a.node, a.started_at, "
-	    "round((julianday('now') - 2440587.5) * 86400.0 - a.started_at, 1) AS seconds "
-	    "FROM attempts a JOIN assets s ON s.id = a.asset_id WHERE a.finished_at IS NULL "
-	    "ORDER BY a.id", ""), NULL);
-	status_rows(out, "last_errors", "last errors", db_prep(db, "SELECT id, job_id AS job, "
-	    "asset_id AS asset, node, finished_at, status, exit_code, signal, cause FROM "
-	    "attempts WHERE status IS NOT NULL AND status <> 'ok' ORDER BY id DESC LIMIT 5",
-	    ""), NULL);
+	status_bots(db, out);
+	status_rows(out, "running", "running attempts", db_prep(db, "SELECT a.id, s.bot_id AS "
+	    "bot, a.job_id AS job, a.asset_id AS asset, s.display_name AS name, a.node, "
+	    "a.started_at, round((julianday('now') - 2440587.5) * 86400.0 - a.started_at, 1) "
+	    "AS seconds FROM attempts a JOIN assets s ON s.id = a.asset_id WHERE "
+	    "a.finished_at IS NULL AND " OF_BOT("a.asset_id") " ORDER BY a.id", "ss", gc.bot,
+	    gc.bot), NULL);
+	status_rows(out, "last_errors", "last errors", db_prep(db, "SELECT a.id, s.bot_id AS "
+	    "bot, a.job_id AS job, a.asset_id AS asset, a.node, a.finished_at, a.status, "
+	    "a.exit_code, a.signal, a.cause FROM attempts a JOIN assets s ON s.id = "
+	    "a.asset_id WHERE a.status IS NOT NULL AND a.status <> 'ok' AND "
+	    OF_BOT("a.asset_id") " ORDER BY a.id DESC LIMIT 5", "ss", gc.bot, gc.bot), NULL);
 	db_close(db);
 	if (gc.json)
 		json_print(out);
@@ -1836,6 +2039,20 @@ template_ids(char ***ids)
 	return n;
 }
 
+/* The bots shown whose default_template the template is, into o. */
+static void
+template_defaults(cJSON *o, const char *id)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (int i = 0; i < gc.cfg.nbots; i++)
+		if (bot_shown(gc.cfg.bots[i].id) &&
+		    strcmp(id, gc.cfg.bots[i].cfg->default_template) == 0)
+			cJSON_AddItemToArray(a, cJSON_CreateString(gc.cfg.bots[i].id));
+	cJSON_AddBoolToObject(o, "default", cJSON_GetArraySize(a) > 0);
+	cJSON_AddItemToObject(o, "default_for", a);
+}
+
 /* One template's summary for template list. */
 static cJSON *
 template_summary(const char *id)
@@ -1849,7 +2066,7 @@ template_summary(const char *id)
 	xasprintf(&tdir, "%s/%s", gc.cfg.templates_dir, id);
 	xasprintf(&conf, "%s/template.conf", tdir);
 	cJSON_AddStringToObject(o, "id", id);
-	cJSON_AddBoolToObject(o, "default", strcmp(id, gc.cfg.default_template) == 0);
+	template_defaults(o, id);
 	if (template_load(&t, gc.cfg.templates_dir, id, gc.cfg.render_script, NULL, err,
 	    sizeof(err)) == 0) {
 		cJSON_AddStringToObject(o, "language", t.language);
@@ -1884,6 +2101,24 @@ member_text(const cJSON *o, const char *key, const char *suffix)
 	else
 		s = xstrdup("-");
 	return s;
+}
+
+/* The DEFAULT cell: "yes" when one bot is shown, else the bots' ids. */
+static char *
+default_text(const cJSON *o)
+{
+	const cJSON *a = cJSON_GetObjectItem(o, "default_for"), *m;
+	struct buf b = { xstrdup(""), 0 };
+
+	if (cJSON_GetArraySize(a) == 0 || gc.cfg.selected != NULL) {
+		free(b.p);
+		return xstrdup(cJSON_GetArraySize(a) ? "yes" : "-");
+	}
+	cJSON_ArrayForEach(m, a) {
+		buf_add(&b, ",", b.n ? 1 : 0);
+		buf_add(&b, m->valuestring, strlen(m->valuestring));
+	}
+	return b.p;
 }
 
 /* The MEDIA cell: ok, or what is missing. */
@@ -1935,7 +2170,7 @@ cmd_template_list(int argc, char **argv)
 		table_put(&t, xstrdup(head[i]));
 	cJSON_ArrayForEach(o, all) {
 		table_put(&t, term_clean(cJSON_GetStringValue(cJSON_GetObjectItem(o, "id")), 0));
-		table_put(&t, xstrdup(cJSON_IsTrue(cJSON_GetObjectItem(o, "default")) ? "yes" : "-"));
+		table_put(&t, default_text(o));
 		table_put(&t, member_text(o, "language", ""));
 		table_put(&t, member_text(o, "version", ""));
 		table_put(&t, member_text(o, "duration", " s"));
@@ -2754,6 +2989,7 @@ cmd_chat(int argc, char **argv)
 	const char *addr = NULL;
 	int ch, rc;
 
+	one_bot("chat");
 	c.lang = gc.cfg.default_language;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -2807,18 +3043,21 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "bot", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *path = NULL;
+	const char *path = NULL, *bot = NULL;
 	char err[512];
 	int ch, rc;
 
 	log_init("greetctl", LOG_LEVEL_WARN);
-	while ((ch = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:b:jh", opts, NULL)) != -1) {
 		if (ch == 'c')
 			path = optarg;
+		else if (ch == 'b')
+			bot = optarg;
 		else if (ch == 'j')
 			gc.json = 1;
 		else if (ch == 'h')
@@ -2833,6 +3072,9 @@ main(int argc, char **argv)
 	if (config_load(&gc.cfg, path, err, sizeof(err)) == -1)
 		errx(1, "config: %s", err);
 	log_add_secret(gc.cfg.telegram_token);
+	for (int i = 0; i < gc.cfg.nbots; i++)
+		log_add_secret(gc.cfg.bots[i].cfg->telegram_token);
+	scope_select(bot);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -2840,6 +3082,7 @@ main(int argc, char **argv)
 			rc = commands[i].run(argc, argv);
 			curl_global_cleanup();
 			config_free(&gc.cfg);
+			free(gc.scope);
 			return rc;
 		}
 	warnx("unknown command: %s", argv[0]);
