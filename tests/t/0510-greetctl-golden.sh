@@ -3,7 +3,9 @@
 # assets, attempts ASSET, template list, and the filters of requests and
 # assets), as a table and with --json, against a database made
 # deterministic: the schema greetbotd makes, emptied, then the rows of
-# tests/golden/greetctl/fixture.sql (fixed times, shown in UTC). Each output
+# tests/golden/greetctl/fixture.sql (fixed times, shown in UTC). The
+# bots-* cases read a configuration of two bots, main and a disabled
+# "other" (the fixture's other rows), with and without --bot. Each output
 # is compared with its committed file tests/golden/greetctl/NAME.txt or
 # NAME.json, after masking what varies from run to run: the temp dir and
 # the source tree (<T>, <TOP>), the seconds a running render has run
@@ -19,6 +21,17 @@
 G=$TOP/tests/golden/greetctl
 update=${GOLDEN_UPDATE:-0}
 
+# Two bots: the top-level one (main) and [bot other], not enabled.
+conf=$T/bots.conf
+cat >"$conf" <<'EOF'
+telegram_token = 100001:main-golden-token
+
+[bot other]
+telegram_token = 100002:other-golden-token
+default_template = en-birthday
+enabled = 0
+EOF
+
 # NAME|greetctl arguments (--json is added for NAME.json).
 cases=(
 	"status|status"
@@ -32,6 +45,13 @@ cases=(
 	"attempts-2|attempts 2"
 	"attempts-4|attempts 4"
 	"template-list|template list"
+	"bots-status|-c $conf status"
+	"bots-users|-c $conf users"
+	"bots-assets|-c $conf assets"
+	"bots-template-list|-c $conf template list"
+	"bots-other-status|-c $conf --bot other status"
+	"bots-other-requests|-c $conf --bot other requests"
+	"bots-other-attempts-7|-c $conf --bot other attempts 7"
 )
 
 # The schema as greetbotd makes it (it migrates at start), then only the
@@ -56,7 +76,10 @@ mask() {
 	sed -E -e "s|$T|<T>|g" -e "s|$TOP|<TOP>|g" \
 		-e '/^running attempts:/,/^$/ s/[0-9]+(\.[0-9]+)?$/<seconds>/' \
 		-e 's/("seconds":[[:space:]]*)[0-9]+(\.[0-9]+)?/\1"<seconds>"/' |
-		if [ "$1" = template-list ]; then sed -E 's/\b[0-9a-f]{16}\b/<version>/g'; else cat; fi
+		case $1 in
+		*template-list) sed -E 's/\b[0-9a-f]{16}\b/<version>/g' ;;
+		*) cat ;;
+		esac
 }
 
 used=()

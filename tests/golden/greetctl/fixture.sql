@@ -3,7 +3,9 @@
 -- greetbotd made. Fixed times (2025-12-03, shown in UTC), two render
 -- nodes, every state of users, assets, requests and jobs, attempts of
 -- every outcome, a name with a control character, a long name, a running
--- render, and rows of another bot that must not show.
+-- render, and rows of another bot that must not show unless the
+-- configuration names it (the bots-* cases), among them an asset that
+-- shares the running render of the main bot's asset 3.
 BEGIN;
 
 INSERT INTO users (bot_id, user_id, chat_id, phone, first_name, language, state,
@@ -33,6 +35,10 @@ INSERT INTO assets (id, bot_id, template_id, template_version, name_key, display
 		1764750300, 1764750300),
 	(6, 'other', 'ru-birthday', '3f9a0c1d2e4b5a69', 'маша', 'Маша', 'AVAILABLE',
 		'BAACAgIAAxkDAAIBother', '/var/lib/greetbot/assets/6.mp4', 1764748860, 1764748880);
+INSERT INTO assets (id, bot_id, template_id, template_version, name_key, display_name,
+	state, shares, created_at, updated_at) VALUES
+	(7, 'other', 'en-birthday', '77d0e1f2a3b4c5d6', 'emma', 'Emma', 'PENDING', 3,
+		1764750005, 1764750005);
 
 INSERT INTO requests (id, bot_id, user_id, chat_id, asset_id, state, language,
 	status_message_id, created_at, updated_at) VALUES
@@ -43,7 +49,8 @@ INSERT INTO requests (id, bot_id, user_id, chat_id, asset_id, state, language,
 	(5, 'main', 1003, 1003, 4, 'CANCELLED', NULL, NULL, 1764750100, 1764750150),
 	(6, 'main', 1001, 1001, 4, 'PENDING', 'ru', 17, 1764750120, 1764750120),
 	(7, 'main', 1002, 1002, 5, 'PENDING', 'en', 23, 1764750300, 1764750300),
-	(8, 'other', 1001, 1001, 6, 'COMPLETED', 'ru', 3, 1764748860, 1764748885);
+	(8, 'other', 1001, 1001, 6, 'COMPLETED', 'ru', 3, 1764748860, 1764748885),
+	(9, 'other', 1001, 1001, 7, 'PENDING', 'en', 5, 1764750005, 1764750005);
 
 INSERT INTO jobs (id, asset_id, state, attempts, next_attempt_at, published_at, node,
 	created_at, updated_at) VALUES
