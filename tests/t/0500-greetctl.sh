@@ -132,6 +132,55 @@ t_check "and the simulated chat receives the text" \
 	sim_expect 5001 '.method == "sendMessage" and .text == "Привет от оператора!"' 15
 t_check "send to an unknown user: exit 1" exits 1 "$G" send 4242 "hello"
 
+# --- --bot: one bot of the configuration -----------------------------------------
+"$G" --bot nosuch users >/dev/null 2>"$T/nobot.err" && rc=0 || rc=$?
+t_check "--bot with a bot the configuration has not: exit 2" test "$rc" -eq 2
+t_check "naming the bots it has" \
+	grep -q 'no bot "nosuch" in the configuration (bots: main)' "$T/nobot.err"
+for cmd in users requests assets "attempts $asset" "template list"; do
+	# shellcheck disable=SC2086 # the command and its argument
+	t_check "--bot main $cmd shows what $cmd shows" \
+		cmp -s <("$G" --json $cmd) <("$G" --bot main --json $cmd)
+done
+t_check "--bot main status too (greetbotd's own view aside)" \
+	cmp -s <("$G" --json status | jq -S 'del(.greetbotd)') \
+	<("$G" -b main --json status | jq -S 'del(.greetbotd)')
+t_check "each row names its bot" \
+	t_jq 'all(.[]; .bot == "main")' < <("$G" --json requests)
+t_check "the status table has the bot, enabled" grep -qE '^bot main +enabled$' < <("$G" status)
+
+# The same database with a second bot, kids, configured (not enabled).
+cat >"$T/bots.conf" <<'EOF'
+telegram_token = 100001:main-test-token
+
+[bot kids]
+telegram_token = 100002:kids-test-token
+enabled = 0
+EOF
+B=("$G" -c "$T/bots.conf")
+t_check "with two bots, status shows each, kids not enabled" \
+	t_jq '[.bots[] | [.bot, .enabled]] == [["main", true], ["kids", false]]' \
+	< <("${B[@]}" --json status)
+t_check "--bot kids users: none yet" t_jq 'length == 0' < <("${B[@]}" --bot kids --json users)
+t_check "send to a user only main knows takes main without --bot" \
+	t_jq '.bot == "main" and .chat_id == 5001' < <("${B[@]}" --json send 5001 "Ещё раз привет")
+sqlite3 -cmd '.timeout 5000' "$T/state/greetbot.db" "INSERT INTO users (bot_id, user_id, \
+	chat_id, state, created_at, updated_at) VALUES ('kids', 5001, 5001, 'NEW', 0, 0)"
+t_check "users shows the user of both bots" \
+	t_jq 'map(select(.user_id == 5001) | .bot) == ["kids", "main"]' < <("${B[@]}" --json users)
+"${B[@]}" send 5001 "hello" >/dev/null 2>"$T/send2.err" && rc=0 || rc=$?
+t_check "send to a user of both bots without --bot: exit 2" test "$rc" -eq 2
+t_check "asking for --bot" grep -q 'user 5001 has talked to bots kids, main: say which with --bot' \
+	"$T/send2.err"
+t_check "and nothing was queued" test "$(sqlite3 "$T/state/greetbot.db" \
+	"SELECT count(*) FROM outbox WHERE params LIKE '%hello%'")" = 0
+t_check "chat with two bots and no --bot: exit 2" \
+	exits 2 "${B[@]}" chat --tgsim "$SIM_ADDR" --chat-id 1
+t_check "--bot kids requests: none (main's are not shown)" \
+	t_jq 'length == 0' < <("${B[@]}" --bot kids --json requests)
+t_check "--bot kids attempts of main's asset: exit 1" exits 1 "${B[@]}" --bot kids attempts "$asset"
+sqlite3 -cmd '.timeout 5000' "$T/state/greetbot.db" "DELETE FROM users WHERE bot_id = 'kids'"
+
 # --- chat: a parent in the terminal, through tgsim ------------------------------
 printf '/start\n!wait\n/contact\n!wait\nваня\n!wait\n!press 1\n' |
 	"$G" chat --tgsim "$SIM_ADDR" --chat-id 5002 --linger 3 >"$T/chat.out" 2>&1 || true
@@ -179,5 +228,6 @@ t_check "send an empty text: exit 2" exits 2 "$G" send 5001 "  "
 t_check "template without a subcommand: exit 2" exits 2 "$G" template
 t_check "template preview without a name: exit 2" exits 2 "$G" template preview ru-birthday
 t_check "chat without --tgsim: exit 2" exits 2 "$G" chat --chat-id 1
+t_check "--bot without an id: exit 2" exits 2 "$G" users --bot
 t_check "--help: exit 0" exits 0 "$G" --help
 t_done
