@@ -57,6 +57,7 @@ static const struct key keys[] = {
 	P(bot_program, ""),
 	I(bot_enabled, "1", 0, 1),
 	I(render_enabled, "1", 0, 1),
+	I(speculate, "1", 0, 1),
 	SR(node_name, ""),
 	I(workers, "0", 0, 256),
 	I(render_timeout, "60", 1, 3600),
@@ -548,7 +549,7 @@ static int
 config_bots(struct config *c, char *err, size_t errlen)
 {
 	const struct config_section *sec;
-	int n = 0;
+	int n = 0, main_bot;
 
 	for (sec = c->sections; sec != NULL; sec = sec->next)
 		n++;
@@ -562,10 +563,11 @@ config_bots(struct config *c, char *err, size_t errlen)
 		b->enabled = c->bot_enabled;
 		b->index = c->nbots++;
 	}
+	main_bot = c->nbots;	/* 1: the top level is a bot */
 	for (sec = c->sections; sec != NULL; sec = sec->next) {
 		struct config_bot *b = &c->bots[c->nbots];
 
-		if (strcmp(sec->id, c->bot_id) == 0) {
+		if (main_bot && strcmp(sec->id, c->bot_id) == 0) {
 			snprintf(err, errlen, "[bot %s] (line %d): the top-level bot (bot_id, "
 			    "with the top-level token) has that id already", sec->id, sec->line);
 			return -1;

@@ -287,6 +287,11 @@ test_bots(void)
 		    strstr(err, bad[i].want) != NULL, "%s is refused: %s", bad[i].what, err);
 		config_free(&c);
 	}
+	p = write_file("s3.conf", "[bot main]\ntelegram_token = 1:x\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0 && c.nbots == 1 &&
+	    strcmp(c.bots[0].id, "main") == 0,
+	    "a section may be named main when the top level is no bot: %s", err);
+	config_free(&c);
 	/* The environment reaches a section's keys. */
 	p = write_file("s3.conf", "[bot a-b]\ntelegram_token = 1:x\n");
 	setenv("GREETBOT_BOT_A_B_DEFAULT_TEMPLATE", "en-birthday", 1);
