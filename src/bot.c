@@ -82,6 +82,7 @@ struct preview {
 	char			*path;	/* where the cached OGG goes */
 	char			*work;
 	char			*output;
+	char			*name, *stress;	/* what it says: for speculate() */
 	int			 slot;	/* its sandbox slot, or -1 */
 };
 
@@ -355,6 +356,14 @@ order(struct user *u)
 	}
 	delivery_add(u->chat_id, "accepted", "sendMessage",
 	    msg_params(u->chat_id, texts_get(bt.texts, u->lang, "order_accepted")), req, asset);
+	/* A render started when the preview went out (ours, or the one this
+	 * asset shares) is a confirmed one now. */
+	if (db_run(bt.db, "UPDATE jobs SET speculative = 0, updated_at = ? WHERE speculative = "
+	    "1 AND state IN ('QUEUED','RUNNING') AND asset_id = (SELECT coalesce(shares, id) "
+	    "FROM assets WHERE id = ?)", "ll", db_now(), asset) > 0) {
+		log_info("speculative render confirmed\tasset=%lld", (long long)asset);
+		bt.new_jobs++;
+	}
 	if (state == NULL || strcmp(state, "FAILED") == 0) {
 		db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = NULL, updated_at = ? "
 		    "WHERE id = ?", "ll", db_now(), asset);
@@ -896,6 +905,8 @@ preview_free(struct preview *pv)
 	free(pv->path);
 	free(pv->work);
 	free(pv->output);
+	free(pv->name);
+	free(pv->stress);
 	free(pv);
 }
 
@@ -912,6 +923,55 @@ preview_slot(void)
 	return -1;
 }
 
+/*
+ * The preview went out: most parents confirm, so the video's render can
+ * start now, as a speculative job (no request; greetbotd runs it on an
+ * idle worker at a lower priority, and a confirm makes it an ordinary
+ * one). Not when this bot has an asset for the name already, nor when
+ * another bot's render of it exists or runs (the confirm shares that).
+ * The key is the one order() will use: after the preview, the canonical
+ * stress is known.
+ */
+static void
+speculate(const char *name, const char *stress)
+{
+	char *display = NULL, *key = NULL, *canon, *skey;
+	int own, made = 0;
+
+	if (!bt.cfg.speculate || names_normalize(name, strlen(name), &display, &key) !=
+	    NAMES_OK) {
+		free(display);
+		free(key);
+		return;
+	}
+	canon = stress_canonical(display, stress);
+	skey = names_stress_key(display, canon);
+	if ((own = sqlite3_get_autocommit(bt.db)) != 0)
+		db_begin(bt.db);
+	if (db_int(bt.db, 1, "SELECT count(*) FROM assets WHERE template_version = ? AND "
+	    "name_key = ? AND (bot_id = ? OR state IN ('AVAILABLE','PENDING','GENERATING'))",
+	    "sss", bt.tmpl.version, skey, bt.cfg.bot_id) == 0) {
+		db_run(bt.db, "INSERT INTO assets (bot_id, template_id, template_version, "
+		    "name_key, display_name, stress, state, created_at, updated_at) VALUES (?, ?, "
+		    "?, ?, ?, ?, 'PENDING', ?, ?)", "ssssssll", bt.cfg.bot_id, bt.tmpl.id,
+		    bt.tmpl.version, skey, display, canon, db_now(), db_now());
+		db_run(bt.db, "INSERT INTO jobs (asset_id, state, speculative, created_at, "
+		    "updated_at) VALUES (?, 'QUEUED', 1, ?, ?)", "lll",
+		    sqlite3_last_insert_rowid(bt.db), db_now(), db_now());
+		made = 1;
+	}
+	if (own)
+		db_commit(bt.db);
+	if (made) {
+		log_info("speculative render queued\tstress=%s", canon);
+		notify_jobs();
+	}
+	free(display);
+	free(key);
+	free(canon);
+	free(skey);
+}
+
 static void
 preview_rendered(const struct render_outcome *o, void *arg)
 {
@@ -921,9 +981,10 @@ preview_rendered(const struct render_outcome *o, void *arg)
 	 * that a cached OGG always has it (stress_canonical). */
 	if (strcmp(o->status, "ok") == 0 && o->stress_known)
 		stress_keep(pv->path, o->stress);
-	if (strcmp(o->status, "ok") == 0 && rename(pv->output, pv->path) == 0)
+	if (strcmp(o->status, "ok") == 0 && rename(pv->output, pv->path) == 0) {
 		pv->done(pv->path, pv->arg);
-	else {
+		speculate(pv->name, pv->stress);
+	} else {
 		log_warnx("preview failed, asking in text\tstatus=%s cause=\"%s\"",
 		    o->status, o->cause);
 		pv->done(NULL, pv->arg);
@@ -976,9 +1037,13 @@ preview_make(const char *name, const char *stress, delivery_preview_done done, v
 	if (access(pv->path, R_OK) == 0 || preview_workdir(pv) == -1) {
 		int ok = access(pv->path, R_OK) == 0;
 		done(ok ? pv->path : NULL, arg);
+		if (ok)
+			speculate(name, stress);
 		preview_free(pv);
 		return;
 	}
+	pv->name = xstrdup(name);
+	pv->stress = xstrdup(stress);
 	xasprintf(&pv->output, "%s/voice.ogg", pv->work);
 	xasprintf(&thumb, "%s/thumb.jpg", pv->work);
 	cache = sandbox_cache_dir(&bt.sb, bt.render_dir, bt.tmpl.version);

@@ -262,6 +262,8 @@ child_exec(void *arg)
 		goto fail;
 	if (s->sandboxed && (umask(007), prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1))
 		goto fail;
+	if (s->nice > 0 && setpriority(PRIO_PROCESS, 0, s->nice) == -1)
+		goto fail;
 	if (s->limits != NULL && (
 	    child_rlimit(RLIMIT_CPU, s->limits->cpu) == -1 ||
 	    child_rlimit(RLIMIT_AS, s->limits->as) == -1 ||

@@ -34,6 +34,7 @@ struct child_spec {
 	int			  drop;
 	int			  netns;	/* > 0: enter this network namespace */
 	int			  sandboxed;	/* umask 007, no new privileges */
+	int			  nice;		/* > 0: this much lower CPU priority */
 };
 
 /* Called once a child is reaped: status as from wait4, its rusage. */

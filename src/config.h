@@ -36,6 +36,7 @@ struct config {
 	char	*bot_program;		/* default: greetbot-tg beside greetbotd */
 	int	 bot_enabled;		/* 0: a render-only node, no bot process */
 	int	 render_enabled;	/* 0: this node takes no render jobs */
+	int	 speculate;		/* render when the preview is sent */
 	char	*node_name;		/* Redis consumer name; default: hostname */
 	int	 workers;		/* 0: number of CPUs */
 	int	 render_timeout;	/* wall-clock seconds */

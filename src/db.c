@@ -154,6 +154,13 @@ static const char *migrations[] = {
 	"ALTER TABLE assets ADD COLUMN shares INTEGER REFERENCES assets(id);"
 	"CREATE INDEX assets_shares ON assets(shares) WHERE shares IS NOT NULL;"
 	"CREATE INDEX assets_render ON assets(template_version, name_key);",
+	/* 8: speculative renders: started when the preview is sent, before
+	 * the parent confirms. Never published to Redis; the node with the
+	 * database runs them on idle workers, at a lower priority, and stops
+	 * one when a confirmed job needs its worker. A confirm clears it. */
+	"ALTER TABLE jobs ADD COLUMN speculative INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX jobs_speculative ON jobs(id) WHERE speculative = 1 AND state = "
+	"'QUEUED';",
 };
 
 int64_t

@@ -1186,10 +1186,14 @@ static void
 status_queue(sqlite3 *db, cJSON *out)
 {
 	int64_t queued = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'QUEUED' "
-	    "AND " OF_BOT("asset_id"), "ss", gc.bot, gc.bot);
+	    "AND speculative = 0 AND " OF_BOT("asset_id"), "ss", gc.bot, gc.bot);
 	int64_t unpub = db_int(db, 0, "SELECT count(*) FROM jobs WHERE published_at IS NULL "
-	    "AND state IN ('QUEUED', 'RETRY_WAIT') AND " OF_BOT("asset_id"), "ss", gc.bot,
-	    gc.bot);
+	    "AND state IN ('QUEUED', 'RETRY_WAIT') AND speculative = 0 AND " OF_BOT("asset_id"),
+	    "ss", gc.bot, gc.bot);
+	/* Started at preview time, never on the stream: they wait for an
+	 * idle worker of the node with the database. */
+	int64_t spec = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'QUEUED' AND "
+	    "speculative = 1 AND " OF_BOT("asset_id"), "ss", gc.bot, gc.bot);
 	int64_t retry = db_int(db, 0, "SELECT count(*) FROM jobs WHERE state = 'RETRY_WAIT' "
 	    "AND " OF_BOT("asset_id"), "ss", gc.bot, gc.bot);
 	cJSON *q = cJSON_AddObjectToObject(out, "queue");
@@ -1197,8 +1201,10 @@ status_queue(sqlite3 *db, cJSON *out)
 	cJSON_AddNumberToObject(q, "queued", (double)queued);
 	cJSON_AddNumberToObject(q, "unpublished", (double)unpub);
 	cJSON_AddNumberToObject(q, "retry_wait", (double)retry);
+	cJSON_AddNumberToObject(q, "speculative", (double)spec);
 	status_line("queue", "%lld queued, %lld waiting for a retry, %lld not yet "
-	    "published to Redis", (long long)queued, (long long)retry, (long long)unpub);
+	    "published to Redis, %lld speculative (previewed, not confirmed)",
+	    (long long)queued, (long long)retry, (long long)unpub, (long long)spec);
 }
 
 /* A titled list of rows: a table for people, an array for scripts. */

@@ -692,7 +692,7 @@ queue_on_len(redisAsyncContext *ac, void *r, void *priv)
 void
 queue_ack(struct queue *q, const char *entry_id)
 {
-	if (!q->up || q->cmd == NULL)
+	if (entry_id == NULL || !q->up || q->cmd == NULL)
 		return;	/* unacked: it stays pending and comes back to us */
 	redisAsyncCommand(q->cmd, NULL, NULL, "XACK %s %s %s", q->stream, q->group,
 	    entry_id);

@@ -97,7 +97,8 @@ void		 queue_result_put(struct queue *, const struct queue_result *,
 		    void (*cb)(int ok, void *), void *);
 /* The result is committed: XACK, XDEL and the video key deleted. */
 void		 queue_result_done(struct queue *, const char *entry_id, const char *result_id);
-/* XACK and XDEL: the job's outcome is safe in SQLite. */
+/* XACK and XDEL: the job's outcome is safe in SQLite (NULL: a job that
+ * came from SQLite, not from the stream: nothing to do). */
 void		 queue_ack(struct queue *, const char *entry_id);
 /* Claim entries pending for another consumer longer than idle_ms (it
  * died mid-render); checked every idle_ms/4. 0 turns it off. */

@@ -296,6 +296,7 @@ render_isolate(struct child_spec *cs, const struct render_request *req)
 	cs->gid = req->gid;
 	cs->netns = req->netns;
 	cs->sandboxed = 1;
+	cs->nice = req->nice;
 }
 
 /* Start ffprobe on the output; its JSON arrives on the stdout pipe. */
@@ -442,6 +443,9 @@ render_env(const struct render *r, char **envp, char **own, size_t n)
 	/* The stress the name is to be spoken with (names.h), when it has one. */
 	if (r->req.stress != NULL && *r->req.stress != '\0')
 		xasprintf(&own[i], "GREETBOT_STRESS=%s", r->req.stress), envp[i] = own[i], i++;
+	/* How many cores the render may use (render.sh: x264's threads). */
+	if (r->req.threads > 0)
+		xasprintf(&own[i], "GREETBOT_THREADS=%d", r->req.threads), envp[i] = own[i], i++;
 	envp[i++] = "PATH=/usr/local/bin:/usr/bin:/bin";
 	envp[i++] = "LANG=C.UTF-8";
 	envp[i] = NULL;
@@ -454,7 +458,7 @@ render_start(struct event_base *base, const struct render_request *req,
     render_done_cb done, render_progress_cb progress, void *arg)
 {
 	struct render *r = xcalloc(1, sizeof(*r));
-	char *own[9] = { 0 }, *envp[13], *argv[2];
+	char *own[10] = { 0 }, *envp[14], *argv[2];
 	struct child_spec cs = { 0 };
 	struct timeval tv = { req->timeout, 0 };
 	int wout, werr;
@@ -511,6 +515,14 @@ render_kill(struct render *r)
 {
 	if (r->phase != PHASE_DONE && r->pid > 0)
 		killpg(r->pid, SIGKILL);
+}
+
+void
+render_renice(struct render *r, int nice)
+{
+	if (r->phase == PHASE_RENDER && r->pid > 0 && setpriority(PRIO_PGRP, (id_t)r->pid,
+	    nice) == -1)
+		log_warn("renice render %d to %d", (int)r->pid, nice);
 }
 
 void

@@ -31,6 +31,8 @@ struct render_request {
 	double			 max_duration;
 	long long		 max_bytes;
 	int			 no_probe;	/* skip ffprobe (benchmarks) */
+	int			 nice;		/* > 0: a lower CPU priority (speculative) */
+	int			 threads;	/* GREETBOT_THREADS: cores it may use */
 };
 
 /* The outcome triple (status, code or signal, cause) plus measurements;
@@ -77,5 +79,7 @@ char		*render_dirs(const char *state_dir);
 void		 render_rmtree(const char *dir);
 /* Kill the attempt's process group now; done is still called. */
 void		 render_kill(struct render *);
+/* Give the attempt's whole process group that nice value (0: normal). */
+void		 render_renice(struct render *, int);
 
 #endif

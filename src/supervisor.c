@@ -45,6 +45,8 @@
 #define CRASH_WINDOW	60	/* this many seconds of life resets the backoff */
 #define RELAY_BATCH	100
 #define MAX_BYTES	(50LL * 1024 * 1024)	/* Telegram's bot upload limit */
+#define SPECULATIVE_NICE 10	/* a render nobody confirmed yet */
+#define SPECULATIVE_TTL	3600	/* seconds a speculative job may wait to start */
 
 /* A supervised long-lived child: greetbot-tg or the private redis-server. */
 struct service {
@@ -86,6 +88,8 @@ struct job {
 	int		 slot;		/* worker slot: its uid */
 	double		 started_at;
 	int		 interrupted;	/* killed by a drain */
+	int		 speculative;	/* no parent has confirmed it yet */
+	int		 preempted;	/* stopped: a confirmed job needs the worker */
 	double		 progress;	/* last shown to the parents */
 	time_t		 progress_at;
 	struct job	*next;
@@ -116,7 +120,9 @@ static struct {
 	struct tmpl_list	*tmpls;		/* templates other than the default */
 	struct job		*jobs;
 	int			 running;
+	int			 ncpu;
 	int			 relaying;	/* publishes in flight */
+	int			 taking_spec;	/* jobs_take is starting speculative jobs */
 	int			 draining;
 	int			 ready_fd;
 	char			 http_addr[64];
@@ -140,6 +146,7 @@ struct tmpl_list {
 
 static void relay_run(void);
 static void jobs_take(void);
+static void spec_preempt(void);
 static void drain_check(void);
 static char *bot_path(void);
 static const char *render_check(void);
@@ -441,7 +448,7 @@ relay_run(void)
 	st = db_prep(sv.db, "SELECT j.id, j.next_attempt_at, a.id, a.bot_id, a.template_id, "
 	    "a.template_version, a.display_name, a.stress FROM jobs j JOIN assets a ON a.id = "
 	    "j.asset_id WHERE j.published_at IS NULL AND j.state IN ('QUEUED','RETRY_WAIT') "
-	    "ORDER BY j.id LIMIT ?", "i", RELAY_BATCH);
+	    "AND j.speculative = 0 ORDER BY j.id LIMIT ?", "i", RELAY_BATCH);
 	while (db_step(st) == SQLITE_ROW) {
 		int64_t due = sqlite3_column_int64(st, 1);
 		struct queue_job qj = {
@@ -777,6 +784,15 @@ job_outcome(struct job *j, const char *status, const char *cause, int ok, int re
 		    "updated_at = ? WHERE id = ?", "sll", kept, db_now(), j->asset_id);
 		deliver_video(j->asset_id);
 		sharers_done(j, kept);
+	} else if (j->speculative) {
+		/* No parent waits: one attempt only. A confirm finds the asset
+		 * FAILED and starts a job of its own, with the retries. */
+		db_run(sv.db, "UPDATE jobs SET state = 'FAILED', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), j->id);
+		db_run(sv.db, "UPDATE assets SET state = 'FAILED', updated_at = ? WHERE id = ?",
+		    "ll", db_now(), j->asset_id);
+		if (strcmp(status, "template_broken") == 0)
+			alert_failure(j, status, cause);
 	} else if (!retryable || attempts >= sv.cfg.max_attempts) {
 		db_run(sv.db, "UPDATE jobs SET state = 'FAILED', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), j->id);
@@ -797,6 +813,29 @@ job_outcome(struct job *j, const char *status, const char *cause, int ok, int re
 static void job_done_remote(struct job *, const struct render_outcome *);
 
 /*
+ * A speculative render stopped for a confirmed job: not its fault either.
+ * Back to QUEUED without using up an attempt, for an idle worker later
+ * (or, when a parent confirmed meanwhile, for the relay to publish).
+ */
+static void
+job_preempted(struct job *j, const struct render_outcome *o)
+{
+	db_begin(sv.db);
+	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'preempted', signal = ?, "
+	    "cause = 'a confirmed render needed the worker', duration = ? WHERE id = ?",
+	    "didl", (double)time(NULL), o->signal, o->duration, j->attempt_id);
+	db_run(sv.db, "UPDATE jobs SET state = 'QUEUED', attempts = max(attempts - 1, 0), "
+	    "published_at = NULL, updated_at = ? WHERE id = ? AND state = 'RUNNING'", "ll",
+	    db_now(), j->id);
+	db_run(sv.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ? AND "
+	    "state = 'GENERATING'", "ll", db_now(), j->asset_id);
+	db_commit(sv.db);
+	log_info("speculative render preempted\tjob=%lld asset=%lld", (long long)j->id,
+	    (long long)j->asset_id);
+	job_finished(j);
+}
+
+/*
  * Commit an attempt's outcome, its consequences for the job, the asset and
  * the subscribers' outbox rows in one transaction; then ack the entry.
  */
@@ -810,6 +849,10 @@ job_done(const struct render_outcome *o, void *arg)
 
 	if (j->interrupted) {
 		job_interrupted(j, o);
+		return;
+	}
+	if (j->preempted) {
+		job_preempted(j, o);
 		return;
 	}
 	if (sv.db == NULL) {
@@ -828,6 +871,9 @@ job_done(const struct render_outcome *o, void *arg)
 	/* Still ours? A render node's result may have finished it meanwhile. */
 	live = db_int(sv.db, 0, "SELECT count(*) FROM jobs WHERE id = ? AND state = "
 	    "'RUNNING' AND node = ?", "ls", j->id, sv.cfg.node_name) > 0;
+	/* Confirmed while it ran? Then it is an ordinary job now. */
+	j->speculative = (int)db_int(sv.db, 0, "SELECT speculative FROM jobs WHERE id = ?",
+	    "l", j->id);
 	if (!live)
 		status = "duplicate";
 	db_begin(sv.db);
@@ -1083,11 +1129,16 @@ job_render(struct job *j, const struct template *t)
 	rq.thumb = thumb;
 	rq.mode = "video";
 	render_request_config(&rq, &sv.cfg, &sv.sb, SANDBOX_SLOT_WORKER + j->slot);
+	/* Speculative renders yield the CPU to confirmed ones; a render gets
+	 * the cores the others leave (more x264 threads: sooner done). */
+	rq.nice = j->speculative ? SPECULATIVE_NICE : 0;
+	rq.threads = sv.ncpu / sv.running > 1 ? sv.ncpu / sv.running : 1;
 	rq.min_duration = t->min_duration;
 	rq.max_duration = t->max_duration;
 	rq.max_bytes = MAX_BYTES;
-	log_info("render started\tjob=%lld asset=%lld attempt=%lld uid=%u", (long long)j->id,
-	    (long long)j->asset_id, (long long)j->attempt_id, (unsigned)rq.uid);
+	log_info("render started\tjob=%lld asset=%lld attempt=%lld uid=%u speculative=%d "
+	    "threads=%d", (long long)j->id, (long long)j->asset_id, (long long)j->attempt_id,
+	    (unsigned)rq.uid, j->speculative, rq.threads);
 	j->render = render_start(sv.base, &rq, job_done, job_progress, j);
 	free(output);
 	free(thumb);
@@ -1134,7 +1185,7 @@ job_no_template(struct job *j)
 
 /* Claim the job in SQLite (one node wins) and start its renderer. */
 static void
-job_start(const char *entry_id, int64_t job_id, int reclaimed)
+job_start(const char *entry_id, int64_t job_id, int reclaimed, int speculative)
 {
 	const struct template *t;
 	struct job *j;
@@ -1152,11 +1203,16 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	db_begin(sv.db);
 	/* A retry's entry can arrive before relay_published marks it QUEUED;
 	 * a reclaimed entry's job is RUNNING on the node that died. */
-	claimed = db_run(sv.db, "UPDATE jobs SET state = 'RUNNING', node = ?, attempts = "
-	    "attempts + 1, updated_at = ? WHERE id = ? AND (state = 'QUEUED' OR "
-	    "(state = 'RETRY_WAIT' AND next_attempt_at <= ?) OR (state = 'RUNNING' AND "
-	    "(node = ? OR ?)))", "slllsi", sv.cfg.node_name, db_now(), job_id, db_now(),
-	    sv.cfg.node_name, reclaimed);
+	if (speculative)
+		claimed = db_run(sv.db, "UPDATE jobs SET state = 'RUNNING', node = ?, attempts "
+		    "= attempts + 1, updated_at = ? WHERE id = ? AND state = 'QUEUED' AND "
+		    "speculative = 1", "sll", sv.cfg.node_name, db_now(), job_id);
+	else
+		claimed = db_run(sv.db, "UPDATE jobs SET state = 'RUNNING', node = ?, attempts "
+		    "= attempts + 1, updated_at = ? WHERE id = ? AND (state = 'QUEUED' OR "
+		    "(state = 'RETRY_WAIT' AND next_attempt_at <= ?) OR (state = 'RUNNING' AND "
+		    "(node = ? OR ?)))", "slllsi", sv.cfg.node_name, db_now(), job_id, db_now(),
+		    sv.cfg.node_name, reclaimed);
 	if (claimed && reclaimed)
 		db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'abandoned', "
 		    "cause = 'its node stopped; reclaimed by ' || ? WHERE job_id = ? AND "
@@ -1171,7 +1227,8 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->id = job_id;
-	j->entry_id = xstrdup(entry_id);
+	j->entry_id = entry_id != NULL ? xstrdup(entry_id) : NULL;
+	j->speculative = speculative;
 	st = db_prep(sv.db, "SELECT a.id, a.display_name, a.stress, a.bot_id, a.template_id "
 	    "FROM jobs j JOIN assets a ON a.id = j.asset_id WHERE j.id = ?", "l", job_id);
 	if (db_step(st) == SQLITE_ROW) {
@@ -1195,6 +1252,10 @@ job_start(const char *entry_id, int64_t job_id, int reclaimed)
 		job_no_template(j);
 		return;
 	}
+	/* A confirmed job never waits for a speculative one: it takes the
+	 * worker of the newest (stopped now, taken again later). */
+	if (!speculative && sv.running >= sv.cfg.workers)
+		spec_preempt();
 	job_render(j, t);
 }
 
@@ -1374,7 +1435,7 @@ queue_job_cb(const char *entry_id, const struct queue_job *qj, int reclaimed, vo
 
 	(void)arg;
 	for (j = sv.jobs; j != NULL; j = j->next)
-		if (strcmp(j->entry_id, entry_id) == 0)
+		if (j->entry_id != NULL && strcmp(j->entry_id, entry_id) == 0)
 			break;
 	if (j != NULL)
 		/* A running job's own entry, read back after a reconnect: it is
@@ -1384,19 +1445,108 @@ queue_job_cb(const char *entry_id, const struct queue_job *qj, int reclaimed, vo
 	else if (sv.db == NULL)
 		job_start_remote(entry_id, qj);
 	else
-		job_start(entry_id, qj->id, reclaimed);
+		job_start(entry_id, qj->id, reclaimed, 0);
 	if (sv.running == running)
 		jobs_take();	/* the entry took no worker */
 }
 
-/* Tell the queue how many jobs we can take now. */
+/* Renders running here that a parent confirmed (or that came from the
+ * stream): the speculative ones only borrow idle workers. */
+static int
+running_confirmed(void)
+{
+	int n = 0;
+
+	for (struct job *j = sv.jobs; j != NULL; j = j->next)
+		n += !j->speculative;
+	return n;
+}
+
+/* Tell the queue how many jobs we can take now; give idle workers the
+ * newest speculative jobs (the parent who just heard the preview is the
+ * likeliest to confirm next). */
 static void
 jobs_take(void)
 {
+	int off = sv.draining || sv.render_problem != NULL || !sv.cfg.render_enabled;
+
 	if (sv.queue != NULL)
-		queue_want(sv.queue, sv.draining || sv.render_problem != NULL ||
-		    !sv.cfg.render_enabled || time(NULL) - sv.refused_at < 1 ? 0 :
-		    sv.cfg.workers - sv.running);
+		queue_want(sv.queue, off || time(NULL) - sv.refused_at < 1 ? 0 :
+		    sv.cfg.workers - running_confirmed());
+	if (off || sv.db == NULL || sv.taking_spec)
+		return;
+	sv.taking_spec = 1;
+	while (sv.running < sv.cfg.workers) {
+		int64_t id = db_int(sv.db, 0, "SELECT id FROM jobs WHERE speculative = 1 AND "
+		    "state = 'QUEUED' ORDER BY id DESC LIMIT 1", "");
+		int before = sv.running;
+
+		if (id == 0)
+			break;
+		job_start(NULL, id, 0, 1);
+		if (sv.running == before)
+			break;
+	}
+	sv.taking_spec = 0;
+}
+
+/* A parent confirmed a name whose render runs speculatively: it is an
+ * ordinary render now, at the normal priority. */
+static void
+spec_promote(void)
+{
+	for (struct job *j = sv.jobs; j != NULL; j = j->next) {
+		if (!j->speculative || db_int(sv.db, 1, "SELECT speculative FROM jobs WHERE "
+		    "id = ?", "l", j->id) != 0)
+			continue;
+		j->speculative = 0;
+		render_renice(j->render, 0);
+		log_info("speculative render confirmed\tjob=%lld asset=%lld",
+		    (long long)j->id, (long long)j->asset_id);
+	}
+}
+
+/* Stop the newest speculative render: a confirmed job needs its worker. */
+static void
+spec_preempt(void)
+{
+	struct job *newest = NULL;
+
+	spec_promote();
+	for (struct job *j = sv.jobs; j != NULL; j = j->next)
+		if (j->speculative && !j->preempted && (newest == NULL || j->id > newest->id))
+			newest = j;
+	if (newest == NULL)
+		return;
+	newest->preempted = 1;
+	render_kill(newest->render);
+}
+
+/* Speculative jobs that never found an idle worker within the hour: the
+ * parent did not confirm; the job goes, and so does its asset when
+ * nothing else holds it. */
+static void
+spec_expire(void)
+{
+	int64_t before = db_now() - SPECULATIVE_TTL;
+	int n;
+
+	db_begin(sv.db);
+	db_run(sv.db, "CREATE TEMP TABLE IF NOT EXISTS expired (asset_id INTEGER)", "");
+	db_run(sv.db, "DELETE FROM temp.expired", "");
+	db_run(sv.db, "INSERT INTO temp.expired SELECT asset_id FROM jobs WHERE speculative = "
+	    "1 AND state = 'QUEUED' AND created_at < ?", "l", before);
+	n = db_run(sv.db, "DELETE FROM jobs WHERE speculative = 1 AND state = 'QUEUED' AND "
+	    "created_at < ? AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = "
+	    "jobs.id)", "l", before);
+	db_run(sv.db, "DELETE FROM assets WHERE id IN (SELECT asset_id FROM temp.expired) AND "
+	    "state = 'PENDING' AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.asset_id = "
+	    "assets.id) AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.asset_id = "
+	    "assets.id) AND NOT EXISTS (SELECT 1 FROM assets s WHERE s.shares = assets.id) "
+	    "AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.asset_id = assets.id)", "");
+	db_commit(sv.db);
+	if (n > 0)
+		log_info("speculative jobs expired unstarted\tjobs=%d", n);
 }
 
 /* --- events -------------------------------------------------------------- */
@@ -1434,6 +1584,10 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	relay_run();
+	if (sv.db != NULL) {
+		spec_promote();
+		jobs_take();
+	}
 }
 
 /* Once a second: retries that came due, and anything a wake missed. */
@@ -1445,6 +1599,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	relay_run();
 	child_kill_strays();
+	if (sv.db != NULL && time(NULL) % 60 == 0)
+		spec_expire();
 	if (sv.refused_at != 0 && time(NULL) - sv.refused_at >= 1) {
 		sv.refused_at = 0;
 		jobs_take();
@@ -1972,6 +2128,8 @@ main(int argc, char **argv)
 	setup_events();
 	setup_http();
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	if ((sv.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		sv.ncpu = 1;
 	sv.redis = (struct service){ .name = "redis-server", .start = redis_start };
 	sv.redis.restart_ev = evtimer_new(sv.base, service_restart, &sv.redis);
 	setup_bots();

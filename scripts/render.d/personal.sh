@@ -139,8 +139,10 @@ audio_splice() {
 }
 
 # encode: one ffmpeg for everything new per name: the window segment
-# (b.mp4, encoded exactly like the cached parts, in one x264 thread: least
-# CPU, and a render is short anyway), the thumbnail and, for the fast join,
+# (b.mp4, encoded exactly like the cached parts, in GREETBOT_THREADS x264
+# threads: greetbotd gives a render the cores no other render uses, and
+# one thread when all are busy, where one costs least CPU), the thumbnail
+# and, for the fast join,
 # the audio stretch (v.m4a).
 # The window's background comes from the concat demuxer over the cached
 # raw chunks (w.ffconcat); the bed (bed.nut, through a link here, so that
@@ -149,7 +151,10 @@ audio_splice() {
 # a thread of its own.
 encode() {
 	local -a enc audio=()
-	venc 1
+	local threads=${GREETBOT_THREADS:-1}
+	case $threads in '' | *[!0-9]* | 0) threads=1 ;; esac
+	[ "$threads" -gt 16 ] && threads=16
+	venc "$threads"
 	video_graph
 	if [ "${conf[join]}" = fast ]; then
 		ln -sf "$sdir/bed.nut" bed.nut

@@ -58,8 +58,12 @@
 # - renders: attempts with status ok; extra_renders: renders beyond one per
 #   distinct name (an asset rendered twice); killed_attempts: attempts that
 #   did not end ok (each should be a kill: the bound is renders <= names +
-#   killed_attempts, and killed_attempts <= renderer kills + workers x
-#   greetbotd kills; failed_attempts counts the rest: none expected).
+#   killed_attempts, and killed_attempts <= renderer kills + (workers + 1) x
+#   greetbotd kills: a speculative render being stopped for a confirmed
+#   one still runs beside it; failed_attempts counts the rest: none
+#   expected);
+#   preempted: speculative renders stopped for a confirmed job (no kill,
+#   left out of both).
 # - sanitizer_reports: logs with an ASan/UBSan report (BUILD=build-asan).
 # One JSON line on stdout: {"orders","kills","lost","duplicates",
 # "extra_renders","seconds",...}; progress on stderr. Exit 1 when lost,
@@ -435,23 +439,25 @@ read -r lost duplicates resent wrong < <(awk -v first="$base_chat" -v n="$orders
 not_completed=$(q "SELECT count(*) FROM requests WHERE state != 'COMPLETED'")
 renders=$(q "SELECT count(*) FROM attempts WHERE status = 'ok'")
 assets=$(q "SELECT count(*) FROM assets")
-killed_attempts=$(q "SELECT count(*) FROM attempts WHERE status != 'ok'")
-failed_attempts=$(q "SELECT count(*) FROM attempts WHERE status != 'ok' AND NOT (status =
-	'interrupted' OR (status = 'limit' AND signal = 9) OR (status = 'limit' AND
-	exit_code = 137))")
+# Speculative renders stopped for a confirmed job (preempted) are no kill.
+preempted=$(q "SELECT count(*) FROM attempts WHERE status = 'preempted'")
+killed_attempts=$(q "SELECT count(*) FROM attempts WHERE status NOT IN ('ok', 'preempted')")
+failed_attempts=$(q "SELECT count(*) FROM attempts WHERE status NOT IN ('ok', 'preempted')
+	AND NOT (status = 'interrupted' OR (status = 'limit' AND signal = 9) OR (status = 'limit'
+	AND exit_code = 137))")
 extra=$((renders > names ? renders - names : 0))
 kills_total=$((n_gbd + n_bot + n_ren + n_red))
 bound_ok=true
 [ "$renders" -le $((names + killed_attempts)) ] &&
-	[ "$killed_attempts" -le $((n_ren + workers * n_gbd)) ] || bound_ok=false
+	[ "$killed_attempts" -le $((n_ren + (workers + 1) * n_gbd)) ] || bound_ok=false
 # Stopped now (greetbotd drains), so that a sanitizer build's exit reports
 # are in the logs: any is a failure too (make asan).
 sim_stop
 sanitizer=$(grep -lE 'Sanitizer|runtime error:' "$T"/*.log | wc -l || true)
 
-printf '{"orders":%d,"kills":%d,"lost":%d,"duplicates":%d,"extra_renders":%d,"seconds":%s,"seed":%d,"names":%d,"assets":%d,"renders":%d,"killed_attempts":%d,"failed_attempts":%d,"renders_bound_ok":%s,"wrong_videos":%d,"resent_in_flight":%d,"not_completed":%d,"kills_greetbotd":%d,"kills_bot":%d,"kills_renderer":%d,"kills_redis":%d,"redis_emptied":%d,"skipped":%d,"not_fired":%d,"sanitizer_reports":%d}\n' \
+printf '{"orders":%d,"kills":%d,"lost":%d,"duplicates":%d,"extra_renders":%d,"seconds":%s,"seed":%d,"names":%d,"assets":%d,"renders":%d,"killed_attempts":%d,"preempted":%d,"failed_attempts":%d,"renders_bound_ok":%s,"wrong_videos":%d,"resent_in_flight":%d,"not_completed":%d,"kills_greetbotd":%d,"kills_bot":%d,"kills_renderer":%d,"kills_redis":%d,"redis_emptied":%d,"skipped":%d,"not_fired":%d,"sanitizer_reports":%d}\n' \
 	"$orders" "$kills_total" "$lost" "$duplicates" "$extra" "$seconds" "$seed" "$names" \
-	"$assets" "$renders" "$killed_attempts" "$failed_attempts" "$bound_ok" "$wrong" \
+	"$assets" "$renders" "$killed_attempts" "$preempted" "$failed_attempts" "$bound_ok" "$wrong" \
 	"$resent" "$not_completed" "$n_gbd" "$n_bot" "$n_ren" "$n_red" "$n_empty" "$n_skip" "$not_fired" "$sanitizer"
 if [ "$lost" -ne 0 ] || [ "$duplicates" -ne 0 ] || [ "$wrong" -ne 0 ] || [ "$sanitizer" -ne 0 ]; then
 	# shellcheck disable=SC2034 # read by tests/lib.sh's t_cleanup

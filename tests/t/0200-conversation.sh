@@ -70,7 +70,8 @@ expect "Confirm accepts the order" '.text != null and (.text | contains("Зак�
 expect "the second press of Confirm is answered too" '.method == "answerCallbackQuery"'
 t_check "confirming twice creates one request" \
 	test "$(sqlite3 "$db" "SELECT count(*) FROM requests WHERE user_id = $C")" = 1
-t_check "and one job" test "$(sqlite3 "$db" "SELECT count(*) FROM jobs")" = 1
+t_check "and one job for it" test "$(sqlite3 "$db" "SELECT count(*) FROM jobs WHERE asset_id =
+	(SELECT asset_id FROM requests WHERE user_id = $C)")" = 1
 
 say /status
 expect "/status lists the order" '.text != null and (.text | contains("Маша: готовится"))'

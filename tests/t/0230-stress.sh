@@ -129,8 +129,14 @@ press $C3 "$p" "$(button "$p" 0 0 callback_data)"
 video $C3 >/dev/null || true
 t_check "and gets the unmarked name's video, not a new render" \
 	test "$(sqlite3 "$db" "SELECT count(DISTINCT asset_id) FROM requests WHERE user_id IN ($C2, $C3)")" = 1
-t_check "two assets for Мария in all: unmarked and Мария́" \
-	test "$(sqlite3 "$db" "SELECT group_concat(stress, ' ') FROM (SELECT stress FROM assets WHERE display_name = 'Мария' ORDER BY stress)")" = " 3"
+# Each sound previewed was rendered ahead (speculatively): Ма́рия too,
+# which nobody confirmed; it stays as a cached video. (Three renders so
+# far: Мария, Ма́рия, Мария́.)
+t_wait_log "$T/greetbotd.log" 'msg="render finished" .* status=ok' 60 3 || true
+t_check "an asset per sound of Мария previewed: unmarked, Ма́рия and Мария́" \
+	test "$(sqlite3 "$db" "SELECT group_concat(stress, ' ') FROM (SELECT stress FROM assets WHERE display_name = 'Мария' ORDER BY stress)")" = " 1 3"
+t_check "the one nobody confirmed has a video and no request" \
+	test "$(sqlite3 "$db" "SELECT state || '/' || (SELECT count(*) FROM requests r WHERE r.asset_id = a.id) FROM assets a WHERE stress = '1'")" = AVAILABLE/0
 
 # 4. The template's stresses file: "Дарина" typed plainly is said "Дари́на";
 # the parent marking that vowel gets the same video.
@@ -149,8 +155,8 @@ video $C5 >/dev/null || true
 t_check "a mark where the file puts the stress shares the unmarked name's asset" \
 	test "$(sqlite3 "$db" "SELECT count(DISTINCT asset_id) FROM requests WHERE user_id IN ($C4, $C5)")" = 1
 
-t_check "renders: one per distinct sound (Мария, Мария́, Дарина)" \
-	test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE status = 'ok'")" = 3
+t_check "renders: one per distinct sound (Мария, Ма́рия, Мария́, Дарина)" \
+	test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE status = 'ok'")" = 4
 stats=$(curl -fsS "http://$SIM_ADDR/control/stats")
 t_check "every callback query was answered" test "$(jq '.callbacks.unanswered' <<<"$stats")" = 0
 t_check "tgsim rejected no call" test "$(jq '.rejected' <<<"$stats")" = 0

@@ -13,8 +13,9 @@
 # - wrong videos: a caption without the parent's name (a file_id or file
 #   of another asset);
 # - the renders bound: more successful renders than names, or more failed
-#   attempts than the kills can explain (renderer kills + workers x
-#   greetbotd kills: e.g. more renders at once than workers), or an
+#   attempts than the kills can explain (renderer kills + (workers + 1) x
+#   greetbotd kills, the one more being a speculative render stopped for a
+#   confirmed one and not yet gone: e.g. more renders at once), or an
 #   attempt that failed for another reason;
 # - a sanitizer report in a process's log (make asan);
 # - each kind of kill happened (a run that skipped them proves nothing).

@@ -53,7 +53,10 @@ chmod 755 "$T/bin/greetbotd"
 
 sim_start
 # One reply a second per chat is not what this test is about.
-export GREETBOT_MAX_ATTEMPTS=1 GREETBOT_RATE_CHAT=20 GB_RENDER_SCRIPT=$T/render-some-fail.sh
+# No speculative renders (tests/t/0260): the presses below must change
+# nothing, and a render started by a preview would change rows meanwhile.
+export GREETBOT_MAX_ATTEMPTS=1 GREETBOT_RATE_CHAT=20 GB_RENDER_SCRIPT=$T/render-some-fail.sh \
+	GREETBOT_SPECULATE=0
 default_http=0
 if [ -z "$(ss -Hltn 'sport = :8080')" ] && BIN=$T/bin gb_start; then
 	default_http=1

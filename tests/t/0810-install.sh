@@ -90,7 +90,7 @@ BIN=$R/bin GB_TEMPLATES_DIR=$S/templates GB_RENDER_SCRIPT=$S/scripts/render.sh \
 	GB_MESSAGES_DIR=$S/messages gb_start -c "$T/greetbot.conf" || t_show "$T/greetbotd.log"
 t_check "the installed greetbotd starts with the installed example config" test -n "${GB_HTTP:-}"
 t_check "it runs greetbot-tg from $P/libexec/greetbot" \
-	grep -qF "$R/bin/../libexec/greetbot/greetbot-tg -c $T/greetbot.conf" \
+	grep -qF "$R/bin/../libexec/greetbot/greetbot-tg -b main -c $T/greetbot.conf" \
 	<(ps -o args= --ppid "$GB_PID" 2>/dev/null)
 t_check "it snapshotted the installed template and script" \
 	cmp -s "$S/scripts/render.sh" "$(ls -d "$T"/state/render/templates/ru-birthday-*)/.render"
