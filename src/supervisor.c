@@ -123,6 +123,7 @@ static struct {
 	int			 ncpu;
 	int			 relaying;	/* publishes in flight */
 	int			 taking_spec;	/* jobs_take is starting speculative jobs */
+	time_t			 expired_at;	/* spec_expire last ran */
 	int			 draining;
 	int			 ready_fd;
 	char			 http_addr[64];
@@ -1522,16 +1523,31 @@ spec_preempt(void)
 	render_kill(newest->render);
 }
 
-/* Speculative jobs that never found an idle worker within the hour: the
+/*
+ * Speculative jobs that never found an idle worker within the hour: the
  * parent did not confirm; the job goes, and so does its asset when
- * nothing else holds it. */
+ * nothing else holds it. And a job started from SQLite (speculative, or
+ * confirmed while it ran) by another node that has been RUNNING longer
+ * than any render can take: that node died, and no stream entry is left
+ * for XAUTOCLAIM to find; it goes back to QUEUED (published by the relay
+ * when it is no longer speculative).
+ */
 static void
 spec_expire(void)
 {
 	int64_t before = db_now() - SPECULATIVE_TTL;
-	int n;
+	int64_t stuck = db_now() - (sv.cfg.render_timeout + sv.cfg.render_grace + 30);
+	int n, back;
 
 	db_begin(sv.db);
+	db_run(sv.db, "UPDATE attempts SET finished_at = ?, status = 'abandoned', cause = "
+	    "'its node stopped; reclaimed by ' || ? WHERE finished_at IS NULL AND job_id IN "
+	    "(SELECT id FROM jobs WHERE state = 'RUNNING' AND published_at IS NULL AND node "
+	    "!= ? AND updated_at < ?)", "dssl", (double)time(NULL), sv.cfg.node_name,
+	    sv.cfg.node_name, stuck);
+	back = db_run(sv.db, "UPDATE jobs SET state = 'QUEUED', attempts = max(attempts - 1, "
+	    "0), updated_at = ? WHERE state = 'RUNNING' AND published_at IS NULL AND node != ? "
+	    "AND updated_at < ?", "lsl", db_now(), sv.cfg.node_name, stuck);
 	db_run(sv.db, "CREATE TEMP TABLE IF NOT EXISTS expired (asset_id INTEGER)", "");
 	db_run(sv.db, "DELETE FROM temp.expired", "");
 	db_run(sv.db, "INSERT INTO temp.expired SELECT asset_id FROM jobs WHERE speculative = "
@@ -1543,10 +1559,13 @@ spec_expire(void)
 	    "state = 'PENDING' AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.asset_id = "
 	    "assets.id) AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.asset_id = "
 	    "assets.id) AND NOT EXISTS (SELECT 1 FROM assets s WHERE s.shares = assets.id) "
-	    "AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.asset_id = assets.id)", "");
+	    "AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.asset_id = assets.id) AND NOT "
+	    "EXISTS (SELECT 1 FROM outbox o WHERE o.asset_id = assets.id)", "");
 	db_commit(sv.db);
 	if (n > 0)
 		log_info("speculative jobs expired unstarted\tjobs=%d", n);
+	if (back > 0)
+		log_warnx("jobs of a node that stopped taken back\tjobs=%d", back);
 }
 
 /* --- events -------------------------------------------------------------- */
@@ -1599,8 +1618,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	relay_run();
 	child_kill_strays();
-	if (sv.db != NULL && time(NULL) % 60 == 0)
+	if (sv.db != NULL && time(NULL) - sv.expired_at >= 60) {
+		sv.expired_at = time(NULL);
 		spec_expire();
+		jobs_take();
+	}
 	if (sv.refused_at != 0 && time(NULL) - sv.refused_at >= 1) {
 		sv.refused_at = 0;
 		jobs_take();

@@ -6,7 +6,8 @@
 # waits for a speculative one: with one worker, it stops it (preempted:
 # no attempt used up) and the speculative one runs again later. A
 # speculative render that fails costs the parent nothing: the confirm
-# starts a job of its own. An unconfirmed render stays a cached video.
+# starts a job of its own. An unconfirmed render stays a cached video. A
+# job started from SQLite by a node that died is taken back by a live one.
 . "$(dirname "$0")/../lib.sh"
 
 db=$T/state/greetbot.db
@@ -119,4 +120,25 @@ t_check "the speculative attempt ran at nice 10, the confirmed one at 0" \
 	test "$(count "SELECT group_concat(stderr_tail LIKE '%nice=10%', ' ') || '/' ||
 		group_concat(stderr_tail LIKE '%nice=0%', ' ') FROM (SELECT stderr_tail FROM attempts
 		WHERE asset_id = (SELECT asset_id FROM jobs WHERE id = 5) ORDER BY id)")" = "1 0/0 1"
+
+# 5. A node that died while running a job it started from SQLite leaves
+# no stream entry for XAUTOCLAIM: a live node takes the job back once no
+# render could still be running (here: one left by a node "ghost").
+kill -TERM "$GB_PID"
+wait "$GB_PID" || true
+count "INSERT INTO assets (bot_id, template_id, template_version, name_key, display_name,
+	state, created_at, updated_at) SELECT bot_id, template_id, template_version, 'дина',
+	'Дина', 'GENERATING', 0, 0 FROM assets LIMIT 1;
+	INSERT INTO jobs (asset_id, state, attempts, node, speculative, created_at, updated_at)
+	VALUES (last_insert_rowid(), 'RUNNING', 1, 'ghost', 1, 0, 0);
+	INSERT INTO attempts (job_id, asset_id, node, started_at) SELECT id, asset_id, 'ghost',
+	0 FROM jobs WHERE node = 'ghost'" >/dev/null
+GB_RENDER_SCRIPT=$T/gated-render.sh GREETBOT_WORKERS=1 gb_start
+t_check "the dead node's job is taken back" \
+	t_wait_log "$T/greetbotd.log" 'msg="jobs of a node that stopped taken back" jobs=1'
+t_check "and rendered here" \
+	t_wait_log "$T/greetbotd.log" "msg=\"render finished\" job=$(count "SELECT id FROM jobs
+		WHERE asset_id = (SELECT id FROM assets WHERE name_key = 'дина')") .* status=ok"
+t_check "its attempt on the dead node is recorded as abandoned" \
+	test "$(count "SELECT status FROM attempts WHERE node = 'ghost'")" = abandoned
 t_done
