@@ -604,10 +604,30 @@ on_retry(struct user *u, int64_t asset)
 	state = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : xstrdup("?");
 	sqlite3_finalize(st);
 	if (strcmp(state, "FAILED") == 0) {
-		db_run(bt.db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
-		    "ll", db_now(), asset);
-		db_run(bt.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
-		    "(?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
+		int64_t job = 0, from = 0;
+
+		/* Another bot's render of the same name and version runs (its
+		 * parent pressed retry first): share it, as a confirm does. */
+		st = db_prep(bt.db, "SELECT j.id, a.id FROM assets a JOIN assets me ON me.id = ? JOIN jobs j ON j.asset_id = "
+	    "a.id WHERE a.bot_id != me.bot_id AND a.template_version = me.template_version AND "
+	    "a.name_key = me.name_key AND a.shares IS NULL AND a.state IN ('PENDING', "
+	    "'GENERATING') AND j.state IN ('QUEUED','RUNNING','RETRY_WAIT') ORDER BY j.id "
+	    "LIMIT 1", "l", asset);
+		if (db_step(st) == SQLITE_ROW) {
+			job = sqlite3_column_int64(st, 0);
+			from = sqlite3_column_int64(st, 1);
+		}
+		sqlite3_finalize(st);
+		if (job != 0) {
+			db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = ?, "
+			    "updated_at = ? WHERE id = ?", "lll", from, db_now(), asset);
+			db_run(bt.db, "UPDATE jobs SET speculative = 0 WHERE id = ?", "l", job);
+		} else {
+			db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = NULL, "
+			    "updated_at = ? WHERE id = ?", "ll", db_now(), asset);
+			db_run(bt.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) "
+			    "VALUES (?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
+		}
 		db_run(bt.db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE "
 		    "asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
 		bt.new_jobs++;

@@ -21,14 +21,17 @@ sim_b=$SIM_ADDR
 t_track "$SIM_PID"
 SIM_PID=
 
-# The video render waits at a gate the test opens, so that an order on
-# the second bot arrives while the first bot's render runs.
+# The video render of a name waits while $T/gate/hold-NAME exists, so
+# that an order on the second bot arrives while the first bot's render
+# runs, and fails (78, no retry) while $T/gate/fail-NAME exists.
 real=$(t_render_copy)
 mkdir -m 755 "$T/gate"
+: >"$T/gate/hold-Маша"
 cat >"$T/gated-render.sh" <<EOF
 #!/usr/bin/env bash
 if [ "\${GREETBOT_MODE:-video}" = video ]; then
-	while [ ! -e "$T/gate/open" ]; do sleep 0.05; done
+	while [ -e "$T/gate/hold-\$GREETBOT_NAME" ]; do sleep 0.05; done
+	[ ! -e "$T/gate/fail-\$GREETBOT_NAME" ] || exit 78
 fi
 exec "$real"
 EOF
@@ -71,7 +74,7 @@ t_check "the family bot's render starts" t_wait_log "$T/greetbotd.log" 'msg="ren
 SIM_ADDR=$sim_b parent_confirm 6001 "маша"
 t_check "the kids bot's order waits for that render, with no job of its own" \
 	t_wait_log "$T/greetbotd.log" 'msg="render shared" asset=[0-9]+ waits_for=[0-9]+'
-touch "$T/gate/open"
+rm "$T/gate/hold-Маша"
 wait "$p1" || true
 t_check "the family parent got the video" test -s "$(tail -1 "$T/video.f1")"
 msg=$(SIM_ADDR=$sim_b sim_expect 6001 '.method == "sendVideo"' 60) || msg=""
@@ -111,6 +114,45 @@ t_check "no call was refused by either tgsim" \
 	test "$(curl -fsS "http://$sim_a/control/stats" | jq .rejected)/$(curl -fsS \
 		"http://$sim_b/control/stats" | jq .rejected)" = 0/0
 
+# A shared render that fails fails for both bots' parents; their retries
+# share one render again.
+: >"$T/gate/hold-Ошибка"
+: >"$T/gate/fail-Ошибка"
+(SIM_ADDR=$sim_a parent_failed 5011 "Ошибка" >"$T/notice.f" 2>&1) &
+p1=$!
+t_check "a render of a name that fails starts" \
+	t_wait_log "$T/greetbotd.log" 'msg="render started"' 30 2
+SIM_ADDR=$sim_b parent_confirm 6011 "Ошибка"
+t_check "the kids bot shares it" \
+	t_wait_log "$T/greetbotd.log" 'msg="render shared" asset=[0-9]+ waits_for=[0-9]+' 30 2
+rm "$T/gate/hold-Ошибка"
+wait "$p1" || true
+notice_b=$(SIM_ADDR=$sim_b sim_expect 6011 '.reply_markup.inline_keyboard[0][0].callback_data //
+	"" | startswith("retry:")' 60) || notice_b='{}'
+t_check "both parents hear of the failure, each with a retry button of their bot's asset" \
+	test "$(tail -1 "$T/notice.f" | jq -r '.reply_markup.inline_keyboard[0][0].callback_data')/$(jq -r \
+		'.reply_markup.inline_keyboard[0][0].callback_data' <<<"$notice_b")" = "retry:$(count \
+		"SELECT id FROM assets WHERE name_key = 'ошибка' AND bot_id = 'family'")/retry:$(count \
+		"SELECT id FROM assets WHERE name_key = 'ошибка' AND bot_id = 'kids'")"
+rm "$T/gate/fail-Ошибка"
+: >"$T/gate/hold-Ошибка"
+press_retry() {
+	SIM_ADDR=$1 sim_post callback chat_id="$2" message_id="$(jq -r .message_id <<<"$3")" \
+		data="$(jq -r '.reply_markup.inline_keyboard[0][0].callback_data' <<<"$3")" >/dev/null
+}
+press_retry "$sim_a" 5011 "$(tail -1 "$T/notice.f")"
+t_check "the family parent's retry renders again" \
+	t_wait_log "$T/greetbotd.log" 'msg="render started"' 30 3
+press_retry "$sim_b" 6011 "$notice_b"
+t_check "the kids parent's retry shares that render" \
+	t_wait_log "$T/greetbotd.log" 'msg="retry pressed"' 30 2
+rm "$T/gate/hold-Ошибка"
+v_f=$(SIM_SEQ=0 SIM_ADDR=$sim_a sim_expect 5011 '.method == "sendVideo"' 60) || v_f=""
+v_k=$(SIM_SEQ=0 SIM_ADDR=$sim_b sim_expect 6011 '.method == "sendVideo"' 60) || v_k=""
+t_check "both parents get the video" test -n "$v_f" -a -n "$v_k"
+t_check "from one render after the failure" test "$(count "SELECT count(*) FROM attempts a JOIN
+	assets s ON s.id = a.asset_id WHERE s.name_key = 'ошибка' AND a.status = 'ok'")" = 1
+
 # Different templates: the same name renders once per template.
 write_conf en-birthday 1
 kill -HUP "$GB_PID"
@@ -137,9 +179,9 @@ metrics=$(curl -fsS "http://$GB_HTTP/metrics")
 t_check "/metrics shows each bot up or not" test "$(grep '^greetbot_bot_up{' <<<"$metrics" |
 	tr '\n' ' ')" = 'greetbot_bot_up{bot="family"} 1 greetbot_bot_up{bot="kids"} 0 '
 t_check "/metrics counts each bot's calls" \
-	grep -q '^greetbot_telegram_calls_total{bot="kids",method="sendVideo",result="ok"} 3$' <<<"$metrics"
+	grep -q '^greetbot_telegram_calls_total{bot="kids",method="sendVideo",result="ok"} 4$' <<<"$metrics"
 t_check "/metrics counts each bot's requests" \
-	grep -q '^greetbot_requests{bot="family",state="COMPLETED"} 3$' <<<"$metrics"
+	grep -q '^greetbot_requests{bot="family",state="COMPLETED"} 4$' <<<"$metrics"
 SIM_ADDR=$sim_a sim_post message chat_id=5009 text=/help language_code=ru >/dev/null
 t_check "the family bot still answers" \
 	t_jq '.messages | length == 1' <<<"$(SIM_ADDR=$sim_a sim_wait 5009 0 1 30)"
