@@ -443,11 +443,11 @@ bot_shown(const char *id)
 }
 
 /* The bots shown, for a message: "bot main" or "bots family, kids". */
-static char *
+static const char *
 scope_text(void)
 {
+	static char s[600];
 	struct buf b = { xstrdup(""), 0 };
-	char *s;
 	int n = 0;
 
 	for (int i = 0; i < gc.cfg.nbots; i++)
@@ -455,7 +455,8 @@ scope_text(void)
 			buf_add(&b, ", ", n++ ? 2 : 0);
 			buf_add(&b, gc.cfg.bots[i].id, strlen(gc.cfg.bots[i].id));
 		}
-	xasprintf(&s, "%s %s", n == 1 ? "bot" : "bots", b.p);
+	/* Static: it is said on the way out (errx), and must not leak. */
+	snprintf(s, sizeof(s), "%s %s", n == 1 ? "bot" : "bots", b.p);
 	free(b.p);
 	return s;
 }
@@ -490,7 +491,7 @@ scope_select(const char *id)
 static const char *
 one_bot(const char *command)
 {
-	char *list;
+	const char *list;
 
 	if (gc.cfg.selected != NULL)
 		return gc.cfg.selected;
@@ -649,7 +650,7 @@ attempts_stderr(sqlite3 *db, int64_t asset)
 static void
 asset_need(sqlite3 *db, int64_t asset)
 {
-	char *bots;
+	const char *bots;
 
 	if (db_int(db, 0, "SELECT count(*) FROM assets WHERE id = ? AND "
 	    IN_SCOPE("bot_id"), "ls", asset, gc.scope))
@@ -863,11 +864,14 @@ send_bot(sqlite3 *db, int64_t user)
 {
 	sqlite3_stmt *st;
 	struct buf b = { xstrdup(""), 0 };
-	char *bot = NULL, *bots;
+	char *bot = NULL, list[600];
+	const char *bots;
 	int n = 0;
 
-	if (gc.cfg.selected != NULL)
+	if (gc.cfg.selected != NULL) {
+		free(b.p);
 		return xstrdup(gc.cfg.selected);
+	}
 	st = db_prep(db, "SELECT bot_id FROM users WHERE user_id = ? AND " IN_SCOPE("bot_id")
 	    " ORDER BY bot_id", "ls", user, gc.scope);
 	while (db_step(st) == SQLITE_ROW) {
@@ -882,9 +886,13 @@ send_bot(sqlite3 *db, int64_t user)
 		return bot;
 	}
 	db_rollback(db);
+	/* Freed before exiting: the sanitizer build reports what is not. */
+	snprintf(list, sizeof(list), "%s", b.p);
+	free(b.p);
+	free(bot);
 	if (n > 1)
 		errx(EXIT_USAGE, "user %lld has talked to bots %s: say which with --bot ID",
-		    (long long)user, b.p);
+		    (long long)user, list);
 	bots = scope_text();
 	errx(1, "no user %lld (%s)", (long long)user, bots);
 }
