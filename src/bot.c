@@ -262,38 +262,36 @@ queue_video(struct user *u, int64_t req, int64_t asset)
  * *state to what the asset became; leaves it when there is none.
  */
 static void
-share_render(int64_t asset, const char *key, char **state)
+share_render(int64_t asset, char **state)
 {
-	sqlite3_stmt *st = db_prep(bt.db, "SELECT id, state, file_path FROM assets a WHERE "
-	    "bot_id != ? AND template_version = ? AND name_key = ? AND shares IS NULL AND "
-	    "(state = 'AVAILABLE' AND file_path IS NOT NULL OR state IN ('PENDING', "
-	    "'GENERATING') AND EXISTS (SELECT 1 FROM jobs j WHERE j.asset_id = a.id AND "
-	    "j.state IN ('QUEUED','RUNNING','RETRY_WAIT'))) ORDER BY state = 'AVAILABLE' "
-	    "DESC, id", "sss", bt.cfg.bot_id, bt.tmpl.version, key);
+	sqlite3_stmt *st = db_prep(bt.db, "SELECT a.id, a.file_path FROM assets a JOIN assets "
+	    "me ON me.id = ? WHERE a.bot_id != me.bot_id AND a.template_version = "
+	    "me.template_version AND a.name_key = me.name_key AND a.state = 'AVAILABLE' AND "
+	    "a.file_path IS NOT NULL ORDER BY a.id", "l", asset);
+	int64_t from = 0;
 
-	while (db_step(st) == SQLITE_ROW) {
-		int64_t from = sqlite3_column_int64(st, 0);
-		const char *s = (const char *)sqlite3_column_text(st, 1);
-		const char *path = (const char *)sqlite3_column_text(st, 2);
+	while (from == 0 && db_step(st) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(st, 1);
 
-		if (strcmp(s, "AVAILABLE") == 0 && access(path, R_OK) == 0) {
-			db_run(bt.db, "UPDATE assets SET state = 'AVAILABLE', file_path = ?, "
-			    "file_id = NULL, shares = NULL, updated_at = ? WHERE id = ?", "sll",
-			    path, db_now(), asset);
-			log_info("render shared\tasset=%lld video_of=%lld", (long long)asset,
-			    (long long)from);
-		} else if (strcmp(s, "AVAILABLE") != 0) {
-			db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = ?, "
-			    "updated_at = ? WHERE id = ?", "lll", from, db_now(), asset);
-			log_info("render shared\tasset=%lld waits_for=%lld", (long long)asset,
-			    (long long)from);
-		} else
+		if (access(path, R_OK) != 0)
 			continue;	/* its file is gone: look further */
+		from = sqlite3_column_int64(st, 0);
+		db_run(bt.db, "UPDATE assets SET state = 'AVAILABLE', file_path = ?, file_id = "
+		    "NULL, shares = NULL, updated_at = ? WHERE id = ?", "sll", path, db_now(),
+		    asset);
+		log_info("render shared\tasset=%lld video_of=%lld", (long long)asset,
+		    (long long)from);
 		free(*state);
-		*state = xstrdup(strcmp(s, "AVAILABLE") == 0 ? "AVAILABLE" : "SHARED");
-		break;
+		*state = xstrdup("AVAILABLE");
 	}
 	sqlite3_finalize(st);
+	if (from != 0 || db_live_render(bt.db, asset, &from) == 0)
+		return;
+	db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = ?, updated_at = ? WHERE "
+	    "id = ?", "lll", from, db_now(), asset);
+	log_info("render shared\tasset=%lld waits_for=%lld", (long long)asset, (long long)from);
+	free(*state);
+	*state = xstrdup("SHARED");
 }
 
 /*
@@ -344,7 +342,7 @@ order(struct user *u)
 		asset = sqlite3_last_insert_rowid(bt.db);
 	}
 	if (state == NULL || strcmp(state, "FAILED") == 0)
-		share_render(asset, key, &state);
+		share_render(asset, &state);
 	db_run(bt.db, "INSERT INTO requests (bot_id, user_id, chat_id, asset_id, state, "
 	    "language, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?)",
 	    "slllsll", bt.cfg.bot_id, u->id, u->chat_id, asset, u->lang, db_now(), db_now());
@@ -604,30 +602,9 @@ on_retry(struct user *u, int64_t asset)
 	state = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : xstrdup("?");
 	sqlite3_finalize(st);
 	if (strcmp(state, "FAILED") == 0) {
-		int64_t job = 0, from = 0;
-
-		/* Another bot's render of the same name and version runs (its
-		 * parent pressed retry first): share it, as a confirm does. */
-		st = db_prep(bt.db, "SELECT j.id, a.id FROM assets a JOIN assets me ON me.id = ? JOIN jobs j ON j.asset_id = "
-	    "a.id WHERE a.bot_id != me.bot_id AND a.template_version = me.template_version AND "
-	    "a.name_key = me.name_key AND a.shares IS NULL AND a.state IN ('PENDING', "
-	    "'GENERATING') AND j.state IN ('QUEUED','RUNNING','RETRY_WAIT') ORDER BY j.id "
-	    "LIMIT 1", "l", asset);
-		if (db_step(st) == SQLITE_ROW) {
-			job = sqlite3_column_int64(st, 0);
-			from = sqlite3_column_int64(st, 1);
-		}
-		sqlite3_finalize(st);
-		if (job != 0) {
-			db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = ?, "
-			    "updated_at = ? WHERE id = ?", "lll", from, db_now(), asset);
-			db_run(bt.db, "UPDATE jobs SET speculative = 0 WHERE id = ?", "l", job);
-		} else {
-			db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = NULL, "
-			    "updated_at = ? WHERE id = ?", "ll", db_now(), asset);
-			db_run(bt.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) "
-			    "VALUES (?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
-		}
+		/* Another bot's parent may have pressed retry first: then its
+		 * render is shared. */
+		db_asset_rerender(bt.db, asset);
 		db_run(bt.db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE "
 		    "asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
 		bt.new_jobs++;

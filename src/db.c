@@ -390,6 +390,44 @@ db_col_str(sqlite3_stmt *st, int col)
 }
 
 int64_t
+db_live_render(sqlite3 *db, int64_t asset, int64_t *from)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT j.id, a.id FROM assets a JOIN assets me ON "
+	    "me.id = ? JOIN jobs j ON j.asset_id = a.id WHERE a.bot_id != me.bot_id AND "
+	    "a.template_version = me.template_version AND a.name_key = me.name_key AND "
+	    "a.shares IS NULL AND a.state IN ('PENDING','GENERATING') AND j.state IN "
+	    "('QUEUED','RUNNING','RETRY_WAIT') ORDER BY j.id LIMIT 1", "l", asset);
+	int64_t job = 0;
+
+	*from = 0;
+	if (db_step(st) == SQLITE_ROW) {
+		job = sqlite3_column_int64(st, 0);
+		*from = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return job;
+}
+
+int64_t
+db_asset_rerender(sqlite3 *db, int64_t asset)
+{
+	int64_t from, job = db_live_render(db, asset, &from);
+
+	if (job != 0) {
+		db_run(db, "UPDATE assets SET state = 'PENDING', shares = ?, updated_at = ? WHERE "
+		    "id = ?", "lll", from, db_now(), asset);
+		db_run(db, "UPDATE jobs SET speculative = 0, updated_at = ? WHERE id = ?", "ll",
+		    db_now(), job);
+		return job;
+	}
+	db_run(db, "UPDATE assets SET state = 'PENDING', shares = NULL, updated_at = ? WHERE "
+	    "id = ?", "ll", db_now(), asset);
+	db_run(db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES (?, "
+	    "'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
+	return sqlite3_last_insert_rowid(db);
+}
+
+int64_t
 db_outbox_add(sqlite3 *db, const char *bot_id, int64_t chat_id, const char *kind,
     const char *method, cJSON *params, int64_t request_id, int64_t asset_id)
 {

@@ -43,5 +43,17 @@ struct cJSON;
 int64_t		 db_outbox_add(sqlite3 *, const char *bot_id, int64_t chat_id,
 		    const char *kind, const char *method, struct cJSON *params,
 		    int64_t request_id, int64_t asset_id);
+/*
+ * Another bot's running render of the asset's name and template version
+ * (assets.shares: an asset is per bot, a render need not be): its job,
+ * with the asset that job renders in *from; 0 when there is none.
+ */
+int64_t		 db_live_render(sqlite3 *, int64_t asset, int64_t *from);
+/*
+ * A FAILED asset rendered again, inside the caller's transaction: PENDING,
+ * sharing another bot's running render of it (db_live_render, which is
+ * then a confirmed one) or with a new QUEUED job. Returns that job.
+ */
+int64_t		 db_asset_rerender(sqlite3 *, int64_t asset);
 
 #endif

@@ -691,7 +691,8 @@ cmd_attempts(int argc, char **argv)
 /*
  * Re-enqueue a FAILED asset exactly as the bot's retry button does
  * (on_retry in bot.c): the asset PENDING, a new QUEUED job that
- * greetbotd's relay publishes (it looks every second), and every FAILED
+ * greetbotd's relay publishes (it looks every second) or another bot's
+ * running render of it, shared (db_asset_rerender), and every FAILED
  * request of the asset PENDING again so that its parent gets the video.
  * Inside the caller's transaction. Returns the job id, or 0 with the
  * asset's state ("none" when the bots shown have no such asset) in *state.
@@ -704,35 +705,13 @@ retry_one(sqlite3 *db, int64_t asset, int *requests, char **state)
 
 	*state = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : xstrdup("none");
 	sqlite3_finalize(st);
-	int64_t job = 0, from = 0;
-
 	if (strcmp(*state, "FAILED") != 0)
 		return 0;
 	*requests = db_run(db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE "
 	    "asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
-	/* Another bot's render of the same name and version runs (a retry
-	 * of its asset, just now maybe): share it, as a confirm does. */
-	st = db_prep(db, "SELECT j.id, a.id FROM assets a JOIN assets me ON me.id = ? JOIN jobs j ON j.asset_id = "
-	    "a.id WHERE a.bot_id != me.bot_id AND a.template_version = me.template_version AND "
-	    "a.name_key = me.name_key AND a.shares IS NULL AND a.state IN ('PENDING', "
-	    "'GENERATING') AND j.state IN ('QUEUED','RUNNING','RETRY_WAIT') ORDER BY j.id "
-	    "LIMIT 1", "l", asset);
-	if (db_step(st) == SQLITE_ROW) {
-		job = sqlite3_column_int64(st, 0);
-		from = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	if (job != 0) {
-		db_run(db, "UPDATE assets SET state = 'PENDING', shares = ?, updated_at = ? WHERE "
-		    "id = ?", "lll", from, db_now(), asset);
-		db_run(db, "UPDATE jobs SET speculative = 0 WHERE id = ?", "l", job);
-		return job;
-	}
-	db_run(db, "UPDATE assets SET state = 'PENDING', updated_at = ? WHERE id = ?",
-	    "ll", db_now(), asset);
-	db_run(db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
-	    "(?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
-	return sqlite3_last_insert_rowid(db);
+	/* A retry of another bot's asset of the same name, just now maybe:
+	 * then its render is shared. */
+	return db_asset_rerender(db, asset);
 }
 
 /* The FAILED assets of the bots shown, oldest first; returns how many. */

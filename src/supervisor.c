@@ -1479,7 +1479,9 @@ jobs_take(void)
 	sv.taking_spec = 1;
 	while (sv.running < sv.cfg.workers) {
 		int64_t id = db_int(sv.db, 0, "SELECT id FROM jobs WHERE speculative = 1 AND "
-		    "state = 'QUEUED' ORDER BY id DESC LIMIT 1", "");
+		    "state = 'QUEUED' AND (created_at >= ? OR EXISTS (SELECT 1 FROM attempts a "
+		    "WHERE a.job_id = jobs.id)) ORDER BY id DESC LIMIT 1", "l",
+		    db_now() - SPECULATIVE_TTL);	/* not the ones spec_expire takes */
 		int before = sv.running;
 
 		if (id == 0)
@@ -1548,19 +1550,18 @@ spec_expire(void)
 	back = db_run(sv.db, "UPDATE jobs SET state = 'QUEUED', attempts = max(attempts - 1, "
 	    "0), updated_at = ? WHERE state = 'RUNNING' AND published_at IS NULL AND node != ? "
 	    "AND updated_at < ?", "lsl", db_now(), sv.cfg.node_name, stuck);
-	db_run(sv.db, "CREATE TEMP TABLE IF NOT EXISTS expired (asset_id INTEGER)", "");
-	db_run(sv.db, "DELETE FROM temp.expired", "");
-	db_run(sv.db, "INSERT INTO temp.expired SELECT asset_id FROM jobs WHERE speculative = "
-	    "1 AND state = 'QUEUED' AND created_at < ?", "l", before);
 	n = db_run(sv.db, "DELETE FROM jobs WHERE speculative = 1 AND state = 'QUEUED' AND "
 	    "created_at < ? AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = "
 	    "jobs.id)", "l", before);
-	db_run(sv.db, "DELETE FROM assets WHERE id IN (SELECT asset_id FROM temp.expired) AND "
-	    "state = 'PENDING' AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.asset_id = "
-	    "assets.id) AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.asset_id = "
-	    "assets.id) AND NOT EXISTS (SELECT 1 FROM assets s WHERE s.shares = assets.id) "
-	    "AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.asset_id = assets.id) AND NOT "
-	    "EXISTS (SELECT 1 FROM outbox o WHERE o.asset_id = assets.id)", "");
+	/* A PENDING asset always has a job or shares one: without either, it
+	 * was such a job's. */
+	if (n > 0)
+		db_run(sv.db, "DELETE FROM assets WHERE state = 'PENDING' AND shares IS NULL "
+		    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.asset_id = assets.id) AND NOT "
+		    "EXISTS (SELECT 1 FROM requests r WHERE r.asset_id = assets.id) AND NOT "
+		    "EXISTS (SELECT 1 FROM assets s WHERE s.shares = assets.id) AND NOT EXISTS "
+		    "(SELECT 1 FROM attempts a WHERE a.asset_id = assets.id) AND NOT EXISTS "
+		    "(SELECT 1 FROM outbox o WHERE o.asset_id = assets.id)", "");
 	db_commit(sv.db);
 	if (n > 0)
 		log_info("speculative jobs expired unstarted\tjobs=%d", n);

@@ -7,7 +7,8 @@
 # no attempt used up) and the speculative one runs again later. A
 # speculative render that fails costs the parent nothing: the confirm
 # starts a job of its own. An unconfirmed render stays a cached video. A
-# job started from SQLite by a node that died is taken back by a live one.
+# job started from SQLite by a node that died is taken back by a live one;
+# one that never started within the hour expires.
 . "$(dirname "$0")/../lib.sh"
 
 db=$T/state/greetbot.db
@@ -38,6 +39,7 @@ GB_RENDER_SCRIPT=$T/gated-render.sh GREETBOT_WORKERS=1 gb_start
 
 # preview CHAT NAME: a parent up to the preview; prints the preview.
 preview() {
+	# shellcheck disable=SC2034 # read by sim_expect
 	SIM_SEQ=0
 	sim_post message chat_id="$1" text=/start first_name=P language_code=ru >/dev/null
 	sim_expect "$1" '.reply_markup.keyboard[0][0].request_contact == true' >/dev/null
@@ -132,7 +134,13 @@ count "INSERT INTO assets (bot_id, template_id, template_version, name_key, disp
 	INSERT INTO jobs (asset_id, state, attempts, node, speculative, created_at, updated_at)
 	VALUES (last_insert_rowid(), 'RUNNING', 1, 'ghost', 1, 0, 0);
 	INSERT INTO attempts (job_id, asset_id, node, started_at) SELECT id, asset_id, 'ghost',
-	0 FROM jobs WHERE node = 'ghost'" >/dev/null
+	0 FROM jobs WHERE node = 'ghost';
+	INSERT INTO assets (bot_id, template_id, template_version, name_key, display_name,
+	state, created_at, updated_at) SELECT bot_id, template_id, template_version, 'ева',
+	'Ева', 'PENDING', 0, 0 FROM assets LIMIT 1;
+	INSERT INTO jobs (asset_id, state, speculative, created_at, updated_at)
+	VALUES (last_insert_rowid(), 'QUEUED', 1, 0, 0)" >/dev/null
+eva=$(count "SELECT id FROM assets WHERE name_key = 'ева'")
 GB_RENDER_SCRIPT=$T/gated-render.sh GREETBOT_WORKERS=1 gb_start
 t_check "the dead node's job is taken back" \
 	t_wait_log "$T/greetbotd.log" 'msg="jobs of a node that stopped taken back" jobs=1'
@@ -141,4 +149,11 @@ t_check "and rendered here" \
 		WHERE asset_id = (SELECT id FROM assets WHERE name_key = 'дина')") .* status=ok"
 t_check "its attempt on the dead node is recorded as abandoned" \
 	test "$(count "SELECT status FROM attempts WHERE node = 'ghost'")" = abandoned
+# A speculative job that never started within the hour: the parent did not
+# confirm; it is not rendered, and goes with its asset.
+t_check "a speculative job unstarted for an hour expires" \
+	t_wait_log "$T/greetbotd.log" 'msg="speculative jobs expired unstarted" jobs=1'
+t_check "without a render, its asset gone too" test "$(count "SELECT count(*) FROM assets
+	WHERE name_key = 'ева'")/$(grep -c "msg=\"render started\" job=[0-9]* asset=$eva " \
+	"$T/greetbotd.log")" = 0/0
 t_done
