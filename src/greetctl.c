@@ -842,38 +842,31 @@ static char *
 send_bot(sqlite3 *db, int64_t user)
 {
 	sqlite3_stmt *st;
-	struct buf b = { xstrdup(""), 0 };
-	char *bot = NULL, list[600];
-	const char *bots;
+	char *bot = NULL, list[600] = "";
+	size_t used = 0;
 	int n = 0;
 
-	if (gc.cfg.selected != NULL) {
-		free(b.p);
+	if (gc.cfg.selected != NULL)
 		return xstrdup(gc.cfg.selected);
-	}
 	st = db_prep(db, "SELECT bot_id FROM users WHERE user_id = ? AND " IN_SCOPE("bot_id")
 	    " ORDER BY bot_id", "ls", user, gc.scope);
 	while (db_step(st) == SQLITE_ROW) {
 		free(bot);
 		bot = db_col_str(st, 0);
-		buf_add(&b, ", ", n++ ? 2 : 0);
-		buf_add(&b, bot, strlen(bot));
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+			    n ? ", " : "", bot);
+		n++;
 	}
 	sqlite3_finalize(st);
-	if (n == 1) {
-		free(b.p);
+	if (n == 1)
 		return bot;
-	}
+	free(bot);	/* on the way out: the sanitizer build reports a leak */
 	db_rollback(db);
-	/* Freed before exiting: the sanitizer build reports what is not. */
-	snprintf(list, sizeof(list), "%s", b.p);
-	free(b.p);
-	free(bot);
 	if (n > 1)
 		errx(EXIT_USAGE, "user %lld has talked to bots %s: say which with --bot ID",
 		    (long long)user, list);
-	bots = scope_text();
-	errx(1, "no user %lld (%s)", (long long)user, bots);
+	errx(1, "no user %lld (%s)", (long long)user, scope_text());
 }
 
 /*
