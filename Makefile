@@ -11,18 +11,38 @@ WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS	?= -O2 -g
 SANFLAGS ?=
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
-	   $(shell pkg-config --cflags $(PKGS)) -Isrc -MMD -MP
+	   $(shell pkg-config --cflags $(PKGS)) -MMD -MP
 LDLIBS	 = $(shell pkg-config --libs $(PKGS)) -lunistring -lm
 LDFLAGS	?=
 
-# One file per process role holds its main(); everything else is a module.
-MAINS	 = src/supervisor.c src/bot.c src/tgsim.c src/greetctl.c
-LIB_SRCS = $(filter-out $(MAINS),$(wildcard src/*.c))
-LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+# The modules (folder/name: folder/name.c and .h), by folder, and what
+# each program links. lib/ is shared by every program and sees nothing
+# else; the others see lib/ and jobs/ (the render contract and the job
+# state machine); a folder's own headers are found beside its sources.
+LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg
+JOBS_MODS = src/queue src/renderer src/sandbox src/template
+SUPERVISOR_MODS = src/supervisor src/health src/notify
+BOT_MODS  = src/bot src/delivery src/webhook src/update
+TGSIM_MODS = src/tgsim src/apispec src/multipart
+GREETCTL_MODS = src/greetctl
+
+GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(JOBS_MODS) $(LIB_MODS)
+GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)
+TGSIM_LINKS = $(TGSIM_MODS) $(LIB_MODS)
+GREETCTL_LINKS = $(GREETCTL_MODS) $(JOBS_MODS) $(LIB_MODS)
+
+# One module of each program holds main(); the unit tests and the fuzz
+# targets link the rest, from one archive.
+MAINS	 = src/supervisor src/bot src/tgsim src/greetctl
+ALL_MODS = $(LIB_MODS) $(JOBS_MODS) $(SUPERVISOR_MODS) $(BOT_MODS) $(TGSIM_MODS) \
+	   $(GREETCTL_MODS)
+INC	 = -Ilib -Ijobs
+TEST_INC = $(INC) -Isupervisor -Ibot -Itgsim -Igreetctl -Isrc
+objs	 = $(patsubst %,$(BUILD)/obj/%.o,$(1))
 LIB	 = $(BUILD)/libgreetbot.a
 
 PROGS	 = $(BUILD)/bin/greetbotd $(BUILD)/bin/greetbot-tg $(BUILD)/bin/tgsim \
-	   $(if $(wildcard src/greetctl.c),$(BUILD)/bin/greetctl)
+	   $(BUILD)/bin/greetctl
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -86,31 +106,36 @@ templates/%/.media-stamp: templates/%/template.conf scripts/gen-media.sh
 	@scripts/gen-media.sh templates/$*
 	@touch $@
 
-$(BUILD)/obj/%.o: src/%.c
+# lib/ sees only itself: nothing shared depends on a program's folder.
+$(BUILD)/obj/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Ilib -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(INC) -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(TEST_INC) -c -o $@ $<
 
-$(LIB): $(LIB_OBJS)
+$(LIB): $(call objs,$(filter-out $(MAINS),$(ALL_MODS)))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/greetbotd: $(BUILD)/obj/supervisor.o $(LIB)
+$(BUILD)/bin/greetbotd: $(call objs,$(GREETBOTD_LINKS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/greetbot-tg: $(BUILD)/obj/bot.o $(LIB)
+$(BUILD)/bin/greetbot-tg: $(call objs,$(GREETBOT_TG_LINKS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/tgsim: $(BUILD)/obj/tgsim.o $(LIB)
+$(BUILD)/bin/tgsim: $(call objs,$(TGSIM_LINKS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/greetctl: $(BUILD)/obj/greetctl.o $(LIB)
+$(BUILD)/bin/greetctl: $(call objs,$(GREETCTL_LINKS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -173,4 +198,4 @@ deb:
 clean:
 	rm -rf build build-asan $(DEB_DIR) templates/*/.media-stamp templates/*/media
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/tests/*.d)

@@ -48,7 +48,7 @@ bins: $(FUZZ_BINS)
 
 $(BUILD)/fuzz/%.o: fuzz/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Ifuzz -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(TEST_INC) -Ifuzz -c -o $@ $<
 
 $(BUILD)/bin/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
 	@mkdir -p $(@D)
