@@ -20,7 +20,7 @@ LDFLAGS	?=
 # else; the others see lib/ and jobs/ (the render contract and the job
 # state machine); a folder's own headers are found beside its sources.
 LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg
-JOBS_MODS = src/queue src/renderer src/sandbox src/template
+JOBS_MODS = jobs/queue jobs/renderer jobs/sandbox jobs/template
 SUPERVISOR_MODS = src/supervisor src/health src/notify
 BOT_MODS  = src/bot src/delivery src/webhook src/update
 TGSIM_MODS = src/tgsim src/apispec src/multipart
