@@ -53,9 +53,6 @@ TEST_TEMPLATES = $(TEMPLATES:templates/%/template.conf=$(BUILD)/test-templates/%
 
 .PHONY: all deps run test asan bench fault fuzz install deb clean media
 
-# Keep the unit tests' objects: they are intermediate files to make.
-.SECONDARY:
-
 all: $(PROGS) $(UNIT_BINS) media $(TEST_TEMPLATES)
 
 deps:
@@ -139,7 +136,9 @@ $(BUILD)/bin/greetctl: $(call objs,$(GREETCTL_LINKS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
+# A static pattern: the objects are named, so none is an intermediate file
+# that make would leave missing (and a binary stale) after a move.
+$(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Installed layout. SYSCONFDIR is what the unit's -c and the example's
