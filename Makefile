@@ -21,10 +21,10 @@ LDFLAGS	?=
 # state machine); a folder's own headers are found beside its sources.
 LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg
 JOBS_MODS = jobs/queue jobs/renderer jobs/sandbox jobs/template
-SUPERVISOR_MODS = src/supervisor src/health src/notify
-BOT_MODS  = src/bot src/delivery src/webhook src/update
-TGSIM_MODS = src/tgsim src/apispec src/multipart
-GREETCTL_MODS = src/greetctl
+SUPERVISOR_MODS = supervisor/supervisor supervisor/health supervisor/notify
+BOT_MODS  = bot/bot bot/delivery bot/webhook bot/update
+TGSIM_MODS = tgsim/tgsim tgsim/apispec tgsim/multipart
+GREETCTL_MODS = greetctl/greetctl
 
 GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(JOBS_MODS) $(LIB_MODS)
 GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)
@@ -33,11 +33,11 @@ GREETCTL_LINKS = $(GREETCTL_MODS) $(JOBS_MODS) $(LIB_MODS)
 
 # One module of each program holds main(); the unit tests and the fuzz
 # targets link the rest, from one archive.
-MAINS	 = src/supervisor src/bot src/tgsim src/greetctl
+MAINS	 = supervisor/supervisor bot/bot tgsim/tgsim greetctl/greetctl
 ALL_MODS = $(LIB_MODS) $(JOBS_MODS) $(SUPERVISOR_MODS) $(BOT_MODS) $(TGSIM_MODS) \
 	   $(GREETCTL_MODS)
 INC	 = -Ilib -Ijobs
-TEST_INC = $(INC) -Isupervisor -Ibot -Itgsim -Igreetctl -Isrc
+TEST_INC = $(INC) -Isupervisor -Ibot -Itgsim -Igreetctl
 objs	 = $(patsubst %,$(BUILD)/obj/%.o,$(1))
 LIB	 = $(BUILD)/libgreetbot.a
 

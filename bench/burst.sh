@@ -75,9 +75,9 @@ probe_chat=$((base_chat + parents + 1000))
 help_chat=$((probe_chat + probes + 1000))
 
 # The bot's per-chat interval in ms, from delivery.c's CHAT_INTERVAL.
-iv=$(sed -n 's/^#define[[:space:]]*CHAT_INTERVAL(rate)[[:space:]]*//p' "$TOP/src/delivery.c")
+iv=$(sed -n 's/^#define[[:space:]]*CHAT_INTERVAL(rate)[[:space:]]*//p' "$TOP/bot/delivery.c")
 iv=${iv//rate/$chat_rate}
-[[ $iv =~ ^[0-9.()/+*\ -]+$ ]] || b_fail "cannot read CHAT_INTERVAL from src/delivery.c"
+[[ $iv =~ ^[0-9.()/+*\ -]+$ ]] || b_fail "cannot read CHAT_INTERVAL from bot/delivery.c"
 interval_ms=$(awk "BEGIN { printf \"%d\", ($iv) * 1000 + 0.5 }")
 
 # pct P FILE COLUMN: the P-th percentile (nearest rank) of a column.
