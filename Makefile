@@ -20,13 +20,15 @@ LDFLAGS	?=
 # else; the others see lib/ and jobs/ (the render contract and the job
 # state machine); a folder's own headers are found beside its sources.
 LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg
-JOBS_MODS = jobs/queue jobs/renderer jobs/sandbox jobs/template
-SUPERVISOR_MODS = supervisor/supervisor supervisor/health supervisor/notify
+JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/sandbox jobs/template
+RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/speculate jobs/results jobs/queue
+SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
+	   supervisor/notify
 BOT_MODS  = bot/bot bot/delivery bot/webhook bot/update
 TGSIM_MODS = tgsim/tgsim tgsim/apispec tgsim/multipart
 GREETCTL_MODS = greetctl/greetctl
 
-GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(JOBS_MODS) $(LIB_MODS)
+GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(RUNNER_MODS) $(JOBS_MODS) $(LIB_MODS)
 GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)
 TGSIM_LINKS = $(TGSIM_MODS) $(LIB_MODS)
 GREETCTL_LINKS = $(GREETCTL_MODS) $(JOBS_MODS) $(LIB_MODS)
@@ -34,7 +36,7 @@ GREETCTL_LINKS = $(GREETCTL_MODS) $(JOBS_MODS) $(LIB_MODS)
 # One module of each program holds main(); the unit tests and the fuzz
 # targets link the rest, from one archive.
 MAINS	 = supervisor/supervisor bot/bot tgsim/tgsim greetctl/greetctl
-ALL_MODS = $(LIB_MODS) $(JOBS_MODS) $(SUPERVISOR_MODS) $(BOT_MODS) $(TGSIM_MODS) \
+ALL_MODS = $(LIB_MODS) $(JOBS_MODS) $(RUNNER_MODS) $(SUPERVISOR_MODS) $(BOT_MODS) $(TGSIM_MODS) \
 	   $(GREETCTL_MODS)
 INC	 = -Ilib -Ijobs
 TEST_INC = $(INC) -Isupervisor -Ibot -Itgsim -Igreetctl

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "db.h"
 #include "delivery.h"
+#include "jobs.h"
 #include "log.h"
 #include "names.h"
 #include "renderer.h"
@@ -256,45 +257,6 @@ queue_video(struct user *u, int64_t req, int64_t asset)
 }
 
 /*
- * Another bot's render of the same name and template version: its video
- * when it has one (this bot uploads it once for a file_id of its own), or
- * its job when one is running (the asset shares it and needs none). Sets
- * *state to what the asset became; leaves it when there is none.
- */
-static void
-share_render(int64_t asset, char **state)
-{
-	sqlite3_stmt *st = db_prep(bt.db, "SELECT a.id, a.file_path FROM assets a JOIN assets "
-	    "me ON me.id = ? WHERE a.bot_id != me.bot_id AND a.template_version = "
-	    "me.template_version AND a.name_key = me.name_key AND a.state = 'AVAILABLE' AND "
-	    "a.file_path IS NOT NULL ORDER BY a.id", "l", asset);
-	int64_t from = 0;
-
-	while (from == 0 && db_step(st) == SQLITE_ROW) {
-		const char *path = (const char *)sqlite3_column_text(st, 1);
-
-		if (access(path, R_OK) != 0)
-			continue;	/* its file is gone: look further */
-		from = sqlite3_column_int64(st, 0);
-		db_run(bt.db, "UPDATE assets SET state = 'AVAILABLE', file_path = ?, file_id = "
-		    "NULL, shares = NULL, updated_at = ? WHERE id = ?", "sll", path, db_now(),
-		    asset);
-		log_info("render shared\tasset=%lld video_of=%lld", (long long)asset,
-		    (long long)from);
-		free(*state);
-		*state = xstrdup("AVAILABLE");
-	}
-	sqlite3_finalize(st);
-	if (from != 0 || db_live_render(bt.db, asset, &from) == 0)
-		return;
-	db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = ?, updated_at = ? WHERE "
-	    "id = ?", "lll", from, db_now(), asset);
-	log_info("render shared\tasset=%lld waits_for=%lld", (long long)asset, (long long)from);
-	free(*state);
-	*state = xstrdup("SHARED");
-}
-
-/*
  * Confirmed: find or create the asset, create the request and, when the
  * asset needs rendering, its job; all inside the update's transaction
  * (BEGIN IMMEDIATE), so two confirms race to one asset and one job.
@@ -302,9 +264,11 @@ share_render(int64_t asset, char **state)
 static void
 order(struct user *u)
 {
-	char *display = NULL, *key = NULL, *state = NULL, *stress;
-	int64_t asset = 0, req;
-	sqlite3_stmt *st;
+	char *display = NULL, *key = NULL, *stress;
+	struct jobs_name n;
+	enum asset_state state;
+	int64_t asset, req;
+	int r, new_jobs;
 
 	if (names_normalize(u->pending_name, strlen(u->pending_name), &display, &key) != NAMES_OK) {
 		reply(u, "ask_name", NULL);
@@ -316,67 +280,39 @@ order(struct user *u)
 	stress = stress_canonical(display, u->pending_stress);
 	free(key);
 	key = names_stress_key(display, stress);
+	n = (struct jobs_name){ bt.cfg.bot_id, bt.tmpl.id, bt.tmpl.version, key, display,
+	    stress };
 	if (db_int(bt.db, 0, "SELECT count(*) FROM requests WHERE bot_id = ? AND user_id = ? "
 	    "AND state = 'PENDING'", "sl", bt.cfg.bot_id, u->id) >= bt.cfg.max_open_requests) {
 		reply(u, "too_many_requests", NULL);
 		goto out;
 	}
-	st = db_prep(bt.db, "SELECT id, state FROM assets WHERE bot_id = ? AND "
-	    "template_version = ? AND name_key = ?", "sss", bt.cfg.bot_id, bt.tmpl.version, key);
-	if (db_step(st) == SQLITE_ROW) {
-		asset = sqlite3_column_int64(st, 0);
-		state = db_col_str(st, 1);
-	}
-	sqlite3_finalize(st);
-	if (asset != 0 && db_int(bt.db, 0, "SELECT count(*) FROM requests WHERE bot_id = ? "
-	    "AND user_id = ? AND asset_id = ? AND state = 'PENDING'", "sll", bt.cfg.bot_id,
-	    u->id, asset) > 0) {
+	if ((asset = jobs_asset_find(&n, &state)) != 0 && db_int(bt.db, 0, "SELECT count(*) "
+	    "FROM requests WHERE bot_id = ? AND user_id = ? AND asset_id = ? AND state = "
+	    "'PENDING'", "sll", bt.cfg.bot_id, u->id, asset) > 0) {
 		reply(u, "already_ordered", NULL);
 		goto out;
 	}
-	if (asset == 0) {
-		db_run(bt.db, "INSERT INTO assets (bot_id, template_id, template_version, "
-		    "name_key, display_name, stress, state, created_at, updated_at) VALUES (?, ?, "
-		    "?, ?, ?, ?, 'PENDING', ?, ?)", "ssssssll", bt.cfg.bot_id, bt.tmpl.id,
-		    bt.tmpl.version, key, display, stress, db_now(), db_now());
-		asset = sqlite3_last_insert_rowid(bt.db);
-	}
-	if (state == NULL || strcmp(state, "FAILED") == 0)
-		share_render(asset, &state);
+	r = jobs_confirmed(&n, &asset, &new_jobs);
+	bt.new_jobs += new_jobs;
 	db_run(bt.db, "INSERT INTO requests (bot_id, user_id, chat_id, asset_id, state, "
 	    "language, created_at, updated_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?)",
 	    "slllsll", bt.cfg.bot_id, u->id, u->chat_id, asset, u->lang, db_now(), db_now());
 	req = sqlite3_last_insert_rowid(bt.db);
-	if (state != NULL && strcmp(state, "AVAILABLE") == 0) {
+	if (r == ORDER_AVAILABLE)
 		/* Rendered before: the video is the answer, at once. */
 		queue_video(u, req, asset);
-		goto done;
-	}
-	delivery_add(u->chat_id, "accepted", "sendMessage",
-	    msg_params(u->chat_id, texts_get(bt.texts, u->lang, "order_accepted")), req, asset);
-	/* A render started when the preview went out (ours, or the one this
-	 * asset shares) is a confirmed one now. */
-	if (db_run(bt.db, "UPDATE jobs SET speculative = 0, updated_at = ? WHERE speculative = "
-	    "1 AND state IN ('QUEUED','RUNNING') AND asset_id = (SELECT coalesce(shares, id) "
-	    "FROM assets WHERE id = ?)", "ll", db_now(), asset) > 0) {
-		log_info("speculative render confirmed\tasset=%lld", (long long)asset);
-		bt.new_jobs++;
-	}
-	if (state == NULL || strcmp(state, "FAILED") == 0) {
-		db_run(bt.db, "UPDATE assets SET state = 'PENDING', shares = NULL, updated_at = ? "
-		    "WHERE id = ?", "ll", db_now(), asset);
-		db_run(bt.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
-		    "(?, 'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
-		bt.new_jobs++;
-	}
-done:
-	log_info("order\tuser=%lld request=%lld asset=%lld asset_state=%s stress=%s",
-	    (long long)u->id, (long long)req, (long long)asset, state ? state : "NEW", stress);
+	else
+		delivery_add(u->chat_id, "accepted", "sendMessage", msg_params(u->chat_id,
+		    texts_get(bt.texts, u->lang, "order_accepted")), req, asset);
+	log_info("order\tuser=%lld request=%lld asset=%lld asset_state=%s order=%s stress=%s",
+	    (long long)u->id, (long long)req, (long long)asset, asset != 0 && state !=
+	    ASSET_NONE ? asset_state_name(state) : "NEW", r == ORDER_AVAILABLE ? "available" :
+	    r == ORDER_SHARED ? "shared" : "rendering", stress);
 	u->state = ST_IDLE;
 out:
 	free(display);
 	free(key);
-	free(state);
 	free(stress);
 }
 
@@ -590,32 +526,25 @@ on_edited(const struct update *up)
 static const char *
 on_retry(struct user *u, int64_t asset)
 {
-	char *state;
+	enum asset_state state;
+	int requests;
 	int64_t req = db_int(bt.db, 0, "SELECT id FROM requests WHERE bot_id = ? AND "
 	    "user_id = ? AND asset_id = ? AND state IN ('FAILED','PENDING') ORDER BY id DESC "
 	    "LIMIT 1", "sll", bt.cfg.bot_id, u->id, asset);
-	sqlite3_stmt *st;
 
 	if (req == 0)
 		return "stale_button";
-	st = db_prep(bt.db, "SELECT state FROM assets WHERE id = ?", "l", asset);
-	state = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : xstrdup("?");
-	sqlite3_finalize(st);
-	if (strcmp(state, "FAILED") == 0) {
-		/* Another bot's parent may have pressed retry first: then its
-		 * render is shared. */
-		db_asset_rerender(bt.db, asset);
-		db_run(bt.db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE "
-		    "asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
+	if (jobs_retry_pressed(asset, &requests) > 0) {
 		bt.new_jobs++;
 		log_info("retry pressed\tuser=%lld asset=%lld", (long long)u->id, (long long)asset);
 	} else {
+		/* Not FAILED (any more): this parent waits again, or gets it. */
+		state = jobs_asset_state(asset);
 		db_run(bt.db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE id = ?",
 		    "ll", db_now(), req);
-		if (strcmp(state, "AVAILABLE") == 0)
+		if (state == ASSET_AVAILABLE)
 			queue_video(u, req, asset);
 	}
-	free(state);
 	delivery_add(u->chat_id, "message", "sendMessage",
 	    msg_params(u->chat_id, texts_get(bt.texts, u->lang, "retry_accepted")), 0, 0);
 	return NULL;
@@ -933,7 +862,6 @@ static void
 speculate(const char *name, const char *stress)
 {
 	char *display = NULL, *key = NULL, *canon, *skey;
-	int own, made = 0;
 
 	if (!bt.cfg.speculate || names_normalize(name, strlen(name), &display, &key) !=
 	    NAMES_OK) {
@@ -943,23 +871,8 @@ speculate(const char *name, const char *stress)
 	}
 	canon = stress_canonical(display, stress);
 	skey = names_stress_key(display, canon);
-	if ((own = sqlite3_get_autocommit(bt.db)) != 0)
-		db_begin(bt.db);
-	if (db_int(bt.db, 1, "SELECT count(*) FROM assets WHERE template_version = ? AND "
-	    "name_key = ? AND (bot_id = ? OR state IN ('AVAILABLE','PENDING','GENERATING'))",
-	    "sss", bt.tmpl.version, skey, bt.cfg.bot_id) == 0) {
-		db_run(bt.db, "INSERT INTO assets (bot_id, template_id, template_version, "
-		    "name_key, display_name, stress, state, created_at, updated_at) VALUES (?, ?, "
-		    "?, ?, ?, ?, 'PENDING', ?, ?)", "ssssssll", bt.cfg.bot_id, bt.tmpl.id,
-		    bt.tmpl.version, skey, display, canon, db_now(), db_now());
-		db_run(bt.db, "INSERT INTO jobs (asset_id, state, speculative, created_at, "
-		    "updated_at) VALUES (?, 'QUEUED', 1, ?, ?)", "lll",
-		    sqlite3_last_insert_rowid(bt.db), db_now(), db_now());
-		made = 1;
-	}
-	if (own)
-		db_commit(bt.db);
-	if (made) {
+	if (jobs_speculate(&(struct jobs_name){ bt.cfg.bot_id, bt.tmpl.id, bt.tmpl.version,
+	    skey, display, canon }) > 0) {
 		log_info("speculative render queued\tstress=%s", canon);
 		notify_jobs();
 	}
@@ -1199,6 +1112,9 @@ setup(void)
 		fatalx("template: %s", err);
 	free(snapshot);
 	bt.db = db_open(bt.cfg.db_path);
+	/* Orders and retries move jobs; greetbotd writes the notices. */
+	jobs_init(&(struct jobs_env){ .db = bt.db, .node = bt.cfg.node_name,
+	    .max_attempts = bt.cfg.max_attempts, .alert_window = bt.cfg.alert_window });
 	bt.offset = db_int(bt.db, 0, "SELECT update_offset FROM bot_state WHERE bot_id = ?",
 	    "s", bt.cfg.bot_id);
 	if ((bt.base = event_base_new()) == NULL)

@@ -11,6 +11,7 @@
 
 #include "db.h"
 #include "delivery.h"
+#include "jobs.h"
 #include "log.h"
 #include "tg.h"
 #include "xmalloc.h"
@@ -288,8 +289,7 @@ send_succeeded(struct send *x, const cJSON *result)
 		preview_keep_id(x->idfile, result);
 	if (strcmp(x->kind, "video") == 0) {
 		if (x->upload && file_id != NULL)
-			db_run(dl.db, "UPDATE assets SET file_id = ?, updated_at = ? WHERE id = ?",
-			    "sll", file_id, db_now(), x->asset_id);
+			jobs_uploaded(x->asset_id, file_id);
 		db_run(dl.db, "UPDATE requests SET state = 'COMPLETED', updated_at = ? WHERE "
 		    "id = ?", "ll", db_now(), x->request_id);
 		/* The video replaces the "order accepted" message. */
@@ -342,7 +342,7 @@ send_failed(struct send *x, const struct tg_result *r)
 	}
 	if (r->error_code == 400 && strcmp(x->kind, "video") == 0 && !x->upload) {
 		/* Telegram no longer knows the file_id: upload the file again. */
-		db_run(dl.db, "UPDATE assets SET file_id = NULL WHERE id = ?", "l", x->asset_id);
+		jobs_file_id_rejected(x->asset_id);
 		db_run(dl.db, "UPDATE outbox SET attempts = ?, last_error = ? WHERE id = ?",
 		    "isl", tries, r->description, x->id);
 		return;
@@ -450,12 +450,8 @@ static void
 video_rerender(struct send *x)
 {
 	db_begin(dl.db);
-	if (db_run(dl.db, "UPDATE assets SET state = 'PENDING', file_path = NULL, updated_at = ? "
-	    "WHERE id = ? AND state = 'AVAILABLE'", "ll", db_now(), x->asset_id) > 0) {
-		db_run(dl.db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES "
-		    "(?, 'QUEUED', ?, ?)", "lll", x->asset_id, db_now(), db_now());
+	if (jobs_file_gone(x->asset_id) > 0)
 		log_warnx("video file gone, rendering it again\tasset=%lld", (long long)x->asset_id);
-	}
 	db_run(dl.db, "UPDATE outbox SET state = 'FAILED', last_error = 'file gone: "
 	    "rendering again' WHERE kind = 'video' AND state = 'PENDING' AND asset_id = ?",
 	    "l", x->asset_id);

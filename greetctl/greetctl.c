@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "jobs.h"
 #include "log.h"
 #include "names.h"
 #include "renderer.h"
@@ -422,6 +423,9 @@ ctl_db(int write)
 	if (write) {
 		db_close(db);
 		db = db_open(gc.cfg.db_path);
+		/* Actions change jobs through the state machine, as the bot. */
+		jobs_init(&(struct jobs_env){ .db = db, .node = gc.cfg.node_name,
+		    .max_attempts = gc.cfg.max_attempts, .alert_window = gc.cfg.alert_window });
 	}
 	return db;
 }
@@ -690,11 +694,11 @@ cmd_attempts(int argc, char **argv)
 
 /*
  * Re-enqueue a FAILED asset exactly as the bot's retry button does
- * (on_retry in bot.c): the asset PENDING, a new QUEUED job that
+ * (jobs_retry_pressed): the asset PENDING, a new QUEUED job that
  * greetbotd's relay publishes (it looks every second) or another bot's
- * running render of it, shared (db_asset_rerender), and every FAILED
- * request of the asset PENDING again so that its parent gets the video.
- * Inside the caller's transaction. Returns the job id, or 0 with the
+ * running render of it, shared, and every FAILED request of the asset
+ * PENDING again so that its parent gets the video. Inside the caller's
+ * transaction. Returns the job id, or 0 with the
  * asset's state ("none" when the bots shown have no such asset) in *state.
  */
 static int64_t
@@ -707,11 +711,9 @@ retry_one(sqlite3 *db, int64_t asset, int *requests, char **state)
 	sqlite3_finalize(st);
 	if (strcmp(*state, "FAILED") != 0)
 		return 0;
-	*requests = db_run(db, "UPDATE requests SET state = 'PENDING', updated_at = ? WHERE "
-	    "asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
 	/* A retry of another bot's asset of the same name, just now maybe:
 	 * then its render is shared. */
-	return db_asset_rerender(db, asset);
+	return jobs_retry_pressed(asset, requests);
 }
 
 /* The FAILED assets of the bots shown, oldest first; returns how many. */

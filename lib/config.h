@@ -2,6 +2,7 @@
 #ifndef GREETBOT_CONFIG_H
 #define GREETBOT_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define CONFIG_BOTS_MAX	16	/* bots in one configuration */

@@ -283,6 +283,30 @@ db_rollback(sqlite3 *db)
 		db_exec(db, "ROLLBACK");
 }
 
+int
+db_tx_begin(sqlite3 *db)
+{
+	if (sqlite3_get_autocommit(db)) {
+		db_exec(db, "BEGIN IMMEDIATE");
+		return 1;
+	}
+	db_exec(db, "SAVEPOINT tx");
+	return 0;
+}
+
+void
+db_tx_end(sqlite3 *db, int own, int ok)
+{
+	if (own)
+		db_exec(db, ok ? "COMMIT" : "ROLLBACK");
+	else if (ok)
+		db_exec(db, "RELEASE tx");
+	else {
+		db_exec(db, "ROLLBACK TO tx");
+		db_exec(db, "RELEASE tx");
+	}
+}
+
 /* Bind arguments described by fmt (see db.h). */
 static void
 db_bindv(sqlite3 *db, sqlite3_stmt *st, const char *fmt, va_list ap)
@@ -316,7 +340,7 @@ db_bindv(sqlite3 *db, sqlite3_stmt *st, const char *fmt, va_list ap)
 }
 
 /* Prepare sql and bind the arguments that fmt describes. */
-static sqlite3_stmt *
+sqlite3_stmt *
 db_vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
 {
 	sqlite3_stmt *st;
@@ -381,50 +405,32 @@ db_int(sqlite3 *db, int64_t def, const char *sql, const char *fmt, ...)
 	return v;
 }
 
+size_t
+db_ids(sqlite3 *db, int64_t **ids, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	size_t n = 0, cap = 16;
+
+	va_start(ap, fmt);
+	st = db_vprep(db, sql, fmt, ap);
+	va_end(ap);
+	*ids = xcalloc(cap, sizeof(**ids));
+	while (db_step(st) == SQLITE_ROW) {
+		if (n == cap)
+			*ids = xrealloc(*ids, (cap *= 2) * sizeof(**ids));
+		(*ids)[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
 char *
 db_col_str(sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
 
 	return s ? xstrdup((const char *)s) : NULL;
-}
-
-int64_t
-db_live_render(sqlite3 *db, int64_t asset, int64_t *from)
-{
-	sqlite3_stmt *st = db_prep(db, "SELECT j.id, a.id FROM assets a JOIN assets me ON "
-	    "me.id = ? JOIN jobs j ON j.asset_id = a.id WHERE a.bot_id != me.bot_id AND "
-	    "a.template_version = me.template_version AND a.name_key = me.name_key AND "
-	    "a.shares IS NULL AND a.state IN ('PENDING','GENERATING') AND j.state IN "
-	    "('QUEUED','RUNNING','RETRY_WAIT') ORDER BY j.id LIMIT 1", "l", asset);
-	int64_t job = 0;
-
-	*from = 0;
-	if (db_step(st) == SQLITE_ROW) {
-		job = sqlite3_column_int64(st, 0);
-		*from = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	return job;
-}
-
-int64_t
-db_asset_rerender(sqlite3 *db, int64_t asset)
-{
-	int64_t from, job = db_live_render(db, asset, &from);
-
-	if (job != 0) {
-		db_run(db, "UPDATE assets SET state = 'PENDING', shares = ?, updated_at = ? WHERE "
-		    "id = ?", "lll", from, db_now(), asset);
-		db_run(db, "UPDATE jobs SET speculative = 0, updated_at = ? WHERE id = ?", "ll",
-		    db_now(), job);
-		return job;
-	}
-	db_run(db, "UPDATE assets SET state = 'PENDING', shares = NULL, updated_at = ? WHERE "
-	    "id = ?", "ll", db_now(), asset);
-	db_run(db, "INSERT INTO jobs (asset_id, state, created_at, updated_at) VALUES (?, "
-	    "'QUEUED', ?, ?)", "lll", asset, db_now(), db_now());
-	return sqlite3_last_insert_rowid(db);
 }
 
 int64_t

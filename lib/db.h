@@ -3,6 +3,8 @@
 #define GREETBOT_DB_H
 
 #include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Open (creating with mode 0600) and migrate; dies on failure. */
@@ -17,6 +19,13 @@ int		 db_schema_version(sqlite3 *);
 void		 db_begin(sqlite3 *);
 void		 db_commit(sqlite3 *);
 void		 db_rollback(sqlite3 *);
+/*
+ * The writes of one event: BEGIN IMMEDIATE when no transaction is open
+ * (returns 1: the caller's own), else a SAVEPOINT inside the caller's
+ * (returns 0). db_tx_end commits or releases it (ok), or undoes it.
+ */
+int		 db_tx_begin(sqlite3 *);
+void		 db_tx_end(sqlite3 *, int own, int ok);
 
 /*
  * Prepare and bind in one call. fmt has one letter per '?' in sql:
@@ -24,12 +33,16 @@ void		 db_rollback(sqlite3 *);
  * Dies on a prepare error: SQL is ours, so that is a programming error.
  */
 sqlite3_stmt	*db_prep(sqlite3 *, const char *sql, const char *fmt, ...);
+sqlite3_stmt	*db_vprep(sqlite3 *, const char *sql, const char *fmt, va_list);
 /* Run a statement that returns no rows; returns changes(). */
 int		 db_run(sqlite3 *, const char *sql, const char *fmt, ...);
 /* First column of the first row as int64, or def when no row. */
 int64_t		 db_int(sqlite3 *, int64_t def, const char *sql, const char *fmt, ...);
 /* Step a statement; dies on errors other than BUSY after busy_timeout. */
 int		 db_step(sqlite3_stmt *);
+/* The first column of every row as int64, in a fresh array (*ids; free
+ * it): rows to change one by one once the statement is closed. */
+size_t		 db_ids(sqlite3 *, int64_t **ids, const char *sql, const char *fmt, ...);
 /* Column text as a fresh copy (NULL for NULL). */
 char		*db_col_str(sqlite3_stmt *, int col);
 int64_t		 db_now(void);
@@ -43,17 +56,4 @@ struct cJSON;
 int64_t		 db_outbox_add(sqlite3 *, const char *bot_id, int64_t chat_id,
 		    const char *kind, const char *method, struct cJSON *params,
 		    int64_t request_id, int64_t asset_id);
-/*
- * Another bot's running render of the asset's name and template version
- * (assets.shares: an asset is per bot, a render need not be): its job,
- * with the asset that job renders in *from; 0 when there is none.
- */
-int64_t		 db_live_render(sqlite3 *, int64_t asset, int64_t *from);
-/*
- * A FAILED asset rendered again, inside the caller's transaction: PENDING,
- * sharing another bot's running render of it (db_live_render, which is
- * then a confirmed one) or with a new QUEUED job. Returns that job.
- */
-int64_t		 db_asset_rerender(sqlite3 *, int64_t asset);
-
 #endif

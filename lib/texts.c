@@ -138,6 +138,8 @@ texts_get(const struct texts *t, const char *lang, const char *key)
 {
 	const char *v = NULL;
 
+	if (t == NULL)
+		return key;	/* no texts loaded: the key says what it was */
 	if (lang != NULL)
 		v = texts_find(t, lang, key);
 	if (v == NULL)

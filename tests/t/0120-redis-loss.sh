@@ -17,7 +17,7 @@ order_async() {
 order_async 3101 "Пётр"
 order_async 3102 "Ира"
 t_check "both jobs were published to the stream" \
-	t_wait_log "$T/greetbotd.log" 'msg="job published"' 60 2
+	t_wait_log "$T/greetbotd.log" 'msg="job state" job=[0-9]+ from=[A-Z_]+ to=[A-Z_]+ cause=published' 60 2
 
 redis=$(pgrep -P "$GB_PID" -x redis-server)
 kill -KILL "$redis"

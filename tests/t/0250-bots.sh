@@ -73,7 +73,7 @@ p1=$!
 t_check "the family bot's render starts" t_wait_log "$T/greetbotd.log" 'msg="render started"'
 SIM_ADDR=$sim_b parent_confirm 6001 "маша"
 t_check "the kids bot's order waits for that render, with no job of its own" \
-	t_wait_log "$T/greetbotd.log" 'msg="render shared" asset=[0-9]+ waits_for=[0-9]+'
+	t_wait_log "$T/greetbotd.log" 'msg="asset state" asset=[0-9]+ from=[A-Z]+ to=PENDING cause=shared waits_for=[0-9]+'
 rm "$T/gate/hold-Маша"
 wait "$p1" || true
 t_check "the family parent got the video" test -s "$(tail -1 "$T/video.f1")"
@@ -124,7 +124,7 @@ t_check "a render of a name that fails starts" \
 	t_wait_log "$T/greetbotd.log" 'msg="render started"' 30 2
 SIM_ADDR=$sim_b parent_confirm 6011 "Ошибка"
 t_check "the kids bot shares it" \
-	t_wait_log "$T/greetbotd.log" 'msg="render shared" asset=[0-9]+ waits_for=[0-9]+' 30 2
+	t_wait_log "$T/greetbotd.log" 'msg="asset state" asset=[0-9]+ from=[A-Z]+ to=PENDING cause=shared waits_for=[0-9]+' 30 2
 rm "$T/gate/hold-Ошибка"
 wait "$p1" || true
 notice_b=$(SIM_ADDR=$sim_b sim_expect 6011 '.reply_markup.inline_keyboard[0][0].callback_data //

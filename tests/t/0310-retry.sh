@@ -13,7 +13,7 @@ t_track $order
 t_check "the first attempt fails with EX_TEMPFAIL" \
 	t_wait_log "$T/greetbotd.log" 'msg="render finished" job=1 .*status=tempfail exit=75' 60
 t_check "the job waits in the retry set" \
-	t_wait_log "$T/greetbotd.log" 'msg="job published" job=1' 10 2
+	t_wait_log "$T/greetbotd.log" 'msg="job state" job=1 from=RETRY_WAIT to=RETRY_WAIT cause=scheduled' 10
 t_check "a timer moves it back to the stream when due" \
 	t_wait_log "$T/greetbotd.log" 'msg="retry due, job back on the stream" job=1' 30
 wait "$order" || true

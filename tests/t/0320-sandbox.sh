@@ -55,7 +55,7 @@ t_check "/health/render is 503 too" \
 	test "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://$GB_HTTP/health/render")" = 503
 parent_confirm 3201 Маша
 t_check "a confirmed job is published while renderers cannot start" \
-	t_wait_log "$T/box.log" 'msg="job published"' 30
+	t_wait_log "$T/box.log" 'msg="job state" job=[0-9]+ from=QUEUED to=QUEUED cause=published' 30
 t_check "... but not started" sh -c "! grep -q 'msg=\"render started\"' '$T/box.log'"
 chmod 711 "$T/box"
 t_check "once the directory is fixed, greetbotd sees it by itself" \

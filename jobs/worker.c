@@ -1,0 +1,346 @@
+/*
+ * worker.c: the renders of this node. A job from the stream (or, when
+ * speculative, from SQLite) is claimed in SQLite (one node wins), gets a
+ * worker slot with a uid of its own and a fresh work directory, and its
+ * render starts; the outcome is committed (jobs_finished) and only then is
+ * the stream entry acknowledged.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "config.h"
+#include "db.h"
+#include "jobs.h"
+#include "log.h"
+#include "notice.h"
+#include "queue.h"
+#include "renderer.h"
+#include "runner.h"
+#include "sandbox.h"
+#include "xmalloc.h"
+
+#define SPECULATIVE_NICE 10	/* a render nobody confirmed yet */
+#define SPECULATIVE_TTL	3600	/* seconds a speculative job may wait to start */
+
+void
+job_free(struct job *j)
+{
+	struct job **pp;
+
+	for (pp = &rn.jobs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	if (j->slot >= 0)
+		rn.slot_busy[j->slot] = 0;
+	free(j->bot);
+	free(j->tmpl);
+	free(j->entry_id);
+	free(j->work_dir);
+	free(j->name);
+	free(j->stress);
+	free(j);
+}
+
+/* An attempt is over, whatever it was: free the worker. */
+void
+worker_finished(struct job *j)
+{
+	/* Escaped descendants, re-parented to us; again while any are found. */
+	for (int i = 0; i < 10 && child_kill_strays() > 0; i++)
+		;
+	render_rmtree(j->work_dir);
+	job_free(j);
+	rn.running--;
+	jobs_take();
+	if (rn.running == 0 && rn.idle != NULL)
+		rn.idle();
+}
+
+/* Move the validated MP4 out of the work dir into the asset store, with
+ * its thumbnail beside it (assets/<id>.jpg, uploaded with the video). */
+static char *
+keep_output(struct job *j, const char *output)
+{
+	char *dst, *thumb, *kept;
+
+	xasprintf(&dst, "%s/%lld.mp4", rn.assets_dir, (long long)j->asset_id);
+	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
+	xasprintf(&kept, "%s/%lld.jpg", rn.assets_dir, (long long)j->asset_id);
+	if (rename(thumb, kept) == -1)
+		unlink(kept);	/* never an older render's thumbnail */
+	free(thumb);
+	free(kept);
+	if (rename(output, dst) == -1) {
+		log_warn("keep output %s", dst);
+		free(dst);
+		return NULL;
+	}
+	return dst;
+}
+
+/* The outcome triple and measurements of a render, for the machine. */
+static void
+outcome_of(struct jobs_outcome *jo, const struct render_outcome *o)
+{
+	memset(jo, 0, sizeof(*jo));
+	jo->status = o->status;
+	jo->cause = o->cause;
+	jo->ok = strcmp(o->status, "ok") == 0;
+	jo->retryable = o->retryable;
+	jo->exit_code = o->exit_code;
+	jo->signal = o->signal;
+	jo->cpu_seconds = o->cpu_seconds;
+	jo->max_rss_kb = o->max_rss_kb;
+	jo->duration = o->duration;
+	jo->stderr_tail = o->stderr_tail;
+}
+
+/*
+ * The render ended. Stopped by a drain or for a confirmed job: not the
+ * job's fault (jobs_stopped). Otherwise the outcome is committed with its
+ * consequences in one transaction (jobs_finished), then the entry acked.
+ */
+static void
+job_done(const struct render_outcome *o, void *arg)
+{
+	struct job *j = arg;
+	struct jobs_outcome jo;
+	const char *status;
+	char *output, *kept = NULL;
+
+	if (j->interrupted || j->preempted) {
+		if (rn.db != NULL)
+			jobs_stopped(j->id, j->attempt_id, j->preempted ? STOP_PREEMPTED :
+			    STOP_DRAINED, o->signal, o->duration);
+		log_info("render stopped\tjob=%lld why=%s", (long long)j->id, j->preempted ?
+		    "preempted" : "drain");
+		worker_finished(j);
+		return;
+	}
+	if (rn.db == NULL) {
+		results_send(j, o);
+		return;
+	}
+	outcome_of(&jo, o);
+	xasprintf(&output, "%s/out.mp4", j->work_dir);
+	if (jo.ok && (kept = keep_output(j, output)) == NULL) {
+		/* Our disk, not the script: worth another attempt. */
+		jo.ok = 0;
+		jo.retryable = 1;
+		jo.status = "failed";
+		jo.cause = "cannot keep the output";
+	}
+	jo.kept = kept;
+	status = jobs_finished(j->id, j->attempt_id, &jo);
+	log_info("render finished\tjob=%lld asset=%lld status=%s exit=%d signal=%d "
+	    "seconds=%.2f cpu=%.2f rss_kb=%ld", (long long)j->id, (long long)j->asset_id,
+	    status, o->exit_code, o->signal, o->duration, o->cpu_seconds, o->max_rss_kb);
+	queue_ack(rn.queue, j->entry_id);
+	rn.wake_bots();
+	free(output);
+	free(kept);
+	worker_finished(j);
+}
+
+/* Progress on the parents' "order accepted" messages: at most one edit a
+ * second (it costs the chat's send budget), and only for a visible step. */
+static void
+job_progress(double p, void *arg)
+{
+	struct job *j = arg;
+	time_t now = time(NULL);
+
+	log_debug("render progress\tjob=%lld progress=%.2f", (long long)j->id, p);
+	if (rn.db == NULL)
+		return;		/* the node with the database shows no progress for us */
+	if (p < j->progress + 0.1 || now == j->progress_at || p >= 1)
+		return;
+	j->progress = p;
+	j->progress_at = now;
+	db_begin(rn.db);
+	notice_progress(j->asset_id, j->name, p);
+	db_commit(rn.db);
+	rn.wake_bots();
+}
+
+/* A free worker slot: each has its own uid, so RLIMIT_NPROC is its own. */
+static int
+slot_take(void)
+{
+	for (int i = 0; i < RUNNER_SLOTS; i++)
+		if (!rn.slot_busy[i]) {
+			rn.slot_busy[i] = 1;
+			return i;
+		}
+	fatalx("no free worker slot");
+}
+
+/* A job taken: a worker slot, its work dir, the render of template t. */
+void
+worker_render(struct job *j, const struct template *t)
+{
+	struct render_request rq = { 0 };
+	char *output, *thumb, *cache;
+
+	j->slot = slot_take();
+	j->started_at = (double)time(NULL);
+	j->next = rn.jobs;
+	rn.jobs = j;
+	rn.running++;
+	xasprintf(&j->work_dir, "%s/work/%lld", rn.render_dir, (long long)j->attempt_id);
+	if (sandbox_workdir(rn.sb, j->work_dir, SANDBOX_SLOT_WORKER + j->slot) == -1)
+		fatal("job %lld: work directory", (long long)j->id);
+	xasprintf(&output, "%s/out.mp4", j->work_dir);
+	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
+	cache = sandbox_cache_dir(rn.sb, rn.render_dir, t->version);
+	rq.script = t->script;
+	rq.work_dir = j->work_dir;
+	rq.template_dir = t->dir;
+	rq.cache_dir = cache;
+	rq.name = j->name;
+	rq.stress = j->stress;
+	rq.output = output;
+	rq.thumb = thumb;
+	rq.mode = "video";
+	render_request_config(&rq, rn.cfg, rn.sb, SANDBOX_SLOT_WORKER + j->slot);
+	/* Speculative renders yield the CPU to confirmed ones; a render gets
+	 * the cores the others leave (more x264 threads: sooner done). */
+	rq.nice = j->speculative ? SPECULATIVE_NICE : 0;
+	rq.threads = rn.ncpu / rn.running > 1 ? rn.ncpu / rn.running : 1;
+	rq.min_duration = t->min_duration;
+	rq.max_duration = t->max_duration;
+	rq.max_bytes = MAX_BYTES;
+	log_info("render started\tjob=%lld asset=%lld attempt=%lld uid=%u speculative=%d "
+	    "threads=%d", (long long)j->id, (long long)j->asset_id, (long long)j->attempt_id,
+	    (unsigned)rq.uid, j->speculative, rq.threads);
+	j->render = render_start(rn.base, &rq, job_done, job_progress, j);
+	free(output);
+	free(thumb);
+	free(cache);
+}
+
+/* Whether the job is already running here (a duplicate entry). */
+int
+worker_has(int64_t job_id)
+{
+	for (struct job *j = rn.jobs; j != NULL; j = j->next)
+		if (j->id == job_id)
+			return 1;
+	return 0;
+}
+
+/* A job claimed for a template this node cannot load (removed, or broken
+ * since): a final failure, as a broken template is, told to the admin. */
+static void
+job_no_template(struct job *j)
+{
+	struct jobs_outcome jo = { 0 };
+	char cause[300];
+
+	snprintf(cause, sizeof(cause), "template %s cannot be loaded from templates_dir",
+	    j->tmpl);
+	jo.status = "template_broken";
+	jo.cause = cause;
+	jo.exit_code = -1;
+	jobs_finished(j->id, j->attempt_id, &jo);
+	log_warnx("render refused\tjob=%lld asset=%lld cause=\"%s\"", (long long)j->id,
+	    (long long)j->asset_id, cause);
+	queue_ack(rn.queue, j->entry_id);
+	rn.wake_bots();
+	job_free(j);
+}
+
+/* Claim the job in SQLite (one node wins) and start its renderer. */
+void
+worker_job(const char *entry_id, int64_t job_id, int reclaimed, int speculative)
+{
+	const struct template *t;
+	struct jobs_claim c;
+	struct job *j;
+
+	if (rn.draining) {
+		/* Read by a request sent before the drain began: not claimed,
+		 * the entry stays pending for this node, which reads its own
+		 * pending entries first after the restart (or another node
+		 * reclaims it once idle long enough). */
+		log_info("draining: job left for later\tjob=%lld", (long long)job_id);
+		return;
+	}
+	/* A duplicate entry of a job we run, or not ours to take. */
+	if (worker_has(job_id) || jobs_claim(job_id, (reclaimed ? CLAIM_RECLAIMED : 0) |
+	    (speculative ? CLAIM_SPECULATIVE : 0), &c) != 1) {
+		log_info("job not claimable, acknowledging\tjob=%lld", (long long)job_id);
+		queue_ack(rn.queue, entry_id);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->slot = -1;
+	j->id = job_id;
+	j->entry_id = entry_id != NULL ? xstrdup(entry_id) : NULL;
+	j->speculative = speculative;
+	j->asset_id = c.asset;
+	j->attempt_id = c.attempt;
+	j->name = c.name;
+	j->stress = c.stress;
+	j->bot = c.bot;
+	j->tmpl = c.tmpl;
+	/* The asset's template (bots may have different defaults). */
+	if ((t = runner_template(j->tmpl)) == NULL) {
+		job_no_template(j);
+		return;
+	}
+	/* A confirmed job never waits for a speculative one: it takes the
+	 * worker of the newest (stopped now, taken again later). */
+	if (!speculative && rn.running >= rn.cfg->workers)
+		speculate_preempt();
+	worker_render(j, t);
+}
+
+/* Renders running here that a parent confirmed (or that came from the
+ * stream): the speculative ones only borrow idle workers. */
+int
+running_confirmed(void)
+{
+	int n = 0;
+
+	for (struct job *j = rn.jobs; j != NULL; j = j->next)
+		n += !j->speculative;
+	return n;
+}
+
+/*
+ * Tell the queue how many jobs we can take now; give idle workers the
+ * newest speculative jobs (the parent who just heard the preview is the
+ * likeliest to confirm next).
+ */
+void
+jobs_take(void)
+{
+	int off = rn.draining || rn.paused != NULL || !rn.cfg->render_enabled;
+
+	if (rn.queue != NULL)
+		queue_want(rn.queue, off || time(NULL) - rn.refused_at < 1 ? 0 :
+		    rn.cfg->workers - running_confirmed());
+	if (off || rn.db == NULL || rn.taking_spec)
+		return;
+	rn.taking_spec = 1;
+	while (rn.running < rn.cfg->workers) {
+		int64_t id = db_int(rn.db, 0, "SELECT id FROM jobs WHERE speculative = 1 AND "
+		    "state = 'QUEUED' AND (created_at >= ? OR EXISTS (SELECT 1 FROM attempts a "
+		    "WHERE a.job_id = jobs.id)) ORDER BY id DESC LIMIT 1", "l",
+		    db_now() - SPECULATIVE_TTL);	/* not the ones speculate_expire takes */
+		int before = rn.running;
+
+		if (id == 0)
+			break;
+		worker_job(NULL, id, 0, 1);
+		if (rn.running == before)
+			break;
+	}
+	rn.taking_spec = 0;
+}

@@ -1,0 +1,361 @@
+/*
+ * service.c: greetbotd's long-lived children, the private redis-server and
+ * one greetbot-tg per enabled bot: started with their output logged line
+ * by line, restarted after a backoff that doubles while they keep dying
+ * young (s6-supervise's lesson: never a tight respawn loop).
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "child.h"
+#include "config.h"
+#include "log.h"
+#include "supervisor.h"
+#include "texts.h"
+#include "xmalloc.h"
+
+#define RESTART_MIN	1	/* seconds before restarting a dead child */
+#define RESTART_MAX	60
+#define CRASH_WINDOW	60	/* this many seconds of life resets the backoff */
+
+static void service_exited(pid_t, int, const struct rusage *, void *);
+
+static void
+service_restart(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->start(s);
+}
+
+void
+service_init(struct service *s, const char *name, void (*start)(struct service *))
+{
+	*s = (struct service){ .name = name, .start = start };
+	s->restart_ev = evtimer_new(sv.base, service_restart, s);
+}
+
+/* Log a child's output line by line; redis says when it is ready. */
+static void
+service_line(struct service *s, char *line)
+{
+	char q[1200];
+
+	/* Our own children already log logfmt lines: pass them through. */
+	if (strncmp(line, "ts=", 3) == 0) {
+		log_redact(line);
+		fprintf(stderr, "%s\n", line);
+		return;
+	}
+	log_info("child output\tchild=%s line=%s", s->name, log_quote(q, sizeof(q), line));
+	if (s == &sv.redis && strcasestr(line, "ready to accept connections") != NULL)
+		redis_ready();
+}
+
+static void
+service_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *s = arg;
+	ssize_t n;
+
+	(void)what;
+	n = read(fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len);
+	if (n <= 0) {
+		event_del(s->out_ev);
+		return;
+	}
+	s->len += (size_t)n;
+	for (;;) {
+		char *nl = memchr(s->buf, '\n', s->len);
+
+		if (nl == NULL && s->len < sizeof(s->buf) - 1)
+			break;
+		if (nl == NULL)
+			nl = s->buf + s->len - 1;
+		*nl = '\0';
+		service_line(s, s->buf);
+		s->len -= (size_t)(nl + 1 - s->buf);
+		memmove(s->buf, nl + 1, s->len);
+	}
+}
+
+/* Start a service child with its stdout/stderr on a pipe we log. */
+void
+service_spawn(struct service *s, struct child_spec *cs)
+{
+	int p[2];
+
+	if (s->out_ev != NULL) {
+		event_free(s->out_ev);
+		close(s->out_fd);
+		s->out_ev = NULL;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1)
+		fatal("pipe");
+	cs->fd_out = cs->fd_err = p[1];
+	s->pid = child_spawn(cs, service_exited, s);
+	close(p[1]);
+	s->out_fd = p[0];
+	s->len = 0;
+	s->out_ev = event_new(sv.base, p[0], EV_READ | EV_PERSIST, service_readable, s);
+	event_add(s->out_ev, NULL);
+	s->started = time(NULL);
+	if (s->pid == -1) {
+		log_warn("cannot start %s", s->name);
+		service_exited(-1, 127 << 8, NULL, s);
+		return;
+	}
+	log_info("child started\tchild=%s pid=%d", s->name, (int)s->pid);
+}
+
+/* A service died: restart it after a backoff (see the top). */
+static void
+service_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
+{
+	struct service *s = arg;
+	struct timeval tv;
+
+	(void)pid;
+	(void)ru;
+	s->pid = 0;
+	if (sv.draining) {
+		drain_check();
+		return;
+	}
+	if (s->stopped) {
+		log_info("child stopped\tchild=%s", s->name);
+		return;
+	}
+	if (time(NULL) - s->started >= CRASH_WINDOW) {
+		s->backoff = 0;
+		s->restarts = 0;
+	}
+	s->backoff = s->backoff == 0 ? RESTART_MIN :
+	    (s->backoff * 2 > RESTART_MAX ? RESTART_MAX : s->backoff * 2);
+	s->restarts++;
+	if (WIFSIGNALED(status))
+		log_warnx("child died\tchild=%s signal=%d restart_in=%d", s->name,
+		    WTERMSIG(status), s->backoff);
+	else
+		log_warnx("child exited\tchild=%s status=%d restart_in=%d", s->name,
+		    WEXITSTATUS(status), s->backoff);
+	if (s->restarts >= 5)
+		log_warnx("crash loop\tchild=%s restarts=%d window=%d", s->name,
+		    s->restarts, CRASH_WINDOW);
+	tv.tv_sec = s->backoff;
+	tv.tv_usec = 0;
+	evtimer_add(s->restart_ev, &tv);
+}
+
+/* The private redis-server: unix socket only, no TCP, no disk snapshots
+ * (SQLite is the truth: an empty Redis is rebuilt from it). */
+void
+redis_start(struct service *s)
+{
+	char *argv[] = { sv.cfg.redis_server, "--port", "0", "--unixsocket", sv.redis_sock,
+	    "--unixsocketperm", "700", "--dir", sv.cfg.state_dir, "--save", "",
+	    "--appendonly", "no", "--maxmemory-policy", "noeviction",
+	    "--daemonize", "no", NULL };
+	extern char **environ;
+	struct child_spec cs = { 0 };
+	char path[4096];
+
+	/* redis-server is found on PATH; execve needs a path. */
+	snprintf(path, sizeof(path), "%s", sv.cfg.redis_server);
+	if (strchr(path, '/') == NULL)
+		snprintf(path, sizeof(path), "/usr/bin/%s", sv.cfg.redis_server);
+	cs.path = path;
+	cs.argv = argv;
+	cs.envp = environ;
+	cs.fd_in = -1;
+	cs.pdeathsig = SIGTERM;	/* no orphaned Redis if we are SIGKILLed */
+	service_spawn(s, &cs);
+}
+
+/* greetbot-tg: bot_program, else beside greetbotd, else in libexec. */
+static char *
+bot_path(void)
+{
+	char self[4096], *slash;
+	ssize_t n;
+
+	if (*sv.cfg.bot_program != '\0')
+		return xstrdup(sv.cfg.bot_program);
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 40)) <= 0)
+		fatal("readlink /proc/self/exe");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	strcpy(slash + 1, "greetbot-tg");
+	if (access(self, X_OK) != 0)
+		strcpy(slash, "/../libexec/greetbot/greetbot-tg");
+	return xstrdup(self);
+}
+
+/* One bot's greetbot-tg: -b names its bot in the configuration. */
+void
+bot_start(struct service *s)
+{
+	struct bot *b = (struct bot *)s;
+	char *path = bot_path(), *argv[6] = { path, "-b", b->id, NULL, NULL, NULL };
+	char **envp;
+	extern char **environ;
+	struct child_spec cs = { 0 };
+	size_t n = 0;
+
+	if (sv.config_path != NULL) {
+		argv[3] = "-c";
+		argv[4] = (char *)sv.config_path;
+	}
+	/* Its environment is ours (the config overrides), plus the wake fds. */
+	while (environ[n] != NULL)
+		n++;
+	envp = xcalloc(n + 3, sizeof(*envp));
+	memcpy(envp, environ, n * sizeof(*envp));
+	envp[n] = "GREETBOT_WAKE_FD=3";
+	envp[n + 1] = "GREETBOT_NOTIFY_FD=4";
+	cs.path = path;
+	cs.argv = argv;
+	cs.envp = envp;
+	cs.fd_in = -1;
+	cs.pdeathsig = SIGTERM;	/* no second bot polling after our restart */
+	cs.extra[0] = b->wake[0];
+	cs.extra[1] = sv.wake_us[1];
+	cs.nextra = 2;
+	service_spawn(s, &cs);
+	free(envp);
+	free(path);
+}
+
+/* An enabled bot whose greetbot-tg is not running, or NULL. */
+struct bot *
+bot_down(void)
+{
+	for (int i = 0; i < sv.nbots; i++)
+		if (!sv.bots[i].svc.stopped && sv.bots[i].svc.pid <= 0)
+			return &sv.bots[i];
+	return NULL;
+}
+
+/* Poke the bots: their outboxes have new rows. */
+void
+bots_wake(void)
+{
+	for (int i = 0; i < sv.nbots; i++)
+		if (sv.bots[i].svc.pid > 0)
+			(void)!write(sv.bots[i].wake[1], "w", 1);
+}
+
+/* The bot of that id, or NULL (a bot no longer configured). */
+static struct bot *
+bot_find(const char *id)
+{
+	for (int i = 0; i < sv.nbots; i++)
+		if (id != NULL && strcmp(sv.bots[i].id, id) == 0)
+			return &sv.bots[i];
+	return NULL;
+}
+
+struct texts *
+bot_texts(const char *id)
+{
+	struct bot *b = bot_find(id);
+
+	return b != NULL && b->texts != NULL ? b->texts : sv.texts;
+}
+
+const struct config *
+bot_cfg(const char *id)
+{
+	const struct config_bot *b = id != NULL ? config_bot(&sv.cfg, id) : NULL;
+
+	return b != NULL ? b->cfg : &sv.cfg;
+}
+
+/* A bot's texts, from its messages_dir; NULL (and a warning) when not. */
+static struct texts *
+bot_texts_load(const struct bot *b)
+{
+	const struct config *bc = bot_cfg(b->id);
+	struct texts *tx;
+	char err[512];
+
+	if ((tx = texts_load(bc->messages_dir, bc->default_language, err, sizeof(err))) ==
+	    NULL)
+		log_warnx("texts not loaded\tbot=%s reason=\"%s\"", b->id, err);
+	return tx;
+}
+
+/* The configured bots, each with its wake pipe and texts; the enabled
+ * ones are started by main. A render node without the database has none. */
+void
+bots_setup(void)
+{
+	sv.nbots = sv.cfg.db_path[0] != '\0' ? sv.cfg.nbots : 0;
+	sv.bots = xcalloc((size_t)sv.nbots + 1, sizeof(*sv.bots));
+	for (int i = 0; i < sv.nbots; i++) {
+		struct bot *b = &sv.bots[i];
+
+		b->id = xstrdup(sv.cfg.bots[i].id);
+		b->index = sv.cfg.bots[i].index;
+		if (sv.nbots == 1)
+			snprintf(b->name, sizeof(b->name), "greetbot-tg");
+		else
+			snprintf(b->name, sizeof(b->name), "greetbot-tg[%s]", b->id);
+		service_init(&b->svc, b->name, bot_start);
+		b->svc.stopped = !sv.cfg.bots[i].enabled;
+		if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) == -1)
+			fatal("pipe");
+		if ((b->texts = bot_texts_load(b)) == NULL)
+			fatalx("bot %s: its texts cannot be loaded", b->id);
+	}
+}
+
+/* SIGHUP: a bot disabled is stopped, one enabled is started, the others
+ * reload; the bots not named are not touched. */
+void
+bots_reload(void)
+{
+	for (int i = 0; i < sv.nbots; i++) {
+		struct bot *b = &sv.bots[i];
+		const struct config_bot *cb = config_bot(&sv.cfg, b->id);
+		struct texts *tx;
+
+		if ((tx = bot_texts_load(b)) != NULL) {
+			texts_free(b->texts);
+			b->texts = tx;
+		}
+		if (cb != NULL && !cb->enabled && !b->svc.stopped) {
+			b->svc.stopped = 1;
+			evtimer_del(b->svc.restart_ev);
+			log_info("bot disabled, stopping it\tbot=%s", b->id);
+			if (b->svc.pid > 0)
+				kill(b->svc.pid, SIGTERM);
+		} else if (cb != NULL && cb->enabled && b->svc.stopped) {
+			b->svc.stopped = 0;
+			b->svc.backoff = 0;
+			b->svc.restarts = 0;
+			log_info("bot enabled, starting it\tbot=%s", b->id);
+			if (b->svc.pid <= 0)
+				bot_start(&b->svc);
+		} else if (b->svc.pid > 0)
+			kill(b->svc.pid, SIGHUP);
+	}
+}
+
+/* Draining: every bot gets SIGTERM. */
+void
+bots_stop(void)
+{
+	for (int i = 0; i < sv.nbots; i++)
+		if (sv.bots[i].svc.pid > 0)
+			kill(sv.bots[i].svc.pid, SIGTERM);
+}
