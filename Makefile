@@ -180,6 +180,9 @@ install: $(PROGS) media
 	$(SUBST) etc/greetbotd.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/greetbotd.service
 	chmod 644 $(DESTDIR)$(PREFIX)/share/doc/greetbot/greetbot.conf.example \
 	    $(DESTDIR)$(SYSTEMD_UNIT_DIR)/greetbotd.service
+	install -d $(DESTDIR)$(SHARE)/prometheus
+	install -m 644 etc/prometheus/greetbot.rules.yml etc/prometheus/greetbot.rules.test.yml \
+	    etc/prometheus/grafana-dashboard.json $(DESTDIR)$(SHARE)/prometheus/
 
 # The Debian package: a hardened build of its own (build-deb/build), staged
 # with `make install PREFIX=/usr` and wrapped by pkg/deb/build.sh (control,

@@ -14,6 +14,8 @@ packages=(
 	libsqlite3-dev libunistring-dev
 	sqlite3 redis-server ffmpeg espeak-ng fonts-dejavu-core
 	curl jq ca-certificates procps iproute2 shellcheck
+	# promtool, for the tests of /metrics and the shipped alert rules
+	prometheus
 )
 for set in "$@"; do
 	case $set in
