@@ -305,7 +305,7 @@ order(struct user *u)
 	else
 		delivery_add(u->chat_id, "accepted", "sendMessage", msg_params(u->chat_id,
 		    texts_get(bt.texts, u->lang, "order_accepted")), req, asset);
-	log_info("order\tuser=%lld request=%lld asset=%lld asset_state=%s order=%s stress=%s",
+	log_info("order", "user=%lld request=%lld asset=%lld asset_state=%s order=%s stress=%s",
 	    (long long)u->id, (long long)req, (long long)asset, asset != 0 && state !=
 	    ASSET_NONE ? asset_state_name(state) : "NEW", r == ORDER_AVAILABLE ? "available" :
 	    r == ORDER_SHARED ? "shared" : "rendering", stress);
@@ -536,7 +536,7 @@ on_retry(struct user *u, int64_t asset)
 		return "stale_button";
 	if (jobs_retry_pressed(asset, &requests) > 0) {
 		bt.new_jobs++;
-		log_info("retry pressed\tuser=%lld asset=%lld", (long long)u->id, (long long)asset);
+		log_info("retry pressed", "user=%lld asset=%lld", (long long)u->id, (long long)asset);
 	} else {
 		/* Not FAILED (any more): this parent waits again, or gets it. */
 		state = jobs_asset_state(asset);
@@ -577,7 +577,7 @@ on_stress(struct user *u, const struct update *up, const char *id)
 	st.mark[up->part] = (unsigned char)up->vowel;
 	free(u->pending_stress);
 	u->pending_stress = names_stress_format(&st);
-	log_info("stress chosen\tuser=%lld stress=%s", (long long)u->id, u->pending_stress);
+	log_info("stress chosen", "user=%lld stress=%s", (long long)u->id, u->pending_stress);
 	preview_ask(u);
 	return 0;
 }
@@ -722,7 +722,7 @@ poll_done(const struct tg_result *r, void *arg)
 	if (!r->ok) {
 		int wait = r->retry_after > 0 ? r->retry_after :
 		    (bt.backoff = bt.backoff ? (bt.backoff * 2 > 30 ? 30 : bt.backoff * 2) : 1);
-		log_warnx("getUpdates failed\tstatus=%ld retry_in=%d", r->http_status, wait);
+		log_warnx("getUpdates failed", "status=%ld retry_in=%d", r->http_status, wait);
 		if (r->error_code == 401 || r->error_code == 404)
 			log_warnx("the bot token is not accepted: check telegram_token");
 		/* A webhook is set (by another instance, or still from webhook
@@ -780,7 +780,7 @@ stress_keep(const char *ogg, const char *canonical)
 	xasprintf(&tmp, "%s.tmp", path);
 	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%s\n", canonical) < 0 ||
 	    fclose(f) != 0 || rename(tmp, path) == -1) {
-		log_warn("keep %s", path);
+		log_warn("cannot keep the stress of a preview", "path=%s", path);
 		unlink(tmp);
 	}
 	free(tmp);
@@ -873,7 +873,7 @@ speculate(const char *name, const char *stress)
 	skey = names_stress_key(display, canon);
 	if (jobs_speculate(&(struct jobs_name){ bt.cfg.bot_id, bt.tmpl.id, bt.tmpl.version,
 	    skey, display, canon }) > 0) {
-		log_info("speculative render queued\tstress=%s", canon);
+		log_info("speculative render queued", "stress=%s", canon);
 		notify_jobs();
 	}
 	free(display);
@@ -895,7 +895,7 @@ preview_rendered(const struct render_outcome *o, void *arg)
 		pv->done(pv->path, pv->arg);
 		speculate(pv->name, pv->stress);
 	} else {
-		log_warnx("preview failed, asking in text\tstatus=%s cause=\"%s\"",
+		log_warnx("preview failed, asking in text", "status=%s cause=%s",
 		    o->status, o->cause);
 		pv->done(NULL, pv->arg);
 	}
@@ -1007,7 +1007,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	(void)arg;
-	log_info("stopping\tsignal=%d", (int)sig);
+	log_info("stopping", "signal=%d", (int)sig);
 	if (bt.stopping) {
 		event_base_loopexit(bt.base, NULL);
 		return;
@@ -1027,9 +1027,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 	snprintf(snapshot, sizeof(snapshot), "%s/templates", bt.render_dir);
 	if (config_reload(&bt.cfg, changed, sizeof(changed), err, sizeof(err)) == -1)
-		log_warnx("reload: configuration kept\treason=\"%s\"", err);
+		log_warnx("reload: configuration kept", "reason=%s", err);
 	else if (changed[0] != '\0') {
-		log_info("configuration reloaded\tchanged=%s", changed);
+		log_info("configuration reloaded", "changed=%s", changed);
 		delivery_set_rates(bt.cfg.rate_global, bt.cfg.rate_chat);
 	}
 	(void)sig;
@@ -1038,13 +1038,13 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	if ((tx = texts_load(bt.cfg.messages_dir, bt.cfg.default_language, err, sizeof(err))))
 		texts_free(bt.texts), bt.texts = tx;
 	else
-		log_warnx("reload: texts kept\treason=\"%s\"", err);
+		log_warnx("reload: texts kept", "reason=%s", err);
 	if (template_load(&t, bt.cfg.templates_dir, bt.cfg.default_template,
 	    bt.cfg.render_script, snapshot, err, sizeof(err)) == 0)
 		template_free(&bt.tmpl), bt.tmpl = t;
 	else
-		log_warnx("reload: template kept\treason=\"%s\"", err);
-	log_info("reloaded\ttemplate_version=%s", bt.tmpl.version);
+		log_warnx("reload: template kept", "reason=%s", err);
+	log_info("reloaded", "template_version=%s", bt.tmpl.version);
 }
 
 /* The render tree (as greetbotd makes it, in case we run alone) and our
@@ -1057,11 +1057,11 @@ setup_dirs(void)
 	bt.render_dir = render_dirs(bt.cfg.state_dir);
 	xasprintf(&bt.previews_dir, "%s/previews", bt.cfg.state_dir);
 	if (mkdir(bt.previews_dir, 0700) == -1 && errno != EEXIST)
-		fatal("mkdir %s", bt.previews_dir);
+		fatal("mkdir", "path=%s", bt.previews_dir);
 	/* Before libcurl starts threads: the namespace is made by unshare. */
 	if (sandbox_init(&bt.sb, &bt.cfg, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + SANDBOX_PREVIEWS,
 	    err, sizeof(err)) == -1)
-		fatalx("%s", err);
+		fatalx("renderers cannot be isolated", "reason=%s", err);
 }
 
 /* Tell greetbotd there are jobs to relay (a lost byte costs a second). */
@@ -1090,10 +1090,10 @@ setup(void)
 
 	log_init("greetbot-tg", LOG_LEVEL_INFO);
 	if (config_load(&bt.cfg, bt.config_path, err, sizeof(err)) == -1)
-		fatalx("config: %s", err);
+		fatalx("bad configuration", "reason=%s", err);
 	/* Of several bots, the one named (greetbotd runs one of us per bot). */
 	if (config_select(&bt.cfg, bt.bot_name, err, sizeof(err)) == -1)
-		fatalx("config: %s", err);
+		fatalx("bad configuration", "reason=%s", err);
 	if (bt.cfg.nbots > 1)
 		log_set_bot(bt.cfg.bot_id);
 	if (log_level_parse(bt.cfg.log_level, &lvl) == 0)
@@ -1104,12 +1104,12 @@ setup(void)
 	log_add_secret(bt.cfg.webhook_secret);
 	if ((bt.texts = texts_load(bt.cfg.messages_dir, bt.cfg.default_language, err,
 	    sizeof(err))) == NULL)
-		fatalx("%s", err);
+		fatalx("texts cannot be loaded", "reason=%s", err);
 	setup_dirs();
 	xasprintf(&snapshot, "%s/templates", bt.render_dir);
 	if (template_load(&bt.tmpl, bt.cfg.templates_dir, bt.cfg.default_template,
 	    bt.cfg.render_script, snapshot, err, sizeof(err)) == -1)
-		fatalx("template: %s", err);
+		fatalx("template cannot be loaded", "reason=%s", err);
 	free(snapshot);
 	bt.db = db_open(bt.cfg.db_path);
 	/* Orders and retries move jobs; greetbotd writes the notices. */
@@ -1154,8 +1154,8 @@ telegram_start(void)
 	}
 	if (webhook_start(bt.base, bt.tg, &bt.cfg, allowed_updates(), webhook_update,
 	    bound, sizeof(bound)) == -1)
-		fatal("webhook_listen %s: cannot listen", bt.cfg.webhook_listen);
-	log_info("webhook listening\taddr=%s path=%s", bound, bt.cfg.webhook_path);
+		fatal("cannot listen", "webhook_listen=%s", bt.cfg.webhook_listen);
+	log_info("webhook listening", "addr=%s path=%s", bound, bt.cfg.webhook_path);
 }
 
 int
@@ -1174,7 +1174,7 @@ main(int argc, char **argv)
 		}
 	}
 	setup();
-	log_info("started\toffset=%lld template_version=%s mode=%s", (long long)bt.offset,
+	log_info("started", "offset=%lld template_version=%s mode=%s", (long long)bt.offset,
 	    bt.tmpl.version, bt.cfg.telegram_mode);
 	telegram_start();
 	delivery_kick();

@@ -303,7 +303,7 @@ send_succeeded(struct send *x, const cJSON *result)
 		    msg_id, x->request_id);
 	db_commit(dl.db);
 	if (strcmp(x->kind, "video") == 0)
-		log_info("video delivered\trequest=%lld asset=%lld upload=%d",
+		log_info("video delivered", "request=%lld asset=%lld upload=%d",
 		    (long long)x->request_id, (long long)x->asset_id, x->upload);
 }
 
@@ -317,7 +317,7 @@ send_failed(struct send *x, const struct tg_result *r)
 	if (r->error_code == 429) {
 		dl.paused_until = now_s() + (r->retry_after > 0 ? r->retry_after : 1);
 		rate_wake(dl.paused_until - now_s());
-		log_warnx("flood limit: pausing all sends\tretry_after=%d", r->retry_after);
+		log_warnx("flood limit: pausing all sends", "retry_after=%d", r->retry_after);
 		return;
 	}
 	if (r->error_code == 403) {
@@ -330,7 +330,7 @@ send_failed(struct send *x, const struct tg_result *r)
 		    "bot_id = ? AND chat_id = ? AND state = 'PENDING'", "ssl", r->description,
 		    dl.bot_id, x->chat_id);
 		db_commit(dl.db);
-		log_info("chat blocked the bot\tchat=%lld", (long long)x->chat_id);
+		log_info("chat blocked the bot", "chat=%lld", (long long)x->chat_id);
 		return;
 	}
 	if (r->error_code == 400 && x->idfile != NULL && !x->upload) {
@@ -451,7 +451,7 @@ video_rerender(struct send *x)
 {
 	db_begin(dl.db);
 	if (jobs_file_gone(x->asset_id) > 0)
-		log_warnx("video file gone, rendering it again\tasset=%lld", (long long)x->asset_id);
+		log_warnx("video file gone, rendering it again", "asset=%lld", (long long)x->asset_id);
 	db_run(dl.db, "UPDATE outbox SET state = 'FAILED', last_error = 'file gone: "
 	    "rendering again' WHERE kind = 'video' AND state = 'PENDING' AND asset_id = ?",
 	    "l", x->asset_id);

@@ -77,9 +77,9 @@ wh_done(const struct tg_result *r, void *arg)
 	wh.call = NULL;
 	if (r->ok || !wh.until_ok) {
 		if (r->ok)
-			log_info("%s done", wh.method);
+			log_info("webhook call done", "method=%s", wh.method);
 		else
-			log_warnx("%s failed\tstatus=%ld", wh.method, r->http_status);
+			log_warnx("webhook call failed", "method=%s status=%ld", wh.method, r->http_status);
 		cJSON_Delete(wh.params);
 		wh.params = NULL;
 		wh.backoff = 0;
@@ -91,7 +91,7 @@ wh_done(const struct tg_result *r, void *arg)
 	wh.backoff = wh.backoff ? (wh.backoff * 2 > WH_BACKOFF_MAX ? WH_BACKOFF_MAX :
 	    wh.backoff * 2) : 1;
 	tv.tv_sec = r->retry_after > 0 ? r->retry_after : wh.backoff;
-	log_warnx("%s failed, trying again\tstatus=%ld retry_in=%ld", wh.method,
+	log_warnx("webhook call failed, trying again", "method=%s status=%ld retry_in=%ld", wh.method,
 	    r->http_status, (long)tv.tv_sec);
 	if (r->error_code == 401 || r->error_code == 404)
 		log_warnx("the bot token is not accepted: check telegram_token");
@@ -203,17 +203,21 @@ wh_request(struct evhttp_request *req, void *arg)
 	}
 	secret = evhttp_find_header(evhttp_request_get_input_headers(req), WH_HEADER);
 	if (secret == NULL || !webhook_secret_equal(secret, wh.secret)) {
-		log_warnx("webhook request refused: %s secret token\tpeer=%s",
-		    secret == NULL ? "no" : "wrong", wh_peer(req));
+		if (secret == NULL)
+			log_warnx("webhook request refused: no secret token", "peer=%s",
+			    wh_peer(req));
+		else
+			log_warnx("webhook request refused: wrong secret token", "peer=%s",
+			    wh_peer(req));
 		wh_reply(req, 401, "Unauthorized");
 		return;
 	}
 	if ((u = wh_update(req)) == NULL) {
-		log_warnx("webhook request refused: not an Update\tpeer=%s", wh_peer(req));
+		log_warnx("webhook request refused: not an Update", "peer=%s", wh_peer(req));
 		wh_reply(req, 400, "Bad Request");
 		return;
 	}
-	log_debug("webhook update\tupdate_id=%lld",
+	log_debug("webhook update", "update_id=%lld",
 	    (long long)tg_json_int64(u, "update_id"));
 	wh.apply(u);		/* committed when it returns */
 	wh_reply(req, 200, "OK");

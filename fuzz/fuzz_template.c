@@ -53,10 +53,10 @@ fuzz_tmpl_init(void)
 
 	xasprintf(&fuzz_tmpl_root, "%s/greetbot-fuzz.XXXXXX", tmp ? tmp : "/tmp");
 	if (mkdtemp(fuzz_tmpl_root) == NULL)
-		fatal("mkdtemp %s", fuzz_tmpl_root);
+		fatal("mkdtemp", "path=%s", fuzz_tmpl_root);
 	xasprintf(&t, "%s/t", fuzz_tmpl_root);
 	if (mkdir(t, 0700) == -1)
-		fatal("mkdir %s", t);
+		fatal("mkdir", "path=%s", t);
 	xasprintf(&fuzz_tmpl_conf, "%s/template.conf", t);
 	free(t);
 	atexit(fuzz_tmpl_cleanup);
@@ -70,7 +70,7 @@ fuzz_tmpl_write(const uint8_t *data, size_t len)
 
 	if ((fd = open(fuzz_tmpl_conf, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
 	    (len > 0 && write(fd, data, len) != (ssize_t)len) || close(fd) == -1)
-		fatal("write %s", fuzz_tmpl_conf);
+		fatal("write", "path=%s", fuzz_tmpl_conf);
 }
 
 /* Whether every line is one that both readers take alike. */

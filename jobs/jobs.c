@@ -159,6 +159,33 @@ jobs_env(void)
 
 /* --- the two moves ------------------------------------------------------- */
 
+/*
+ * The line of a move: "job=ID from=STATE to=STATE cause=EVENT", and one
+ * more field when the event has a detail ("key=value": the log API quotes
+ * the value).
+ */
+static void
+move_log(int isjob, int64_t id, int from, int to, enum job_event ev, const char *detail)
+{
+	const char *eq = detail != NULL ? strchr(detail, '=') : NULL;
+	char key[32] = "";
+
+	if (eq != NULL)
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - detail), detail);
+	if (isjob && eq != NULL)
+		log_info("job state", "job=%lld from=%s to=%s cause=%s %s=%s", (long long)id,
+		    job_state_name(from), job_state_name(to), job_event_name(ev), key, eq + 1);
+	else if (isjob)
+		log_info("job state", "job=%lld from=%s to=%s cause=%s", (long long)id,
+		    job_state_name(from), job_state_name(to), job_event_name(ev));
+	else if (eq != NULL)
+		log_info("asset state", "asset=%lld from=%s to=%s cause=%s %s=%s", (long long)id,
+		    asset_state_name(from), asset_state_name(to), job_event_name(ev), key, eq + 1);
+	else
+		log_info("asset state", "asset=%lld from=%s to=%s cause=%s", (long long)id,
+		    asset_state_name(from), asset_state_name(to), job_event_name(ev));
+}
+
 /* A state's name in the jobs or the assets table. */
 static const char *
 name(int isjob, int state)
@@ -169,9 +196,10 @@ name(int isjob, int state)
 
 /*
  * Move a row of table (jobs or assets) from one state to another by event,
- * logged with more logfmt fields (or NULL), with more columns set (set: "col = ?, col2 = ?" bound from fmt and the
- * arguments, or NULL; for a move to NONE, which deletes the row, set is
- * more conditions instead). Only a transition of the table is written, and
+ * logged with one more field (fields: "key=value", or NULL), with more
+ * columns set (set: "col = ?, col2 = ?" bound from fmt and the arguments,
+ * or NULL; for a move to NONE, which deletes the row, set is more
+ * conditions instead). Only a transition of the table is written, and
  * only while the row is still in from. 1 moved, 0 no longer in from, -1 a
  * transition the table lacks (a bug: logged, nothing written).
  */
@@ -185,7 +213,7 @@ row_move(const char *table, int64_t id, int from, int to, enum job_event ev,
 
 	if ((isjob ? table_next(jobs_table, jobs_table_len, ev, from, to) :
 	    table_next(assets_table, assets_table_len, ev, from, to)) != to) {
-		log_warnx("bug: a transition the state machine does not have\t%s=%lld "
+		log_warnx("bug: a transition the state machine does not have", "%s=%lld "
 		    "from=%s to=%s cause=%s", isjob ? "job" : "asset", (long long)id,
 		    name(isjob, from), name(isjob, to), job_event_name(ev));
 		return -1;
@@ -209,9 +237,7 @@ row_move(const char *table, int64_t id, int from, int to, enum job_event ev,
 	sqlite3_finalize(st);
 	free(sql);
 	if ((changed = sqlite3_changes(env.db)) > 0)
-		log_info("%s state\t%s=%lld from=%s to=%s cause=%s%s%s", isjob ? "job" : "asset",
-		    isjob ? "job" : "asset", (long long)id, name(isjob, from), name(isjob, to),
-		    job_event_name(ev), fields != NULL ? " " : "", fields != NULL ? fields : "");
+		move_log(isjob, id, from, to, ev, fields);
 	return changed > 0;
 }
 
@@ -285,7 +311,7 @@ job_create(int64_t asset, int speculative, enum job_event by)
 	db_run(env.db, "INSERT INTO jobs (asset_id, state, speculative, created_at, updated_at) "
 	    "VALUES (?, 'QUEUED', ?, ?, ?)", "lill", asset, speculative, db_now(), db_now());
 	job = sqlite3_last_insert_rowid(env.db);
-	log_info("job state\tjob=%lld from=NONE to=QUEUED cause=created by=%s asset=%lld "
+	log_info("job state", "job=%lld from=NONE to=QUEUED cause=created by=%s asset=%lld "
 	    "speculative=%d", (long long)job, job_event_name(by), (long long)asset, speculative);
 	return job;
 }
@@ -321,7 +347,7 @@ asset_create(const struct jobs_name *n, enum job_event by)
 	    "'PENDING', ?, ?)", "ssssssll", n->bot, n->tmpl, n->version, n->key, n->display,
 	    n->stress, db_now(), db_now());
 	asset = sqlite3_last_insert_rowid(env.db);
-	log_info("asset state\tasset=%lld from=NONE to=PENDING cause=created by=%s bot=%s",
+	log_info("asset state", "asset=%lld from=NONE to=PENDING cause=created by=%s bot=%s",
 	    (long long)asset, job_event_name(by), n->bot);
 	return asset;
 }
@@ -357,7 +383,7 @@ jobs_transition(int64_t job, enum job_event ev, const char *fields)
 	int to = job_next(ev, from);
 
 	if (to < 0) {
-		log_warnx("bug: a transition the state machine does not have\tjob=%lld from=%s "
+		log_warnx("bug: a transition the state machine does not have", "job=%lld from=%s "
 		    "cause=%s", (long long)job, job_state_name(from), job_event_name(ev));
 		return -1;
 	}
@@ -787,10 +813,9 @@ jobs_result(int64_t job, const struct jobs_outcome *o, const char **status)
 	    o->duration, o->stderr_tail, o->result_id, job);
 	if (live) {
 		/* That node ran it: claimed there, then its outcome here. */
-		char fields[300], q[256];
+		char fields[300];
 
-		snprintf(fields, sizeof(fields), "result_of=%s", log_quote(q, sizeof(q),
-		    o->node));
+		snprintf(fields, sizeof(fields), "result_of=%s", o->node);
 		job_move(job, s, JOB_RUNNING, JEV_CLAIMED, fields, "node = ?, "
 		    "attempts = attempts + 1", "s", o->node);
 		job_outcome(job, o);

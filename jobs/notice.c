@@ -186,7 +186,7 @@ alert_admin(const char *bot, const char *what, const char *text)
 	db_run(e->db, "INSERT INTO alerts (cause, window_start, suppressed) VALUES (?, ?, 0) ON "
 	    "CONFLICT (cause) DO UPDATE SET window_start = excluded.window_start, suppressed = "
 	    "0", "sl", cause, db_now());
-	log_warnx("admin alerted\tcause=%s held_back=%lld", cause, (long long)held);
+	log_warnx("admin alerted", "cause=%s held_back=%lld", cause, (long long)held);
 	free(msg);
 }
 

@@ -113,7 +113,7 @@ queue_down(struct queue *q, const char *why)
 	if (q->freeing)
 		return;		/* queue_free disconnects both itself */
 	if (q->up || q->backoff == 0)
-		log_warnx("redis unavailable, will reconnect\treason=\"%s\"", why);
+		log_warnx("redis unavailable, will reconnect", "reason=%s", why);
 	q->up = 0;
 	q->reading = 0;
 	q->res_reading = 0;
@@ -193,7 +193,7 @@ queue_on_group(redisAsyncContext *ac, void *r, void *priv)
 	q->backlog = 1;
 	strcpy(q->backlog_from, "0");
 	q->res_backlog = 1;
-	log_info("redis connected\tstream=%s created=%d", q->stream, created);
+	log_info("redis connected", "stream=%s created=%d", q->stream, created);
 	if (q->cbs.connected != NULL)
 		q->cbs.connected(created, q->arg);
 	queue_read(q);
@@ -207,7 +207,7 @@ queue_on_auth(redisAsyncContext *ac, void *r, void *priv)
 	redisReply *reply = r;
 
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-		log_warnx("redis refused the password\terror=\"%s\"", reply->str);
+		log_warnx("redis refused the password", "error=%s", reply->str);
 		queue_down(priv, "AUTH failed");
 	}
 	(void)ac;
@@ -238,7 +238,7 @@ queue_on_policy(redisAsyncContext *ac, void *r, void *priv)
 	    reply->element[1]->type == REDIS_REPLY_STRING &&
 	    strcmp(reply->element[1]->str, "noeviction") != 0)
 		log_warnx("redis maxmemory-policy is not noeviction: queued jobs may be "
-		    "evicted\tpolicy=%s", reply->element[1]->str);
+		    "evicted", "policy=%s", reply->element[1]->str);
 }
 
 /* Open one connection attached to the loop, or NULL. */
@@ -299,7 +299,7 @@ queue_new(struct event_base *base, const char *url, const char *prefix,
 	/* Not the URL itself in the message: it may hold a password. */
 	if (strncmp(url, "rediss://", 9) == 0)
 		fatalx("redis_url: TLS (rediss://) needs hiredis 1.0 with SSL; this build "
-		    "has hiredis %d.%d without it: use a TLS tunnel (stunnel, spiped)",
+		    "has it without: use a TLS tunnel (stunnel, spiped)", "hiredis=%d.%d",
 		    HIREDIS_MAJOR, HIREDIS_MINOR);
 	if (queue_parse_url(q, url) == -1)
 		fatalx("redis_url: cannot parse it (unix:/path, or "
@@ -454,7 +454,7 @@ queue_on_reclaim(redisAsyncContext *ac, void *r, void *priv)
 	n = queue_entry_list(q, reply->element[1], 1);
 	q->dispatching = 0;
 	if (n > 0)
-		log_warnx("reclaimed jobs abandoned by another consumer\tjobs=%d", n);
+		log_warnx("reclaimed jobs abandoned by another consumer", "jobs=%d", n);
 	queue_read(q);
 }
 
@@ -524,7 +524,7 @@ queue_on_read(redisAsyncContext *ac, void *r, void *priv)
 		return;		/* disconnected; queue_down does the rest */
 	if (reply->type == REDIS_REPLY_ERROR) {
 		/* NOGROUP: Redis lost the stream under us; recreate it. */
-		log_warnx("redis read failed\terror=\"%s\"", reply->str);
+		log_warnx("redis read failed", "error=%s", reply->str);
 		queue_down(q, reply->str);
 		return;
 	}
@@ -592,7 +592,7 @@ queue_on_publish(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	if (!ok && reply != NULL && reply->type == REDIS_REPLY_ERROR)
-		log_warnx("redis XADD failed\terror=\"%s\"", reply->str);
+		log_warnx("redis XADD failed", "error=%s", reply->str);
 	p->cb(ok, p->job_id, p->arg);
 	free(p);
 }
@@ -771,10 +771,10 @@ queue_on_moved(redisAsyncContext *ac, void *r, void *priv)
 		cJSON *keep;
 
 		job_from_json(m->member, &j, &keep);
-		log_info("retry due, job back on the stream\tjob=%lld", (long long)j.id);
+		log_info("retry due, job back on the stream", "job=%lld", (long long)j.id);
 		cJSON_Delete(keep);
 	} else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-		log_warnx("redis: cannot move a due retry\terror=\"%s\"", reply->str);
+		log_warnx("redis: cannot move a due retry", "error=%s", reply->str);
 	free(m->member);
 	free(m);
 }
@@ -831,7 +831,7 @@ queue_on_result_added(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-		log_warnx("redis: cannot add the result\terror=\"%s\"", reply->str);
+		log_warnx("redis: cannot add the result", "error=%s", reply->str);
 	p->cb(reply != NULL && reply->type == REDIS_REPLY_STRING, p->arg);
 	free(p);
 }
@@ -848,7 +848,7 @@ queue_on_video_set(redisAsyncContext *ac, void *r, void *priv)
 	if (reply != NULL && reply->type == REDIS_REPLY_STATUS)
 		return;		/* the XADD queued behind it answers */
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-		log_warnx("redis: cannot store the video\terror=\"%s\"", reply->str);
+		log_warnx("redis: cannot store the video", "error=%s", reply->str);
 	p->cb(0, p->arg);
 	p->cb = NULL;
 }
@@ -1003,7 +1003,7 @@ queue_on_results(redisAsyncContext *ac, void *r, void *priv)
 	    reply->element[0]->elements < 2 ||
 	    (entries = reply->element[0]->element[1])->elements == 0) {
 		if (reply->type == REDIS_REPLY_ERROR) {
-			log_warnx("redis read of results failed\terror=\"%s\"", reply->str);
+			log_warnx("redis read of results failed", "error=%s", reply->str);
 			q->res_reading = 0;
 			queue_down(q, reply->str);
 			return;

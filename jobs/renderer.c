@@ -72,7 +72,7 @@ render_finish(struct render *r)
 		close(r->out_fd);
 	if (r->err_fd >= 0)
 		close(r->err_fd);
-	log_debug("render outcome\tstatus=%s exit=%d signal=%d",
+	log_debug("render outcome", "status=%s exit=%d signal=%d",
 	    r->o.status, r->o.exit_code, r->o.signal);
 	r->done(&r->o, r->arg);
 	for (size_t i = 0; i < sizeof(r->strs) / sizeof(r->strs[0]); i++)
@@ -201,12 +201,12 @@ render_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!r->timed_out) {
 		r->timed_out = 1;
-		log_warnx("render timed out, sending SIGTERM\tpid=%d timeout=%d",
+		log_warnx("render timed out, sending SIGTERM", "pid=%d timeout=%d",
 		    (int)r->pid, r->req.timeout);
 		killpg(r->pid, SIGTERM);
 		evtimer_add(r->timer, &tv);
 	} else {
-		log_warnx("render ignored SIGTERM, sending SIGKILL\tpid=%d", (int)r->pid);
+		log_warnx("render ignored SIGTERM, sending SIGKILL", "pid=%d", (int)r->pid);
 		killpg(r->pid, SIGKILL);
 	}
 }
@@ -522,7 +522,7 @@ render_renice(struct render *r, int nice)
 {
 	if (r->phase == PHASE_RENDER && r->pid > 0 && setpriority(PRIO_PGRP, (id_t)r->pid,
 	    nice) == -1)
-		log_warn("renice render %d to %d", (int)r->pid, nice);
+		log_warn("cannot renice a render", "pid=%d nice=%d", (int)r->pid, nice);
 }
 
 void
@@ -566,9 +566,9 @@ static void
 mkdir_mode(const char *path, mode_t mode)
 {
 	if (mkdir(path, mode) == -1 && errno != EEXIST)
-		fatal("mkdir %s", path);
+		fatal("mkdir", "path=%s", path);
 	if (chmod(path, mode) == -1)
-		fatal("chmod %s", path);
+		fatal("chmod", "path=%s", path);
 }
 
 char *

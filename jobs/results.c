@@ -52,7 +52,7 @@ results_start(const char *entry_id, const struct queue_job *qj)
 	struct job *j;
 
 	if (rn.draining) {
-		log_info("draining: job left for later\tjob=%lld", (long long)qj->id);
+		log_info("draining: job left for later", "job=%lld", (long long)qj->id);
 		return;
 	}
 	if (worker_has(qj->id)) {
@@ -61,7 +61,7 @@ results_start(const char *entry_id, const struct queue_job *qj)
 	}
 	if (*qj->name == '\0' || (t = runner_template(qj->tmpl)) == NULL ||
 	    strcmp(t->version, qj->version) != 0) {
-		log_warnx("job refused: its template version is not here\tjob=%lld "
+		log_warnx("job refused: its template version is not here", "job=%lld "
 		    "template=%s version=%s have=%s hops=%d", (long long)qj->id, qj->tmpl,
 		    qj->version, t != NULL ? t->version : "none", qj->hops);
 		rn.refused++;
@@ -124,7 +124,7 @@ result_put_done(int ok, void *arg)
 	if (ok)
 		queue_ack(rn.queue, j->entry_id);
 	else
-		log_warnx("result not stored in redis; the job stays pending\tjob=%lld",
+		log_warnx("result not stored in redis; the job stays pending", "job=%lld",
 		    (long long)j->id);
 	worker_finished(j);
 }
@@ -166,7 +166,7 @@ results_send(struct job *j, const struct render_outcome *o)
 	if (video != NULL)
 		res.thumb = file_slurp(thumb, &res.thumb_len);
 	node_count(res.status);
-	log_info("render finished\tjob=%lld asset=%lld status=%s exit=%d signal=%d "
+	log_info("render finished", "job=%lld asset=%lld status=%s exit=%d signal=%d "
 	    "seconds=%.2f cpu=%.2f rss_kb=%ld result=%s", (long long)j->id,
 	    (long long)j->asset_id, res.status, o->exit_code, o->signal, o->duration,
 	    o->cpu_seconds, o->max_rss_kb, id);
@@ -189,7 +189,7 @@ keep_bytes(char *dst, const char *video, size_t len)
 
 	xasprintf(&tmp, "%s.part", dst);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1) {
-		log_warn("keep output %s", tmp);
+		log_warn("cannot keep the output", "path=%s", tmp);
 		free(tmp);
 		free(dst);
 		return NULL;
@@ -204,7 +204,7 @@ keep_bytes(char *dst, const char *video, size_t len)
 	ok = off == len && fsync(fd) == 0;
 	ok = close(fd) == 0 && ok && rename(tmp, dst) == 0;
 	if (!ok) {
-		log_warn("keep output %s", dst);
+		log_warn("cannot keep the output", "path=%s", dst);
 		unlink(tmp);
 		free(dst);
 		dst = NULL;
@@ -275,10 +275,10 @@ results_commit(const char *entry_id, const struct queue_result *res, void *arg)
 	o.started_at = res->started_at;
 	o.finished_at = res->finished_at;
 	if ((r = jobs_result(res->job_id, &o, &status)) == 1)
-		log_info("result committed\tjob=%lld asset=%lld node=%s status=%s",
+		log_info("result committed", "job=%lld asset=%lld node=%s status=%s",
 		    (long long)res->job_id, (long long)asset, res->node, status);
 	else if (r == 0 && asset == 0)
-		log_warnx("result for a job we do not know, dropped\tjob=%lld node=%s",
+		log_warnx("result for a job we do not know, dropped", "job=%lld node=%s",
 		    (long long)res->job_id, res->node);
 	queue_result_done(rn.queue, entry_id, res->id);
 	rn.wake_bots();

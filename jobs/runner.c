@@ -28,7 +28,7 @@ queue_connected_cb(int created, void *arg)
 
 	(void)arg;
 	if (created && rn.db != NULL && (n = jobs_redis_lost()) > 0)
-		log_warnx("redis has no job stream; republishing from SQLite\tjobs=%d", n);
+		log_warnx("redis has no job stream; republishing from SQLite", "jobs=%d", n);
 	relay_run();
 	jobs_take();
 	if (rn.connected != NULL)
@@ -49,7 +49,7 @@ queue_job_cb(const char *entry_id, const struct queue_job *qj, int reclaimed, vo
 		/* A running job's own entry, read back after a reconnect: it is
 		 * acknowledged once the outcome is committed. Acknowledged now
 		 * as a duplicate, a crash before that would lose the job. */
-		log_info("job running here, its entry kept\tjob=%lld", (long long)qj->id);
+		log_info("job running here, its entry kept", "job=%lld", (long long)qj->id);
 	else if (rn.db == NULL)
 		results_start(entry_id, qj);
 	else
@@ -139,7 +139,7 @@ void
 runner_drain_kill(void)
 {
 	for (struct job *j = rn.jobs; j != NULL; j = j->next) {
-		log_warnx("drain: stopping render\tjob=%lld", (long long)j->id);
+		log_warnx("drain: stopping render", "job=%lld", (long long)j->id);
 		j->interrupted = 1;
 		render_kill(j->render);
 	}
@@ -212,7 +212,7 @@ runner_template(const char *id)
 	xasprintf(&snap, "%s/templates", rn.render_dir);
 	if (template_load(&l->t, rn.cfg->templates_dir, id, rn.cfg->render_script, snap, err,
 	    sizeof(err)) == -1) {
-		log_warnx("template not here\ttemplate=%s reason=\"%s\"", id, err);
+		log_warnx("template not here", "template=%s reason=%s", id, err);
 		free(snap);
 		free(l);
 		return NULL;

@@ -141,19 +141,19 @@ sandbox_cache_dir(const struct sandbox *sb, const char *render_dir, const char *
 	xasprintf(&dir, "%s/cache/%s", render_dir, version);
 	if (!sb->drop) {
 		if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-			log_warn("mkdir %s", dir);
+			log_warn("mkdir", "path=%s", dir);
 		return dir;
 	}
 	if (cache_shared(sb, dir))
 		return dir;
 	/* Missing, or made by an older greetbotd for one render user. */
 	if (access(dir, F_OK) == 0) {
-		log_info("render cache made again for shared slots\tdir=%s", dir);
+		log_info("render cache made again for shared slots", "dir=%s", dir);
 		render_rmtree(dir);
 	}
 	if ((mkdir(dir, 0700) == -1 && errno != EEXIST) || chown(dir, geteuid(), sb->gid) == -1 ||
 	    chmod(dir, 02770) == -1)
-		log_warn("cache dir %s", dir);
+		log_warn("cannot make the cache dir", "path=%s", dir);
 	return dir;
 }
 

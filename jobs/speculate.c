@@ -22,7 +22,7 @@ speculate_promote(void)
 			continue;
 		j->speculative = 0;
 		render_renice(j->render, 0);
-		log_info("speculative render confirmed\tjob=%lld asset=%lld", (long long)j->id,
+		log_info("speculative render confirmed", "job=%lld asset=%lld", (long long)j->id,
 		    (long long)j->asset_id);
 	}
 }
@@ -59,7 +59,7 @@ speculate_expire(void)
 	jobs_expire(SPECULATIVE_TTL, rn.cfg->render_timeout + rn.cfg->render_grace + 30,
 	    &expired, &back);
 	if (expired > 0)
-		log_info("speculative jobs expired unstarted\tjobs=%d", expired);
+		log_info("speculative jobs expired unstarted", "jobs=%d", expired);
 	if (back > 0)
-		log_warnx("jobs of a node that stopped taken back\tjobs=%d", back);
+		log_warnx("jobs of a node that stopped taken back", "jobs=%d", back);
 }

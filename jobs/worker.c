@@ -76,7 +76,7 @@ keep_output(struct job *j, const char *output)
 	free(thumb);
 	free(kept);
 	if (rename(output, dst) == -1) {
-		log_warn("keep output %s", dst);
+		log_warn("cannot keep the output", "path=%s", dst);
 		free(dst);
 		return NULL;
 	}
@@ -117,7 +117,7 @@ job_done(const struct render_outcome *o, void *arg)
 		if (rn.db != NULL)
 			jobs_stopped(j->id, j->attempt_id, j->preempted ? STOP_PREEMPTED :
 			    STOP_DRAINED, o->signal, o->duration);
-		log_info("render stopped\tjob=%lld why=%s", (long long)j->id, j->preempted ?
+		log_info("render stopped", "job=%lld why=%s", (long long)j->id, j->preempted ?
 		    "preempted" : "drain");
 		worker_finished(j);
 		return;
@@ -137,7 +137,7 @@ job_done(const struct render_outcome *o, void *arg)
 	}
 	jo.kept = kept;
 	status = jobs_finished(j->id, j->attempt_id, &jo);
-	log_info("render finished\tjob=%lld asset=%lld status=%s exit=%d signal=%d "
+	log_info("render finished", "job=%lld asset=%lld status=%s exit=%d signal=%d "
 	    "seconds=%.2f cpu=%.2f rss_kb=%ld", (long long)j->id, (long long)j->asset_id,
 	    status, o->exit_code, o->signal, o->duration, o->cpu_seconds, o->max_rss_kb);
 	queue_ack(rn.queue, j->entry_id);
@@ -155,7 +155,7 @@ job_progress(double p, void *arg)
 	struct job *j = arg;
 	time_t now = time(NULL);
 
-	log_debug("render progress\tjob=%lld progress=%.2f", (long long)j->id, p);
+	log_debug("render progress", "job=%lld progress=%.2f", (long long)j->id, p);
 	if (rn.db == NULL)
 		return;		/* the node with the database shows no progress for us */
 	if (p < j->progress + 0.1 || now == j->progress_at || p >= 1)
@@ -194,7 +194,7 @@ worker_render(struct job *j, const struct template *t)
 	rn.running++;
 	xasprintf(&j->work_dir, "%s/work/%lld", rn.render_dir, (long long)j->attempt_id);
 	if (sandbox_workdir(rn.sb, j->work_dir, SANDBOX_SLOT_WORKER + j->slot) == -1)
-		fatal("job %lld: work directory", (long long)j->id);
+		fatal("cannot make the work directory", "job=%lld path=%s", (long long)j->id, j->work_dir);
 	xasprintf(&output, "%s/out.mp4", j->work_dir);
 	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
 	cache = sandbox_cache_dir(rn.sb, rn.render_dir, t->version);
@@ -215,7 +215,7 @@ worker_render(struct job *j, const struct template *t)
 	rq.min_duration = t->min_duration;
 	rq.max_duration = t->max_duration;
 	rq.max_bytes = MAX_BYTES;
-	log_info("render started\tjob=%lld asset=%lld attempt=%lld uid=%u speculative=%d "
+	log_info("render started", "job=%lld asset=%lld attempt=%lld uid=%u speculative=%d "
 	    "threads=%d", (long long)j->id, (long long)j->asset_id, (long long)j->attempt_id,
 	    (unsigned)rq.uid, j->speculative, rq.threads);
 	j->render = render_start(rn.base, &rq, job_done, job_progress, j);
@@ -248,7 +248,7 @@ job_no_template(struct job *j)
 	jo.cause = cause;
 	jo.exit_code = -1;
 	jobs_finished(j->id, j->attempt_id, &jo);
-	log_warnx("render refused\tjob=%lld asset=%lld cause=\"%s\"", (long long)j->id,
+	log_warnx("render refused", "job=%lld asset=%lld cause=%s", (long long)j->id,
 	    (long long)j->asset_id, cause);
 	queue_ack(rn.queue, j->entry_id);
 	rn.wake_bots();
@@ -268,13 +268,13 @@ worker_job(const char *entry_id, int64_t job_id, int reclaimed, int speculative)
 		 * the entry stays pending for this node, which reads its own
 		 * pending entries first after the restart (or another node
 		 * reclaims it once idle long enough). */
-		log_info("draining: job left for later\tjob=%lld", (long long)job_id);
+		log_info("draining: job left for later", "job=%lld", (long long)job_id);
 		return;
 	}
 	/* A duplicate entry of a job we run, or not ours to take. */
 	if (worker_has(job_id) || jobs_claim(job_id, (reclaimed ? CLAIM_RECLAIMED : 0) |
 	    (speculative ? CLAIM_SPECULATIVE : 0), &c) != 1) {
-		log_info("job not claimable, acknowledging\tjob=%lld", (long long)job_id);
+		log_info("job not claimable, acknowledging", "job=%lld", (long long)job_id);
 		queue_ack(rn.queue, entry_id);
 		return;
 	}

@@ -91,7 +91,7 @@ child_kill_stray(pid_t pid)
 		;
 	if (c != NULL)
 		return 0;
-	log_warnx("killing a stray process left by a child\tpid=%d", (int)pid);
+	log_warnx("killing a stray process left by a child", "pid=%d", (int)pid);
 	kill(pid, SIGKILL);
 	return 1;
 }

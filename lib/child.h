@@ -46,8 +46,10 @@ void	child_init(struct event_base *);
 void	child_shutdown(void);
 /*
  * Start a child. Returns its pid, or -1 with errno set when fork failed or
- * execve in the child failed (the child reports its errno through a
- * close-on-exec pipe, so "no such program" is known before we return).
+ * a step in the child failed: the child (clone with CLONE_VFORK, so we
+ * wait until it has execve'd or died) leaves the errno of the failed step
+ * in memory shared with us, so "no such program" is known before we
+ * return.
  */
 pid_t	child_spawn(const struct child_spec *, child_exit_cb, void *);
 /* Stop calling back for pid (its owner is going away). */

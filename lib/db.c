@@ -176,7 +176,7 @@ db_exec(sqlite3 *db, const char *sql)
 	char *err = NULL;
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-		fatalx("sqlite: %s\tsql=\"%.60s\"", err ? err : "?", sql);
+		fatalx("sqlite", "reason=%s sql=%.60s", err ? err : "?", sql);
 }
 
 int
@@ -194,8 +194,8 @@ db_migrate(sqlite3 *db)
 	char sql[64];
 
 	if (have > want)
-		fatalx("database schema version %d is newer than this program's %d",
-		    have, want);
+		fatalx("the database is newer than this program: upgrade greetbot",
+		    "schema_version=%d program_schema_version=%d", have, want);
 	for (int v = have; v < want; v++) {
 		db_begin(db);
 		/* Another process (a second node) may have just done this step. */
@@ -207,7 +207,7 @@ db_migrate(sqlite3 *db)
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
 		db_exec(db, sql);
 		db_commit(db);
-		log_info("database migrated\tschema_version=%d", v + 1);
+		log_info("database migrated", "schema_version=%d", v + 1);
 	}
 }
 
@@ -231,13 +231,13 @@ db_open(const char *path)
 
 	/* Create the file ourselves so it is 0600 from the first byte. */
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
-		fatal("open %s", path);
+		fatal("cannot open the database", "path=%s", path);
 	if (fchmod(fd, 0600) == -1)
-		log_warn("chmod 0600 %s", path);
+		log_warn("chmod 0600", "path=%s", path);
 	close(fd);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
-		fatalx("sqlite open %s: %s", path, sqlite3_errmsg(db));
+		fatalx("cannot open the database", "path=%s reason=%s", path, sqlite3_errmsg(db));
 	db_configure(db, 0);
 	db_migrate(db);
 	return db;
@@ -249,7 +249,7 @@ db_open_readonly(const char *path)
 	sqlite3 *db;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		log_warnx("sqlite open %s: %s", path, sqlite3_errmsg(db));
+		log_warnx("cannot open the database", "path=%s reason=%s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -261,7 +261,7 @@ void
 db_close(sqlite3 *db)
 {
 	if (db != NULL && sqlite3_close(db) != SQLITE_OK)
-		log_warnx("sqlite close: %s", sqlite3_errmsg(db));
+		log_warnx("sqlite close", "reason=%s", sqlite3_errmsg(db));
 }
 
 void
@@ -332,10 +332,10 @@ db_bindv(sqlite3 *db, sqlite3_stmt *st, const char *fmt, va_list ap)
 			    sqlite3_bind_null(st, i);
 			break;
 		default:
-			fatalx("db_bind: bad format '%c'", *fmt);
+			fatalx("bug: db_bind: bad format", "letter=%c", *fmt);
 		}
 		if (rc != SQLITE_OK)
-			fatalx("sqlite bind %d: %s", i, sqlite3_errmsg(db));
+			fatalx("sqlite bind", "index=%d reason=%s", i, sqlite3_errmsg(db));
 	}
 }
 
@@ -346,7 +346,7 @@ db_vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
 	sqlite3_stmt *st;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fatalx("sqlite prepare: %s\tsql=\"%.80s\"", sqlite3_errmsg(db), sql);
+		fatalx("sqlite prepare", "reason=%s sql=%.80s", sqlite3_errmsg(db), sql);
 	db_bindv(db, st, fmt, ap);
 	return st;
 }
@@ -369,7 +369,7 @@ db_step(sqlite3_stmt *st)
 	int rc = sqlite3_step(st);
 
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		fatalx("sqlite step: %s\tsql=\"%.80s\"",
+		fatalx("sqlite step", "reason=%s sql=%.80s",
 		    sqlite3_errmsg(sqlite3_db_handle(st)), sqlite3_sql(st));
 	return rc;
 }

@@ -1,9 +1,12 @@
 /* log.c: one logfmt line per event on stderr, untrusted text escaped. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,21 +124,142 @@ log_quote(char *buf, size_t len, const char *s)
 	return buf;
 }
 
-/* Format "ts=... level=... proc=... msg=... [fields]" and write it in one call. */
-static void
-log_emit(enum log_level level, const char *err, const char *fmt, va_list ap)
+/* Format one value by its conversion spec (with * taken as w and p). */
+#define FMT_ONE(type) do {						\
+	type v_ = va_arg(*ap, type);					\
+	if (star_w && star_p)						\
+		snprintf(val, len, spec, w, p, v_);			\
+	else if (star_w || star_p)					\
+		snprintf(val, len, spec, star_w ? w : p, v_);		\
+	else								\
+		snprintf(val, len, spec, v_);				\
+} while (0)
+
+/*
+ * One conversion of a fields format at *fmt (after its '%'): formatted
+ * into val, *fmt moved past it. Returns the conversion character.
+ */
+static char
+field_value(const char **fmt, va_list *ap, char *val, size_t len)
 {
-	char msg[4096], qmsg[8192], line[12288], ts[40];
-	char *fields;
+	const char *f = *fmt;
+	char spec[32], length[3] = "", conv;
+	int star_w = 0, star_p = 0, w = 0, p = 0;
+	size_t n;
+
+	while (*f != '\0' && strchr("-+ #0", *f) != NULL)
+		f++;
+	if (*f == '*')
+		star_w = 1, f++;
+	while (isdigit((unsigned char)*f))
+		f++;
+	if (*f == '.') {
+		f++;
+		if (*f == '*')
+			star_p = 1, f++;
+		while (isdigit((unsigned char)*f))
+			f++;
+	}
+	while (*f != '\0' && strchr("hlzjtL", *f) != NULL && strlen(length) < 2)
+		length[strlen(length)] = *f++;
+	conv = *f != '\0' ? *f++ : 's';
+	n = (size_t)(f - *fmt) + 1;
+	snprintf(spec, sizeof(spec), "%%%.*s", (int)(n - 1 < sizeof(spec) - 2 ? n - 1 :
+	    sizeof(spec) - 2), *fmt);
+	*fmt = f;
+	if (star_w)
+		w = va_arg(*ap, int);
+	if (star_p)
+		p = va_arg(*ap, int);
+	switch (conv) {
+	case 'd':
+	case 'i':
+		if (strcmp(length, "ll") == 0)
+			FMT_ONE(long long);
+		else if (strcmp(length, "l") == 0)
+			FMT_ONE(long);
+		else if (strcmp(length, "z") == 0 || strcmp(length, "t") == 0)
+			FMT_ONE(ssize_t);
+		else if (strcmp(length, "j") == 0)
+			FMT_ONE(intmax_t);
+		else
+			FMT_ONE(int);
+		break;
+	case 'u':
+	case 'o':
+	case 'x':
+	case 'X':
+		if (strcmp(length, "ll") == 0)
+			FMT_ONE(unsigned long long);
+		else if (strcmp(length, "l") == 0)
+			FMT_ONE(unsigned long);
+		else if (strcmp(length, "z") == 0 || strcmp(length, "t") == 0)
+			FMT_ONE(size_t);
+		else if (strcmp(length, "j") == 0)
+			FMT_ONE(uintmax_t);
+		else
+			FMT_ONE(unsigned);
+		break;
+	case 'c':
+		FMT_ONE(int);
+		break;
+	case 'p':
+		FMT_ONE(void *);
+		break;
+	case 's':
+		FMT_ONE(const char *);
+		break;
+	default:	/* f F e E g G a A */
+		if (strcmp(length, "L") == 0)
+			FMT_ONE(long double);
+		else
+			FMT_ONE(double);
+		break;
+	}
+	return conv;
+}
+
+/* The fields of a line: fmt's text as it is, each %s value quoted. */
+static void
+fields_format(char *out, size_t outlen, const char *fmt, va_list *ap)
+{
+	char val[2048], q[4200];
+	size_t o = 0;
+
+	while (*fmt != '\0' && o + 1 < outlen) {
+		const char *add = q;
+
+		if (*fmt != '%' || fmt[1] == '%') {
+			out[o++] = *fmt;
+			fmt += *fmt == '%' ? 2 : 1;
+			continue;
+		}
+		fmt++;
+		if (field_value(&fmt, ap, val, sizeof(val)) == 's')
+			log_quote(q, sizeof(q), val);
+		else
+			add = val;
+		o += (size_t)snprintf(out + o, outlen - o, "%s", add);
+		if (o >= outlen)
+			o = outlen - 1;
+	}
+	out[o] = '\0';
+}
+
+/* Format "ts=... level=... proc=... msg=... [error=] [fields]" and write
+ * it in one call. */
+static void
+log_emit(enum log_level level, const char *err, const char *msg, const char *fmt,
+    va_list *ap)
+{
+	char fields[8192], qmsg[1024], line[12288], ts[40];
 	struct timespec now;
 	struct tm tm;
 	int n;
 
-	if (level > log_min)
-		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if ((fields = strchr(msg, '\t')) != NULL)
-		*fields++ = '\0';
+	while (*fmt == ' ')	/* the macros' separator */
+		fmt++;
+	fields_format(fields, sizeof(fields), fmt, ap);
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -148,7 +272,7 @@ log_emit(enum log_level level, const char *err, const char *fmt, va_list ap)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, " error=%s",
 		    log_quote(qerr, sizeof(qerr), err));
 	}
-	if (fields != NULL && n > 0 && (size_t)n < sizeof(line))
+	if (fields[0] != '\0' && n > 0 && (size_t)n < sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s", fields);
 	if (n < 0 || (size_t)n >= sizeof(line) - 1)
 		n = (int)sizeof(line) - 2;
@@ -158,42 +282,28 @@ log_emit(enum log_level level, const char *err, const char *fmt, va_list ap)
 	(void)!write(STDERR_FILENO, line, strlen(line));
 }
 
-#define LOG_FN(fn, level, with_errno)					\
-void									\
-fn(const char *fmt, ...)						\
-{									\
-	va_list ap;							\
-	int saved = errno;						\
-	va_start(ap, fmt);						\
-	log_emit(level, with_errno ? strerror(saved) : NULL, fmt, ap);	\
-	va_end(ap);							\
-	errno = saved;							\
-}
-
-LOG_FN(log_info, LOG_LEVEL_INFO, 0)
-LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
-LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
-LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
-
 void
-fatal(const char *fmt, ...)
+log_line(enum log_level level, int with_errno, const char *msg, const char *fields, ...)
 {
 	va_list ap;
 	int saved = errno;
 
-	va_start(ap, fmt);
-	log_emit(LOG_LEVEL_ERROR, strerror(saved), fmt, ap);
+	if (level > log_min)
+		return;
+	va_start(ap, fields);
+	log_emit(level, with_errno ? strerror(saved) : NULL, msg, fields, &ap);
 	va_end(ap);
-	exit(1);
+	errno = saved;
 }
 
 void
-fatalx(const char *fmt, ...)
+log_fatal(int with_errno, const char *msg, const char *fields, ...)
 {
 	va_list ap;
+	int saved = errno;
 
-	va_start(ap, fmt);
-	log_emit(LOG_LEVEL_ERROR, NULL, fmt, ap);
+	va_start(ap, fields);
+	log_emit(LOG_LEVEL_ERROR, with_errno ? strerror(saved) : NULL, msg, fields, &ap);
 	va_end(ap);
 	exit(1);
 }

@@ -177,7 +177,7 @@ tg_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *sockp)
 		events |= EV_WRITE;
 	if ((s->ev = event_new(tg->base, fd, events, tg_on_socket, tg)) == NULL ||
 	    event_add(s->ev, NULL) == -1)
-		fatalx("tg: cannot watch socket %d", (int)fd);
+		fatalx("tg: cannot watch a socket", "fd=%d", (int)fd);
 	return 0;
 }
 
@@ -348,20 +348,17 @@ tg_result_body(struct tg_call *c, struct tg_result *r)
 static void
 tg_log_result(const struct tg_call *c, const struct tg_result *r)
 {
-	char qm[128], qd[512];
 	long ms = tg_elapsed_ms(&c->start);
 
-	log_quote(qm, sizeof(qm), c->method);
 	if (r->ok) {
-		log_debug("tg call\tmethod=%s status=%ld ms=%ld",
-		    qm, r->http_status, ms);
+		log_debug("tg call", "method=%s status=%ld ms=%ld", c->method, r->http_status,
+		    ms);
 		return;
 	}
-	log_quote(qd, sizeof(qd), r->description);
-	log_warnx("tg call failed\tmethod=%s status=%ld error_code=%d "
-	    "retry_after=%d transport=%d ms=%ld description=%s", qm,
+	log_warnx("tg call failed", "method=%s status=%ld error_code=%d "
+	    "retry_after=%d transport=%d ms=%ld description=%s", c->method,
 	    r->http_status, r->error_code, r->retry_after, r->transport_error,
-	    ms, qd);
+	    ms, r->description);
 }
 
 /* Build the result of a finished call, run its callback, free it. */
@@ -624,7 +621,7 @@ tg_call(struct tg *tg, const char *method, cJSON *params, long timeout_ms,
 	if (params == NULL)
 		params = cJSON_CreateObject();
 	if (params == NULL || (c->body = cJSON_PrintUnformatted(params)) == NULL)
-		fatalx("tg: cannot serialise %s parameters", method);
+		fatalx("tg: cannot serialise the parameters", "method=%s", method);
 	cJSON_Delete(params);
 	c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
 	curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
@@ -824,12 +821,10 @@ tg_upload(struct tg *tg, const char *method, cJSON *params,
 void
 tg_cancel(struct tg_call *c)
 {
-	char qm[128];
-
 	/* A call inside its own callback is freed when the callback returns. */
 	if (c == NULL || c->state == TG_CALL_DISPATCHING)
 		return;
-	log_debug("tg call cancelled\tmethod=%s ms=%ld",
-	    log_quote(qm, sizeof(qm), c->method), tg_elapsed_ms(&c->start));
+	log_debug("tg call cancelled", "method=%s ms=%ld", c->method,
+	    tg_elapsed_ms(&c->start));
 	tg_call_free(c);
 }

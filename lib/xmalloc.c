@@ -15,7 +15,7 @@ xmalloc(size_t size)
 	if (size == 0)
 		size = 1;
 	if ((p = malloc(size)) == NULL)
-		fatal("xmalloc: %zu bytes", size);
+		fatal("out of memory", "bytes=%zu", size);
 	return p;
 }
 
@@ -27,7 +27,7 @@ xcalloc(size_t n, size_t size)
 	if (n == 0 || size == 0)
 		n = size = 1;
 	if ((p = calloc(n, size)) == NULL)
-		fatal("xcalloc: %zu x %zu bytes", n, size);
+		fatal("out of memory", "count=%zu bytes=%zu", n, size);
 	return p;
 }
 
@@ -39,7 +39,7 @@ xrealloc(void *ptr, size_t size)
 	if (size == 0)
 		size = 1;
 	if ((p = realloc(ptr, size)) == NULL)
-		fatal("xrealloc: %zu bytes", size);
+		fatal("out of memory", "bytes=%zu", size);
 	return p;
 }
 

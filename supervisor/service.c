@@ -48,15 +48,13 @@ service_init(struct service *s, const char *name, void (*start)(struct service *
 static void
 service_line(struct service *s, char *line)
 {
-	char q[1200];
-
 	/* Our own children already log logfmt lines: pass them through. */
 	if (strncmp(line, "ts=", 3) == 0) {
 		log_redact(line);
 		fprintf(stderr, "%s\n", line);
 		return;
 	}
-	log_info("child output\tchild=%s line=%s", s->name, log_quote(q, sizeof(q), line));
+	log_info("child output", "child=%s line=%s", s->name, line);
 	if (s == &sv.redis && strcasestr(line, "ready to accept connections") != NULL)
 		redis_ready();
 }
@@ -110,11 +108,11 @@ service_spawn(struct service *s, struct child_spec *cs)
 	event_add(s->out_ev, NULL);
 	s->started = time(NULL);
 	if (s->pid == -1) {
-		log_warn("cannot start %s", s->name);
+		log_warn("cannot start", "child=%s", s->name);
 		service_exited(-1, 127 << 8, NULL, s);
 		return;
 	}
-	log_info("child started\tchild=%s pid=%d", s->name, (int)s->pid);
+	log_info("child started", "child=%s pid=%d", s->name, (int)s->pid);
 }
 
 /* A service died: restart it after a backoff (see the top). */
@@ -132,7 +130,7 @@ service_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 		return;
 	}
 	if (s->stopped) {
-		log_info("child stopped\tchild=%s", s->name);
+		log_info("child stopped", "child=%s", s->name);
 		return;
 	}
 	if (time(NULL) - s->started >= CRASH_WINDOW) {
@@ -143,13 +141,13 @@ service_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 	    (s->backoff * 2 > RESTART_MAX ? RESTART_MAX : s->backoff * 2);
 	s->restarts++;
 	if (WIFSIGNALED(status))
-		log_warnx("child died\tchild=%s signal=%d restart_in=%d", s->name,
+		log_warnx("child died", "child=%s signal=%d restart_in=%d", s->name,
 		    WTERMSIG(status), s->backoff);
 	else
-		log_warnx("child exited\tchild=%s status=%d restart_in=%d", s->name,
+		log_warnx("child exited", "child=%s status=%d restart_in=%d", s->name,
 		    WEXITSTATUS(status), s->backoff);
 	if (s->restarts >= 5)
-		log_warnx("crash loop\tchild=%s restarts=%d window=%d", s->name,
+		log_warnx("crash loop", "child=%s restarts=%d window=%d", s->name,
 		    s->restarts, CRASH_WINDOW);
 	tv.tv_sec = s->backoff;
 	tv.tv_usec = 0;
@@ -290,7 +288,7 @@ bot_texts_load(const struct bot *b)
 
 	if ((tx = texts_load(bc->messages_dir, bc->default_language, err, sizeof(err))) ==
 	    NULL)
-		log_warnx("texts not loaded\tbot=%s reason=\"%s\"", b->id, err);
+		log_warnx("texts not loaded", "bot=%s reason=%s", b->id, err);
 	return tx;
 }
 
@@ -315,7 +313,7 @@ bots_setup(void)
 		if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) == -1)
 			fatal("pipe");
 		if ((b->texts = bot_texts_load(b)) == NULL)
-			fatalx("bot %s: its texts cannot be loaded", b->id);
+			fatalx("texts cannot be loaded", "bot=%s", b->id);
 	}
 }
 
@@ -336,14 +334,14 @@ bots_reload(void)
 		if (cb != NULL && !cb->enabled && !b->svc.stopped) {
 			b->svc.stopped = 1;
 			evtimer_del(b->svc.restart_ev);
-			log_info("bot disabled, stopping it\tbot=%s", b->id);
+			log_info("bot disabled, stopping it", "bot=%s", b->id);
 			if (b->svc.pid > 0)
 				kill(b->svc.pid, SIGTERM);
 		} else if (cb != NULL && cb->enabled && b->svc.stopped) {
 			b->svc.stopped = 0;
 			b->svc.backoff = 0;
 			b->svc.restarts = 0;
-			log_info("bot enabled, starting it\tbot=%s", b->id);
+			log_info("bot enabled, starting it", "bot=%s", b->id);
 			if (b->svc.pid <= 0)
 				bot_start(&b->svc);
 		} else if (b->svc.pid > 0)

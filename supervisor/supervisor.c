@@ -51,7 +51,7 @@ announce_ready(void)
 	if (sv.announced || !runner_redis_up() || bot_down() != NULL)
 		return;
 	sv.announced = 1;
-	log_info("ready\tworkers=%d template=%s version=%s", sv.cfg.workers,
+	log_info("ready", "workers=%d template=%s version=%s", sv.cfg.workers,
 	    sv.tmpl.id, sv.tmpl.version);
 	if (sv.ready_fd >= 0) {
 		char line[96];
@@ -142,11 +142,11 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	(void)arg;
 	if (sv.draining) {
-		log_warnx("second signal, stopping now\tsignal=%d", (int)sig);
+		log_warnx("second signal, stopping now", "signal=%d", (int)sig);
 		runner_drain_kill();
 		return;
 	}
-	log_info("draining\tsignal=%d running=%d", (int)sig, rn.running);
+	log_info("draining", "signal=%d running=%d", (int)sig, rn.running);
 	(void)notify_send("STOPPING=1");
 	sv.draining = 1;
 	runner_drain();
@@ -166,18 +166,18 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	(void)arg;
 	if (config_reload(&sv.cfg, changed, sizeof(changed), err, sizeof(err)) == -1)
-		log_warnx("reload: configuration kept\treason=\"%s\"", err);
+		log_warnx("reload: configuration kept", "reason=%s", err);
 	else if (changed[0] != '\0') {
 		enum log_level lvl;
 
-		log_info("configuration reloaded\tchanged=%s", changed);
+		log_info("configuration reloaded", "changed=%s", changed);
 		if (log_level_parse(sv.cfg.log_level, &lvl) == 0)
 			log_set_level(lvl);
 	}
 	xasprintf(&snap, "%s/templates", sv.render_dir);
 	if (template_load(&t, sv.cfg.templates_dir, sv.cfg.default_template,
 	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
-		log_warnx("reload: template kept\treason=\"%s\"", err);
+		log_warnx("reload: template kept", "reason=%s", err);
 	else {
 		template_free(&sv.tmpl);
 		sv.tmpl = t;
@@ -185,17 +185,17 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	free(snap);
 	runner_reload();
 	if (render_check() != NULL)
-		log_warnx("renderers cannot start, no jobs taken\treason=\"%s\"",
+		log_warnx("renderers cannot start, no jobs taken", "reason=%s",
 		    sv.render_problem);
 	if ((tx = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
 	    sizeof(err))) == NULL)
-		log_warnx("reload: texts kept\treason=\"%s\"", err);
+		log_warnx("reload: texts kept", "reason=%s", err);
 	else {
 		texts_free(sv.texts);
 		sv.texts = tx;
 	}
 	bots_reload();
-	log_info("reloaded\ttemplate=%s version=%s", sv.tmpl.id, sv.tmpl.version);
+	log_info("reloaded", "template=%s version=%s", sv.tmpl.id, sv.tmpl.version);
 }
 
 /* --- the HTTP endpoints -------------------------------------------------- */
@@ -274,7 +274,7 @@ http_addr_publish(int up)
 		}
 	}
 	if (!ok) {
-		log_warn("%s", path);
+		log_warn("cannot write the http address", "path=%s", path);
 		unlink(tmp);
 	}
 	free(tmp);
@@ -292,8 +292,8 @@ setup_http(void)
 		return;
 	if (health_start(sv.base, sv.cfg.http_listen, &hs, sv.http_addr,
 	    sizeof(sv.http_addr)) == -1)
-		fatal("http_listen %s: cannot listen", sv.cfg.http_listen);
-	log_info("http listening\taddr=%s", sv.http_addr);
+		fatal("cannot listen", "http_listen=%s", sv.cfg.http_listen);
+	log_info("http listening", "addr=%s", sv.http_addr);
 	http_addr_publish(1);
 }
 
@@ -308,7 +308,7 @@ setup_dirs(void)
 	sv.render_dir = render_dirs(sv.cfg.state_dir);
 	xasprintf(&sv.assets_dir, "%s/assets", sv.cfg.state_dir);
 	if (mkdir(sv.assets_dir, 0700) == -1 && errno != EEXIST)
-		fatal("mkdir %s", sv.assets_dir);
+		fatal("mkdir", "path=%s", sv.assets_dir);
 	xasprintf(&sv.redis_sock, "%s/redis.sock", sv.cfg.state_dir);
 }
 
@@ -321,22 +321,22 @@ setup_sandbox(void)
 
 	if (sandbox_init(&sv.sb, &sv.cfg, SANDBOX_SLOT_WORKER + sv.cfg.workers, err,
 	    sizeof(err)) == -1)
-		fatalx("%s", err);
+		fatalx("renderers cannot be isolated", "reason=%s", err);
 	sandbox_describe(&sv.sb, how, sizeof(how));
-	log_info("renderers isolated\t%s", how);
+	log_info("renderers isolated", "%s", how);
 	/* Each bot's token file, or the config file when a token is in it. */
 	for (int i = 0; i < sv.cfg.nbots; i++) {
 		const struct config *bc = sv.cfg.bots[i].cfg;
 
 		if (sandbox_can_read(&sv.sb, bc->telegram_token_file))
-			log_warnx("renderers can read the bot token: chmod 600 %s",
-			    bc->telegram_token_file);
+			log_warnx("renderers can read the bot token: chmod 600 it",
+			    "path=%s", bc->telegram_token_file);
 		else if (*bc->telegram_token_file == '\0' && sv.cfg.path != NULL &&
 		    *bc->telegram_token != '\0' && (i > 0 || sv.cfg.sections != NULL ||
 		    getenv("GREETBOT_TELEGRAM_TOKEN") == NULL) &&
 		    sandbox_can_read(&sv.sb, sv.cfg.path)) {
 			log_warnx("renderers can read the bot token in the configuration "
-			    "file: chmod 600 %s", sv.cfg.path);
+			    "file: chmod 600 it", "path=%s", sv.cfg.path);
 			break;
 		}
 	}
@@ -411,7 +411,7 @@ setup_config(void)
 
 	log_init("greetbotd", LOG_LEVEL_INFO);
 	if (config_load(&sv.cfg, sv.config_path, err, sizeof(err)) == -1)
-		fatalx("config: %s", err);
+		fatalx("bad configuration", "reason=%s", err);
 	if (log_level_parse(sv.cfg.log_level, &lvl) == 0)
 		log_set_level(lvl);
 	log_add_secret(sv.cfg.telegram_token);
@@ -422,7 +422,7 @@ setup_config(void)
 	}
 	if ((sv.texts = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
 	    sizeof(err))) == NULL)
-		fatalx("%s", err);
+		fatalx("texts cannot be loaded", "reason=%s", err);
 }
 
 static void
@@ -485,7 +485,7 @@ main(int argc, char **argv)
 	xasprintf(&snap, "%s/templates", sv.render_dir);
 	if (template_load(&sv.tmpl, sv.cfg.templates_dir, sv.cfg.default_template,
 	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
-		fatalx("template %s: %s", sv.cfg.default_template, err);
+		fatalx("template cannot be loaded", "template=%s reason=%s", sv.cfg.default_template, err);
 	free(snap);
 	/* A render node on another machine has no database: it renders what
 	 * the job entries say and returns results through Redis. */
@@ -504,9 +504,9 @@ main(int argc, char **argv)
 	 * stream entries are still pending for us and come back on the first
 	 * read. Not an attempt used up: the render did not fail. */
 	if (sv.db != NULL && (n = jobs_recover()) > 0)
-		log_info("requeued interrupted jobs\tjobs=%d", n);
+		log_info("requeued interrupted jobs", "jobs=%d", n);
 	if (render_check() != NULL)
-		fatalx("%s", sv.render_problem);
+		fatalx("renderers cannot start", "reason=%s", sv.render_problem);
 	setup_http();
 	service_init(&sv.redis, "redis-server", redis_start);
 	bots_setup();
@@ -518,7 +518,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < sv.nbots; i++)
 		if (!sv.bots[i].svc.stopped)
 			bot_start(&sv.bots[i].svc);
-	log_info("started\tstate_dir=%s template=%s version=%s", sv.cfg.state_dir,
+	log_info("started", "state_dir=%s template=%s version=%s", sv.cfg.state_dir,
 	    sv.tmpl.id, sv.tmpl.version);
 	event_base_dispatch(sv.base);
 	log_info("stopped");

@@ -18,8 +18,9 @@ t_n=0
 t_failed=0
 t_pids=()
 
-# Stop every process the test started (by pid, whole process group when
-# it leads one) and remove the temp dir unless GREETBOT_KEEP is set.
+# Stop every process the test started (SIGTERM to each tracked pid, then
+# wait for it; greetbotd and tgsim stop their own children) and remove the
+# temp dir unless GREETBOT_KEEP is set.
 t_cleanup() {
 	local p
 	sim_stop
@@ -49,6 +50,9 @@ t_wait_tracked() {
 }
 
 t_ok() { t_n=$((t_n + 1)); echo "ok $t_n - $*"; }
+# A check that cannot run here, and why: tests/run.sh counts it as skipped,
+# never as passed (TAP's "# SKIP").
+t_skip() { t_n=$((t_n + 1)); echo "ok $t_n # SKIP $*"; }
 t_fail() { t_n=$((t_n + 1)); t_failed=$((t_failed + 1)); echo "not ok $t_n - $*"; }
 
 # t_check DESC CMD...: one check that passes when CMD succeeds (its

@@ -652,15 +652,15 @@ api_error(struct evhttp_request *req, int code, int retry_after,
 static void __attribute__((format(printf, 3, 4)))
 call_fail(struct call *c, int code, const char *fmt, ...)
 {
-	char desc[512], q[600];
+	char desc[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(desc, sizeof(desc), fmt, ap);
 	va_end(ap);
 	sim.stats.rejected++;
-	log_info("call rejected\tmethod=%s code=%d description=%s",
-	    c->method ? c->method : "-", code, log_quote(q, sizeof(q), desc));
+	log_info("call rejected", "method=%s code=%d description=%s",
+	    c->method ? c->method : "-", code, desc);
 	api_error(c->req, code, 0, desc);
 }
 
@@ -963,7 +963,7 @@ waiter_peek_cb(evutil_socket_t fd, short events, void *arg)
 	}
 	if (n > 0)
 		return;
-	log_debug("client gone while held	kind=%d", (int)w->kind);
+	log_debug("client gone while held", "kind=%d", (int)w->kind);
 	waiter_hang_up(waiter_take(w));
 }
 
@@ -1063,7 +1063,7 @@ updates_push(const char *kind, cJSON *obj)
 	int limit;
 
 	if (!updates_allowed(kind)) {
-		log_info("update dropped, not in allowed_updates\tkind=%s", kind);
+		log_info("update dropped, not in allowed_updates", "kind=%s", kind);
 		cJSON_Delete(obj);
 		return 0;
 	}
@@ -1074,7 +1074,7 @@ updates_push(const char *kind, cJSON *obj)
 	cJSON_AddItemToObject(u->json, kind, obj);
 	TAILQ_INSERT_TAIL(&sim.updates, u, entry);
 	sim.stats.updates++;
-	log_debug("update queued\tupdate_id=%" PRId64 " kind=%s", u->id, kind);
+	log_debug("update queued", "update_id=%" PRId64 " kind=%s", u->id, kind);
 	if (sim.webhook.url != NULL)
 		webhook_pump();
 	else if ((w = waiter_find_updates()) != NULL) {
@@ -1198,7 +1198,7 @@ webhook_done(const struct tg_result *r, void *arg)
 	sim.webhook.in_flight--;
 	if (r->ok) {
 		sim.webhook.delivered++;
-		log_debug("webhook delivered\tupdate_id=%" PRId64, u->id);
+		log_debug("webhook delivered", "update_id=%" PRId64, u->id);
 		update_free(u);
 	} else {
 		sim.webhook.failed++;
@@ -1208,7 +1208,7 @@ webhook_done(const struct tg_result *r, void *arg)
 			delay = TG_WEBHOOK_BACKOFF_MAX;
 		u->tries++;
 		u->next_at = now_mono() + delay;
-		log_info("webhook delivery failed\tupdate_id=%" PRId64 " status=%ld "
+		log_info("webhook delivery failed", "update_id=%" PRId64 " status=%ld "
 		    "retry_in=%d", u->id, r->http_status, delay);
 	}
 	webhook_pump();
@@ -1475,7 +1475,7 @@ file_store(const char *kind, const struct param *up)
 		if (file_write(f->path, up->value, up->len) == 0)
 			break;
 		if (errno != EEXIST) {
-			log_warn("cannot store upload\tpath=%s", f->path);
+			log_warn("cannot store upload", "path=%s", f->path);
 			file_free(f);
 			return NULL;
 		}
@@ -1492,7 +1492,7 @@ file_store(const char *kind, const struct param *up)
 	table_put(&sim.files, f->file_id, f);
 	table_put(&sim.file_paths, f->file_path, f);
 	sim.stats.uploads++;
-	log_info("upload stored\tkind=%s file_id=%s size=%zu path=%s",
+	log_info("upload stored", "kind=%s file_id=%s size=%zu path=%s",
 	    f->kind, f->file_id, f->size, f->path);
 	return f;
 }
@@ -1744,7 +1744,7 @@ flood_check(struct call *c)
 		secs = 1;
 	sim.stats.rate_limited++;
 	snprintf(desc, sizeof(desc), "Too Many Requests: retry after %d", secs);
-	log_info("flood limit\tmethod=%s chat_id=%" PRId64 " retry_after=%d",
+	log_info("flood limit", "method=%s chat_id=%" PRId64 " retry_after=%d",
 	    c->method, c->chat_id, secs);
 	api_error(c->req, 429, secs, desc);
 	return -1;
@@ -1800,7 +1800,7 @@ fault_apply(struct call *c)
 	if (f->count > 0 && --f->count == 0)
 		fault_remove(f);
 	sim.stats.faults++;
-	log_info("fault injected\tmethod=%s chat_id=%" PRId64 " kind=%s",
+	log_info("fault injected", "method=%s chat_id=%" PRId64 " kind=%s",
 	    c->method, c->chat_id, fault_names[kind]);
 	switch (kind) {
 	case FAULT_403:
@@ -2229,7 +2229,7 @@ call_thumbnail(struct call *c, struct file *video)
 		why = "larger than 320x320";
 	if (why != NULL) {
 		sim.stats.thumbnails_ignored++;
-		log_warnx("thumbnail ignored	reason=\"%s\"", why);
+		log_warnx("thumbnail ignored", "reason=%s", why);
 		return;
 	}
 	if ((video->thumb = file_store("thumbnail", pa)) == NULL)
@@ -2548,7 +2548,7 @@ m_setwebhook(struct call *c)
 		api_error(waiter_take(w), 409, 0, "Conflict: can't use getUpdates method "
 		    "while webhook is active; use deleteWebhook to delete the webhook first");
 	}
-	log_info("webhook set\tmax_connections=%d secret_token=%s",
+	log_info("webhook set", "max_connections=%d secret_token=%s",
 	    sim.webhook.max_connections, secret != NULL ? "yes" : "no");
 	api_ok(c->req, cJSON_CreateTrue());
 	webhook_pump();
@@ -2605,7 +2605,7 @@ m_getwebhookinfo(struct call *c)
 static void
 m_unsimulated(struct call *c)
 {
-	log_info("method not simulated, answering true\tmethod=%s", c->method);
+	log_info("method not simulated, answering true", "method=%s", c->method);
 	api_ok(c->req, cJSON_CreateTrue());
 }
 
@@ -2790,7 +2790,7 @@ api_request(struct evhttp_request *req, int delayed)
 	if (call_check(&c) == -1)
 		goto out;
 	c.chat_id = call_target(&c);
-	log_debug("call\tmethod=%s chat_id=%" PRId64, c.method, c.chat_id);
+	log_debug("call", "method=%s chat_id=%" PRId64, c.method, c.chat_id);
 	if ((delayed || !fault_apply(&c)) && flood_check(&c) == 0)
 		call_dispatch(&c);
 out:
@@ -2827,7 +2827,7 @@ file_request(struct evhttp_request *req)
 		fatal("file_request");
 	/* The buffer owns fd from here and closes it when sent. */
 	if (evbuffer_add_file(buf, fd, 0, st.st_size) == -1)
-		log_warnx("evbuffer_add_file failed\tpath=%s", f->path);
+		log_warnx("evbuffer_add_file failed", "path=%s", f->path);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    strcmp(f->kind, "video") == 0 ? "video/mp4" : "audio/ogg");
 	evhttp_send_reply(req, 200, "OK", buf);
@@ -3396,7 +3396,7 @@ listen_parse(const char *s, char **host, uint16_t *port)
 	int64_t p;
 
 	if (colon == NULL || parse_int64(colon + 1, &p) == -1 || p < 0 || p > 65535)
-		fatalx("--listen wants HOST:PORT, got %s", s);
+		fatalx("--listen wants HOST:PORT", "got=%s", s);
 	*host = xstrndup(s, (size_t)(colon - s));
 	if (strcmp(*host, "localhost") == 0) {
 		free(*host);
@@ -3404,7 +3404,7 @@ listen_parse(const char *s, char **host, uint16_t *port)
 	}
 	if (inet_pton(AF_INET, *host, &a) != 1 ||
 	    (ntohl(a.s_addr) >> 24) != 127)
-		fatalx("tgsim listens on loopback only, not %s", *host);
+		fatalx("tgsim listens on loopback only", "host=%s", *host);
 	*port = (uint16_t)p;
 }
 
@@ -3418,7 +3418,7 @@ sim_listen(const char *host, uint16_t port)
 	int one = 1;
 
 	if ((bs = evhttp_bind_socket_with_handle(sim.http, host, port)) == NULL)
-		fatal("cannot listen on %s:%u", host, port);
+		fatal("cannot listen", "host=%s port=%u", host, port);
 	/*
 	 * Answers go out at once, as Telegram's do: without TCP_NODELAY a reply
 	 * of a few tens of KB meets the client's delayed ACK (Nagle) and waits
@@ -3440,14 +3440,14 @@ sim_media_dir(const char *dir)
 	char *sub;
 
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
-		fatal("mkdir %s", dir);
+		fatal("mkdir", "path=%s", dir);
 	if ((sim.media_dir = realpath(dir, NULL)) == NULL)
-		fatal("realpath %s", dir);
+		fatal("realpath", "path=%s", dir);
 	for (int i = 0; i < 3; i++) {
 		xasprintf(&sub, "%s/%s", sim.media_dir, i == 2 ? "thumbnails" : i ? "voice" :
 		    "videos");
 		if (mkdir(sub, 0755) == -1 && errno != EEXIST)
-			fatal("mkdir %s", sub);
+			fatal("mkdir", "path=%s", sub);
 		free(sub);
 	}
 }
@@ -3477,7 +3477,7 @@ sim_ready(int fd, const char *host, uint16_t port)
 
 	n = snprintf(line, sizeof(line), "%s:%u\n", host, port);
 	if (write(fd, line, (size_t)n) != n)
-		fatal("--ready-fd %d", fd);
+		fatal("cannot write --ready-fd", "fd=%d", fd);
 	close(fd);
 }
 
@@ -3487,7 +3487,7 @@ signal_cb(evutil_socket_t sig, short events, void *arg)
 {
 	(void)events;
 	(void)arg;
-	log_info("exiting on signal\tsignal=%d", (int)sig);
+	log_info("exiting on signal", "signal=%d", (int)sig);
 	event_base_loopexit(sim.base, NULL);
 }
 
@@ -3519,7 +3519,7 @@ sim_init(const struct options *o)
 	const char *err;
 
 	if ((sim.spec = apispec_load(o->spec, &err)) == NULL)
-		fatalx("cannot load Bot API list\tpath=%s error=\"%s\"", o->spec, err);
+		fatalx("cannot load Bot API list", "path=%s error=%s", o->spec, err);
 	sim_media_dir(o->media_dir);
 	sim.token = o->token;
 	sim.bot_id = sim_bot_id(o->token);
@@ -3567,7 +3567,7 @@ main(int argc, char **argv)
 	if (sigterm == NULL || sigint == NULL ||
 	    evsignal_add(sigterm, NULL) == -1 || evsignal_add(sigint, NULL) == -1)
 		fatalx("cannot set up signal events");
-	log_info("listening\taddr=%s:%u api=\"%s\" methods=%zu media_dir=%s",
+	log_info("listening", "addr=%s:%u api=%s methods=%zu media_dir=%s",
 	    host, port, apispec_version(sim.spec), apispec_nmethods(sim.spec),
 	    sim.media_dir);
 	if (o.ready_fd != -1)

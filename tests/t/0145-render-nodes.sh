@@ -11,7 +11,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "ok 1 # skip: render nodes run as another user only when root starts them"
+	t_skip "render nodes run as another user only when root starts them"
 	exit 0
 fi
 # Redis on loopback TCP with a password, as a shared Redis would be.

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "ok 1 # skip: renderers change uid and network namespace only as root"
+	t_skip "renderers change uid and network namespace only as root"
 	exit 0
 fi
 export GREETBOT_WORKERS=2

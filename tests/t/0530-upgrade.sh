@@ -118,8 +118,8 @@ fi
 wait "$GB_PID" && rc=0 || rc=$?
 GB_PID=
 t_check "and exits non-zero ($rc)" test "$rc" -ne 0
-t_check "saying: database schema version $((newest + 1)) is newer than this program's $newest" \
-	grep -qF "database schema version $((newest + 1)) is newer than this program's $newest" \
+t_check "saying so, with both versions: $((newest + 1)), this program's $newest" \
+	grep -qF "msg=\"the database is newer than this program: upgrade greetbot\" schema_version=$((newest + 1)) program_schema_version=$newest" \
 	"$T/newer.log"
 t_check "the database is left as it was" \
 	test "$(q "$T/newer/greetbot.db" "PRAGMA user_version")" = $((newest + 1))

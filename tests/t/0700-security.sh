@@ -76,7 +76,7 @@ if [ "$default_http" = 1 ]; then
 		t_jq '.greetbotd.healthy == true' < <(env -u GREETBOT_HTTP_LISTEN \
 			GREETBOT_STATE_DIR="$T/state" "$BIN/greetctl" --json status)
 else
-	t_ok "# SKIP port 8080 is in use: the default http_listen cannot be started"
+	t_skip "port 8080 is in use: the default http_listen cannot be started"
 fi
 port=${GB_HTTP##*:}
 t_check "/health answers on 127.0.0.1:$port" curl -fsS -m 2 "http://127.0.0.1:$port/health"

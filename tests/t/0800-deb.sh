@@ -25,7 +25,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "ok 1 # skip: debootstrap, chroot and mount namespaces need root"
+	t_skip "debootstrap, chroot and mount namespaces need root"
 	exit 0
 fi
 prepare_only=0

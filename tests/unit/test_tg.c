@@ -398,7 +398,7 @@ make_file(const char *path, size_t n)
 	memcpy(b + 100, "\r\n--boundary\r\n", 14);
 	b[0] = 0;
 	if ((f = fopen(path, "wb")) == NULL || fwrite(b, 1, n, f) != n)
-		fatal("write %s", path);
+		fatal("write", "path=%s", path);
 	fclose(f);
 	return b;
 }
@@ -471,7 +471,7 @@ test_upload(struct tg *tg)
 	snprintf(other, sizeof(other), "%s.new", path);
 	free(make_file(other, n + 5000));
 	if (rename(other, path) == -1)
-		fatal("rename %s", other);
+		fatal("rename", "path=%s", other);
 	UNIT_CHECK(run_until(&g.called, 1, 5000) && g.ok, "upload of a replaced file answered ok");
 	len = 0;
 	part = part_body("filename=\"y.mp4\"", &len);
@@ -582,7 +582,7 @@ check_stderr(int saved, const char *path)
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	if ((f = fopen(path, "rb")) == NULL)
-		fatal("fopen %s", path);
+		fatal("fopen", "path=%s", path);
 	fseek(f, 0, SEEK_END);
 	n = ftell(f);
 	rewind(f);
