@@ -34,9 +34,9 @@ sed -i 's|^help = .*|help = Edited help text.|' "$T/messages/ru"
 printf 'max_attempts = 2\nrate_chat = 2\nbot_id = other\n' >"$T/greetbot.conf"
 kill -HUP "$GB_PID"
 t_check "greetbotd reloads the configuration; bot_id waits for a restart" \
-	t_wait_log "$T/greetbotd.log" 'proc=greetbotd msg="configuration reloaded" changed="bot_id\(needs restart\),webhook_path\(needs restart\),max_attempts,rate_chat"'
+	t_wait_log "$T/greetbotd.log" 'proc=greetbotd msg="configuration reloaded" changed="bot_id\(needs restart\),webhook_path\(needs restart\),max_attempts,rate_chat'
 t_check "so does the bot" \
-	t_wait_log "$T/greetbotd.log" 'proc=greetbot-tg msg="configuration reloaded" changed="bot_id\(needs restart\),webhook_path\(needs restart\),max_attempts,rate_chat"'
+	t_wait_log "$T/greetbotd.log" 'proc=greetbot-tg msg="configuration reloaded" changed="bot_id\(needs restart\),webhook_path\(needs restart\),max_attempts,rate_chat'
 t_check "SIGHUP reaches greetbot-tg, which reloads" \
 	t_wait_log "$T/greetbotd.log" 'proc=greetbot-tg msg=reloaded'
 sim_post message chat_id=3002 text=/help language_code=ru >/dev/null
