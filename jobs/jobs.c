@@ -562,25 +562,39 @@ jobs_file_gone(int64_t asset)
 
 /* --- greetbotd: publishing and claiming ---------------------------------- */
 
-int
-jobs_published(int64_t job, int scheduled)
+/* One job's publish, inside the caller's transaction. */
+static void
+job_published(int64_t job, int scheduled)
 {
-	int own = db_tx_begin(env.db);
-	enum job_state s = job_state_of(job);
+	sqlite3_stmt *st = db_prep(env.db, "SELECT state, published_at IS NOT NULL FROM jobs "
+	    "WHERE id = ?", "l", job);
+	enum job_state s = JOB_NONE;
+	enum job_event ev = scheduled ? JEV_SCHEDULED : JEV_PUBLISHED;
+	int marked = 1;
 
+	if (db_step(st) == SQLITE_ROW) {
+		s = job_state_parse((const char *)sqlite3_column_text(st, 0));
+		marked = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
 	/* Only an unpublished job: a publish that crossed a claim, or Redis
 	 * answering twice, changes nothing. */
-	if (db_int(env.db, 1, "SELECT published_at IS NOT NULL FROM jobs WHERE id = ?", "l",
-	    job) == 0) {
-		enum job_event ev = scheduled ? JEV_SCHEDULED : JEV_PUBLISHED;
+	if (marked)
+		return;
+	if (job_next(ev, s) >= 0)
+		job_move(job, s, job_next(ev, s), ev, NULL, "published_at = ?", "l", db_now());
+	else	/* finished by now: only the mark */
+		db_run(env.db, "UPDATE jobs SET published_at = ? WHERE id = ?", "ll", db_now(),
+		    job);
+}
 
-		if (job_next(ev, s) >= 0)
-			job_move(job, s, job_next(ev, s), ev, NULL, "published_at = ?", "l",
-			    db_now());
-		else	/* running or finished by now: only the mark */
-			db_run(env.db, "UPDATE jobs SET published_at = ? WHERE id = ?", "ll",
-			    db_now(), job);
-	}
+int
+jobs_published(const struct jobs_publish *p, size_t n)
+{
+	int own = db_tx_begin(env.db);
+
+	for (size_t i = 0; i < n; i++)
+		job_published(p[i].job, p[i].scheduled);
 	db_tx_end(env.db, own, 1);
 	return 0;
 }

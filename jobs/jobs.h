@@ -14,6 +14,7 @@
 #define GREETBOT_JOBS_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct config;
@@ -170,8 +171,13 @@ int	 jobs_file_gone(int64_t asset);
 
 /* --- greetbotd: the relay, workers, render nodes ------------------------- */
 
-/* The job is on the stream (due) or in the retry set (scheduled). */
-int	 jobs_published(int64_t job, int scheduled);
+/* Jobs Redis has taken: on the stream (due) or in the retry set
+ * (scheduled). One transaction for a batch of them. */
+struct jobs_publish {
+	int64_t	 job;
+	int	 scheduled;
+};
+int	 jobs_published(const struct jobs_publish *, size_t n);
 /* Redis lost its data: every unfinished job is published again. Returns
  * how many. */
 int	 jobs_redis_lost(void);

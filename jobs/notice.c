@@ -13,6 +13,18 @@
 #include "texts.h"
 #include "xmalloc.h"
 
+/* Rows written since notice_written last looked. */
+static int written;
+
+int
+notice_written(void)
+{
+	int n = written;
+
+	written = 0;
+	return n;
+}
+
 /* The texts a bot's parents read (NULL: texts_get falls back to keys). */
 static const struct texts *
 bot_texts(const char *bot)
@@ -42,6 +54,7 @@ notice_video(int64_t asset)
 		cJSON_AddBoolToObject(j, "supports_streaming", 1);
 		db_outbox_add(db, bot, sqlite3_column_int64(st, 1), "video", "sendVideo", j,
 		    sqlite3_column_int64(st, 0), asset);
+		written++;
 		free(caption);
 	}
 	sqlite3_finalize(st);
@@ -89,6 +102,7 @@ notice_failed(int64_t asset, const char *display)
 		cJSON_AddItemToObject(p, "reply_markup", retry_keyboard(tx, lang, asset));
 		db_outbox_add(db, bot, sqlite3_column_int64(st, 1), "notice", "sendMessage", p,
 		    sqlite3_column_int64(st, 0), asset);
+		written++;
 		free(text);
 	}
 	sqlite3_finalize(st);
@@ -118,6 +132,7 @@ progress_edit(const char *bot, int64_t request, int64_t chat, int64_t message_id
 	cJSON_AddNumberToObject(j, "message_id", (double)message_id);
 	cJSON_AddStringToObject(j, "text", text);
 	params = cJSON_PrintUnformatted(j);
+	written++;
 	if (db_run(db, "UPDATE outbox SET params = ? WHERE request_id = ? AND kind = 'progress' "
 	    "AND state = 'PENDING'", "sl", params, request) == 0)
 		db_run(db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, request_id, "
@@ -183,6 +198,7 @@ alert_admin(const char *bot, const char *what, const char *text)
 	cJSON_AddNumberToObject(p, "chat_id", (double)bc->admin_chat_id);
 	cJSON_AddStringToObject(p, "text", msg);
 	db_outbox_add(e->db, bc->bot_id, bc->admin_chat_id, "alert", "sendMessage", p, 0, 0);
+	written++;
 	db_run(e->db, "INSERT INTO alerts (cause, window_start, suppressed) VALUES (?, ?, 0) ON "
 	    "CONFLICT (cause) DO UPDATE SET window_start = excluded.window_start, suppressed = "
 	    "0", "sl", cause, db_now());

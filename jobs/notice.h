@@ -24,4 +24,8 @@ void	notice_progress(int64_t asset, const char *display, double progress);
 void	notice_alert_failure(const char *bot, const char *tmpl, int64_t job, int64_t asset,
 	    const char *status, const char *cause);
 
+/* How many outbox rows these wrote since it was last asked (then 0): the
+ * bots need waking only when some were. */
+int	notice_written(void);
+
 #endif

@@ -2,8 +2,9 @@
  * relay.c: the job outbox, SQLite -> Redis. A job is written to SQLite
  * with its cause (the bot's confirm, a retry); the relay publishes it: due
  * ones to the stream, retries that wait to the retry set. It is marked
- * published only after Redis answered, so a crash between the two
- * publishes it again, which idempotent jobs make harmless.
+ * published only after Redis answered (a batch at a time, in one
+ * transaction), so a crash between the two publishes it again, which
+ * idempotent jobs make harmless.
  */
 #include <stdlib.h>
 
@@ -14,16 +15,26 @@
 
 #define RELAY_BATCH	100
 
+/* The batch in flight: the jobs Redis has taken so far, marked published
+ * in one transaction once every answer of the batch is in. */
+static struct jobs_publish	 answered[RELAY_BATCH];
+static size_t			 nanswered;
+
 static void
 relay_published(int ok, int64_t job_id, void *arg)
 {
-	int scheduled = arg != NULL;
-
-	rn.relaying--;
-	if (ok)
-		jobs_published(job_id, scheduled);
-	if (rn.relaying == 0 && ok)
+	if (ok && nanswered < RELAY_BATCH) {
+		answered[nanswered].job = job_id;
+		answered[nanswered++].scheduled = arg != NULL;
+	}
+	if (--rn.relaying > 0)
+		return;
+	if (nanswered > 0 && rn.db != NULL)
+		jobs_published(answered, nanswered);
+	if (nanswered > 0) {
+		nanswered = 0;
 		relay_run();
+	}
 }
 
 /* One batch at a time; the next when Redis has answered for this one. */

@@ -303,17 +303,17 @@ sandbox_can_read(const struct sandbox *sb, const char *path)
 }
 
 void
-sandbox_describe(const struct sandbox *sb, char *buf, size_t len)
+sandbox_log(const struct sandbox *sb)
 {
 	const char *net = sb->netns >= 0 ? "none (empty network namespace)" :
 	    "shared (not root: no network namespace)";
 
 	if (!sb->drop)
-		snprintf(buf, len, "user=self network=\"%s\"", net);
+		log_info("renderers isolated", "user=self network=%s", net);
 	else if (sb->uid_base == 0)
-		snprintf(buf, len, "uid=%u group=%s per_slot=no network=\"%s\"",
+		log_info("renderers isolated", "uid=%u group=%s per_slot=no network=%s",
 		    (unsigned)sb->user_uid, sb->group, net);
 	else
-		snprintf(buf, len, "uids=%u.. group=%s per_slot=yes network=\"%s\"",
+		log_info("renderers isolated", "uids=%u.. group=%s per_slot=yes network=%s",
 		    (unsigned)sb->uid_base, sb->group, net);
 }

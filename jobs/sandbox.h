@@ -65,7 +65,7 @@ int	 sandbox_check(const struct sandbox *, const char *const *dirs, size_t ndirs
 	    const char *script, char *err, size_t errlen);
 /* 1 when a renderer could open path for reading (a secret that leaks). */
 int	 sandbox_can_read(const struct sandbox *, const char *path);
-/* One line saying how renderers are isolated, for the start-up log. */
-void	 sandbox_describe(const struct sandbox *, char *buf, size_t len);
+/* The start-up log's line saying how renderers are isolated. */
+void	 sandbox_log(const struct sandbox *);
 
 #endif

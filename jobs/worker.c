@@ -141,7 +141,8 @@ job_done(const struct render_outcome *o, void *arg)
 	    "seconds=%.2f cpu=%.2f rss_kb=%ld", (long long)j->id, (long long)j->asset_id,
 	    status, o->exit_code, o->signal, o->duration, o->cpu_seconds, o->max_rss_kb);
 	queue_ack(rn.queue, j->entry_id);
-	rn.wake_bots();
+	if (notice_written() > 0)
+		rn.wake_bots();
 	free(output);
 	free(kept);
 	worker_finished(j);
@@ -165,7 +166,8 @@ job_progress(double p, void *arg)
 	db_begin(rn.db);
 	notice_progress(j->asset_id, j->name, p);
 	db_commit(rn.db);
-	rn.wake_bots();
+	if (notice_written() > 0)
+		rn.wake_bots();
 }
 
 /* A free worker slot: each has its own uid, so RLIMIT_NPROC is its own. */

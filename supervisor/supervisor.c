@@ -317,13 +317,12 @@ setup_dirs(void)
 static void
 setup_sandbox(void)
 {
-	char err[512], how[256];
+	char err[512];
 
 	if (sandbox_init(&sv.sb, &sv.cfg, SANDBOX_SLOT_WORKER + sv.cfg.workers, err,
 	    sizeof(err)) == -1)
 		fatalx("renderers cannot be isolated", "reason=%s", err);
-	sandbox_describe(&sv.sb, how, sizeof(how));
-	log_info("renderers isolated", "%s", how);
+	sandbox_log(&sv.sb);
 	/* Each bot's token file, or the config file when a token is in it. */
 	for (int i = 0; i < sv.cfg.nbots; i++) {
 		const struct config *bc = sv.cfg.bots[i].cfg;

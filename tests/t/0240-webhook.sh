@@ -60,7 +60,7 @@ export GREETBOT_TELEGRAM_MODE=webhook GREETBOT_WEBHOOK_URL=$hook \
 	GREETBOT_WEBHOOK_SECRET_FILE=$T/webhook.secret GREETBOT_WEBHOOK_MAX_CONNECTIONS=7
 t0=$SECONDS
 gb_start
-t_check "greetbot-tg sets the webhook" t_wait_log "$T/greetbotd.log" 'setWebhook done' 30
+t_check "greetbot-tg sets the webhook" t_wait_log "$T/greetbotd.log" 'msg="webhook call done" method=setWebhook' 30
 
 info=$(api getWebhookInfo)
 t_check "setWebhook carried the url, max_connections and the polling list of allowed_updates" \
@@ -139,7 +139,7 @@ id=$(sim_post message chat_id=7004 text=/help language_code=en | jq -r .update_i
 t_check "tgsim keeps it while the bot is down" \
 	t_wait_log "$T/tgsim.log" "webhook delivery failed.*update_id=$id" 10
 GREETBOT_TELEGRAM_MODE=polling gb_start
-t_check "polling starts with deleteWebhook" t_wait_log "$T/greetbotd.log" 'deleteWebhook done' 30
+t_check "polling starts with deleteWebhook" t_wait_log "$T/greetbotd.log" 'msg="webhook call done" method=deleteWebhook' 30
 t_check "the webhook is gone" t_jq '.result.url == ""' <<<"$(api getWebhookInfo)"
 t_check "the update that waited is polled and answered" \
 	t_jq '.messages | length == 1' <<<"$(sim_wait 7004 0 1 30)"

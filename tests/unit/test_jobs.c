@@ -163,7 +163,7 @@ fire(enum job_event ev, enum job_state from, int64_t *asset)
 	switch (ev) {
 	case JEV_PUBLISHED:
 	case JEV_SCHEDULED:
-		jobs_published(job, ev == JEV_SCHEDULED);
+		jobs_published(&(struct jobs_publish){ job, ev == JEV_SCHEDULED }, 1);
 		break;
 	case JEV_CLAIMED:
 		/* A retry is claimable only once due. */
