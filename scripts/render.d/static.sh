@@ -63,7 +63,7 @@ bg_probe() {
 # the video, faded in and out as AAC (bed.m4a, what is heard wherever the
 # voice is not). w*.nut (listed in w.ffconcat) hold a lossless copy of the
 # window's background, bed.nut the bed as PCM (a second longer than the
-# video), which the per-name mix starts from; widths.sh the font's advance
+# video), which the per-name mix starts from; widths the font's advance
 # widths (fontwidths.pl), with which the name is measured.
 static_build() {
 	local out=$1 fps=${conf[fps]} W=${conf[width]} H=${conf[height]}
@@ -152,7 +152,7 @@ static_build() {
 	maps+=(-map '[F]' "${AENC[@]}" -f mp4 "file:$out/bed.m4a")
 	dec end $((t_total + 1000))
 	bg_probe
-	perl "$parts/fontwidths.pl" "$font_path" >"$out/widths.sh" 2>fontwidths.log || {
+	perl "$parts/fontwidths.pl" "$font_path" >"$out/widths" 2>fontwidths.log || {
 		cat fontwidths.log >&2
 		die $EX_CONFIG "template.conf: font: cannot read ${conf[font]} as a TrueType/OpenType font"
 	}

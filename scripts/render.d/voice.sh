@@ -49,8 +49,10 @@ voice_pick() {
 		key=${ok[*]}
 		key=${key//\//%}
 		file=$cache/voice-${key// /,}
+		# Data from the shared cache: used only when it is one of the
+		# candidates (which passed the pattern above).
 		if [ -z "${1:-}" ] && [ -f "$file" ] && IFS= read -r voice <"$file" &&
-			[ -n "$voice" ]; then
+			[[ " ${ok[*]} " == *" $voice "* ]] && [[ $voice != *" "* ]]; then
 			voice_cached=$file
 			[ "$voice" = "${cands[0]}" ] || printf 'render.sh: voice %s unavailable, using %s\n' \
 				"${cands[0]}" "$voice" >&2
