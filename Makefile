@@ -141,6 +141,7 @@ install: $(PROGS) media
 	install -m 755 scripts/render.sh $(DESTDIR)$(SHARE)/scripts/render.sh
 	install -m 644 scripts/render.d/*.sh $(DESTDIR)$(SHARE)/scripts/render.d/
 	install -m 755 scripts/render.d/*.pl $(DESTDIR)$(SHARE)/scripts/render.d/
+	install -m 644 scripts/render.d/*.txt $(DESTDIR)$(SHARE)/scripts/render.d/
 	for d in templates messages data; do \
 	    find "$$d" -type d -exec install -d -m 755 '$(DESTDIR)$(SHARE)/{}' ';' && \
 	    find "$$d" -type f ! -name '.*' ! -perm -u+x \

@@ -20,6 +20,7 @@
 #   join.sh      the MP4 from cached and new parts
 #   mp4join.pl   the MP4 joiner (perl, no decoding), run by join.sh
 #   fontwidths.pl  a font's advance widths, for measuring the name
+#   stresses-ru.txt  the stresses of common Russian names (voice.sh)
 #
 # Speed: a new name costs one espeak-ng, one ffmpeg and one small perl.
 # Once per template version, $GREETBOT_CACHE_DIR receives the video before

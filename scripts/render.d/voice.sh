@@ -138,19 +138,34 @@ part_mark() {
 	fi
 }
 
-# stress_load FILE: read the template's known stresses into known_stress
-# (part in lower case -> vowel index). Lines starting with # are comments.
+# stress_load FILE...: read the known stresses of the name's words from
+# each FILE in turn (a later one wins) into known_stress (part in lower
+# case -> vowel index). Lines starting with # are comments. Only the lines
+# naming a part of this name are looked at closely (name_parts), so that
+# a list of hundreds of names costs a few milliseconds per name.
 stress_load() {
-	local line p
-	readable "$1" || return 0
-	while IFS= read -r line || [ -n "$line" ]; do
-		[[ $line == '#'* ]] && continue
-		line=${line//-/ }
-		for p in $line; do
-			part_mark "$p"
-			[ "$REPLY" -eq 0 ] || known_stress[$lc]=$REPLY
-		done
-	done <"$1"
+	local f line p l
+	local -A name_parts=()
+	line=${name//-/ }
+	for p in $line; do
+		l=${p,,}
+		l=${l//$'\u0301'/}
+		[ -z "$l" ] || name_parts[$l]=1
+	done
+	for f; do
+		readable "$f" || continue
+		while IFS= read -r line || [ -n "$line" ]; do
+			[[ $line == '#'* ]] && continue
+			line=${line//-/ }
+			for p in $line; do
+				l=${p,,}
+				l=${l//$'\u0301'/}
+				[ -n "$l" ] && [ -n "${name_parts[$l]:-}" ] || continue
+				part_mark "$p"
+				[ "$REPLY" -eq 0 ] || known_stress[$lc]=$REPLY
+			done
+		done <"$f"
+	done
 }
 
 # vowel_tok TOKEN: TOKEN (an espeak-ng phoneme, stress marks stripped) is
@@ -250,7 +265,7 @@ try_stress() {
 # spoken_name: set spoken (the name as espeak-ng is to read it) and
 # stress_out (the stress that makes a difference, see above).
 spoken_name() {
-	local want=${GREETBOT_STRESS:-} rest=$name p sep mark file text c i=0
+	local want=${GREETBOT_STRESS:-} rest=$name p sep mark file text c i=0 lang
 	local eff_m eff_f d0
 	local -a marks=() t0 v0
 	spoken=$name stress_out=''
@@ -259,7 +274,11 @@ spoken_name() {
 		want=''
 	fi
 	IFS=, read -r -a marks <<<"$want"
-	stress_load "$tdir/stresses"
+	# The list shared by the templates of the language (render.d/), then
+	# the template's own.
+	lang=${conf[language]:-ru}
+	[[ $lang =~ ^[a-z]{2,3}$ ]] || lang=''
+	stress_load ${lang:+"$parts/stresses-$lang.txt"} "$tdir/stresses"
 	[ -n "$want" ] || [ "${#known_stress[@]}" -gt 0 ] || return 0
 	spoken=''
 	while [ -n "$rest" ]; do
