@@ -82,14 +82,15 @@ text_width() {
 # size_for N UNITS: set REPLY to the largest font size at which N lines,
 # the widest UNITS font units wide, fit the frame at the peak of the
 # entrance (x1.1 when text_pop is on): the widest line with its border
-# inside 90% of the width, the lines (1.2 em apart) inside 40% of the
-# height; at most text_size, at least 8.
+# inside the width of text_area (90% of the frame's by default), the lines
+# (1.2 em apart) inside its height (40% of the frame's); at most
+# text_size, at least 8.
 size_for() {
 	local n=$1 u=$2 peak=100 s a
 	[ "${m[text_pop]}" -eq 0 ] || peak=110
-	a=$((conf[width] * 90 / 100 - 2 * conf[text_border_width]))
+	a=$((area_px[2] - 2 * conf[text_border_width]))
 	s=$((a * fw_upem * 100 / ((u > 0 ? u : 1) * peak)))
-	a=$((conf[height] * 40 * 100 * 10 / (100 * n * 12 * peak)))
+	a=$((area_px[3] * 100 * 10 / (n * 12 * peak)))
 	[ "$a" -ge "$s" ] || s=$a
 	[ "${conf[text_size]}" -ge "$s" ] || s=${conf[text_size]}
 	[ "$s" -ge 8 ] || s=8
