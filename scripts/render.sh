@@ -22,7 +22,8 @@
 #   fontwidths.pl  a font's advance widths, for measuring the name
 #   stresses-ru.txt  the stresses of common Russian names (voice.sh)
 #
-# Speed: a new name costs one espeak-ng, one ffmpeg and one small perl.
+# Speed: a new name costs one espeak-ng, one ffmpeg and one small perl
+# (with voice_loudness, one more short ffmpeg measuring the voice).
 # Once per template version, $GREETBOT_CACHE_DIR receives the video before
 # and after the personalised window (encoded), the window's background
 # (raw) and the music bed (PCM and AAC). Per name, the one ffmpeg encodes
