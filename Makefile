@@ -50,6 +50,8 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 TEMPLATES = $(wildcard templates/*/template.conf)
 MEDIA_STAMPS = $(TEMPLATES:%/template.conf=%/.media-stamp)
+# What `make media` makes the party greetings from: drawings, the song.
+MEDIA_SRC = $(wildcard scripts/media/*)
 # Small-frame copies for the tests of the order path (tests/small-template.sh).
 TEST_TEMPLATES = $(TEMPLATES:templates/%/template.conf=$(BUILD)/test-templates/%/.media-stamp)
 
@@ -94,14 +96,15 @@ media: $(MEDIA_STAMPS)
 
 .SECONDEXPANSION:
 $(BUILD)/test-templates/%/.media-stamp: $$(filter-out templates/$$*/media,$$(wildcard templates/$$*/*)) \
-    scripts/gen-media.sh tests/small-template.sh
+    scripts/gen-media.sh $(MEDIA_SRC) tests/small-template.sh
 	@rm -rf $(@D)
 	@tests/small-template.sh templates/$* $(@D)
 	@scripts/gen-media.sh $(@D)
 	@touch $@
 
-# Template media are made from ffmpeg's own sources; nothing is downloaded.
-templates/%/.media-stamp: templates/%/template.conf scripts/gen-media.sh
+# Template media are made from ffmpeg's own sources, the SVG drawings
+# (rsvg-convert) and the song's notes (fluidsynth); nothing is downloaded.
+templates/%/.media-stamp: templates/%/template.conf scripts/gen-media.sh $(MEDIA_SRC)
 	@scripts/gen-media.sh templates/$*
 	@touch $@
 
@@ -167,6 +170,7 @@ install: $(PROGS) media
 	install -m 755 scripts/render.sh $(DESTDIR)$(SHARE)/scripts/render.sh
 	install -m 644 scripts/render.d/*.sh $(DESTDIR)$(SHARE)/scripts/render.d/
 	install -m 755 scripts/render.d/*.pl $(DESTDIR)$(SHARE)/scripts/render.d/
+	install -m 644 scripts/render.d/*.txt $(DESTDIR)$(SHARE)/scripts/render.d/
 	for d in templates messages data; do \
 	    find "$$d" -type d -exec install -d -m 755 '$(DESTDIR)$(SHARE)/{}' ';' && \
 	    find "$$d" -type f ! -name '.*' ! -perm -u+x \

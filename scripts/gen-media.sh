@@ -23,11 +23,11 @@ conf_file=$dir/template.conf
 
 # Only the keys this script needs; render.sh does the real validation.
 declare -A conf=([width]=1280 [height]=720 [fps]=25 [duration]=7
-	[media_style]=warm [name_start]=0 [name_end]=0)
+	[media_style]=warm [name_start]=0 [name_end]=0 [voice_offset]=0.2)
 while IFS= read -r line || [ -n "$line" ]; do
 	if [[ $line =~ ^[[:space:]]*([a-z_]+)[[:space:]]*=[[:space:]]*([^[:space:]]*) ]]; then
 		case ${BASH_REMATCH[1]} in
-		width | height | fps | duration | media_style | name_start | name_end)
+		width | height | fps | duration | media_style | name_start | name_end | voice_offset)
 			conf[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
 			;;
 		esac
@@ -37,11 +37,21 @@ done <"$conf_file"
 w=${conf[width]} h=${conf[height]} fps=${conf[fps]}
 [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ && $fps =~ ^[0-9]+$ ]] ||
 	die "$conf_file: width, height and fps must be integers"
-for k in duration name_start name_end; do
+for k in duration name_start name_end voice_offset; do
 	[[ ${conf[$k]} =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$conf_file: $k must be a number"
 done
 # One second longer than the video: render.sh loops the media anyway.
 dur=$(awk -v d="${conf[duration]}" 'BEGIN { printf "%d", d + 1.999 }')
+
+# The party greetings: drawings, animation and the song (scripts/media/).
+case ${conf[media_style]} in
+party-warm | party-cool)
+	mkdir -p "$dir/media"
+	exec "$(dirname "$0")/media/party.sh" "$dir/media" "$w" "$h" "$fps" "$dur" \
+		"${conf[name_start]}" "$(awk -v s="${conf[name_start]}" -v o="${conf[voice_offset]}" \
+			'BEGIN { print s + o }')" "${conf[media_style]#party-}"
+	;;
+esac
 
 # A style is: three gradient colours, gradient type, random seeds, the
 # music's root frequency (Hz) and note length (s).

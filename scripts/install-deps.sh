@@ -13,6 +13,11 @@ packages=(
 	libevent-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev
 	libsqlite3-dev libunistring-dev
 	sqlite3 redis-server ffmpeg espeak-ng fonts-dejavu-core
+	# Fonts the shipped templates draw with (at render time: also the
+	# .deb's Depends).
+	fonts-urw-base35 fonts-comfortaa
+	# `make media` only: the drawings rasterised, the song played.
+	librsvg2-bin fluidsynth fluid-soundfont-gm
 	curl jq ca-certificates procps iproute2 shellcheck
 	# promtool, for the tests of /metrics and the shipped alert rules
 	prometheus

@@ -20,8 +20,10 @@
 #   join.sh      the MP4 from cached and new parts
 #   mp4join.pl   the MP4 joiner (perl, no decoding), run by join.sh
 #   fontwidths.pl  a font's advance widths, for measuring the name
+#   stresses-ru.txt  the stresses of common Russian names (voice.sh)
 #
-# Speed: a new name costs one espeak-ng, one ffmpeg and one small perl.
+# Speed: a new name costs one espeak-ng, one ffmpeg and one small perl
+# (with voice_loudness, one more short ffmpeg measuring the voice).
 # Once per template version, $GREETBOT_CACHE_DIR receives the video before
 # and after the personalised window (encoded), the window's background
 # (raw) and the music bed (PCM and AAC). Per name, the one ffmpeg encodes
@@ -111,14 +113,17 @@ progress 0.15
 if [ "$mode" = preview ]; then
 	preview
 else
-	# The font is named in filter strings: by its path when that is plain,
-	# else through a symlink.
-	# shellcheck disable=SC2154 # font_path is set by render.d/conf.sh
-	font_ref=$font_path
-	if [[ ! $font_ref =~ ^[A-Za-z0-9_./-]+$ ]]; then
-		ln -sf "$font_path" font.ttf
-		font_ref=font.ttf
-	fi
+	# The fonts are named in filter strings: by their paths when those are
+	# plain, else through symlinks.
+	# shellcheck disable=SC2154 # the paths are set by render.d/conf.sh
+	font_link "$font_path" font.ttf
+	font_ref=$REPLY
+	font_link "$title_font_path" title-font.ttf
+	# shellcheck disable=SC2034 # read by render.d/static.sh
+	title_ref=$REPLY
+	font_link "$outro_font_path" outro-font.ttf
+	# shellcheck disable=SC2034 # read by render.d/static.sh
+	outro_ref=$REPLY
 	static_get
 	progress 0.45
 	encode

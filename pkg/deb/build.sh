@@ -28,8 +28,10 @@ arch=$(dpkg --print-architecture)
 
 # Programs greetbotd and the render script run, beyond the libraries
 # dpkg-shlibdeps finds: adduser (postinst), procps (ExecReload's kill).
-# bash and perl-base are essential.
-runtime='adduser, espeak-ng, ffmpeg, fonts-dejavu-core, procps, redis-server'
+# bash and perl-base are essential. The fonts are those the shipped
+# templates draw with (fonts-urw-base35: URW Bookman for the title and
+# the name; fonts-comfortaa: the wishes), read at render time.
+runtime='adduser, espeak-ng, ffmpeg, fonts-comfortaa, fonts-dejavu-core, fonts-urw-base35, procps, redis-server'
 
 bins=("$root/usr/bin/greetbotd" "$root/usr/bin/greetctl" "$root/usr/bin/tgsim"
 	"$root/usr/libexec/greetbot/greetbot-tg")

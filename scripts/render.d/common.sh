@@ -5,7 +5,7 @@
 # shellcheck disable=SC2034,SC2154
 
 # Bump when what is cached changes shape, so old cache entries are ignored.
-readonly RENDER_VERSION=6
+readonly RENDER_VERSION=7
 readonly EX_USAGE=64 EX_DATAERR=65 EX_TEMPFAIL=75 EX_CONFIG=78
 readonly MAX_NAME_CHARS=128
 # Audio: sample rate, and the AAC frame length in samples.

@@ -19,7 +19,8 @@ for k in voice voice_fallbacks voice_rate voice_pitch voice_volume \
 	text_fade text_pop title_in outro outro_start outro_size outro_color outro_x outro_y \
 	duration name_start name_end min_duration max_duration \
 	background music music_volume music_duck width height fps crf preset \
-	media_style language join; do
+	media_style language join title_font outro_font text_area text_shadow_color \
+	text_shadow_x text_shadow_y text_drop voice_loudness preview_loudness; do
 	known[$k]=1
 done
 
@@ -100,6 +101,38 @@ position() {
 	conf[$1]=$v
 }
 
+# lufs KEY: an integrated loudness target, a negative decimal of LUFS
+# from -40 to -5 ("-16", "-13.5"); its thousandths (positive) go to
+# m[KEY]. Empty: none.
+lufs() {
+	m[$1]=''
+	[ -n "${conf[$1]}" ] || return 0
+	if [[ ! ${conf[$1]} =~ ^-([0-9]{1,2}(\.[0-9]{1,3})?)$ ]] || ! milli "${BASH_REMATCH[1]}" ||
+		! in_range "$REPLY" 5000 40000; then
+		die $EX_CONFIG "template.conf: '$1' must be a loudness from -40 to -5 (LUFS)"
+	fi
+	m[$1]=$REPLY
+}
+
+# area KEY: four decimals from 0 to 1 (left, top, width, height as
+# fractions of the frame) inside the frame; set area_px to them in pixels
+# (x, y, w, h).
+area() {
+	local -a v a=()
+	local k
+	read -r -a v <<<"${conf[$1]}"
+	[ "${#v[@]}" -eq 4 ] || die $EX_CONFIG "template.conf: '$1' must be four fractions: left top width height"
+	for k in 0 1 2 3; do
+		milli "${v[k]}" && in_range "$REPLY" 0 1000 ||
+			die $EX_CONFIG "template.conf: '$1' must be four fractions: left top width height"
+		a+=("$REPLY")
+	done
+	[ $((a[0] + a[2])) -le 1000 ] && [ $((a[1] + a[3])) -le 1000 ] && [ "${a[2]}" -gt 0 ] &&
+		[ "${a[3]}" -gt 0 ] || die $EX_CONFIG "template.conf: '$1' must lie inside the frame"
+	area_px=($((conf[width] * a[0] / 1000)) $((conf[height] * a[1] / 1000))
+		$((conf[width] * a[2] / 1000)) $((conf[height] * a[3] / 1000)))
+}
+
 # tfile KEY: resolve KEY's path against the template dir into REPLY; it
 # must be a readable file.
 tfile() {
@@ -147,6 +180,15 @@ conf_check() {
 	default crf 26
 	default preset veryfast
 	default join fast
+	default title_font "${conf[font]:-}"
+	default outro_font "${conf[font]:-}"
+	default text_area '0.05 0.3 0.9 0.4'
+	default text_shadow_color black@0.35
+	default text_shadow_x 0
+	default text_shadow_y ''
+	default text_drop 0
+	default voice_loudness ''
+	default preview_loudness ''
 
 	int voice_rate 80 450
 	int voice_pitch 0 99
@@ -157,6 +199,14 @@ conf_check() {
 	int text_border_width 0 20
 	num text_fade 0 5000
 	num text_pop 0 5000
+	num text_drop 0 500
+	color text_shadow_color
+	num text_shadow_x 0 500
+	[ -z "${conf[text_shadow_y]}" ] || num text_shadow_y 0 500
+	lufs voice_loudness
+	lufs preview_loudness
+	# The voice preview is as loud as the video when the voice is shaped.
+	[ -n "${m[preview_loudness]}" ] || [ -z "${m[voice_loudness]}" ] || m[preview_loudness]=16000
 	num title_in 0 5000
 	num outro_start 0 60000
 	int outro_size 8 400
@@ -168,6 +218,7 @@ conf_check() {
 	color text_border_color
 	position title_x x
 	position title_y y
+	conf[text_x_key]=${conf[text_x]}
 	position text_x x
 	# The keyword, before it becomes an expression: "center" stacks the
 	# lines around the middle (render.d/personal.sh).
@@ -183,6 +234,7 @@ conf_check() {
 	int width 64 1920
 	int height 64 1920
 	int fps 1 60
+	area text_area
 	# 0 would be lossless, which the High profile of every part cannot carry.
 	int crf 1 51
 	case ${conf[preset]} in
@@ -219,6 +271,10 @@ conf_check() {
 
 	tfile font
 	font_path=$REPLY
+	tfile title_font
+	title_font_path=$REPLY
+	tfile outro_font
+	outro_font_path=$REPLY
 	tfile background
 	bg_path=$REPLY
 	music_path=''

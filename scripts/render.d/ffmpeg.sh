@@ -65,12 +65,22 @@ venc() {
 # The AAC settings shared by the cached music bed and the per-name audio.
 readonly -a AENC=(-c:a aac -q:a 1.5)
 
-# drawtext FILE SIZE COLOR X Y [EXTRA]: set REPLY to drawtext options for
-# a text file: font, colour, border, position.
+# drawtext FONT FILE SIZE COLOR X Y [EXTRA]: set REPLY to drawtext options
+# for a text file: font (a font_link reference), colour, border, position.
 drawtext() {
 	printf -v REPLY "drawtext=fontfile=%s:textfile=%s:expansion=none:fontsize=%s:fontcolor=%s:borderw=%s:bordercolor=%s:x='%s':y='%s'%s" \
-		"$font_ref" "$1" "$2" "$3" "${conf[text_border_width]}" "${conf[text_border_color]}" \
-		"$4" "$5" "${6:-}"
+		"$1" "$2" "$3" "$4" "${conf[text_border_width]}" "${conf[text_border_color]}" \
+		"$5" "$6" "${7:-}"
+}
+
+# font_link PATH LINK: set REPLY to how a filter string names the font at
+# PATH: the path itself when it is plain (letters, digits, "_./-"), else
+# LINK, a symlink to it made in the work dir.
+font_link() {
+	REPLY=$1
+	[[ ! $REPLY =~ ^[A-Za-z0-9_./-]+$ ]] || return 0
+	ln -sf "$1" "$2"
+	REPLY=$2
 }
 
 # fades FIRST END: set REPLY to the filters that fade the whole sound in

@@ -1,15 +1,17 @@
 #!/usr/bin/perl
 # scripts/render.d/fontwidths.pl FONT: the advance widths of a TrueType or
-# OpenType font's characters, as bash that render.sh sources to measure a
-# name before drawing it (render.d/name.sh, layout). Run once per cache
-# entry (render.d/static.sh), not per name.
+# OpenType font's characters, as a plain data file that render.sh reads
+# (never sources: the cache holding it is shared by renders, and render
+# scripts only read data from it) to measure a name before drawing it
+# (render.d/name.sh, layout). Run once per cache entry
+# (render.d/static.sh), not per name.
 #
-# Prints fw_upem (units per em), fw_max (the widest advance in the font:
-# what a character outside the table is taken for, so that a measure never
-# comes out too narrow) and fw, an associative array of code point ->
-# advance (font units) for the scripts names are written in: Latin,
-# Greek, Cyrillic, their extensions and the punctuation a name may hold.
-# Kerning is left out: it only ever narrows a line.
+# Prints two lines of decimal numbers: "UPEM MAX" (units per em, and the
+# widest advance in the font: what a character outside the table is taken
+# for, so that a measure never comes out too narrow), then "CP:ADV ..."
+# (code point: advance in font units) for the scripts names are written
+# in: Latin, Greek, Cyrillic, their extensions and the punctuation a name
+# may hold. Kerning is left out: it only ever narrows a line.
 use strict;
 use warnings;
 
@@ -86,9 +88,8 @@ if ($bestfmt == 4) {
 	}
 }
 
-print "fw_upem=$upem\nfw_max=$max\nfw=(";
-for my $cp (sort { $a <=> $b } keys %glyph) {
-	my $g = $glyph{$cp};
-	printf " [%d]=%d", $cp, $adv[ $g < $nmetrics ? $g : $nmetrics - 1 ];
-}
-print " )\n";
+print "$upem $max\n";
+print join(" ", map {
+	my $g = $glyph{$_};
+	sprintf "%d:%d", $_, $adv[ $g < $nmetrics ? $g : $nmetrics - 1 ]
+} sort { $a <=> $b } keys %glyph), "\n";

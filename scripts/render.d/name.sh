@@ -45,6 +45,28 @@ put_name() {
 	REPLY=$out$rest
 }
 
+# widths_load FILE: fill fw (code point -> advance), fw_upem and fw_max
+# from the cached table fontwidths.pl wrote. It is data from the shared
+# cache, so it is parsed, never sourced: two lines of decimal numbers
+# ("UPEM MAX", then "CP:ADV ..."), checked whole before any is used (an
+# indexed or arithmetic context would evaluate anything else); a file
+# that does not parse is a broken cache entry (75, retried).
+widths_load() {
+	local head list p
+	local -a pairs
+	declare -gA fw=()
+	{ IFS= read -r head && IFS= read -r list; } <"$1" 2>/dev/null ||
+		die $EX_TEMPFAIL "cannot read the cached font widths $1"
+	[[ $head =~ ^([1-9][0-9]{0,5})\ ([0-9]{1,6})$ ]] &&
+		[[ $list =~ ^[0-9]{1,7}:[0-9]{1,6}(\ [0-9]{1,7}:[0-9]{1,6})*$ ]] ||
+		die $EX_TEMPFAIL "the cached font widths $1 do not parse"
+	fw_upem=$((10#${head% *})) fw_max=$((10#${head#* }))
+	read -r -a pairs <<<"$list"
+	for p in "${pairs[@]}"; do
+		fw[$((10#${p%%:*}))]=$((10#${p#*:}))
+	done
+}
+
 # text_width TEXT: set REPLY to TEXT's width in font units: the sum of its
 # characters' advances (fw, from the cached table that fontwidths.pl made;
 # a character outside it counts as the font's widest).
@@ -60,14 +82,15 @@ text_width() {
 # size_for N UNITS: set REPLY to the largest font size at which N lines,
 # the widest UNITS font units wide, fit the frame at the peak of the
 # entrance (x1.1 when text_pop is on): the widest line with its border
-# inside 90% of the width, the lines (1.2 em apart) inside 40% of the
-# height; at most text_size, at least 8.
+# inside the width of text_area (90% of the frame's by default), the lines
+# (1.2 em apart) inside its height (40% of the frame's); at most
+# text_size, at least 8.
 size_for() {
 	local n=$1 u=$2 peak=100 s a
 	[ "${m[text_pop]}" -eq 0 ] || peak=110
-	a=$((conf[width] * 90 / 100 - 2 * conf[text_border_width]))
+	a=$((area_px[2] - 2 * conf[text_border_width]))
 	s=$((a * fw_upem * 100 / ((u > 0 ? u : 1) * peak)))
-	a=$((conf[height] * 40 * 100 * 10 / (100 * n * 12 * peak)))
+	a=$((area_px[3] * 100 * 10 / (n * 12 * peak)))
 	[ "$a" -ge "$s" ] || s=$a
 	[ "${conf[text_size]}" -ge "$s" ] || s=${conf[text_size]}
 	[ "$s" -ge 8 ] || s=8
@@ -83,8 +106,7 @@ layout() {
 	local text one best=-1 i c l r wl wr s
 	put_name "${conf[text]}"
 	text=$REPLY
-	# shellcheck source=/dev/null
-	. "$sdir/widths.sh"
+	widths_load "$sdir/widths"
 	IFS=$'\n' read -r -d '' -a lines <<<"$text" || true
 	[ "${#lines[@]}" -gt 0 ] || lines=("$text")
 	local wide=0

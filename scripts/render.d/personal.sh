@@ -8,17 +8,19 @@
 # cached lossless background ([v]), and the thumbnail from two thirds into
 # the window ([th]).
 #
-# The name (layout: one or two lines, sized to fit) enters over text_pop
-# seconds, growing from a quarter of its size with a little overshoot
-# (x1.1, "ease out back") while it fades in over text_fade, stays, and
-# leaves over the last text_fade seconds, shrinking to 60% as it fades
-# out. Each line is a drawtext of its own, centred (text_x center) on its
-# own width; for text_y center the lines sit on baselines 1.2 em apart
-# around the middle of the frame, so that the block is centred whatever
+# The name (layout: one or two lines, sized to fit text_area) enters over
+# text_pop seconds, growing from a quarter of its size with a little
+# overshoot (x1.1, "ease out back") while it fades in over text_fade and,
+# with text_drop, falls into place from text_drop of the frame's height
+# above; it stays, and leaves over the last text_fade seconds, shrinking
+# to 60% as it fades out. Each line is a drawtext of its own, with its
+# shadow (text_shadow_*), centred (text_x center) on its own width in
+# text_area; for text_y center the lines sit on baselines 1.2 em apart
+# around the middle of text_area, so that the block is centred whatever
 # letters it holds. t is the time in the window (the cached background
 # starts with it).
 video_graph() {
-	local k i n fs alpha x y pop fade out seg_ms=$((t_end - t_start)) a b c sh
+	local k i n fs alpha x y pop fade out seg_ms=$((t_end - t_start)) a b c sx sy cx cy drop=''
 	layout
 	n=${#lines[@]}
 	printf 'render.sh: the name in %d line(s) at %d px\n' "$n" "$text_px" >&2
@@ -29,6 +31,10 @@ video_graph() {
 	if [ "$pop" -gt 0 ]; then
 		dec a "$pop"
 		fs+="*(0.25+0.75*(1+2.70158*pow(clip(t/$a,0,1)-1,3)+1.70158*pow(clip(t/$a,0,1)-1,2)))"
+		if [ "${m[text_drop]}" -gt 0 ]; then
+			dec b "${m[text_drop]}"
+			drop="-h*$b*pow(1-clip(t/$a,0,1),3)"
+		fi
 	fi
 	alpha=''
 	if [ "$fade" -gt 0 ]; then
@@ -38,19 +44,30 @@ video_graph() {
 		[ "$pop" -eq 0 ] || fs+="*(1-0.4*$out)"
 		alpha=":alpha='clip(t/$b,0,1)*(1-$out)'"
 	fi
-	sh=$((text_px / 30 + 1))
+	# The shadow's offset: text_shadow_x/y em, or 1/30 em + 1 px down.
+	sx=$(((text_px * m[text_shadow_x] + 500) / 1000))
+	if [ -n "${conf[text_shadow_y]}" ]; then
+		sy=$(((text_px * m[text_shadow_y] + 500) / 1000))
+	else
+		sy=$((text_px / 30 + 1))
+	fi
+	# The middle of text_area, as the frame's middle is written when it is.
+	cx=$((area_px[0] + area_px[2] / 2)) cy=$((area_px[1] + area_px[3] / 2))
+	[ $((2 * cx)) -ne "${conf[width]}" ] || cx=w/2
+	[ $((2 * cy)) -ne "${conf[height]}" ] || cy=h/2
 	vg="[0:v]"
 	for ((i = 0; i < n; i++)); do
 		printf '%s' "${lines[i]}" >"name$i.txt"
 		x=${conf[text_x]}
+		[ "${conf[text_x_key]}" != center ] || [ "$cx" = w/2 ] || x="$cx-text_w/2"
 		case ${conf[text_y_key]} in
-		center) y="h/2+($fs)*($((2 * i - n + 1))*0.6+0.36)-ascent" ;;
-		*) y="${conf[text_y]}+($fs)*1.2*$i" ;;
+		center) y="$cy+($fs)*($((2 * i - n + 1))*0.6+0.36)-ascent$drop" ;;
+		*) y="${conf[text_y]}+($fs)*1.2*$i$drop" ;;
 		esac
 		[ "$i" -eq 0 ] || vg+=,
-		printf -v REPLY "drawtext=fontfile=%s:textfile=%s:expansion=none:fontsize='%s':fontcolor=%s:borderw=%s:bordercolor=%s:shadowcolor=black@0.35:shadowx=0:shadowy=%d:x='%s':y='%s'%s" \
+		printf -v REPLY "drawtext=fontfile=%s:textfile=%s:expansion=none:fontsize='%s':fontcolor=%s:borderw=%s:bordercolor=%s:shadowcolor=%s:shadowx=%d:shadowy=%d:x='%s':y='%s'%s" \
 			"$font_ref" "name$i.txt" "$fs" "${conf[text_color]}" "${conf[text_border_width]}" \
-			"${conf[text_border_color]}" "$sh" "$x" "$y" "$alpha"
+			"${conf[text_border_color]}" "${conf[text_shadow_color]}" "$sx" "$sy" "$x" "$y" "$alpha"
 		vg+=$REPLY
 	done
 	k=$(((ne - ns) * 2 / 3))

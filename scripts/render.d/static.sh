@@ -29,7 +29,7 @@ cache_init() {
 cache_key() {
 	local LC_ALL=C s i c h=-3750763034362895579
 	printf -v s '%s\n' "$RENDER_VERSION" "${conf[width]}x${conf[height]}@${conf[fps]}" \
-		"${conf[crf]} ${conf[preset]}" "$ns $ne $nt" "$bg_path" "$font_path" \
+		"${conf[crf]} ${conf[preset]}" "$ns $ne $nt" "$bg_path" "$font_path" "$title_font_path" "$outro_font_path" \
 		"${conf[title]}" "${conf[title_size]} ${conf[title_color]}" \
 		"${conf[title_x]} ${conf[title_y]} ${m[title_in]}" \
 		"${conf[outro]}" "${conf[outro_size]} ${conf[outro_color]} ${m[text_fade]}" \
@@ -37,7 +37,8 @@ cache_key() {
 		"${conf[text_border_width]} ${conf[text_border_color]}" \
 		"$music_path" "${conf[music_volume]}"
 	[ -z "${1:-}" ] ||
-		s+=$(stat -L -c '%s %Y %i' "$bg_path" "$font_path" ${music_path:+"$music_path"})
+		s+=$(stat -L -c '%s %Y %i' "$bg_path" "$font_path" "$title_font_path" \
+			"$outro_font_path" ${music_path:+"$music_path"})
 	for ((i = 0; i < ${#s}; i++)); do
 		printf -v c '%d' "'${s:i:1}"
 		h=$(((h ^ (c & 255)) * 1099511628211))
@@ -63,7 +64,7 @@ bg_probe() {
 # the video, faded in and out as AAC (bed.m4a, what is heard wherever the
 # voice is not). w*.nut (listed in w.ffconcat) hold a lossless copy of the
 # window's background, bed.nut the bed as PCM (a second longer than the
-# video), which the per-name mix starts from; widths.sh the font's advance
+# video), which the per-name mix starts from; widths the font's advance
 # widths (fontwidths.pl), with which the name is measured.
 static_build() {
 	local out=$1 fps=${conf[fps]} W=${conf[width]} H=${conf[height]}
@@ -78,11 +79,11 @@ static_build() {
 			# Drops in from 6% of the height above while it fades in.
 			local tin
 			dec tin "${m[title_in]}"
-			drawtext title.txt "${conf[title_size]}" "${conf[title_color]}" \
+			drawtext "$title_ref" title.txt "${conf[title_size]}" "${conf[title_color]}" \
 				"${conf[title_x]}" "(${conf[title_y]})-h*0.06*pow(1-clip(t/$tin,0,1),3)" \
 				":alpha='clip(t/$tin,0,1)'"
 		else
-			drawtext title.txt "${conf[title_size]}" "${conf[title_color]}" \
+			drawtext "$title_ref" title.txt "${conf[title_size]}" "${conf[title_color]}" \
 				"${conf[title_x]}" "${conf[title_y]}"
 		fi
 		g+=,$REPLY
@@ -99,7 +100,7 @@ static_build() {
 		fi
 		put_name "${conf[outro]}"
 		printf '%s' "$REPLY" >outro.txt
-		drawtext outro.txt "${conf[outro_size]}" "${conf[outro_color]}" \
+		drawtext "$outro_ref" outro.txt "${conf[outro_size]}" "${conf[outro_color]}" \
 			"${conf[outro_x]}" "${conf[outro_y]}" ":enable='gte(t,$from)'$fade"
 		g+=,$REPLY
 	fi
@@ -152,7 +153,7 @@ static_build() {
 	maps+=(-map '[F]' "${AENC[@]}" -f mp4 "file:$out/bed.m4a")
 	dec end $((t_total + 1000))
 	bg_probe
-	perl "$parts/fontwidths.pl" "$font_path" >"$out/widths.sh" 2>fontwidths.log || {
+	perl "$parts/fontwidths.pl" "$font_path" >"$out/widths" 2>fontwidths.log || {
 		cat fontwidths.log >&2
 		die $EX_CONFIG "template.conf: font: cannot read ${conf[font]} as a TrueType/OpenType font"
 	}
@@ -163,7 +164,8 @@ static_build() {
 # static_fresh: no file the entry in sdir was made from is newer than it.
 static_fresh() {
 	local f
-	for f in "$bg_path" "$font_path" ${music_path:+"$music_path"}; do
+	for f in "$bg_path" "$font_path" "$title_font_path" "$outro_font_path" \
+		${music_path:+"$music_path"}; do
 		[ ! "$f" -nt "$sdir/stamp" ] || return 1
 	done
 }

@@ -15,8 +15,8 @@ conf=$T/templates/ru-birthday/template.conf
 sed -i -e 's/^width = .*/width = 320/' -e 's/^height = .*/height = 180/' \
 	-e 's/^text_size = .*/text_size = 48/' -e 's/^title_size = .*/title_size = 16/' \
 	-e 's/^outro_size = .*/outro_size = 14/' "$conf"
-# espeak-ng says "Да́рина"; the template's file says "Дари́на".
-grep -qx 'ДарИна' "$T/templates/ru-birthday/stresses"
+# espeak-ng says "Да́рина"; the shared Russian list says "Дари́на".
+grep -qx 'ДарИна' "$TOP/scripts/render.d/stresses-ru.txt"
 
 sim_start
 GB_TEMPLATES_DIR=$T/templates GREETBOT_WORKERS=2 gb_start

@@ -26,10 +26,10 @@ exits() {
 t_check "template list shows the two greetings and the example, with version hashes and media" \
 	t_jq 'map(.id) == ["en-birthday", "example", "ru-birthday"] and
 		all(.[]; (.version | test("^[0-9a-f]{16}$")) and .media) and
-		all(.[] | select(.id != "example"); .duration == 12)' \
+		all(.[] | select(.id != "example"); .duration == 14)' \
 	< <("$G" --json template list)
 t_check "template list marks the default template in its table" \
-	grep -qE '^ru-birthday +yes +ru +[0-9a-f]{16} +12 s +5\.\.20 s +ok$' < <("$G" template list)
+	grep -qE '^ru-birthday +yes +ru +[0-9a-f]{16} +14 s +5\.\.20 s +ok$' < <("$G" template list)
 
 "$G" template check ru-birthday >"$T/check.out" 2>&1 && rc=0 || rc=$?
 t_check "template check ru-birthday exits 0" test "$rc" -eq 0
