@@ -26,7 +26,8 @@ SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
 	   supervisor/notify
 BOT_MODS  = bot/bot bot/delivery bot/webhook bot/update
 TGSIM_MODS = tgsim/tgsim tgsim/apispec tgsim/multipart
-GREETCTL_MODS = greetctl/greetctl
+GREETCTL_MODS = greetctl/greetctl greetctl/ctl greetctl/output greetctl/http greetctl/run \
+	   greetctl/lint greetctl/sample
 
 GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(RUNNER_MODS) $(JOBS_MODS) $(LIB_MODS)
 GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)
