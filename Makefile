@@ -27,7 +27,8 @@ SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
 BOT_MODS  = bot/bot bot/delivery bot/webhook bot/update
 TGSIM_MODS = tgsim/tgsim tgsim/apispec tgsim/multipart
 GREETCTL_MODS = greetctl/greetctl greetctl/ctl greetctl/output greetctl/http greetctl/run \
-	   greetctl/lint greetctl/sample
+	   greetctl/lint greetctl/sample greetctl/cmd-query greetctl/cmd-action greetctl/cmd-status \
+	   greetctl/cmd-template greetctl/cmd-chat
 
 GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(RUNNER_MODS) $(JOBS_MODS) $(LIB_MODS)
 GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)

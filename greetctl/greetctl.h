@@ -1,10 +1,14 @@
 /*
  * greetctl.h: greetctl, the operator's command line: its process-wide
- * state and what its commands (greetctl.c) share: ctl.c (the state, the
- * database, the bots shown), output.c (tables for people, JSON for
- * scripts), http.c (libcurl easy), run.c (programs run by fork and
- * execve), lint.c (template.conf and its lint, lint.h) and sample.c (a
- * render with greetbotd's isolation).
+ * state, what the command families share, and the commands that main's
+ * table runs (greetctl.c). One file per command family: cmd-query.c
+ * (users, requests, assets, attempts), cmd-action.c (retry, send),
+ * cmd-status.c (status), cmd-template.c (template list, check, preview)
+ * and cmd-chat.c (chat). Beside them: ctl.c (the state, the database, the
+ * bots shown), output.c (tables for people, JSON for scripts), http.c
+ * (libcurl easy), run.c (programs run by fork and execve), lint.c
+ * (template.conf and its lint, lint.h) and sample.c (a render with
+ * greetbotd's isolation).
  */
 #ifndef GREETBOT_GREETCTL_H
 #define GREETBOT_GREETCTL_H
@@ -78,6 +82,11 @@ struct sample {
 	char			*version;
 };
 
+/* greetctl.c */
+void		 usage(int) __attribute__((noreturn));
+int64_t		 arg_id(const char *s, const char *what);
+const char	*arg_state(const char *s, const char *const *list);
+
 /* ctl.c */
 void		 buf_add(struct buf *, const void *, size_t);
 sqlite3		*ctl_db(int write);
@@ -111,5 +120,17 @@ int		 ctl_sandbox(char *err, size_t errlen);
 int		 sample_run(struct sample *, const char *id, const char *name,
 		    char *err, size_t errlen);
 void		 sample_free(struct sample *);
+
+/* The commands of main's table, one file per family: argv[0] is the
+ * command's name; they return the exit status. */
+int		 cmd_users(int, char **);	/* cmd-query.c */
+int		 cmd_requests(int, char **);
+int		 cmd_assets(int, char **);
+int		 cmd_attempts(int, char **);
+int		 cmd_retry(int, char **);	/* cmd-action.c */
+int		 cmd_send(int, char **);
+int		 cmd_status(int, char **);	/* cmd-status.c */
+int		 cmd_template(int, char **);	/* cmd-template.c */
+int		 cmd_chat(int, char **);	/* cmd-chat.c */
 
 #endif
