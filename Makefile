@@ -26,7 +26,7 @@ SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
 	   supervisor/notify
 BOT_MODS  = bot/bot bot/delivery bot/webhook bot/update
 TGSIM_MODS = tgsim/tgsim tgsim/table tgsim/http tgsim/chat tgsim/waiter tgsim/updates \
-	   tgsim/apispec tgsim/multipart
+	   tgsim/webhook tgsim/media tgsim/api tgsim/control tgsim/apispec tgsim/multipart
 GREETCTL_MODS = greetctl/greetctl greetctl/ctl greetctl/output greetctl/http greetctl/run \
 	   greetctl/lint greetctl/sample greetctl/cmd-query greetctl/cmd-action greetctl/cmd-status \
 	   greetctl/cmd-template greetctl/cmd-chat

@@ -1,12 +1,17 @@
 /*
  * tgsim.h: tgsim, the local Telegram Bot API simulator: its process-wide
  * state (sim, defined in tgsim.c), the types its parts share, and what
- * each part offers the others: tgsim.c (main, the Bot API, the control
- * interface, webhook deliveries, stored media), table.c (the string-keyed
- * hash table), http.c (a request's parameters, the JSON replies), chat.c
- * (chats, their messages, and what the bot sent to each), waiter.c
- * (requests held: long polls, delayed calls) and updates.c (the update
- * queue). apispec.c and multipart.c stand on their own.
+ * each part offers the others. The parts: tgsim.c (main, options,
+ * listening, start-up and shut-down, the router of every request and the
+ * small helpers), table.c (the string-keyed hash table), http.c (a
+ * request's parameters, the JSON replies), chat.c (chats, their messages,
+ * and what the bot sent to each), waiter.c (requests held: long polls,
+ * delayed calls), updates.c (the update queue), webhook.c (webhook
+ * deliveries; setWebhook, deleteWebhook, getWebhookInfo), media.c (stored
+ * files: uploads, file_ids, MP4 and OGG headers, thumbnails, downloads),
+ * api.c (the Bot API: flood limits, faults, the methods and their
+ * dispatch) and control.c (the /control/ interface tests use to play the
+ * user). apispec.c and multipart.c stand on their own.
  */
 #ifndef GREETBOT_TGSIM_H
 #define GREETBOT_TGSIM_H
@@ -204,13 +209,13 @@ struct tgsim {
 extern struct tgsim sim;
 
 /* tgsim.c */
+double		 now_mono(void);
 int		 parse_int64(const char *s, int64_t *out);
+size_t		 utf16_len(const char *s);
 int		 ctype_is(const char *ctype, const char *type);
 void		 json_add_int(cJSON *obj, const char *key, int64_t v);
 int64_t		 json_int(const cJSON *obj, const char *key, int64_t def);
 char		*json_param(const cJSON *item);
-void		 webhook_pump(void);
-void		 api_request(struct evhttp_request *, int delayed);
 
 /* table.c */
 void		*table_get(const struct table *, const char *key);
@@ -263,5 +268,34 @@ int64_t		 updates_push(const char *kind, cJSON *obj);
 void		 update_free(struct update *);
 void		 updates_confirm(int64_t offset);
 void		 updates_reply(struct evhttp_request *, int limit);
+
+/* webhook.c */
+void		 webhook_pump(void);
+void		 webhook_timer_cb(evutil_socket_t, short, void *);
+void		 webhook_clear(void);
+cJSON		*webhook_info(void);
+void		 m_setwebhook(struct call *);
+void		 m_deletewebhook(struct call *);
+void		 m_getwebhookinfo(struct call *);
+
+/* media.c */
+void		 file_free(void *);
+cJSON		*file_media_json(const struct file *);
+cJSON		*file_log_json(const struct file *);
+cJSON		*file_json(const struct file *);
+struct file	*call_media(struct call *, const char *kind);
+void		 call_thumbnail(struct call *, struct file *video);
+void		 file_request(struct evhttp_request *);
+
+/* api.c */
+extern const char *fault_names[4];	/* by enum fault_kind */
+void		 fault_remove(struct fault *);
+void		 fault_clear(int64_t chat_id);
+char		*request_path(struct evhttp_request *);
+void		 api_request(struct evhttp_request *, int delayed);
+
+/* control.c */
+void		 callback_free(void *);
+void		 control_request(struct evhttp_request *, const char *name);
 
 #endif
