@@ -25,8 +25,11 @@ RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/speculate jobs/results job
 SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
 	   supervisor/notify
 BOT_MODS  = bot/bot bot/delivery bot/webhook bot/update
-TGSIM_MODS = tgsim/tgsim tgsim/apispec tgsim/multipart
-GREETCTL_MODS = greetctl/greetctl
+TGSIM_MODS = tgsim/tgsim tgsim/table tgsim/http tgsim/chat tgsim/waiter tgsim/updates \
+	   tgsim/webhook tgsim/media tgsim/api tgsim/control tgsim/apispec tgsim/multipart
+GREETCTL_MODS = greetctl/greetctl greetctl/ctl greetctl/output greetctl/http greetctl/run \
+	   greetctl/lint greetctl/sample greetctl/cmd-query greetctl/cmd-action greetctl/cmd-status \
+	   greetctl/cmd-template greetctl/cmd-chat
 
 GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(RUNNER_MODS) $(JOBS_MODS) $(LIB_MODS)
 GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)

@@ -1,12 +1,9 @@
 /*
  * fuzz_template.c: the text of a template.conf, read by both C readers of
  * the format: template.c (template_load: the keys greetbotd needs and the
- * version hash) and greetctl's lint (template check: tconf_read and the
- * checks that need no files or programs), whose messages then go through
- * greetctl's terminal cleaning as they would be printed.
- *
- * greetctl.c holds main() and keeps its lint static, so it is included
- * here with main renamed rather than split up for the fuzzer.
+ * version hash) and greetctl's lint (lint.c, template check: tconf_read
+ * and the checks that need no files or programs), whose messages then go
+ * through greetctl's terminal cleaning (output.c) as they would be printed.
  *
  * When every line has a shape render.sh takes and no key is repeated, the
  * two readers must agree on the keys greetbotd uses: min_duration,
@@ -20,13 +17,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fuzz.h"
-#include "template.h"
+#include <cjson/cJSON.h>
+#include <unistr.h>
 
-int	greetctl_main(int, char **);
-#define main greetctl_main
-#include "greetctl.c"
-#undef main
+#include "fuzz.h"
+#include "greetctl.h"
+#include "lint.h"
+#include "log.h"
+#include "template.h"
+#include "xmalloc.h"
 
 static char	*fuzz_tmpl_root;	/* templates_dir, holding t/template.conf */
 static char	*fuzz_tmpl_conf;

@@ -1,0 +1,133 @@
+/*
+ * ctl.c: what every greetctl command shares: the process-wide state (gc,
+ * greetctl.h), the byte buffer, the database greetbotd made and the bots
+ * shown (--bot). Not in greetctl.c (main), so that the lint links without
+ * main: the fuzz target and the unit tests use it.
+ */
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "config.h"
+#include "db.h"
+#include "greetctl.h"
+#include "jobs.h"
+#include "xmalloc.h"
+
+/* The process-wide state (greetctl.h). */
+struct greetctl gc;
+
+/* Append n bytes, keeping the buffer NUL-terminated. */
+void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	b->p = xrealloc(b->p, b->n + n + 1);
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+/* --- the database ------------------------------------------------------------ */
+
+/*
+ * The database greetbotd made: read-only for queries, read-write (through
+ * db_open, so with its busy timeout and migrations) for actions. greetctl
+ * never creates one: a wrong state_dir would otherwise look empty.
+ */
+sqlite3 *
+ctl_db(int write)
+{
+	sqlite3 *db;
+
+	if (*gc.cfg.db_path == '\0')
+		errx(1, "this node has no database (bot_enabled = 0 and no db_path: a render "
+		    "node); run greetctl on the node that has it");
+	if (access(gc.cfg.db_path, F_OK) == -1)
+		errx(1, "no database at %s: %s (check state_dir or db_path)",
+		    gc.cfg.db_path, strerror(errno));
+	if ((db = db_open_readonly(gc.cfg.db_path)) == NULL)
+		errx(1, "cannot open %s", gc.cfg.db_path);
+	if (db_schema_version(db) == 0)
+		errx(1, "%s has no tables yet: greetbotd has not run on it", gc.cfg.db_path);
+	if (write) {
+		db_close(db);
+		db = db_open(gc.cfg.db_path);
+		/* Actions change jobs through the state machine, as the bot. */
+		jobs_init(&(struct jobs_env){ .db = db, .node = gc.cfg.node_name,
+		    .max_attempts = gc.cfg.max_attempts, .alert_window = gc.cfg.alert_window });
+	}
+	return db;
+}
+
+/* --- the bots shown ------------------------------------------------------------ */
+
+/* Whether the bot is shown: --bot's, else every configured bot. */
+int
+bot_shown(const char *id)
+{
+	return gc.bot == NULL || strcmp(id, gc.cfg.selected) == 0;
+}
+
+/* The bots shown, for a message: "bot main" or "bots family, kids". */
+const char *
+scope_text(void)
+{
+	static char s[600];
+	struct buf b = { xstrdup(""), 0 };
+	int n = 0;
+
+	for (int i = 0; i < gc.cfg.nbots; i++)
+		if (bot_shown(gc.cfg.bots[i].id)) {
+			buf_add(&b, ", ", n++ ? 2 : 0);
+			buf_add(&b, gc.cfg.bots[i].id, strlen(gc.cfg.bots[i].id));
+		}
+	/* Static: it is said on the way out (errx), and must not leak. */
+	snprintf(s, sizeof(s), "%s %s", n == 1 ? "bot" : "bots", b.p);
+	free(b.p);
+	return s;
+}
+
+/*
+ * --bot ID: the configuration as that bot sees it (its texts, default
+ * template ...), and queries of its rows only; an unknown id is bad usage,
+ * with the list of bots. Without it a lone bot is selected all the same,
+ * and the queries show every configured bot.
+ */
+void
+scope_select(const char *id)
+{
+	cJSON *a = cJSON_CreateArray();
+	char err[512];
+
+	if ((id != NULL || gc.cfg.nbots == 1) &&
+	    config_select(&gc.cfg, id, err, sizeof(err)) == -1)
+		errx(EXIT_USAGE, "--bot: %s", err);
+	gc.bot = id;
+	for (int i = 0; i < gc.cfg.nbots; i++)
+		if (bot_shown(gc.cfg.bots[i].id))
+			cJSON_AddItemToArray(a, cJSON_CreateString(gc.cfg.bots[i].id));
+	gc.scope = cJSON_PrintUnformatted(a);
+	cJSON_Delete(a);
+}
+
+/*
+ * The one bot a command acts for: --bot's or the only one. With several
+ * and no --bot, bad usage that says how to name it.
+ */
+const char *
+one_bot(const char *command)
+{
+	const char *list;
+
+	if (gc.cfg.selected != NULL)
+		return gc.cfg.selected;
+	list = scope_text();
+	errx(EXIT_USAGE, "%s: the configuration has %s: say which with --bot ID",
+	    command, list);
+}

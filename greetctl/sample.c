@@ -1,0 +1,209 @@
+/*
+ * sample.c: a render with greetbotd's isolation, in a loop of our own: the
+ * template snapshotted, the script run by renderer.c as a renderer's user
+ * in the sandbox, its output validated, in a temp tree shaped like
+ * greetbotd's state_dir/render (template check, template preview).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "child.h"
+#include "greetctl.h"
+#include "log.h"
+#include "renderer.h"
+#include "sandbox.h"
+#include "template.h"
+#include "xmalloc.h"
+
+static void
+sample_done(const struct render_outcome *o, void *arg)
+{
+	struct sample *s = arg;
+
+	s->o = *o;
+	s->render = NULL;
+	event_base_loopbreak(s->base);
+}
+
+/* The script's "progress 0.NN" lines: a bar on a terminal, else lines. */
+static void
+sample_progress(double p, void *arg)
+{
+	static const char fill[] = "##############################";
+	static const char empty[] = "..............................";
+	struct sample *s = arg;
+	int pct = (int)(p * 100 + 0.5), n = pct * BAR_WIDTH / 100;
+
+	if (s->progress == 0 || pct == s->shown)
+		return;
+	s->shown = pct;
+	if (s->progress == 1)
+		fprintf(stderr, "progress %.2f\n", p);
+	else
+		fprintf(stderr, "\rrendering [%.*s%.*s] %3d%%", n, fill, BAR_WIDTH - n, empty, pct);
+}
+
+/* SIGINT or SIGTERM: stop the render (its whole group); done still comes. */
+static void
+sample_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct sample *s = arg;
+
+	(void)what;
+	s->interrupted = (int)sig;
+	if (s->render != NULL)
+		render_kill(s->render);
+}
+
+/* The renderers' identity and network namespace, as greetbotd's. */
+int
+ctl_sandbox(char *err, size_t errlen)
+{
+	if (gc.sb_made)
+		return 0;
+	if (sandbox_init(&gc.sb, &gc.cfg, SANDBOX_SLOT_CTL + 1, err, errlen) == -1)
+		return -1;
+	gc.sb_made = 1;
+	return 0;
+}
+
+/* A directory for the renderer's user, as greetbotd's job_workdir. */
+static int
+sample_mkdir(char **path, const char *tmp, const char *name, const struct render_request *rq)
+{
+	xasprintf(path, "%s/%s", tmp, name);
+	if (mkdir(*path, 0700) == -1)
+		return -1;
+	return rq->drop ? chown(*path, rq->uid, rq->gid) : 0;
+}
+
+/*
+ * The temp tree, shaped like greetbotd's state_dir/render: searchable by
+ * the renderer's user but not listable, templates/ (snapshots that
+ * everyone may read), work/ and cache/ owned by the renderer's user.
+ */
+static int
+sample_tmp(struct sample *s, const struct render_request *rq, char *err, size_t errlen)
+{
+	const char *tmpdir = getenv("TMPDIR");
+
+	xasprintf(&s->tmp, "%s/greetctl.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (mkdtemp(s->tmp) == NULL || chmod(s->tmp, 0711) == -1 ||
+	    sample_mkdir(&s->work, s->tmp, "work", rq) == -1 ||
+	    sample_mkdir(&s->cache, s->tmp, "cache", rq) == -1) {
+		snprintf(err, errlen, "temp dir %s: %s", s->tmp, strerror(errno));
+		return -1;
+	}
+	xasprintf(&s->output, "%s/out.mp4", s->work);
+	return 0;
+}
+
+/* Fill a render request from the template snapshot and the config. */
+static void
+sample_request(struct render_request *rq, const struct sample *s, const struct template *t,
+    const char *name, const char *thumb)
+{
+	rq->script = t->script;
+	rq->work_dir = s->work;
+	rq->template_dir = t->dir;
+	rq->cache_dir = s->cache;
+	rq->name = name;
+	rq->output = s->output;
+	rq->thumb = thumb;
+	rq->mode = "video";
+	rq->min_duration = t->min_duration;
+	rq->max_duration = t->max_duration;
+	rq->max_bytes = MAX_VIDEO;
+}
+
+/* Run the loop until the render is done; then kill whatever escaped it. */
+static void
+sample_loop(struct sample *s, const struct render_request *rq)
+{
+	struct event *sigint, *sigterm;
+
+	if ((s->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	child_init(s->base);
+	/* Descendants that escape the render's group come back to us, so
+	 * that child_kill_strays finds them, as in greetbotd. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER");
+	sigint = evsignal_new(s->base, SIGINT, sample_signal, s);
+	sigterm = evsignal_new(s->base, SIGTERM, sample_signal, s);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	s->render = render_start(s->base, rq, sample_done, sample_progress, s);
+	event_base_dispatch(s->base);
+	/* The render is over: any child left is a stray. Reap the dead ones
+	 * (killed with the render's group), kill the living. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	child_kill_strays();
+	if (s->progress == 2 && s->shown > 0)
+		fputc('\n', stderr);
+	event_free(sigint);
+	event_free(sigterm);
+	child_shutdown();
+	event_base_free(s->base);
+	s->base = NULL;
+}
+
+/*
+ * Render the template for name as greetbotd would: the template
+ * snapshotted, the script run by renderer.c (own session, rlimits, clean
+ * environment, the renderer's user, timeout) and its output validated
+ * with ffprobe. 0 when it ran (s->o says how it went), -1 with err when
+ * it could not start.
+ */
+int
+sample_run(struct sample *s, const char *id, const char *name, char *err, size_t errlen)
+{
+	struct render_request rq = { 0 };
+	struct template t;
+	char *snap, *thumb;
+
+	if (ctl_sandbox(err, errlen) == -1)
+		return -1;
+	render_request_config(&rq, &gc.cfg, &gc.sb, SANDBOX_SLOT_CTL);
+	if (sample_tmp(s, &rq, err, errlen) == -1)
+		return -1;
+	xasprintf(&snap, "%s/templates", s->tmp);
+	if (template_load(&t, gc.cfg.templates_dir, id, gc.cfg.render_script, snap, err,
+	    errlen) == -1) {
+		free(snap);
+		return -1;
+	}
+	free(snap);
+	xasprintf(&thumb, "%s/thumb.jpg", s->work);
+	sample_request(&rq, s, &t, name, thumb);
+	sample_loop(s, &rq);
+	s->version = xstrdup(t.version);
+	template_free(&t);
+	free(thumb);
+	return 0;
+}
+
+/* Remove the temp tree, unless it is kept for a look. */
+void
+sample_free(struct sample *s)
+{
+	if (s->tmp != NULL && s->keep)
+		fprintf(stderr, "greetctl: kept %s\n", s->tmp);
+	else if (s->tmp != NULL)
+		render_rmtree(s->tmp);
+	free(s->tmp);
+	free(s->work);
+	free(s->cache);
+	free(s->output);
+	free(s->version);
+}
