@@ -73,7 +73,6 @@ static struct {
 	char			*previews_dir;
 	struct sandbox		 sb;		/* who previews render as */
 	char			 preview_busy[SANDBOX_PREVIEWS];	/* slots */
-	int			 npreviews;
 } bt;
 
 /* A pronunciation preview being rendered. */
@@ -123,7 +122,7 @@ user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language
 		if (language_code == NULL)
 			u->lang = db_col_str(st, 4);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (u->lang == NULL)
 		u->lang = xstrdup(texts_lang(bt.texts, language_code));
 	if (u->pending_stress == NULL)
@@ -247,7 +246,7 @@ queue_video(struct user *u, int64_t req, int64_t asset)
 	if (db_step(st) == SQLITE_ROW)
 		caption = texts_fmt(bt.texts, u->lang, "video_caption",
 		    (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(st);
 	cJSON_AddNumberToObject(p, "chat_id", (double)u->chat_id);
 	if (caption != NULL)
 		cJSON_AddStringToObject(p, "caption", caption);
@@ -444,7 +443,7 @@ on_status(struct user *u)
 		text = next;
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (n == 0)
 		reply(u, "status_empty", NULL);
 	else
@@ -825,7 +824,7 @@ static void
 preview_free(struct preview *pv)
 {
 	if (pv->work != NULL)
-		render_rmtree(pv->work);
+		render_empty(pv->work);
 	if (pv->slot >= 0)
 		bt.preview_busy[pv->slot] = 0;
 	free(pv->path);
@@ -917,15 +916,18 @@ preview_path(const char *name, const char *stress)
 	return path;
 }
 
-/* A work directory the renderer's slot user owns. */
+/* The slot's work directory (work/s<slot>, as greetbotd's workers'), empty
+ * and owned by its uid. */
 static int
 preview_workdir(struct preview *pv)
 {
+	int slot;
+
 	if ((pv->slot = preview_slot()) == -1)
 		return -1;
-	xasprintf(&pv->work, "%s/work/preview-%d-%d", bt.render_dir, (int)getpid(),
-	    ++bt.npreviews);
-	return sandbox_workdir(&bt.sb, pv->work, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + pv->slot);
+	slot = SANDBOX_SLOT_BOT(bt.cfg.bot_index) + pv->slot;
+	xasprintf(&pv->work, "%s/work/s%d", bt.render_dir, slot);
+	return sandbox_workdir(&bt.sb, pv->work, slot);
 }
 
 /*

@@ -521,7 +521,7 @@ send_start(sqlite3_stmt *st)
 	p = db_prep(dl.db, "SELECT params FROM outbox WHERE id = ?", "l", x->id);
 	if (db_step(p) == SQLITE_ROW)
 		params = cJSON_Parse((const char *)sqlite3_column_text(p, 0));
-	sqlite3_finalize(p);
+	db_done(p);
 	if (params == NULL)
 		params = cJSON_CreateObject();
 	if (strcmp(x->kind, "video") == 0) {
@@ -531,7 +531,7 @@ send_start(sqlite3_stmt *st)
 			file_id = db_col_str(a, 0);
 			path = db_col_str(a, 1);
 		}
-		sqlite3_finalize(a);
+		db_done(a);
 	}
 	x->next = dl.inflight;
 	dl.inflight = x;
@@ -644,7 +644,7 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 		if (!busy)
 			send_start(st);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	st = db_prep(dl.db, "SELECT id, chat_id, kind, method, request_id, asset_id, next_at "
 	    "FROM outbox WHERE bot_id = ? AND state = 'PENDING' ORDER BY id LIMIT ?",
 	    "si", dl.bot_id, BATCH);
@@ -675,7 +675,7 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 		else
 			held_test(chat, 1);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (soonest > 0)
 		rate_wake(soonest);
 }

@@ -36,7 +36,7 @@ retry_one(sqlite3 *db, int64_t asset, int *requests, char **state)
 	    IN_SCOPE("bot_id"), "ls", asset, gc.scope);
 
 	*state = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : xstrdup("none");
-	sqlite3_finalize(st);
+	db_done(st);
 	if (strcmp(*state, "FAILED") != 0)
 		return 0;
 	/* A retry of another bot's asset of the same name, just now maybe:
@@ -57,7 +57,7 @@ failed_assets(sqlite3 *db, int64_t **ids)
 		*ids = xrealloc(*ids, (n + 1) * sizeof(**ids));
 		(*ids)[n++] = sqlite3_column_int64(st, 0);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return n;
 }
 
@@ -188,7 +188,7 @@ send_bot(sqlite3 *db, int64_t user)
 			    n ? ", " : "", bot);
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (n == 1)
 		return bot;
 	free(bot);	/* on the way out: the sanitizer build reports a leak */
@@ -221,7 +221,7 @@ send_queue(sqlite3 *db, const char *bot, int64_t user, const char *text, int64_t
 	}
 	*chat = sqlite3_column_int64(st, 0);
 	blocked = sqlite3_column_int(st, 1);
-	sqlite3_finalize(st);
+	db_done(st);
 	if (blocked) {
 		db_rollback(db);
 		errx(1, "user %lld has blocked the bot", (long long)user);

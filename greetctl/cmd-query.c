@@ -140,7 +140,7 @@ attempts_stderr(sqlite3 *db, int64_t asset)
 		    (long long)sqlite3_column_int64(st, 0));
 		print_indented(last_lines((const char *)sqlite3_column_text(st, 1), 5), "  ");
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 }
 
 /* An asset of the bots shown, else exit 1. */

@@ -193,7 +193,7 @@ status_counts(sqlite3_stmt *st, cJSON *out, const char *key, const char *label)
 		buf_add(&line, s, strlen(s));
 		free(s);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (label != NULL)
 		status_line(label, "%s", line.n ? line.p : "none");
 	free(line.p);

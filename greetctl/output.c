@@ -217,7 +217,7 @@ rows_json(sqlite3_stmt *st)
 			cJSON_AddItemToObject(o, sqlite3_column_name(st, i), col_json(st, i));
 		cJSON_AddItemToArray(a, o);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return a;
 }
 
@@ -250,7 +250,7 @@ rows_table(sqlite3_stmt *st, const char *skip, const char *indent)
 			if (!name_in(sqlite3_column_name(st, i), skip))
 				table_put(&t, col_cell(st, i));
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (rows == 0) {
 		for (size_t i = 0; i < t.n; i++)
 			free(t.cell[i]);

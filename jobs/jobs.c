@@ -234,7 +234,7 @@ row_move(const char *table, int64_t id, int from, int to, enum job_event ev,
 	sqlite3_bind_text(st, ++n, name(isjob, from), -1, SQLITE_STATIC);
 	while (db_step(st) == SQLITE_ROW)
 		;
-	sqlite3_finalize(st);
+	db_done(st);
 	free(sql);
 	if ((changed = sqlite3_changes(env.db)) > 0)
 		move_log(isjob, id, from, to, ev, fields);
@@ -278,7 +278,7 @@ job_state_of(int64_t job)
 
 	if (db_step(st) == SQLITE_ROW)
 		s = job_state_parse((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(st);
 	return s;
 }
 
@@ -290,7 +290,7 @@ asset_state_of(int64_t asset)
 
 	if (db_step(st) == SQLITE_ROW)
 		s = asset_state_parse((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(st);
 	return s;
 }
 
@@ -332,7 +332,7 @@ jobs_asset_find(const struct jobs_name *n, enum asset_state *state)
 		if (state != NULL)
 			*state = asset_state_parse((const char *)sqlite3_column_text(st, 1));
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return asset;
 }
 
@@ -372,7 +372,7 @@ live_render(int64_t asset, int64_t *from)
 		job = sqlite3_column_int64(st, 0);
 		*from = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return job;
 }
 
@@ -422,7 +422,7 @@ share_video(int64_t asset, enum asset_state from)
 		snprintf(cause, sizeof(cause), "video_of=%lld",
 		    (long long)sqlite3_column_int64(st, 0));
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	done = path != NULL && asset_move(asset, from, ASSET_AVAILABLE, JEV_SHARED, cause,
 	    "file_path = ?, file_id = NULL, shares = NULL", "s", path) > 0;
 	free(path);
@@ -576,7 +576,7 @@ job_published(int64_t job, int scheduled)
 		s = job_state_parse((const char *)sqlite3_column_text(st, 0));
 		marked = sqlite3_column_int(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	/* Only an unpublished job: a publish that crossed a claim, or Redis
 	 * answering twice, changes nothing. */
 	if (marked)
@@ -664,7 +664,7 @@ jobs_claim(int64_t job, int flags, struct jobs_claim *c)
 		c->bot = db_col_str(st, 8);
 		c->tmpl = db_col_str(st, 9);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (s != JOB_NONE && claimable(s, flags, node, due, spec) &&
 	    job_move(job, s, JOB_RUNNING, JEV_CLAIMED, (flags & CLAIM_RECLAIMED) ?
 	    "reclaimed=1" : NULL, "node = ?, attempts = attempts + 1", "s", env.node) > 0) {
@@ -750,7 +750,7 @@ job_outcome(int64_t job, const struct jobs_outcome *o)
 		bot = db_col_str(st, 4);
 		tmpl = db_col_str(st, 5);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	if (o->ok) {
 		job_move(job, JOB_RUNNING, JOB_DONE, JEV_RENDERED, NULL, NULL, NULL);
 		asset_move(asset, asset_state_of(asset), ASSET_AVAILABLE, JEV_RENDERED, NULL,

@@ -57,7 +57,7 @@ notice_video(int64_t asset)
 		written++;
 		free(caption);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	/* Progress edits still waiting are pointless now. */
 	db_run(db, "UPDATE outbox SET state = 'FAILED', last_error = 'superseded by the video' "
 	    "WHERE kind = 'progress' AND state = 'PENDING' AND request_id IN (SELECT id FROM "
@@ -105,7 +105,7 @@ notice_failed(int64_t asset, const char *display)
 		written++;
 		free(text);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	db_run(db, "UPDATE requests SET state = 'FAILED', updated_at = ? WHERE asset_id = ? "
 	    "AND state = 'PENDING'", "ll", db_now(), asset);
 }
@@ -158,7 +158,7 @@ notice_progress(int64_t asset, const char *display, double p)
 		    sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 		    sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3),
 		    display, p);
-	sqlite3_finalize(st);
+	db_done(st);
 }
 
 /*

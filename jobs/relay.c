@@ -71,5 +71,5 @@ relay_run(void)
 		else
 			queue_publish(rn.queue, &qj, relay_published, NULL);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 }

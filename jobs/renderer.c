@@ -1,7 +1,7 @@
 /* renderer.c: render attempts, from fork to a classified, validated outcome. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -543,22 +543,93 @@ render_request_config(struct render_request *rq, const struct config *c,
 	rq->no_probe = !c->render_validate;
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+/*
+ * Removing what a renderer left, as root, must never follow a path it
+ * could have changed: every entry is removed relative to its directory's
+ * descriptor (unlinkat), and a subdirectory is entered only by openat
+ * with O_NOFOLLOW | O_DIRECTORY, so a link swapped in leads nowhere. A tree
+ * deeper than RM_DEPTH is not followed down: its deep part is renamed up
+ * to the top directory and emptied from there, so no nesting costs more
+ * than RM_DEPTH descriptors or frames.
+ */
+#define RM_DEPTH	32
+
+static int rm_seq;
+
+/* Empty the directory open at dfd; top is the tree's top directory. */
+static void
+rm_children(int dfd, int top, int depth)
 {
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char aside[64];
+		int sub;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dfd, e->d_name, 0) == 0 || errno != EISDIR)
+			continue;
+		if (depth >= RM_DEPTH) {
+			snprintf(aside, sizeof(aside), ".deep.%d.%d", (int)getpid(), ++rm_seq);
+			(void)renameat(dfd, e->d_name, top, aside);
+			continue;
+		}
+		if ((sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			continue;
+		rm_children(sub, top, depth + 1);
+		close(sub);
+		(void)unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
+/* Empty the directory open at fd, again while deep parts were moved up
+ * (each pass removes RM_DEPTH levels of them). */
+static void
+rm_all(int fd)
+{
+	for (int pass = 0; pass < 1000; pass++) {
+		int before = rm_seq;
+
+		rm_children(fd, fd, 0);
+		if (rm_seq == before)
+			break;
+	}
 }
 
 void
 render_rmtree(const char *dir)
 {
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		(void)unlink(dir);	/* a link or a file in its place */
+		return;
+	}
+	rm_all(fd);
+	close(fd);
+	(void)rmdir(dir);
+}
+
+int
+render_empty(const char *dir)
+{
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	rm_all(fd);
+	close(fd);
+	return 0;
 }
 
 /* mkdir that accepts an existing directory and sets the mode either way. */

@@ -75,8 +75,12 @@ struct render	*render_start(struct event_base *, const struct render_request *,
  * by the unprivileged renderer, nothing listable); returns the render dir.
  */
 char		*render_dirs(const char *state_dir);
-/* Remove a work directory and everything a script left in it. */
+/* Remove a work directory and everything a script left in it, following
+ * no link (see renderer.c). */
 void		 render_rmtree(const char *dir);
+/* Everything inside dir, the same way; the directory stays. -1 when dir
+ * is not a directory (a link is not followed). */
+int		 render_empty(const char *dir);
 /* Kill the attempt's process group now; done is still called. */
 void		 render_kill(struct render *);
 /* Give the attempt's whole process group that nice value (0: normal). */

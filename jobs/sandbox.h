@@ -45,7 +45,8 @@ int	 sandbox_init(struct sandbox *, const struct config *, int slots,
 	    char *err, size_t errlen);
 void	 sandbox_free(struct sandbox *);
 uid_t	 sandbox_uid(const struct sandbox *, int slot);
-/* A fresh directory owned by the slot's uid (0700): a work dir. */
+/* The slot's work dir, empty, owned by the slot's uid (0700): made the
+ * first time, emptied (no link followed) every time. */
 int	 sandbox_workdir(const struct sandbox *, const char *path, int slot);
 /*
  * The per-version cache dir, shared by every slot: setgid, group-writable

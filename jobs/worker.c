@@ -53,7 +53,7 @@ worker_finished(struct job *j)
 	/* Escaped descendants, re-parented to us; again while any are found. */
 	for (int i = 0; i < 10 && child_kill_strays() > 0; i++)
 		;
-	render_rmtree(j->work_dir);
+	render_empty(j->work_dir);
 	job_free(j);
 	rn.running--;
 	jobs_take();
@@ -194,7 +194,7 @@ worker_render(struct job *j, const struct template *t)
 	j->next = rn.jobs;
 	rn.jobs = j;
 	rn.running++;
-	xasprintf(&j->work_dir, "%s/work/%lld", rn.render_dir, (long long)j->attempt_id);
+	xasprintf(&j->work_dir, "%s/work/s%d", rn.render_dir, SANDBOX_SLOT_WORKER + j->slot);
 	if (sandbox_workdir(rn.sb, j->work_dir, SANDBOX_SLOT_WORKER + j->slot) == -1)
 		fatal("cannot make the work directory", "job=%lld path=%s", (long long)j->id, j->work_dir);
 	xasprintf(&output, "%s/out.mp4", j->work_dir);

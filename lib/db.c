@@ -163,6 +163,8 @@ static const char *migrations[] = {
 	"'QUEUED';",
 };
 
+static void db_cache_drop(sqlite3 *);
+
 int64_t
 db_now(void)
 {
@@ -260,6 +262,8 @@ db_open_readonly(const char *path)
 void
 db_close(sqlite3 *db)
 {
+	if (db != NULL)
+		db_cache_drop(db);
 	if (db != NULL && sqlite3_close(db) != SQLITE_OK)
 		log_warnx("sqlite close", "reason=%s", sqlite3_errmsg(db));
 }
@@ -339,13 +343,89 @@ db_bindv(sqlite3 *db, sqlite3_stmt *st, const char *fmt, va_list ap)
 	}
 }
 
+/*
+ * Prepared statements, kept: the same few dozen statements run for every
+ * job and update, and parsing them again each time was most of what the
+ * database cost greetbotd per job. A direct-mapped table by the text's
+ * hash; a statement in use (a loop over its rows runs another with the
+ * same text) is not shared: that caller gets one of its own.
+ */
+#define DB_CACHE	256
+
+static struct db_cached {
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	int		 busy;
+} db_cache[DB_CACHE];
+
+static unsigned
+db_cache_slot(const char *sql)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % DB_CACHE;
+}
+
+/* A prepared statement for sql, from the cache when it is there and free. */
+static sqlite3_stmt *
+db_prepare(sqlite3 *db, const char *sql)
+{
+	struct db_cached *c = &db_cache[db_cache_slot(sql)];
+	sqlite3_stmt *st;
+
+	if (c->db == db && c->st != NULL && !c->busy && strcmp(sqlite3_sql(c->st), sql) == 0) {
+		c->busy = 1;
+		return c->st;
+	}
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+	    SQLITE_OK)
+		return NULL;
+	if (!c->busy) {
+		if (c->st != NULL)
+			sqlite3_finalize(c->st);
+		c->db = db;
+		c->st = st;
+		c->busy = 1;
+	}
+	return st;
+}
+
+void
+db_done(sqlite3_stmt *st)
+{
+	struct db_cached *c;
+
+	if (st == NULL)
+		return;
+	c = &db_cache[db_cache_slot(sqlite3_sql(st))];
+	if (c->st == st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		c->busy = 0;
+	} else
+		sqlite3_finalize(st);
+}
+
+/* The cached statements of a connection that is closing. */
+static void
+db_cache_drop(sqlite3 *db)
+{
+	for (int i = 0; i < DB_CACHE; i++)
+		if (db_cache[i].db == db) {
+			sqlite3_finalize(db_cache[i].st);
+			memset(&db_cache[i], 0, sizeof(db_cache[i]));
+		}
+}
+
 /* Prepare sql and bind the arguments that fmt describes. */
 sqlite3_stmt *
 db_vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
 {
 	sqlite3_stmt *st;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	if ((st = db_prepare(db, sql)) == NULL)
 		fatalx("sqlite prepare", "reason=%s sql=%.80s", sqlite3_errmsg(db), sql);
 	db_bindv(db, st, fmt, ap);
 	return st;
@@ -385,7 +465,7 @@ db_run(sqlite3 *db, const char *sql, const char *fmt, ...)
 	va_end(ap);
 	while (db_step(st) == SQLITE_ROW)
 		;
-	sqlite3_finalize(st);
+	db_done(st);
 	return sqlite3_changes(db);
 }
 
@@ -401,7 +481,7 @@ db_int(sqlite3 *db, int64_t def, const char *sql, const char *fmt, ...)
 	va_end(ap);
 	if (db_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	return v;
 }
 
@@ -421,7 +501,7 @@ db_ids(sqlite3 *db, int64_t **ids, const char *sql, const char *fmt, ...)
 			*ids = xrealloc(*ids, (cap *= 2) * sizeof(**ids));
 		(*ids)[n++] = sqlite3_column_int64(st, 0);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return n;
 }
 

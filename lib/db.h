@@ -34,6 +34,9 @@ void		 db_tx_end(sqlite3 *, int own, int ok);
  */
 sqlite3_stmt	*db_prep(sqlite3 *, const char *sql, const char *fmt, ...);
 sqlite3_stmt	*db_vprep(sqlite3 *, const char *sql, const char *fmt, va_list);
+/* A statement from db_prep is done with (reset and kept for the next
+ * db_prep of the same SQL): never sqlite3_finalize it. */
+void		 db_done(sqlite3_stmt *);
 /* Run a statement that returns no rows; returns changes(). */
 int		 db_run(sqlite3 *, const char *sql, const char *fmt, ...);
 /* First column of the first row as int64, or def when no row. */

@@ -122,7 +122,7 @@ metric_histogram(struct evbuffer *b)
 		count = sqlite3_column_int64(st, 0);
 		sum = sqlite3_column_double(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	evbuffer_add_printf(b, "greetbot_render_seconds_bucket{le=\"+Inf\"} %lld\n"
 	    "greetbot_render_seconds_sum %g\ngreetbot_render_seconds_count %lld\n",
 	    count, sum, count);

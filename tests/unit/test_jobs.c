@@ -72,7 +72,7 @@ qs(const char *sql)
 	sqlite3_stmt *st = db_prep(db, sql, "");
 	char *s = db_step(st) == SQLITE_ROW ? db_col_str(st, 0) : NULL;
 
-	sqlite3_finalize(st);
+	db_done(st);
 	return s;
 }
 
