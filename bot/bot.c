@@ -927,7 +927,7 @@ preview_workdir(struct preview *pv)
 		return -1;
 	slot = SANDBOX_SLOT_BOT(bt.cfg.bot_index) + pv->slot;
 	xasprintf(&pv->work, "%s/work/s%d", bt.render_dir, slot);
-	return sandbox_workdir(&bt.sb, pv->work, slot);
+	return sandbox_workdir(&bt.sb, pv->work, slot, 0);
 }
 
 /*

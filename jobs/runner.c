@@ -35,6 +35,70 @@ queue_connected_cb(int created, void *arg)
 		rn.connected();
 }
 
+/* Start an entry: render here, or (a node without the database) as the
+ * entry says. */
+static void
+entry_start(const char *entry_id, const struct queue_job *qj, int reclaimed)
+{
+	if (rn.db == NULL)
+		results_start(entry_id, qj);
+	else
+		worker_job(entry_id, qj->id, reclaimed, 0);
+}
+
+/* Keep an entry for the next free worker. */
+static void
+entry_hold(const char *entry_id, const struct queue_job *qj, int reclaimed)
+{
+	struct held *h = xcalloc(1, sizeof(*h));
+
+	h->entry_id = xstrdup(entry_id);
+	h->qj = xcalloc(1, sizeof(*h->qj));
+	*h->qj = *qj;
+	h->qj->bot = xstrdup(qj->bot);
+	h->qj->tmpl = xstrdup(qj->tmpl);
+	h->qj->version = xstrdup(qj->version);
+	h->qj->name = xstrdup(qj->name);
+	h->qj->stress = xstrdup(qj->stress);
+	h->reclaimed = reclaimed;
+	rn.held = h;
+	log_debug("job held for the next free worker", "job=%lld", (long long)qj->id);
+}
+
+static void
+held_release(struct held *h)
+{
+	free(h->entry_id);
+	free((char *)h->qj->bot);
+	free((char *)h->qj->tmpl);
+	free((char *)h->qj->version);
+	free((char *)h->qj->name);
+	free((char *)h->qj->stress);
+	free(h->qj);
+	free(h);
+}
+
+static void
+held_free(void)
+{
+	if (rn.held != NULL)
+		held_release(rn.held);
+	rn.held = NULL;
+}
+
+/* A worker is free: the held entry starts now. */
+void
+runner_start_held(void)
+{
+	struct held *h = rn.held;
+
+	if (h == NULL)
+		return;
+	rn.held = NULL;
+	entry_start(h->entry_id, h->qj, h->reclaimed);
+	held_release(h);
+}
+
 static void
 queue_job_cb(const char *entry_id, const struct queue_job *qj, int reclaimed, void *arg)
 {
@@ -45,15 +109,20 @@ queue_job_cb(const char *entry_id, const struct queue_job *qj, int reclaimed, vo
 	for (j = rn.jobs; j != NULL; j = j->next)
 		if (j->entry_id != NULL && strcmp(j->entry_id, entry_id) == 0)
 			break;
-	if (j != NULL)
-		/* A running job's own entry, read back after a reconnect: it is
-		 * acknowledged once the outcome is committed. Acknowledged now
-		 * as a duplicate, a crash before that would lose the job. */
+	if (j != NULL || (rn.held != NULL && strcmp(rn.held->entry_id, entry_id) == 0)) {
+		/* A running (or held) job's own entry, read back after a
+		 * reconnect: it is acknowledged once the outcome is committed.
+		 * Acknowledged now as a duplicate, a crash before that would
+		 * lose the job. */
 		log_info("job running here, its entry kept", "job=%lld", (long long)qj->id);
-	else if (rn.db == NULL)
-		results_start(entry_id, qj);
-	else
-		worker_job(entry_id, qj->id, reclaimed, 0);
+		return;
+	}
+	/* Every worker busy with confirmed renders: the one read ahead. */
+	if (rn.held == NULL && !rn.draining && running_confirmed() >= rn.cfg->workers) {
+		entry_hold(entry_id, qj, reclaimed);
+		return;
+	}
+	entry_start(entry_id, qj, reclaimed);
 	if (rn.running == running)
 		jobs_take();	/* the entry took no worker */
 }
@@ -66,6 +135,7 @@ runner_init(void)
 		rn.boot = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 	if ((rn.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		rn.ncpu = 1;
+	rn.spec_maybe = 1;
 }
 
 /* Connect to Redis ("unix:/path" or redis://...); the callbacks start
@@ -89,6 +159,7 @@ runner_connect(const char *url)
 void
 runner_free(void)
 {
+	held_free();	/* still pending for us in Redis: read again at start */
 	queue_free(rn.queue);
 	rn.queue = NULL;
 }
@@ -98,6 +169,7 @@ void
 runner_wake(void)
 {
 	relay_run();
+	rn.spec_maybe = 1;
 	if (rn.db != NULL) {
 		speculate_promote();
 		jobs_take();
@@ -112,6 +184,7 @@ runner_tick(void)
 	if (rn.db != NULL && time(NULL) - rn.expired_at >= 60) {
 		rn.expired_at = time(NULL);
 		speculate_expire();
+		rn.spec_maybe = 1;
 		jobs_take();
 	}
 	if (rn.refused_at != 0 && time(NULL) - rn.refused_at >= 1) {
@@ -132,6 +205,7 @@ void
 runner_drain(void)
 {
 	rn.draining = 1;
+	held_free();	/* pending for this node: read first at the next start */
 	jobs_take();
 }
 
@@ -139,6 +213,8 @@ void
 runner_drain_kill(void)
 {
 	for (struct job *j = rn.jobs; j != NULL; j = j->next) {
+		if (j->finishing)
+			continue;
 		log_warnx("drain: stopping render", "job=%lld", (long long)j->id);
 		j->interrupted = 1;
 		render_kill(j->render);

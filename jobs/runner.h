@@ -46,6 +46,7 @@ struct job {
 	int		 interrupted;	/* killed by a drain */
 	int		 speculative;	/* no parent has confirmed it yet */
 	int		 preempted;	/* stopped: a confirmed job needs the worker */
+	int		 finishing;	/* ended; its worker already counts as free */
 	double		 progress;	/* last shown to the parents */
 	time_t		 progress_at;
 	struct job	*next;
@@ -64,6 +65,14 @@ struct tmpl_list {
 	struct tmpl_list	*next;
 };
 
+/* An entry read ahead while every worker is busy: it starts the moment one
+ * frees, without a trip to Redis (it stays pending for this node there). */
+struct held {
+	char		*entry_id;
+	struct queue_job *qj;		/* its strings our own */
+	int		 reclaimed;
+};
+
 /* The runner's process-wide state. */
 struct runner {
 	/* Given by the supervisor (runner_init). */
@@ -78,10 +87,13 @@ struct runner {
 	void			(*connected)(void);	/* Redis answers */
 
 	struct queue		*queue;
+	struct held		*held;		/* one entry read ahead, or NULL */
 	struct job		*jobs;
 	int			 running;
 	int			 ncpu;
 	char			 slot_busy[RUNNER_SLOTS];
+	char			 slot_empty[RUNNER_SLOTS];	/* emptied at its last end */
+	int			 spec_maybe;	/* speculative jobs may wait to start */
 	int			 relaying;	/* publishes in flight */
 	int			 taking_spec;	/* jobs_take is starting speculative jobs */
 	time_t			 expired_at;	/* speculate_expire last ran */
@@ -100,6 +112,7 @@ extern struct runner rn;
 
 /* runner.c */
 void	runner_init(void);
+void	runner_start_held(void);
 void	runner_connect(const char *redis_url);
 void	runner_free(void);
 void	runner_wake(void);		/* the bots wrote jobs */

@@ -115,7 +115,7 @@ sandbox_uid(const struct sandbox *sb, int slot)
 }
 
 int
-sandbox_workdir(const struct sandbox *sb, const char *path, int slot)
+sandbox_workdir(const struct sandbox *sb, const char *path, int slot, int known_empty)
 {
 	int fd, r = 0;
 
@@ -129,7 +129,7 @@ sandbox_workdir(const struct sandbox *sb, const char *path, int slot)
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 			return -1;
 	}
-	if (render_empty(path) == -1 || fchmod(fd, 0700) == -1 ||
+	if ((!known_empty && render_empty(path) == -1) || fchmod(fd, 0700) == -1 ||
 	    (sb->drop && fchown(fd, sandbox_uid(sb, slot), sb->gid) == -1))
 		r = -1;
 	close(fd);

@@ -46,8 +46,10 @@ int	 sandbox_init(struct sandbox *, const struct config *, int slots,
 void	 sandbox_free(struct sandbox *);
 uid_t	 sandbox_uid(const struct sandbox *, int slot);
 /* The slot's work dir, empty, owned by the slot's uid (0700): made the
- * first time, emptied (no link followed) every time. */
-int	 sandbox_workdir(const struct sandbox *, const char *path, int slot);
+ * first time, emptied (no link followed) unless the caller emptied it
+ * itself when the slot's last render ended (known_empty). */
+int	 sandbox_workdir(const struct sandbox *, const char *path, int slot,
+	    int known_empty);
 /*
  * The per-version cache dir, shared by every slot: setgid, group-writable
  * for the render group (renderers run with umask 007). An entry left by an

@@ -18,7 +18,7 @@ void
 speculate_promote(void)
 {
 	for (struct job *j = rn.jobs; j != NULL; j = j->next) {
-		if (!j->speculative || jobs_is_speculative(j->id))
+		if (!j->speculative || j->finishing || jobs_is_speculative(j->id))
 			continue;
 		j->speculative = 0;
 		render_renice(j->render, 0);
@@ -35,11 +35,13 @@ speculate_preempt(void)
 
 	speculate_promote();
 	for (struct job *j = rn.jobs; j != NULL; j = j->next)
-		if (j->speculative && !j->preempted && (newest == NULL || j->id > newest->id))
+		if (j->speculative && !j->preempted && !j->finishing &&
+		    (newest == NULL || j->id > newest->id))
 			newest = j;
 	if (newest == NULL)
 		return;
 	newest->preempted = 1;
+	rn.spec_maybe = 1;	/* it waits again once stopped */
 	render_kill(newest->render);
 }
 

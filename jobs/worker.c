@@ -53,9 +53,11 @@ worker_finished(struct job *j)
 	/* Escaped descendants, re-parented to us; again while any are found. */
 	for (int i = 0; i < 10 && child_kill_strays() > 0; i++)
 		;
-	render_empty(j->work_dir);
+	if (j->slot >= 0)
+		rn.slot_empty[j->slot] = render_empty(j->work_dir) == 0;
+	if (!j->finishing)
+		rn.running--;
 	job_free(j);
-	rn.running--;
 	jobs_take();
 	if (rn.running == 0 && rn.idle != NULL)
 		rn.idle();
@@ -126,6 +128,12 @@ job_done(const struct render_outcome *o, void *arg)
 		results_send(j, o);
 		return;
 	}
+	/* The worker is free now: the next job (the one read ahead) starts
+	 * before this one's outcome is committed, so that the commit is not
+	 * time the worker stands idle. */
+	j->finishing = 1;
+	rn.running--;
+	jobs_take();
 	outcome_of(&jo, o);
 	xasprintf(&output, "%s/out.mp4", j->work_dir);
 	if (jo.ok && (kept = keep_output(j, output)) == NULL) {
@@ -195,7 +203,8 @@ worker_render(struct job *j, const struct template *t)
 	rn.jobs = j;
 	rn.running++;
 	xasprintf(&j->work_dir, "%s/work/s%d", rn.render_dir, SANDBOX_SLOT_WORKER + j->slot);
-	if (sandbox_workdir(rn.sb, j->work_dir, SANDBOX_SLOT_WORKER + j->slot) == -1)
+	if (sandbox_workdir(rn.sb, j->work_dir, SANDBOX_SLOT_WORKER + j->slot,
+	    rn.slot_empty[j->slot]) == -1)
 		fatal("cannot make the work directory", "job=%lld path=%s", (long long)j->id, j->work_dir);
 	xasprintf(&output, "%s/out.mp4", j->work_dir);
 	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
@@ -220,6 +229,7 @@ worker_render(struct job *j, const struct template *t)
 	log_info("render started", "job=%lld asset=%lld attempt=%lld uid=%u speculative=%d "
 	    "threads=%d", (long long)j->id, (long long)j->asset_id, (long long)j->attempt_id,
 	    (unsigned)rq.uid, j->speculative, rq.threads);
+	rn.slot_empty[j->slot] = 0;
 	j->render = render_start(rn.base, &rq, job_done, job_progress, j);
 	free(output);
 	free(thumb);
@@ -311,13 +321,13 @@ running_confirmed(void)
 	int n = 0;
 
 	for (struct job *j = rn.jobs; j != NULL; j = j->next)
-		n += !j->speculative;
+		n += !j->speculative && !j->finishing;
 	return n;
 }
 
 /*
- * Tell the queue how many jobs we can take now; give idle workers the
- * newest speculative jobs (the parent who just heard the preview is the
+ * Start the job held for a free worker, tell the queue how many jobs we
+ * can take now; give idle workers the newest speculative jobs (the parent who just heard the preview is the
  * likeliest to confirm next).
  */
 void
@@ -325,10 +335,16 @@ jobs_take(void)
 {
 	int off = rn.draining || rn.paused != NULL || !rn.cfg->render_enabled;
 
+	if (!off && rn.held != NULL && running_confirmed() < rn.cfg->workers)
+		runner_start_held();
+	/* One more than the free workers: the next job is read while the
+	 * last ones render, and held (struct held) until a worker frees. */
 	if (rn.queue != NULL)
 		queue_want(rn.queue, off || time(NULL) - rn.refused_at < 1 ? 0 :
-		    rn.cfg->workers - running_confirmed());
-	if (off || rn.db == NULL || rn.taking_spec)
+		    rn.cfg->workers - running_confirmed() + (rn.held == NULL));
+	/* Only when some may wait: the bots' wakes, preemptions and the
+	 * minute's expiry say when; a look that finds none says no more. */
+	if (off || rn.db == NULL || rn.taking_spec || !rn.spec_maybe)
 		return;
 	rn.taking_spec = 1;
 	while (rn.running < rn.cfg->workers) {
@@ -338,8 +354,10 @@ jobs_take(void)
 		    db_now() - SPECULATIVE_TTL);	/* not the ones speculate_expire takes */
 		int before = rn.running;
 
-		if (id == 0)
+		if (id == 0) {
+			rn.spec_maybe = 0;
 			break;
+		}
 		worker_job(NULL, id, 0, 1);
 		if (rn.running == before)
 			break;
