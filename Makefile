@@ -24,7 +24,7 @@ JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/sandbox jobs/template
 RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/speculate jobs/results jobs/queue
 SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
 	   supervisor/notify
-BOT_MODS  = bot/bot bot/delivery bot/webhook bot/update
+BOT_MODS  = bot/bot bot/conversation bot/preview bot/delivery bot/webhook bot/update
 TGSIM_MODS = tgsim/tgsim tgsim/table tgsim/http tgsim/chat tgsim/waiter tgsim/updates \
 	   tgsim/webhook tgsim/media tgsim/api tgsim/control tgsim/apispec tgsim/multipart
 GREETCTL_MODS = greetctl/greetctl greetctl/ctl greetctl/output greetctl/http greetctl/run \
