@@ -21,7 +21,8 @@ LDFLAGS	?=
 # state machine); a folder's own headers are found beside its sources.
 LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg
 JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/sandbox jobs/template
-RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/speculate jobs/results jobs/queue
+RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/unsaved jobs/speculate jobs/results \
+	   jobs/queue
 SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
 	   supervisor/notify
 BOT_MODS  = bot/bot bot/conversation bot/preview bot/delivery bot/webhook bot/update

@@ -42,6 +42,7 @@ struct greetbot_tg {
 	char			*previews_dir;
 	struct sandbox		 sb;		/* who previews render as */
 	char			 preview_busy[SANDBOX_PREVIEWS];	/* slots */
+	int64_t			 api_failing_since;	/* the Bot API's calls, 0: fine */
 };
 
 extern struct greetbot_tg bt;

@@ -21,6 +21,7 @@
 #define MAX_PREVIEWS	4	/* preview OGGs being rendered */
 #define MAX_ANSWERS	16	/* answerCallbackQuery calls in flight */
 #define MAX_TRIES	20
+#define BACKOFF_MAX	30	/* seconds a failed send waits at most */
 #define CHAT_SLOTS	4096	/* chats remembered by the per-chat limiter */
 #define HELD_SLOTS	2048	/* > BATCH: the chats a run holds back */
 /*
@@ -41,7 +42,17 @@ struct send {
 	char		*idfile;	/* a preview's cached voice file_id */
 	int		 rendering;	/* a preview waiting for its OGG */
 	int		 answer;	/* answerCallbackQuery: in no chat's order */
+	/* Sent, but the database did not take the record yet (unsaved). */
+	int64_t		 msg_id;
+	char		*file_id;
 	struct send	*next;
+};
+
+/* An outbox row as delivery_run read it. */
+struct row {
+	int64_t		 id, chat_id, request_id, asset_id, next_at;
+	char		 kind[16];
+	char		 method[48];
 };
 
 static struct {
@@ -50,6 +61,7 @@ static struct {
 	struct tg		*tg;
 	const char		*bot_id;
 	struct send		*inflight;	/* calls and previews */
+	struct send		*unsaved;	/* sent; their records wait for the database */
 	int			 ninflight;	/* calls */
 	int			 nrendering;	/* previews being rendered */
 	int			 nanswers;	/* answers to button presses */
@@ -246,6 +258,7 @@ send_free(struct send *x)
 	free(x->kind);
 	free(x->method);
 	free(x->idfile);
+	free(x->file_id);
 	cJSON_Delete(x->params);
 	free(x);
 	stop_check();
@@ -274,22 +287,22 @@ preview_keep_id(const char *idfile, const cJSON *result)
 	free(tmp);
 }
 
-/* A successful send's consequences, in one transaction. */
-static void
-send_succeeded(struct send *x, const cJSON *result)
+/*
+ * A successful send's consequences, in one transaction. -1 when the
+ * database did not take them: the call was made, so its record is kept
+ * (unsaved) and written before anything else is sent, or the same message
+ * would go again.
+ */
+static int
+send_record(struct send *x)
 {
-	int64_t msg_id = tg_json_int64(result, "message_id");
-	const cJSON *video = cJSON_GetObjectItem(result, "video");
-	const char *file_id = cJSON_GetStringValue(cJSON_GetObjectItem(video, "file_id"));
-
-	db_begin(dl.db);
+	if (db_begin(dl.db) == -1)
+		return -1;
 	db_run(dl.db, "UPDATE outbox SET state = 'SENT', sent_at = ?, attempts = attempts + 1, "
-	    "result_message_id = NULLIF(?, 0) WHERE id = ?", "lll", db_now(), msg_id, x->id);
-	if (x->idfile != NULL && x->upload)
-		preview_keep_id(x->idfile, result);
+	    "result_message_id = NULLIF(?, 0) WHERE id = ?", "lll", db_now(), x->msg_id, x->id);
 	if (strcmp(x->kind, "video") == 0) {
-		if (x->upload && file_id != NULL)
-			jobs_uploaded(x->asset_id, file_id);
+		if (x->upload && x->file_id != NULL)
+			jobs_uploaded(x->asset_id, x->file_id);
 		db_run(dl.db, "UPDATE requests SET state = 'COMPLETED', updated_at = ? WHERE "
 		    "id = ?", "ll", db_now(), x->request_id);
 		/* The video replaces the "order accepted" message. */
@@ -300,11 +313,66 @@ send_succeeded(struct send *x, const cJSON *result)
 		    db_now(), x->request_id);
 	} else if (strcmp(x->kind, "accepted") == 0 && x->request_id != 0)
 		db_run(dl.db, "UPDATE requests SET status_message_id = ? WHERE id = ?", "ll",
-		    msg_id, x->request_id);
-	db_commit(dl.db);
+		    x->msg_id, x->request_id);
+	if (db_commit(dl.db) == -1)
+		return -1;
 	if (strcmp(x->kind, "video") == 0)
 		log_info("video delivered", "request=%lld asset=%lld upload=%d",
 		    (long long)x->request_id, (long long)x->asset_id, x->upload);
+	return 0;
+}
+
+/* A send Telegram took: record it, or keep it until the database can. 1
+ * when x was kept (not to be freed). */
+static int
+send_succeeded(struct send *x, const cJSON *result)
+{
+	const cJSON *video = cJSON_GetObjectItem(result, "video");
+	const char *file_id = cJSON_GetStringValue(cJSON_GetObjectItem(video, "file_id"));
+	struct send **pp;
+
+	x->msg_id = tg_json_int64(result, "message_id");
+	x->file_id = file_id != NULL ? xstrdup(file_id) : NULL;
+	if (x->idfile != NULL && x->upload)
+		preview_keep_id(x->idfile, result);
+	if (send_record(x) == 0)
+		return 0;
+	log_warnx("a send's record waits for the database", "outbox=%lld kind=%s",
+	    (long long)x->id, x->kind);
+	/* Out of flight (its chat's order is kept: nothing goes meanwhile). */
+	for (pp = &dl.inflight; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == x) {
+			*pp = x->next;
+			break;
+		}
+	if (x->answer)
+		dl.nanswers--;
+	else
+		dl.ninflight--;
+	x->next = dl.unsaved;
+	dl.unsaved = x;
+	stop_check();
+	return 1;
+}
+
+/* The records the database did not take, in order; 0 once all are in. */
+static int
+unsaved_retry(void)
+{
+	struct send *x;
+
+	while ((x = dl.unsaved) != NULL) {
+		if (send_record(x) == -1)
+			return -1;
+		dl.unsaved = x->next;
+		free(x->kind);
+		free(x->method);
+		free(x->idfile);
+		free(x->file_id);
+		cJSON_Delete(x->params);
+		free(x);
+	}
+	return 0;
 }
 
 /* Classify a failed send: when to try again, or never. */
@@ -322,15 +390,18 @@ send_failed(struct send *x, const struct tg_result *r)
 	}
 	if (r->error_code == 403) {
 		/* The user blocked the bot: stop everything for this chat. */
-		db_begin(dl.db);
+		/* (Not taken by the database: the row is sent again later,
+		 * and answered 403 again.) */
+		if (db_begin(dl.db) == -1)
+			return;
 		db_run(dl.db, "UPDATE users SET blocked = 1, updated_at = ? WHERE bot_id = ? "
 		    "AND chat_id = ?", "lsl", db_now(), dl.bot_id, x->chat_id);
 		db_run(dl.db, "UPDATE outbox SET attempts = ? WHERE id = ?", "il", tries, x->id);
 		db_run(dl.db, "UPDATE outbox SET state = 'FAILED', last_error = ? WHERE "
 		    "bot_id = ? AND chat_id = ? AND state = 'PENDING'", "ssl", r->description,
 		    dl.bot_id, x->chat_id);
-		db_commit(dl.db);
-		log_info("chat blocked the bot", "chat=%lld", (long long)x->chat_id);
+		if (db_commit(dl.db) == 0)
+			log_info("chat blocked the bot", "chat=%lld", (long long)x->chat_id);
 		return;
 	}
 	if (r->error_code == 400 && x->idfile != NULL && !x->upload) {
@@ -352,8 +423,11 @@ send_failed(struct send *x, const struct tg_result *r)
 		    "WHERE id = ?", "isl", tries, r->description, x->id);
 		return;
 	}
+	/* 2, 4 ... seconds, at most BACKOFF_MAX: delivery resumes soon after
+	 * an outage of the Bot API. */
 	db_run(dl.db, "UPDATE outbox SET attempts = ?, last_error = ?, next_at = ? WHERE id = ?",
-	    "isll", tries, r->description, db_now() + (1LL << (tries > 8 ? 8 : tries)), x->id);
+	    "isll", tries, r->description, db_now() + ((1LL << (tries > 5 ? 5 : tries)) >
+	    BACKOFF_MAX ? BACKOFF_MAX : (1LL << (tries > 5 ? 5 : tries))), x->id);
 }
 
 /* The call's result class, as /metrics counts it. */
@@ -381,9 +455,11 @@ send_done(const struct tg_result *r, void *arg)
 	db_run(dl.db, "INSERT INTO tg_calls (bot_id, method, result, count) VALUES (?, ?, ?, 1) "
 	    "ON CONFLICT (bot_id, method, result) DO UPDATE SET count = count + 1", "sss",
 	    dl.bot_id, x->method, result_class(r));
-	if (r->ok)
-		send_succeeded(x, r->result);
-	else
+	if (r->ok && send_succeeded(x, r->result) == 1) {
+		delivery_kick();
+		return;		/* kept until the database takes its record */
+	}
+	if (!r->ok)
 		send_failed(x, r);
 	send_free(x);
 	delivery_kick();
@@ -449,13 +525,19 @@ delivery_set_preview(void (*make)(const char *, const char *, delivery_preview_d
 static void
 video_rerender(struct send *x)
 {
-	db_begin(dl.db);
-	if (jobs_file_gone(x->asset_id) > 0)
-		log_warnx("video file gone, rendering it again", "asset=%lld", (long long)x->asset_id);
+	int again;
+
+	if (db_begin(dl.db) == -1)
+		return;		/* looked at again at the next run */
+	again = jobs_file_gone(x->asset_id) > 0;
 	db_run(dl.db, "UPDATE outbox SET state = 'FAILED', last_error = 'file gone: "
 	    "rendering again' WHERE kind = 'video' AND state = 'PENDING' AND asset_id = ?",
 	    "l", x->asset_id);
-	db_commit(dl.db);
+	if (db_commit(dl.db) == -1)
+		return;
+	if (again)
+		log_warnx("video file gone, rendering it again", "asset=%lld",
+		    (long long)x->asset_id);
 	if (dl.jobs_notify != NULL)
 		dl.jobs_notify();
 }
@@ -504,20 +586,20 @@ video_upload(struct send *x, const char *method, cJSON *params, const char *path
 
 /* Start one row's call; the video kind resolves to file_id or upload. */
 static void
-send_start(sqlite3_stmt *st)
+send_start(const struct row *row)
 {
 	struct send *x = xcalloc(1, sizeof(*x));
-	const char *method = (const char *)sqlite3_column_text(st, 3);
+	const char *method = row->method;
 	sqlite3_stmt *p;
 	cJSON *params = NULL;
 	char *file_id = NULL, *path = NULL;
 
-	x->id = sqlite3_column_int64(st, 0);
-	x->chat_id = sqlite3_column_int64(st, 1);
-	x->kind = db_col_str(st, 2);
+	x->id = row->id;
+	x->chat_id = row->chat_id;
+	x->kind = xstrdup(row->kind);
 	x->method = xstrdup(method);
-	x->request_id = sqlite3_column_int64(st, 4);
-	x->asset_id = sqlite3_column_int64(st, 5);
+	x->request_id = row->request_id;
+	x->asset_id = row->asset_id;
 	p = db_prep(dl.db, "SELECT params FROM outbox WHERE id = ?", "l", x->id);
 	if (db_step(p) == SQLITE_ROW)
 		params = cJSON_Parse((const char *)sqlite3_column_text(p, 0));
@@ -612,17 +694,62 @@ held_test(int64_t chat, int add)
  * The window is wide (BATCH rows, held chats fewer than HELD_SLOTS) so
  * that chats waiting their interval do not hide the ones that may go.
  */
+/* Up to max pending rows (answers only, or all) into rows; how many.
+ * The statement is closed before any is acted on: a send may write
+ * (a video to render again, a speculative job), and no write may begin
+ * while a read is open on the connection. */
+static size_t
+rows_read(struct row *rows, size_t max, int answers, int64_t now)
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+
+	if (answers)
+		st = db_prep(dl.db, "SELECT id, chat_id, kind, method, request_id, asset_id, "
+		    "next_at FROM outbox WHERE bot_id = ? AND state = 'PENDING' AND kind = "
+		    "'answer' AND next_at <= ? ORDER BY id LIMIT ?", "sli", dl.bot_id, now,
+		    (int)max);
+	else
+		st = db_prep(dl.db, "SELECT id, chat_id, kind, method, request_id, asset_id, "
+		    "next_at FROM outbox WHERE bot_id = ? AND state = 'PENDING' ORDER BY id "
+		    "LIMIT ?", "si", dl.bot_id, (int)max);
+	while (n < max && db_step(st) == SQLITE_ROW) {
+		struct row *r = &rows[n++];
+
+		r->id = sqlite3_column_int64(st, 0);
+		r->chat_id = sqlite3_column_int64(st, 1);
+		snprintf(r->kind, sizeof(r->kind), "%s", (const char *)sqlite3_column_text(st, 2));
+		snprintf(r->method, sizeof(r->method), "%s",
+		    (const char *)sqlite3_column_text(st, 3));
+		r->request_id = sqlite3_column_int64(st, 4);
+		r->asset_id = sqlite3_column_int64(st, 5);
+		r->next_at = sqlite3_column_int64(st, 6);
+	}
+	db_done(st);
+	return n;
+}
+
+/*
+ * Walk pending rows in id order. A chat whose oldest row cannot go now
+ * (in flight, backing off, waiting out its interval) holds its later rows
+ * back, so each chat sees its messages in the order they were queued.
+ * The window is wide (BATCH rows, held chats fewer than HELD_SLOTS) so
+ * that chats waiting their interval do not hide the ones that may go.
+ * Sends whose records the database has not taken yet come first: nothing
+ * else goes until they are in.
+ */
 static void
 delivery_run(evutil_socket_t fd, short what, void *arg)
 {
+	static struct row rows[BATCH];
 	double soonest = 0;
 	int64_t now = db_now();
-	sqlite3_stmt *st;
+	size_t n;
 
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (dl.stopping)
+	if (dl.stopping || unsaved_retry() == -1)
 		return;
 	if (now_s() < dl.paused_until) {
 		rate_wake(dl.paused_until - now_s());
@@ -632,50 +759,41 @@ delivery_run(evutil_socket_t fd, short what, void *arg)
 		held_stamp = 1;
 	/* Answers first: a button's spinner should not wait behind a queue of
 	 * messages, and they are not flood-limited. */
-	st = db_prep(dl.db, "SELECT id, chat_id, kind, method, request_id, asset_id, next_at "
-	    "FROM outbox WHERE bot_id = ? AND state = 'PENDING' AND kind = 'answer' AND "
-	    "next_at <= ? ORDER BY id LIMIT ?", "sli", dl.bot_id, now, MAX_ANSWERS);
-	while (dl.nanswers < MAX_ANSWERS && db_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
+	n = rows_read(rows, MAX_ANSWERS, 1, now);
+	for (size_t i = 0; i < n && dl.nanswers < MAX_ANSWERS; i++) {
 		int busy = 0;
 
 		for (struct send *s = dl.inflight; s != NULL && !busy; s = s->next)
-			busy = s->id == id;
+			busy = s->id == rows[i].id;
 		if (!busy)
-			send_start(st);
+			send_start(&rows[i]);
 	}
-	db_done(st);
-	st = db_prep(dl.db, "SELECT id, chat_id, kind, method, request_id, asset_id, next_at "
-	    "FROM outbox WHERE bot_id = ? AND state = 'PENDING' ORDER BY id LIMIT ?",
-	    "si", dl.bot_id, BATCH);
-	while (dl.ninflight < MAX_INFLIGHT && db_step(st) == SQLITE_ROW) {
-		int64_t chat = sqlite3_column_int64(st, 1);
-		const char *kind = (const char *)sqlite3_column_text(st, 2);
+	n = rows_read(rows, BATCH, 0, now);
+	for (size_t i = 0; i < n && dl.ninflight < MAX_INFLIGHT; i++) {
+		const struct row *r = &rows[i];
 		int skip;
 
-		if (strcmp(kind, "answer") == 0 || held_test(chat, 0))
+		if (strcmp(r->kind, "answer") == 0 || held_test(r->chat_id, 0))
 			continue;	/* answers went above */
-		skip = send_find_chat(chat) != NULL;
-		if (!skip && sqlite3_column_int64(st, 6) > now)
+		skip = send_find_chat(r->chat_id) != NULL;
+		if (!skip && r->next_at > now)
 			skip = 1;
-		if (!skip && strcmp(kind, "video") == 0 &&
-		    asset_uploading(sqlite3_column_int64(st, 5)))
+		if (!skip && strcmp(r->kind, "video") == 0 && asset_uploading(r->asset_id))
 			skip = 1;	/* wait for the first upload's file_id */
-		if (!skip && strcmp(kind, "preview") == 0 && dl.nrendering >= MAX_PREVIEWS)
+		if (!skip && strcmp(r->kind, "preview") == 0 && dl.nrendering >= MAX_PREVIEWS)
 			skip = 1;
 		if (!skip) {
-			double wait = rate_take(chat, (const char *)sqlite3_column_text(st, 3));
+			double wait = rate_take(r->chat_id, r->method);
 
 			if (wait > 0 && (soonest == 0 || wait < soonest))
 				soonest = wait;
 			skip = wait > 0;
 		}
 		if (!skip)
-			send_start(st);
+			send_start(r);
 		else
-			held_test(chat, 1);
+			held_test(r->chat_id, 1);
 	}
-	db_done(st);
 	if (soonest > 0)
 		rate_wake(soonest);
 }

@@ -219,8 +219,12 @@ wh_request(struct evhttp_request *req, void *arg)
 	}
 	log_debug("webhook update", "update_id=%lld",
 	    (long long)tg_json_int64(u, "update_id"));
-	wh.apply(u);		/* committed when it returns */
-	wh_reply(req, 200, "OK");
+	/* Committed when it returns; if not (the database is locked or the
+	 * disk full), Telegram sends it again later. */
+	if (wh.apply(u) == -1)
+		wh_reply(req, 503, "Service Unavailable");
+	else
+		wh_reply(req, 200, "OK");
 	cJSON_Delete(u);
 }
 

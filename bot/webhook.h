@@ -10,8 +10,9 @@ struct config;
 struct event_base;
 struct tg;
 
-/* Apply one update and commit it; returns after the commit. */
-typedef void (*webhook_apply_fn)(const cJSON *update);
+/* Apply one update and commit it; returns after the commit: 0, or -1 when
+ * the database could not take it (then Telegram is asked to send it again). */
+typedef int (*webhook_apply_fn)(const cJSON *update);
 
 /*
  * Serve cfg->webhook_path on cfg->webhook_listen: a POST with the right

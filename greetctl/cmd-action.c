@@ -135,13 +135,15 @@ cmd_retry(int argc, char **argv)
 	ids = xmalloc(sizeof(*ids));
 	ids[0] = all ? 0 : arg_id(argv[optind], "ASSET");
 	db = ctl_db(1);
-	db_begin(db);
+	if (db_begin(db) == -1)
+		ctl_db_failed();
 	if (all) {
 		free(ids);
 		n = failed_assets(db, &ids);
 	}
 	done = retry_assets(db, ids, n);
-	db_commit(db);
+	if (db_commit(db) == -1)
+		ctl_db_failed();
 	db_close(db);
 	free(ids);
 	retry_report(done);
@@ -257,10 +259,12 @@ cmd_send(int argc, char **argv)
 		usage(EXIT_USAGE);
 	}
 	db = ctl_db(1);
-	db_begin(db);
+	if (db_begin(db) == -1)
+		ctl_db_failed();
 	bot = send_bot(db, user);
 	id = send_queue(db, bot, user, argv[2], &chat);
-	db_commit(db);
+	if (db_commit(db) == -1)
+		ctl_db_failed();
 	db_close(db);
 	if ((b = config_bot(&gc.cfg, bot)) != NULL && !b->enabled)
 		warnx("bot %s is not enabled: the message waits in its outbox until it is", bot);

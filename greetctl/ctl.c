@@ -53,16 +53,30 @@ ctl_db(int write)
 		    gc.cfg.db_path, strerror(errno));
 	if ((db = db_open_readonly(gc.cfg.db_path)) == NULL)
 		errx(1, "cannot open %s", gc.cfg.db_path);
+	/* A command line can wait for greetbotd's short transactions. */
+	db_set_busy_wait(db, 10000);
 	if (db_schema_version(db) == 0)
 		errx(1, "%s has no tables yet: greetbotd has not run on it", gc.cfg.db_path);
 	if (write) {
 		db_close(db);
 		db = db_open(gc.cfg.db_path);
+		db_set_busy_wait(db, 10000);
 		/* Actions change jobs through the state machine, as the bot. */
 		jobs_init(&(struct jobs_env){ .db = db, .node = gc.cfg.node_name,
 		    .max_attempts = gc.cfg.max_attempts, .alert_window = gc.cfg.alert_window });
 	}
 	return db;
+}
+
+/* The database could not take an action (locked, disk full): nothing
+ * was changed; say why and exit 1. */
+void
+ctl_db_failed(void)
+{
+	const char *why = db_problem(NULL);
+
+	errx(1, "nothing was changed: %s; try again", why != NULL ? why :
+	    "the database refused the change");
 }
 
 /* --- the bots shown ------------------------------------------------------------ */

@@ -90,6 +90,7 @@ const char	*arg_state(const char *s, const char *const *list);
 /* ctl.c */
 void		 buf_add(struct buf *, const void *, size_t);
 sqlite3		*ctl_db(int write);
+void		 ctl_db_failed(void) __attribute__((noreturn));
 int		 bot_shown(const char *id);
 const char	*scope_text(void);
 void		 scope_select(const char *id);

@@ -459,11 +459,13 @@ asset_render(int64_t asset, enum asset_state from, enum job_event ev, int *new_j
 int
 jobs_confirmed(const struct jobs_name *n, int64_t *asset, int *new_jobs)
 {
-	int own = db_tx_begin(env.db), r = ORDER_RENDERING;
+	int own, r = ORDER_RENDERING;
 	enum asset_state s;
 	int64_t job;
 
 	*new_jobs = 0;
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
 	if ((*asset = jobs_asset_find(n, &s)) == 0) {
 		*asset = asset_create(n, JEV_CONFIRMED);
 		s = ASSET_PENDING;
@@ -483,32 +485,36 @@ jobs_confirmed(const struct jobs_name *n, int64_t *asset, int *new_jobs)
 		r = db_int(env.db, 0, "SELECT shares IS NOT NULL FROM assets WHERE id = ?", "l",
 		    *asset) ? ORDER_SHARED : ORDER_RENDERING;
 	}
-	db_tx_end(env.db, own, 1);
+	if (db_tx_end(env.db, own, 1) == -1)
+		return -1;
 	return r;
 }
 
 int
 jobs_speculate(const struct jobs_name *n)
 {
-	int own = db_tx_begin(env.db), made = 0;
+	int own, made = 0;
 
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
 	if (db_int(env.db, 1, "SELECT count(*) FROM assets WHERE template_version = ? AND "
 	    "name_key = ? AND (bot_id = ? OR state IN ('AVAILABLE','PENDING','GENERATING'))",
 	    "sss", n->version, n->key, n->bot) == 0) {
 		job_create(asset_create(n, JEV_CREATED), 1, JEV_CREATED);
 		made = 1;
 	}
-	db_tx_end(env.db, own, 1);
-	return made;
+	return db_tx_end(env.db, own, 1) == -1 ? -1 : made;
 }
 
 int64_t
 jobs_retry_pressed(int64_t asset, int *requests)
 {
-	int own = db_tx_begin(env.db);
 	int64_t job = 0, other;
+	int own;
 
 	*requests = 0;
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
 	if (asset_state_of(asset) == ASSET_FAILED) {
 		/* Another bot's parent may have pressed retry first: then its
 		 * render is shared. */
@@ -527,8 +533,7 @@ jobs_retry_pressed(int64_t asset, int *requests)
 		*requests = db_run(env.db, "UPDATE requests SET state = 'PENDING', updated_at = ? "
 		    "WHERE asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
 	}
-	db_tx_end(env.db, own, 1);
-	return job;
+	return db_tx_end(env.db, own, 1) == -1 ? -1 : job;
 }
 
 int
@@ -536,28 +541,29 @@ jobs_uploaded(int64_t asset, const char *file_id)
 {
 	db_run(env.db, "UPDATE assets SET file_id = ?, updated_at = ? WHERE id = ?", "sll",
 	    file_id, db_now(), asset);
-	return 0;
+	return db_failed() ? -1 : 0;
 }
 
 int
 jobs_file_id_rejected(int64_t asset)
 {
 	db_run(env.db, "UPDATE assets SET file_id = NULL WHERE id = ?", "l", asset);
-	return 0;
+	return db_failed() ? -1 : 0;
 }
 
 int
 jobs_file_gone(int64_t asset)
 {
-	int own = db_tx_begin(env.db), made = 0;
+	int own, made = 0;
 
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
 	if (asset_move(asset, ASSET_AVAILABLE, ASSET_PENDING, JEV_FILE_GONE, NULL,
 	    "file_path = NULL", NULL) > 0) {
 		job_create(asset, 0, JEV_FILE_GONE);
 		made = 1;
 	}
-	db_tx_end(env.db, own, 1);
-	return made;
+	return db_tx_end(env.db, own, 1) == -1 ? -1 : made;
 }
 
 /* --- greetbotd: publishing and claiming ---------------------------------- */
@@ -591,12 +597,13 @@ job_published(int64_t job, int scheduled)
 int
 jobs_published(const struct jobs_publish *p, size_t n)
 {
-	int own = db_tx_begin(env.db);
+	int own;
 
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		job_published(p[i].job, p[i].scheduled);
-	db_tx_end(env.db, own, 1);
-	return 0;
+	return db_tx_end(env.db, own, 1);
 }
 
 int
@@ -640,7 +647,7 @@ claimable(enum job_state s, int flags, const char *node, int64_t due, int specul
 int
 jobs_claim(int64_t job, int flags, struct jobs_claim *c)
 {
-	int own = db_tx_begin(env.db), ok = 0;
+	int own, ok = 0;
 	enum job_state s = JOB_NONE;
 	enum asset_state as = ASSET_NONE;
 	sqlite3_stmt *st;
@@ -649,6 +656,8 @@ jobs_claim(int64_t job, int flags, struct jobs_claim *c)
 	char *node = NULL;
 
 	memset(c, 0, sizeof(*c));
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
 	st = db_prep(env.db, "SELECT j.state, j.node, j.next_attempt_at, j.speculative, a.id, "
 	    "a.state, a.display_name, a.stress, a.bot_id, a.template_id FROM jobs j JOIN "
 	    "assets a ON a.id = j.asset_id WHERE j.id = ?", "l", job);
@@ -680,9 +689,10 @@ jobs_claim(int64_t job, int flags, struct jobs_claim *c)
 		c->attempt = sqlite3_last_insert_rowid(env.db);
 		ok = 1;
 	}
-	db_tx_end(env.db, own, ok);
+	if (db_tx_end(env.db, own, ok) == -1)
+		ok = -1;
 	free(node);
-	if (!ok)
+	if (ok != 1)
 		jobs_claim_free(c);
 	return ok;
 }
@@ -784,8 +794,11 @@ job_outcome(int64_t job, const struct jobs_outcome *o)
 const char *
 jobs_finished(int64_t job, int64_t attempt, const struct jobs_outcome *o)
 {
-	int own = db_tx_begin(env.db), live;
 	const char *status = o->status;
+	int own, live;
+
+	if ((own = db_tx_begin(env.db)) == -1)
+		return NULL;
 
 	/* Still ours? A render node's result may have finished it meanwhile. */
 	live = db_int(env.db, 0, "SELECT count(*) FROM jobs WHERE id = ? AND state = 'RUNNING' "
@@ -799,8 +812,7 @@ jobs_finished(int64_t job, int64_t attempt, const struct jobs_outcome *o)
 	    o->duration, o->stderr_tail, attempt);
 	if (live)
 		job_outcome(job, o);
-	db_tx_end(env.db, own, 1);
-	return status;
+	return db_tx_end(env.db, own, 1) == -1 ? NULL : status;
 }
 
 int
@@ -810,12 +822,11 @@ jobs_result(int64_t job, const struct jobs_outcome *o, const char **status)
 	enum job_state s;
 
 	*status = o->status;
-	own = db_tx_begin(env.db);
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
 	if (db_int(env.db, 0, "SELECT count(*) FROM attempts WHERE result_id = ?", "s",
-	    o->result_id) > 0 || (s = job_state_of(job)) == JOB_NONE) {
-		db_tx_end(env.db, own, 1);
-		return 0;
-	}
+	    o->result_id) > 0 || (s = job_state_of(job)) == JOB_NONE)
+		return db_tx_end(env.db, own, 1) == -1 ? -1 : 0;
 	live = s == JOB_QUEUED || s == JOB_RUNNING || s == JOB_RETRY_WAIT;
 	if (!live)
 		*status = "duplicate";
@@ -834,8 +845,7 @@ jobs_result(int64_t job, const struct jobs_outcome *o, const char **status)
 		    "attempts = attempts + 1", "s", o->node);
 		job_outcome(job, o);
 	}
-	db_tx_end(env.db, own, 1);
-	return 1;
+	return db_tx_end(env.db, own, 1) == -1 ? -1 : 1;
 }
 
 int
@@ -845,8 +855,12 @@ jobs_stopped(int64_t job, int64_t attempt, enum jobs_stop why, int signal, doubl
 	static const char *cause[] = { "a confirmed render needed the worker",
 	    "greetbotd stopped during the render", "greetbotd stopped during the render" };
 	enum job_event ev = why == STOP_PREEMPTED ? JEV_PREEMPTED : JEV_INTERRUPTED;
-	int own = db_tx_begin(env.db);
-	int64_t asset = db_int(env.db, 0, "SELECT asset_id FROM jobs WHERE id = ?", "l", job);
+	int64_t asset;
+	int own;
+
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
+	asset = db_int(env.db, 0, "SELECT asset_id FROM jobs WHERE id = ?", "l", job);
 
 	db_run(env.db, "UPDATE attempts SET finished_at = ?, status = ?, signal = ?, cause = ?, "
 	    "duration = ? WHERE id = ? AND finished_at IS NULL", "dsisdl", (double)time(NULL),
@@ -861,8 +875,7 @@ jobs_stopped(int64_t job, int64_t attempt, enum jobs_stop why, int signal, doubl
 		    "by=drain", "attempts = max(attempts - 1, 0)", NULL);
 	if (asset_state_of(asset) == ASSET_GENERATING)
 		asset_move(asset, ASSET_GENERATING, ASSET_PENDING, ev, NULL, NULL, NULL);
-	db_tx_end(env.db, own, 1);
-	return 0;
+	return db_tx_end(env.db, own, 1);
 }
 
 int
@@ -872,15 +885,18 @@ jobs_recover(void)
 	size_t n = db_ids(env.db, &ids, "SELECT id FROM jobs WHERE state = 'RUNNING' AND "
 	    "node = ?", "s", env.node);
 
+	int failed = db_failed();
+
 	for (size_t i = 0; i < n; i++)
-		jobs_stopped(ids[i], db_int(env.db, 0, "SELECT max(id) FROM attempts WHERE "
-		    "job_id = ? AND finished_at IS NULL", "l", ids[i]), STOP_CRASHED, 0, 0);
+		if (jobs_stopped(ids[i], db_int(env.db, 0, "SELECT max(id) FROM attempts WHERE "
+		    "job_id = ? AND finished_at IS NULL", "l", ids[i]), STOP_CRASHED, 0, 0) == -1)
+			failed = 1;
 	free(ids);
 	/* Attempts of this node that no job holds any more. */
 	db_run(env.db, "UPDATE attempts SET finished_at = ?, status = 'interrupted', cause = "
 	    "'greetbotd stopped during the render' WHERE finished_at IS NULL AND node = ?",
 	    "ds", (double)time(NULL), env.node);
-	return (int)n;
+	return failed || db_failed() ? -1 : (int)n;
 }
 
 /* Expired speculative jobs of assets nothing else holds: the job, then
@@ -906,11 +922,13 @@ expire_one(int64_t job, int64_t asset)
 int
 jobs_expire(int ttl, int stuck, int *expired, int *abandoned)
 {
-	int own = db_tx_begin(env.db);
 	int64_t *ids;
 	size_t n;
+	int own;
 
 	*expired = *abandoned = 0;
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
 	n = db_ids(env.db, &ids, "SELECT id FROM jobs WHERE state = 'RUNNING' AND published_at "
 	    "IS NULL AND node != ? AND updated_at < ?", "sl", env.node, db_now() - stuck);
 	for (size_t i = 0; i < n; i++) {
@@ -934,8 +952,7 @@ jobs_expire(int ttl, int stuck, int *expired, int *abandoned)
 		*expired += expire_one(ids[i], db_int(env.db, 0, "SELECT asset_id FROM jobs "
 		    "WHERE id = ?", "l", ids[i]));
 	free(ids);
-	db_tx_end(env.db, own, 1);
-	return 0;
+	return db_tx_end(env.db, own, 1);
 }
 
 enum asset_state

@@ -4,7 +4,10 @@
  * nothing else in the product writes jobs, or an asset's state.
  *
  * Each event function is one transaction (BEGIN IMMEDIATE, or a SAVEPOINT
- * inside the caller's: the bot applies an update and its order in one),
+ * inside the caller's: the bot applies an update and its order in one)
+ * and returns -1 (or NULL) when the database could not take it (locked,
+ * disk full: lib/db.h), having changed nothing: the caller does it again
+ * later,
  * moves the rows it names through jobs_table's transitions only, logs
  * "job=ID from=STATE to=STATE cause=..." for each, and writes the outbox
  * rows the event means for parents and admins (notice.c). A transition the
@@ -256,7 +259,7 @@ int	 jobs_stopped(int64_t job, int64_t attempt, enum jobs_stop, int signal,
 	    double duration);
 
 /* At start: the jobs this node was running when it died, back in line.
- * Returns how many. */
+ * Returns how many, or -1 (database: call it again). */
 int	 jobs_recover(void);
 
 /*

@@ -165,8 +165,8 @@ notice_progress(int64_t asset, const char *display, double p)
  * An alert to the bot's admin_chat_id. One per cause per alert_window:
  * the rest are counted, and the next alert says how many were held back.
  */
-static void
-alert_admin(const char *bot, const char *what, const char *text)
+void
+notice_alert(const char *bot, const char *what, const char *text)
 {
 	const struct jobs_env *e = jobs_env();
 	const struct config *bc = e->bot_config != NULL ? e->bot_config(bot) : NULL;
@@ -221,7 +221,7 @@ notice_alert_failure(const char *bot, const char *tmpl, int64_t job, int64_t ass
 		xasprintf(&text, "A render failed for good (%s: %s), asset %lld, job %lld.",
 		    status, cause, (long long)asset, (long long)job);
 	}
-	alert_admin(bot, key, text);
+	notice_alert(bot, key, text);
 	free(key);
 	free(text);
 }

@@ -19,6 +19,9 @@ void	notice_failed(int64_t asset, const char *display);
 /* The render's progress (0..1) on every waiting subscriber's "order
  * accepted" message, the asset's and those of assets sharing its render. */
 void	notice_progress(int64_t asset, const char *display, double progress);
+/* An alert to the bot's admin_chat_id: one per cause (what) per
+ * alert_window, the rest counted and told in the next one. */
+void	notice_alert(const char *bot, const char *what, const char *text);
 /* A final failure, or a broken template, told to the bot's admin: one
  * alert per cause per alert_window, the rest counted. */
 void	notice_alert_failure(const char *bot, const char *tmpl, int64_t job, int64_t asset,

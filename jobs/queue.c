@@ -21,6 +21,7 @@
 #define REFUSALS_MAX	10	/* then a refused job waits in the retry set */
 #define REFUSED_WAIT	30	/* seconds */
 #define RESULT_TTL	"86400"	/* seconds a result's video waits in Redis */
+#define PING_DEADLINE	2	/* seconds a PING may wait for its answer */
 
 /*
  * Connections: "cmd" for short commands, "blk" for the blocking
@@ -43,6 +44,7 @@ struct queue {
 	int			 dispatching;	/* handing a reply's entries out */
 	int			 res_reading;	/* the same for results */
 	int			 res_backlog;
+	int			 res_held;	/* not read while the database waits */
 	int			 res_on;	/* queue_results(1) */
 	int			 want;
 	int			 backoff;
@@ -54,6 +56,12 @@ struct queue {
 	long			 reclaim_idle_ms;
 	int			 reclaiming;
 	int			 freeing;
+	/* Liveness: a PING a second on cmd; one unanswered past PING_DEADLINE
+	 * means Redis hangs (a stopped process answers nothing, while its
+	 * socket stays open). */
+	time_t			 ping_sent;	/* 0: none outstanding */
+	int			 hung;		/* logged as not answering */
+	char			 down_why[128];	/* why it is not connected */
 };
 
 struct publish {
@@ -114,7 +122,10 @@ queue_down(struct queue *q, const char *why)
 		return;		/* queue_free disconnects both itself */
 	if (q->up || q->backoff == 0)
 		log_warnx("redis unavailable, will reconnect", "reason=%s", why);
+	snprintf(q->down_why, sizeof(q->down_why), "%s", why);
 	q->up = 0;
+	q->ping_sent = 0;
+	q->hung = 0;
 	q->reading = 0;
 	q->res_reading = 0;
 	if (q->cmd != NULL)
@@ -361,6 +372,56 @@ int
 queue_connected(const struct queue *q)
 {
 	return q->up;
+}
+
+static void
+queue_on_pong(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct queue *q = priv;
+
+	(void)ac;
+	if (r == NULL)
+		return;		/* disconnected: queue_down says so */
+	if (q->hung)
+		log_info("redis answers again", "after_s=%lld",
+		    (long long)(time(NULL) - q->ping_sent));
+	q->ping_sent = 0;
+	q->hung = 0;
+}
+
+/* Once a second (with the mover): a PING, unless one still waits; one
+ * waiting past its deadline is logged once. */
+static void
+queue_ping(struct queue *q)
+{
+	time_t now = time(NULL);
+
+	if (!q->up || q->cmd == NULL)
+		return;
+	if (q->ping_sent == 0) {
+		q->ping_sent = now;
+		redisAsyncCommand(q->cmd, queue_on_pong, q, "PING");
+	} else if (!q->hung && now - q->ping_sent > PING_DEADLINE) {
+		q->hung = 1;
+		log_warnx("redis does not answer", "waiting_s=%lld",
+		    (long long)(now - q->ping_sent));
+	}
+}
+
+const char *
+queue_problem(const struct queue *q, char *buf, size_t len)
+{
+	if (q == NULL || !q->up) {
+		snprintf(buf, len, "redis is not connected%s%s", q != NULL && q->down_why[0] ?
+		    ": " : "", q != NULL ? q->down_why : "");
+		return buf;
+	}
+	if (q->ping_sent != 0 && time(NULL) - q->ping_sent > PING_DEADLINE) {
+		snprintf(buf, len, "redis does not answer: a PING waits for %lld s",
+		    (long long)(time(NULL) - q->ping_sent));
+		return buf;
+	}
+	return NULL;
 }
 
 long long
@@ -807,6 +868,7 @@ queue_mover(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	queue_ping(q);
 	if (!q->up || q->moving || q->cmd == NULL)
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
@@ -1032,10 +1094,23 @@ queue_on_results(redisAsyncContext *ac, void *r, void *priv)
 }
 
 /* Keep one read of results in flight (nodes that commit them). */
+void
+queue_results_hold(struct queue *q, int hold)
+{
+	if (q == NULL)
+		return;
+	q->res_held = hold;
+	if (!hold) {
+		/* Read our own pending results again from the first. */
+		q->res_backlog = 1;
+		queue_read_results(q);
+	}
+}
+
 static void
 queue_read_results(struct queue *q)
 {
-	if (!q->res_on || !q->up || q->res_reading || q->res == NULL)
+	if (!q->res_on || !q->up || q->res_reading || q->res == NULL || q->res_held)
 		return;
 	q->res_reading = 1;
 	redisAsyncCommand(q->res, queue_on_results, q,

@@ -76,6 +76,9 @@ struct queue	*queue_new(struct event_base *, const char *url, const char *prefix
 		    const char *consumer, const struct queue_cbs *, void *);
 void		 queue_free(struct queue *);
 int		 queue_connected(const struct queue *);
+/* What is wrong with Redis, in words (not connected, and why; or a PING
+ * unanswered past its deadline: a hung server), or NULL. */
+const char	*queue_problem(const struct queue *, char *buf, size_t len);
 /* How many more jobs this consumer can take now (0 stops reading). Each
  * job handed to the job callback counts against it; say it again when
  * that changes otherwise (a job ended, an entry handed out was not taken). */
@@ -95,6 +98,9 @@ void		 queue_refuse(struct queue *, const char *entry_id, const struct queue_job
  * TTL, then XADD <prefix>:results); cb(ok) once both are in Redis. */
 void		 queue_result_put(struct queue *, const struct queue_result *,
 		    void (*cb)(int ok, void *), void *);
+/* Stop reading results (hold 1: the database cannot commit them now), or
+ * read again, our own pending ones first (hold 0). */
+void		 queue_results_hold(struct queue *, int hold);
 /* The result is committed: XACK, XDEL and the video key deleted. */
 void		 queue_result_done(struct queue *, const char *entry_id, const char *result_id);
 /* XACK and XDEL: the job's outcome is safe in SQLite (NULL: a job that

@@ -274,10 +274,20 @@ results_commit(const char *entry_id, const struct queue_result *res, void *arg)
 	o.node = res->node;
 	o.started_at = res->started_at;
 	o.finished_at = res->finished_at;
-	if ((r = jobs_result(res->job_id, &o, &status)) == 1)
+	if ((r = jobs_result(res->job_id, &o, &status)) == -1) {
+		/* Left pending in Redis: read again once the database takes
+		 * work (runner_tick). Its video is written again then. */
+		log_warnx("result not committed yet, left in redis", "job=%lld node=%s",
+		    (long long)res->job_id, res->node);
+		rn.results_held = 1;
+		queue_results_hold(rn.queue, 1);
+		free(kept);
+		return;
+	}
+	if (r == 1)
 		log_info("result committed", "job=%lld asset=%lld node=%s status=%s",
 		    (long long)res->job_id, (long long)asset, res->node, status);
-	else if (r == 0 && asset == 0)
+	else if (asset == 0)
 		log_warnx("result for a job we do not know, dropped", "job=%lld node=%s",
 		    (long long)res->job_id, res->node);
 	queue_result_done(rn.queue, entry_id, res->id);

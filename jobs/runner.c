@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 
 #include "config.h"
+#include "db.h"
 #include "jobs.h"
 #include "log.h"
 #include "queue.h"
@@ -180,6 +181,12 @@ runner_wake(void)
 void
 runner_tick(void)
 {
+	if (rn.unsaved != NULL)
+		unsaved_retry();
+	if (rn.results_held && db_problem(NULL) == NULL) {
+		rn.results_held = 0;
+		queue_results_hold(rn.queue, 0);
+	}
 	relay_run();
 	if (rn.db != NULL && time(NULL) - rn.expired_at >= 60) {
 		rn.expired_at = time(NULL);
@@ -242,6 +249,14 @@ int
 runner_redis_up(void)
 {
 	return rn.queue != NULL && queue_connected(rn.queue);
+}
+
+const char *
+runner_redis_problem(void)
+{
+	static char why[300];
+
+	return queue_problem(rn.queue, why, sizeof(why));
 }
 
 long long

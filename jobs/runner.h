@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "jobs.h"
 #include "template.h"
 
 struct config;
@@ -73,6 +74,26 @@ struct held {
 	int		 reclaimed;
 };
 
+/*
+ * Work the database could not take (locked, disk full: lib/db.h): a claim,
+ * an attempt's outcome, a stop. Kept in order and tried again every second
+ * until the database takes it; meanwhile no new job is taken, and a stream
+ * entry whose outcome is not saved is not acknowledged.
+ */
+enum unsaved_kind { UNSAVED_CLAIM, UNSAVED_OUTCOME, UNSAVED_STOP };
+
+struct unsaved {
+	enum unsaved_kind	 kind;
+	int64_t			 job, attempt;
+	char			*entry_id;	/* to acknowledge once saved */
+	int			 reclaimed;	/* a claim's */
+	struct jobs_outcome	 o;		/* an outcome's (strings our own) */
+	int			 why;		/* a stop's (enum jobs_stop) */
+	int			 signal;
+	double			 duration;
+	struct unsaved		*next;
+};
+
 /* The runner's process-wide state. */
 struct runner {
 	/* Given by the supervisor (runner_init). */
@@ -88,6 +109,8 @@ struct runner {
 
 	struct queue		*queue;
 	struct held		*held;		/* one entry read ahead, or NULL */
+	struct unsaved		*unsaved;	/* what the database did not take yet */
+	int			 results_held;	/* render nodes' results wait for it */
 	struct job		*jobs;
 	int			 running;
 	int			 ncpu;
@@ -122,9 +145,17 @@ void	runner_drain(void);		/* no new jobs; running ones go on */
 void	runner_drain_kill(void);	/* stop the running renders now */
 void	runner_reload(void);		/* SIGHUP: workers, templates */
 int	runner_redis_up(void);
+const char *runner_redis_problem(void);
 long long runner_queue_depth(void);
 void	runner_node_metrics(struct evbuffer *);
 const struct template *runner_template(const char *id);
+
+/* unsaved.c */
+void	unsaved_claim(const char *entry_id, int64_t job, int reclaimed);
+void	unsaved_outcome(const char *entry_id, int64_t job, int64_t attempt,
+	    const struct jobs_outcome *);
+void	unsaved_stop(int64_t job, int64_t attempt, enum jobs_stop, int signal, double duration);
+void	unsaved_retry(void);
 
 /* relay.c */
 void	relay_run(void);
@@ -132,6 +163,7 @@ void	relay_run(void);
 /* worker.c */
 void	jobs_take(void);
 void	worker_job(const char *entry_id, int64_t job_id, int reclaimed, int speculative);
+int	worker_start(const char *entry_id, int64_t job_id, int reclaimed, int speculative);
 void	worker_render(struct job *, const struct template *);
 void	worker_finished(struct job *);
 void	job_free(struct job *);

@@ -116,9 +116,11 @@ job_done(const struct render_outcome *o, void *arg)
 	char *output, *kept = NULL;
 
 	if (j->interrupted || j->preempted) {
-		if (rn.db != NULL)
-			jobs_stopped(j->id, j->attempt_id, j->preempted ? STOP_PREEMPTED :
-			    STOP_DRAINED, o->signal, o->duration);
+		enum jobs_stop why = j->preempted ? STOP_PREEMPTED : STOP_DRAINED;
+
+		if (rn.db != NULL && jobs_stopped(j->id, j->attempt_id, why, o->signal,
+		    o->duration) == -1)
+			unsaved_stop(j->id, j->attempt_id, why, o->signal, o->duration);
 		log_info("render stopped", "job=%lld why=%s", (long long)j->id, j->preempted ?
 		    "preempted" : "drain");
 		worker_finished(j);
@@ -146,11 +148,16 @@ job_done(const struct render_outcome *o, void *arg)
 	jo.kept = kept;
 	status = jobs_finished(j->id, j->attempt_id, &jo);
 	log_info("render finished", "job=%lld asset=%lld status=%s exit=%d signal=%d "
-	    "seconds=%.2f cpu=%.2f rss_kb=%ld", (long long)j->id, (long long)j->asset_id,
-	    status, o->exit_code, o->signal, o->duration, o->cpu_seconds, o->max_rss_kb);
-	queue_ack(rn.queue, j->entry_id);
-	if (notice_written() > 0)
-		rn.wake_bots();
+	    "seconds=%.2f cpu=%.2f rss_kb=%ld saved=%s", (long long)j->id,
+	    (long long)j->asset_id, jo.status, o->exit_code, o->signal, o->duration,
+	    o->cpu_seconds, o->max_rss_kb, status != NULL ? "yes" : "later");
+	if (status == NULL)
+		unsaved_outcome(j->entry_id, j->id, j->attempt_id, &jo);
+	else {
+		queue_ack(rn.queue, j->entry_id);
+		if (notice_written() > 0)
+			rn.wake_bots();
+	}
 	free(output);
 	free(kept);
 	worker_finished(j);
@@ -171,11 +178,12 @@ job_progress(double p, void *arg)
 		return;
 	j->progress = p;
 	j->progress_at = now;
-	db_begin(rn.db);
-	notice_progress(j->asset_id, j->name, p);
-	db_commit(rn.db);
-	if (notice_written() > 0)
-		rn.wake_bots();
+	/* Not worth keeping when the database is busy: the next step will do. */
+	if (db_begin(rn.db) == 0) {
+		notice_progress(j->asset_id, j->name, p);
+		if (db_commit(rn.db) == 0 && notice_written() > 0)
+			rn.wake_bots();
+	}
 }
 
 /* A free worker slot: each has its own uid, so RLIMIT_NPROC is its own. */
@@ -259,11 +267,14 @@ job_no_template(struct job *j)
 	jo.status = "template_broken";
 	jo.cause = cause;
 	jo.exit_code = -1;
-	jobs_finished(j->id, j->attempt_id, &jo);
 	log_warnx("render refused", "job=%lld asset=%lld cause=%s", (long long)j->id,
 	    (long long)j->asset_id, cause);
-	queue_ack(rn.queue, j->entry_id);
-	rn.wake_bots();
+	if (jobs_finished(j->id, j->attempt_id, &jo) == NULL)
+		unsaved_outcome(j->entry_id, j->id, j->attempt_id, &jo);
+	else {
+		queue_ack(rn.queue, j->entry_id);
+		rn.wake_bots();
+	}
 	job_free(j);
 }
 
@@ -271,9 +282,22 @@ job_no_template(struct job *j)
 void
 worker_job(const char *entry_id, int64_t job_id, int reclaimed, int speculative)
 {
+	if (worker_start(entry_id, job_id, reclaimed, speculative) == -1 && !speculative)
+		unsaved_claim(entry_id, job_id, reclaimed);
+}
+
+/*
+ * worker_job's work: 1 started, 0 not (not ours, or draining), -1 the
+ * database did not take the claim (nothing changed: the caller keeps it;
+ * a speculative job is simply looked for again later).
+ */
+int
+worker_start(const char *entry_id, int64_t job_id, int reclaimed, int speculative)
+{
 	const struct template *t;
 	struct jobs_claim c;
 	struct job *j;
+	int r;
 
 	if (rn.draining) {
 		/* Read by a request sent before the drain began: not claimed,
@@ -281,14 +305,18 @@ worker_job(const char *entry_id, int64_t job_id, int reclaimed, int speculative)
 		 * pending entries first after the restart (or another node
 		 * reclaims it once idle long enough). */
 		log_info("draining: job left for later", "job=%lld", (long long)job_id);
-		return;
+		return 0;
 	}
 	/* A duplicate entry of a job we run, or not ours to take. */
-	if (worker_has(job_id) || jobs_claim(job_id, (reclaimed ? CLAIM_RECLAIMED : 0) |
-	    (speculative ? CLAIM_SPECULATIVE : 0), &c) != 1) {
+	if (worker_has(job_id) || (r = jobs_claim(job_id, (reclaimed ? CLAIM_RECLAIMED : 0) |
+	    (speculative ? CLAIM_SPECULATIVE : 0), &c)) == 0) {
 		log_info("job not claimable, acknowledging", "job=%lld", (long long)job_id);
 		queue_ack(rn.queue, entry_id);
-		return;
+		return 0;
+	}
+	if (r == -1) {
+		rn.spec_maybe = 1;
+		return -1;
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->slot = -1;
@@ -304,13 +332,14 @@ worker_job(const char *entry_id, int64_t job_id, int reclaimed, int speculative)
 	/* The asset's template (bots may have different defaults). */
 	if ((t = runner_template(j->tmpl)) == NULL) {
 		job_no_template(j);
-		return;
+		return 1;
 	}
 	/* A confirmed job never waits for a speculative one: it takes the
 	 * worker of the newest (stopped now, taken again later). */
 	if (!speculative && rn.running >= rn.cfg->workers)
 		speculate_preempt();
 	worker_render(j, t);
+	return 1;
 }
 
 /* Renders running here that a parent confirmed (or that came from the
@@ -333,7 +362,8 @@ running_confirmed(void)
 void
 jobs_take(void)
 {
-	int off = rn.draining || rn.paused != NULL || !rn.cfg->render_enabled;
+	int off = rn.draining || rn.paused != NULL || !rn.cfg->render_enabled ||
+	    rn.unsaved != NULL;
 
 	if (!off && rn.held != NULL && running_confirmed() < rn.cfg->workers)
 		runner_start_held();

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,9 +162,28 @@ static const char *migrations[] = {
 	"ALTER TABLE jobs ADD COLUMN speculative INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX jobs_speculative ON jobs(id) WHERE speculative = 1 AND state = "
 	"'QUEUED';",
+	/* 9: work set aside because it failed the same way every time (an
+	 * update the database refused three times): shown by greetctl,
+	 * counted in /metrics, never in the way of the work behind it. */
+	"CREATE TABLE parked ("
+	"  id INTEGER PRIMARY KEY,"
+	"  bot_id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  ref INTEGER NOT NULL,"
+	"  error TEXT NOT NULL,"
+	"  payload TEXT,"
+	"  created_at INTEGER NOT NULL);"
+	/* And the Bot API's health as each bot sees it, for /health: since
+	 * when its calls fail (0: they succeed), and the last error. */
+	"ALTER TABLE bot_state ADD COLUMN api_failing_since INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE bot_state ADD COLUMN api_error TEXT;",
 };
 
 static void db_cache_drop(sqlite3 *);
+
+/* How long a statement waits for another process's lock before it counts
+ * as a condition: short, so that an event loop is never held long. */
+#define DB_BUSY_MS	250
 
 int64_t
 db_now(void)
@@ -171,14 +191,182 @@ db_now(void)
 	return (int64_t)time(NULL);
 }
 
-/* Run SQL text with no parameters; dies on error. */
+/*
+ * Faults. A statement that fails for a reason of the moment (the database
+ * locked by another process, the disk full, an I/O error) is a condition,
+ * not a bug: the unit of work it belongs to (a transaction from db_begin
+ * or db_tx_begin to its end) is marked failed, its further statements do
+ * nothing and return nothing, and its end undoes it and returns -1: the
+ * caller tries the whole unit again later. The condition is logged once
+ * when it begins (with its cause and what to do), then once a minute, and
+ * once when it ends; db_problem says what it is for /health. A statement
+ * that fails for its data (a constraint) fails its unit the same way; only
+ * our own mistakes (bad SQL, a wrong bind, misuse) die. One process has
+ * one read-write connection, so this state is the process's.
+ */
+static struct {
+	int	 failed;		/* the current unit failed: it is undone */
+	int	 code;			/* the extended code of the last failure */
+	char	 what[512];		/* the condition, in words */
+	char	 last[256];		/* the last failure's message */
+	time_t	 since;			/* the first failure of this run, 0: none */
+	time_t	 told;			/* when it was last logged */
+	char	*path;			/* the database file, for its free space */
+} dbf;
+
+/* Whether a failure code is a condition to wait out (1), a failure of the
+ * unit's data (2), or a bug of ours (0). */
+static int
+db_kind(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PROTOCOL:
+	case SQLITE_NOMEM:
+	case SQLITE_READONLY:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_INTERRUPT:
+		return 1;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_TOOBIG:
+	case SQLITE_MISMATCH:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+/* The condition in words, with what an operator can do about it. */
 static void
+db_describe(sqlite3 *db, int rc, char *buf, size_t len)
+{
+	char dir[4096], *slash;
+	struct statvfs vfs;
+
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		snprintf(buf, len, "the database is locked by another process (%s): waiting "
+		    "for it; an open sqlite3 shell or a long greetctl may hold it",
+		    sqlite3_errmsg(db));
+		return;
+	case SQLITE_FULL:
+		snprintf(dir, sizeof(dir), "%s", dbf.path != NULL ? dbf.path : ".");
+		if ((slash = strrchr(dir, '/')) != NULL)
+			*slash = '\0';
+		if (statvfs(dir, &vfs) == 0)
+			snprintf(buf, len, "the disk is full: %llu bytes free on the file system "
+			    "of %.300s; free some space (old videos in assets/, the render "
+			    "cache)", (unsigned long long)vfs.f_bavail * vfs.f_frsize, dir);
+		else
+			snprintf(buf, len, "the disk is full under %.300s: free some space", dir);
+		return;
+	case SQLITE_IOERR:
+		snprintf(buf, len, "an I/O error (%s, errno %d): check the disk and the file "
+		    "system", sqlite3_errmsg(db), sqlite3_system_errno(db));
+		return;
+	default:
+		snprintf(buf, len, "%s", sqlite3_errmsg(db));
+	}
+}
+
+/* A statement failed with rc: see the comment above. */
+static void
+db_fail(sqlite3 *db, int rc, const char *sql)
+{
+	time_t now = time(NULL);
+
+	if (db_kind(rc) == 0)
+		fatalx("sqlite", "reason=%s sql=%.80s", sqlite3_errmsg(db), sql);
+	dbf.failed = 1;
+	dbf.code = sqlite3_extended_errcode(db);
+	snprintf(dbf.last, sizeof(dbf.last), "%s", sqlite3_errmsg(db));
+	if (db_kind(rc) == 2) {
+		log_warnx("a database write was refused, the work is undone", "reason=%s "
+		    "sql=%.80s", sqlite3_errmsg(db), sql);
+		return;
+	}
+	db_describe(db, rc, dbf.what, sizeof(dbf.what));
+	if (dbf.since == 0)
+		dbf.since = now;
+	if (dbf.told == 0 || now - dbf.told >= 60) {
+		dbf.told = now;
+		log_warnx("database unavailable, the work waits", "cause=%s for_s=%lld sql=%.60s",
+		    dbf.what, (long long)(now - dbf.since), sql);
+	}
+}
+
+/* A unit committed: whatever the condition was, it is over. */
+static void
+db_recovered(void)
+{
+	if (dbf.since != 0)
+		log_info("database available again", "after_s=%lld",
+		    (long long)(time(NULL) - dbf.since));
+	dbf.since = dbf.told = 0;
+	dbf.what[0] = '\0';
+}
+
+const char *
+db_problem(time_t *since)
+{
+	if (since != NULL)
+		*since = dbf.since;
+	return dbf.since != 0 ? dbf.what : NULL;
+}
+
+int
+db_failed(void)
+{
+	return dbf.failed;
+}
+
+const char *
+db_last_error(void)
+{
+	return dbf.last;
+}
+
+/* Run SQL text with no parameters. -1 on a condition (see above). */
+static int
 db_exec(sqlite3 *db, const char *sql)
 {
-	char *err = NULL;
+	int rc;
 
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-		fatalx("sqlite", "reason=%s sql=%.60s", err ? err : "?", sql);
+	if (dbf.failed && !sqlite3_get_autocommit(db))
+		return -1;
+	if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK) {
+		db_fail(db, rc, sql);
+		return -1;
+	}
+	return 0;
+}
+
+/* Undo the transaction, whatever state it was left in (some failures
+ * roll it back by themselves). Errors here change nothing. */
+static void
+db_undo(sqlite3 *db, const char *sql)
+{
+	if (!sqlite3_get_autocommit(db))
+		(void)sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* A write transaction must not begin while a statement of ours is still
+ * open: its read snapshot makes BEGIN IMMEDIATE fail at once when another
+ * process wrote since (what once crashed greetbot-tg under load). */
+static void
+db_check_open(sqlite3 *db)
+{
+	for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st != NULL;
+	    st = sqlite3_next_stmt(db, st))
+		if (sqlite3_stmt_busy(st))
+			log_warnx("bug: a transaction begins while a statement is open",
+			    "sql=%.80s", sqlite3_sql(st));
 }
 
 int
@@ -199,16 +387,28 @@ db_migrate(sqlite3 *db)
 		fatalx("the database is newer than this program: upgrade greetbot",
 		    "schema_version=%d program_schema_version=%d", have, want);
 	for (int v = have; v < want; v++) {
-		db_begin(db);
+		/* Locked or full at start: wait, then try the step again. */
+		if (db_begin(db) == -1) {
+			sleep(1);
+			v--;
+			continue;
+		}
 		/* Another process (a second node) may have just done this step. */
 		if (db_schema_version(db) != v) {
-			db_commit(db);
+			if (db_commit(db) == -1) {
+				sleep(1);
+				v--;
+			}
 			continue;
 		}
 		db_exec(db, migrations[v]);
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
 		db_exec(db, sql);
-		db_commit(db);
+		if (db_commit(db) == -1) {
+			sleep(1);
+			v--;
+			continue;
+		}
 		log_info("database migrated", "schema_version=%d", v + 1);
 	}
 }
@@ -217,12 +417,19 @@ db_migrate(sqlite3 *db)
 static void
 db_configure(sqlite3 *db, int readonly)
 {
-	sqlite3_busy_timeout(db, 5000);
-	db_exec(db, "PRAGMA foreign_keys = ON");
-	if (!readonly) {
-		db_exec(db, "PRAGMA journal_mode = WAL");
-		db_exec(db, "PRAGMA synchronous = NORMAL");
-	}
+	sqlite3_busy_timeout(db, DB_BUSY_MS);
+	/* At start nothing else waits: a locked database is waited for. */
+	while (db_exec(db, "PRAGMA foreign_keys = ON") == -1 || (!readonly &&
+	    (db_exec(db, "PRAGMA journal_mode = WAL") == -1 ||
+	    db_exec(db, "PRAGMA synchronous = NORMAL") == -1)))
+		sleep(1);
+	dbf.failed = 0;
+}
+
+void
+db_set_busy_wait(sqlite3 *db, int ms)
+{
+	sqlite3_busy_timeout(db, ms);
 }
 
 sqlite3 *
@@ -240,6 +447,8 @@ db_open(const char *path)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
 		fatalx("cannot open the database", "path=%s reason=%s", path, sqlite3_errmsg(db));
+	free(dbf.path);
+	dbf.path = xstrdup(path);
 	db_configure(db, 0);
 	db_migrate(db);
 	return db;
@@ -268,47 +477,59 @@ db_close(sqlite3 *db)
 		log_warnx("sqlite close", "reason=%s", sqlite3_errmsg(db));
 }
 
-void
+int
 db_begin(sqlite3 *db)
 {
-	db_exec(db, "BEGIN IMMEDIATE");
+	db_check_open(db);
+	dbf.failed = 0;
+	return db_exec(db, "BEGIN IMMEDIATE");
 }
 
-void
+int
 db_commit(sqlite3 *db)
 {
-	db_exec(db, "COMMIT");
+	if (dbf.failed || db_exec(db, "COMMIT") == -1) {
+		db_undo(db, "ROLLBACK");
+		return -1;
+	}
+	db_recovered();
+	return 0;
 }
 
 void
 db_rollback(sqlite3 *db)
 {
-	if (!sqlite3_get_autocommit(db))
-		db_exec(db, "ROLLBACK");
+	db_undo(db, "ROLLBACK");
+	dbf.failed = 0;
 }
 
 int
 db_tx_begin(sqlite3 *db)
 {
-	if (sqlite3_get_autocommit(db)) {
-		db_exec(db, "BEGIN IMMEDIATE");
-		return 1;
-	}
-	db_exec(db, "SAVEPOINT tx");
-	return 0;
+	if (sqlite3_get_autocommit(db))
+		return db_begin(db) == -1 ? -1 : 1;
+	/* Inside the caller's unit: its fate is the caller's. */
+	return db_exec(db, "SAVEPOINT tx") == -1 ? -1 : 0;
 }
 
-void
+int
 db_tx_end(sqlite3 *db, int own, int ok)
 {
-	if (own)
-		db_exec(db, ok ? "COMMIT" : "ROLLBACK");
-	else if (ok)
-		db_exec(db, "RELEASE tx");
-	else {
-		db_exec(db, "ROLLBACK TO tx");
-		db_exec(db, "RELEASE tx");
+	if (own == -1)
+		return -1;
+	if (own && ok)
+		return db_commit(db);
+	if (own) {
+		int failed = dbf.failed;
+
+		db_rollback(db);
+		return failed ? -1 : 0;
 	}
+	if (ok && !dbf.failed)
+		return db_exec(db, "RELEASE tx");
+	db_undo(db, "ROLLBACK TO tx");
+	db_undo(db, "RELEASE tx");
+	return dbf.failed ? -1 : 0;
 }
 
 /* Bind arguments described by fmt (see db.h). */
@@ -425,8 +646,14 @@ db_vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
 {
 	sqlite3_stmt *st;
 
-	if ((st = db_prepare(db, sql)) == NULL)
-		fatalx("sqlite prepare", "reason=%s sql=%.80s", sqlite3_errmsg(db), sql);
+	if ((st = db_prepare(db, sql)) == NULL) {
+		/* Preparing reads the schema: a locked or broken file fails it
+		 * too. A statement that cannot be prepared steps to nothing. */
+		if (db_kind(sqlite3_errcode(db)) != 1)
+			fatalx("sqlite prepare", "reason=%s sql=%.80s", sqlite3_errmsg(db), sql);
+		db_fail(db, sqlite3_errcode(db), sql);
+		return NULL;
+	}
 	db_bindv(db, st, fmt, ap);
 	return st;
 }
@@ -446,11 +673,18 @@ db_prep(sqlite3 *db, const char *sql, const char *fmt, ...)
 int
 db_step(sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	sqlite3 *db;
+	int rc;
 
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		fatalx("sqlite step", "reason=%s sql=%.80s",
-		    sqlite3_errmsg(sqlite3_db_handle(st)), sqlite3_sql(st));
+	if (st == NULL)
+		return SQLITE_DONE;
+	db = sqlite3_db_handle(st);
+	if (dbf.failed && !sqlite3_get_autocommit(db))
+		return SQLITE_DONE;	/* the unit failed: nothing more of it */
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_fail(db, rc, sqlite3_sql(st));
+		return SQLITE_DONE;
+	}
 	return rc;
 }
 
@@ -466,7 +700,7 @@ db_run(sqlite3 *db, const char *sql, const char *fmt, ...)
 	while (db_step(st) == SQLITE_ROW)
 		;
 	db_done(st);
-	return sqlite3_changes(db);
+	return dbf.failed && !sqlite3_get_autocommit(db) ? 0 : sqlite3_changes(db);
 }
 
 int64_t

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Open (creating with mode 0600) and migrate; dies on failure. */
 sqlite3		*db_open(const char *path);
@@ -14,23 +15,40 @@ sqlite3		*db_open_readonly(const char *path);
 void		 db_close(sqlite3 *);
 int		 db_schema_version(sqlite3 *);
 
-/* Transactions: BEGIN IMMEDIATE takes the write lock up front, so a
- * read-then-write never fails half-way with SQLITE_BUSY. */
-void		 db_begin(sqlite3 *);
-void		 db_commit(sqlite3 *);
-void		 db_rollback(sqlite3 *);
 /*
- * The writes of one event: BEGIN IMMEDIATE when no transaction is open
- * (returns 1: the caller's own), else a SAVEPOINT inside the caller's
- * (returns 0). db_tx_end commits or releases it (ok), or undoes it.
+ * Units of work. BEGIN IMMEDIATE takes the write lock up front, so a
+ * read-then-write never fails half-way for the lock. A statement that fails
+ * for a reason of the moment (locked, disk full, I/O error) or for its data
+ * marks the unit failed: its later statements do nothing, and its end
+ * undoes it and returns -1, so that the caller does the whole unit again
+ * later. Only our own mistakes (bad SQL, a bad bind) die. db_begin and
+ * db_commit return 0 or -1; db_tx_begin returns 1 (a transaction of its
+ * own), 0 (a SAVEPOINT inside the caller's) or -1, and db_tx_end(own, ok)
+ * commits or releases it (ok) or undoes it, -1 when the unit failed.
  */
-int		 db_tx_begin(sqlite3 *);
-void		 db_tx_end(sqlite3 *, int own, int ok);
+#define DB_CHECK __attribute__((warn_unused_result))
+int		 db_begin(sqlite3 *) DB_CHECK;
+int		 db_commit(sqlite3 *) DB_CHECK;
+void		 db_rollback(sqlite3 *);
+int		 db_tx_begin(sqlite3 *) DB_CHECK;
+int		 db_tx_end(sqlite3 *, int own, int ok) DB_CHECK;
+/* Whether a statement failed since the last db_begin (autocommit reads
+ * included: their rows are then missing). */
+int		 db_failed(void);
+/* The last failure's message (sqlite's words). */
+const char	*db_last_error(void);
+/* The condition the database is in, in words with what to do, and since
+ * when; NULL when the last unit committed. */
+const char	*db_problem(time_t *since);
+/* How long a statement waits for another process's lock (default 250
+ * ms: an event loop is never held long); greetctl waits longer. */
+void		 db_set_busy_wait(sqlite3 *, int ms);
 
 /*
  * Prepare and bind in one call. fmt has one letter per '?' in sql:
  * 'i' int, 'l' int64_t, 'd' double, 's' text (NULL binds NULL).
- * Dies on a prepare error: SQL is ours, so that is a programming error.
+ * Dies on a prepare error of the SQL itself (ours: a programming error);
+ * a locked or broken file gives NULL, which db_step steps to nothing.
  */
 sqlite3_stmt	*db_prep(sqlite3 *, const char *sql, const char *fmt, ...);
 sqlite3_stmt	*db_vprep(sqlite3 *, const char *sql, const char *fmt, va_list);
@@ -41,7 +59,8 @@ void		 db_done(sqlite3_stmt *);
 int		 db_run(sqlite3 *, const char *sql, const char *fmt, ...);
 /* First column of the first row as int64, or def when no row. */
 int64_t		 db_int(sqlite3 *, int64_t def, const char *sql, const char *fmt, ...);
-/* Step a statement; dies on errors other than BUSY after busy_timeout. */
+/* Step a statement: SQLITE_ROW, or SQLITE_DONE (also when it failed or
+ * its unit had: see db_failed). */
 int		 db_step(sqlite3_stmt *);
 /* The first column of every row as int64, in a fresh array (*ids; free
  * it): rows to change one by one once the statement is closed. */

@@ -84,6 +84,8 @@ struct tg {
 	int			 ncalls;
 	int			 dispatching;
 	int			 dying;
+	tg_observer		 observe;	/* sees every finished call */
+	void			*observe_arg;
 };
 
 static void	tg_drive(struct tg *, curl_socket_t, int);
@@ -386,6 +388,8 @@ tg_call_finish(struct tg_call *c)
 	}
 	r.description = c->desc != NULL ? c->desc : "";
 	tg_log_result(c, &r);
+	if (c->tg->observe != NULL)
+		c->tg->observe(c->method, &r, c->tg->observe_arg);
 	if (c->cb != NULL)
 		c->cb(&r, c->arg);
 	cJSON_Delete(root);
@@ -492,6 +496,13 @@ tg_set_max_connections(struct tg *tg, long n)
 }
 
 /* Set the default connect and total timeouts for later calls. */
+void
+tg_set_observer(struct tg *tg, tg_observer fn, void *arg)
+{
+	tg->observe = fn;
+	tg->observe_arg = arg;
+}
+
 void
 tg_set_timeouts(struct tg *tg, long connect_ms, long total_ms)
 {

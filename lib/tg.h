@@ -33,6 +33,10 @@ struct tg	*tg_new(struct event_base *, const char *api_url, const char *token);
 void		 tg_free(struct tg *);	/* cancels everything in flight without callbacks */
 /* Defaults for later calls: 10 s connect, 30 s total (uploads: 10x total). */
 void		 tg_set_timeouts(struct tg *, long connect_ms, long total_ms);
+/* fn sees every finished call's result first (the bot's health of the
+ * Bot API), before the call's own callback. */
+typedef void (*tg_observer)(const char *method, const struct tg_result *, void *);
+void		 tg_set_observer(struct tg *, tg_observer, void *);
 /* POST params as application/json; takes ownership of params (may be NULL).
  * timeout_ms 0 = the default total timeout (long polls pass their own). */
 struct tg_call	*tg_call(struct tg *, const char *method, cJSON *params, long timeout_ms, tg_cb, void *arg);

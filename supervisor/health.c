@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -19,20 +21,34 @@
 static struct evhttp		*http;
 static struct health_source	 src;
 
+/* Under this many bytes free in state_dir the database cannot take work:
+ * /health says the disk is full; under DISK_LOW it warns (200 still). */
+#define DISK_FULL	(4LL << 20)
+#define DISK_LOW	(256LL << 20)
+
 /* Render-duration buckets (seconds) of the histogram. */
 static const double buckets[] = { 0.5, 1, 2, 5, 10, 30, 60, 120 };
 
-/* Answer 200 or 503 with {"status":"ok"|"fail","reason":...}. */
+/* Answer 200 or 503 with {"status":"ok"|"fail","reason":...}, and the
+ * warnings (low disk) that are not failures yet. */
 static void
 reply_status(struct evhttp_request *req, int ok, const char *reason)
 {
 	struct evbuffer *b = evbuffer_new();
 	cJSON *j = cJSON_CreateObject();
-	char *s;
+	long long free_bytes, size;
+	char *s, warn[600];
 
 	cJSON_AddStringToObject(j, "status", ok ? "ok" : "fail");
 	if (!ok)
 		cJSON_AddStringToObject(j, "reason", reason);
+	if ((free_bytes = health_disk_free(&size)) >= 0 && (free_bytes < DISK_LOW ||
+	    free_bytes < size / 20)) {
+		snprintf(warn, sizeof(warn), "the disk under %.400s is almost full: %lld bytes "
+		    "free", src.state_dir, free_bytes);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(j, "warnings"),
+		    cJSON_CreateString(warn));
+	}
 	s = cJSON_PrintUnformatted(j);
 	evbuffer_add_printf(b, "%s\n", s);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -43,7 +59,7 @@ reply_status(struct evhttp_request *req, int ok, const char *reason)
 	cJSON_Delete(j);
 }
 
-/* The database answers a query (a locked or broken file does not). */
+/* The database answers a query (a broken file does not). */
 static int
 db_ok(void)
 {
@@ -57,14 +73,80 @@ db_ok(void)
 	return rc == SQLITE_ROW;
 }
 
+/* Whether another process holds the write lock longer than a moment (the
+ * bot's own transactions take milliseconds): a write transaction begun
+ * and undone at once, waiting DB_PROBE_MS at most. */
+#define DB_PROBE_MS	200
+
+static int
+db_locked(void)
+{
+	int rc;
+
+	if (!sqlite3_get_autocommit(src.db))
+		return 0;	/* ours is open: not another's */
+	sqlite3_busy_timeout(src.db, DB_PROBE_MS);
+	rc = sqlite3_exec(src.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		(void)sqlite3_exec(src.db, "ROLLBACK", NULL, NULL, NULL);
+	db_set_busy_wait(src.db, 250);
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* The bytes free for us under state_dir, or -1. */
+long long
+health_disk_free(long long *size)
+{
+	struct statvfs vfs;
+
+	if (src.state_dir == NULL || statvfs(src.state_dir, &vfs) == -1)
+		return -1;
+	if (size != NULL)
+		*size = (long long)vfs.f_blocks * (long long)vfs.f_frsize;
+	return (long long)vfs.f_bavail * (long long)vfs.f_frsize;
+}
+
+/*
+ * The database: the condition our own work found it in (locked, full:
+ * lib/db.c, with the fix), the disk under state_dir full, another process
+ * holding its lock, or a file that does not answer. NULL when writable.
+ */
+static const char *
+db_check(void)
+{
+	static char why[900];
+	const char *p;
+	long long free_bytes;
+	time_t since;
+
+	if (src.db == NULL)
+		return NULL;
+	if ((p = db_problem(&since)) != NULL) {
+		snprintf(why, sizeof(why), "database: %s (for %lld s)", p,
+		    (long long)(time(NULL) - since));
+		return why;
+	}
+	if ((free_bytes = health_disk_free(NULL)) >= 0 && free_bytes < DISK_FULL) {
+		snprintf(why, sizeof(why), "database: the disk under %.400s is full (%lld bytes "
+		    "free): free some space", src.state_dir, free_bytes);
+		return why;
+	}
+	if (db_locked()) {
+		snprintf(why, sizeof(why), "database: locked by another process for more than "
+		    "%d ms (an open sqlite3 shell?)", DB_PROBE_MS);
+		return why;
+	}
+	return db_ok() ? NULL : "database does not answer";
+}
+
 /* One check by name: "db", "redis", "bot"; NULL reason when healthy. */
 static const char *
 check(const char *what)
 {
 	if (strcmp(what, "db") == 0)
-		return src.db == NULL || db_ok() ? NULL : "database does not answer";
+		return db_check();
 	if (strcmp(what, "redis") == 0)
-		return src.redis_up() ? NULL : "redis is not connected";
+		return src.redis_problem();
 	if (strcmp(what, "bot") == 0)
 		return src.bot_problem();
 	if (strcmp(what, "render") == 0)
@@ -160,13 +242,29 @@ metrics_db(struct evbuffer *b)
 	metric_rows(b, "greetbot_assets", "bot",
 	    "SELECT bot_id || '\",state=\"' || state, count(*) FROM assets "
 	    "GROUP BY bot_id, state");
+	evbuffer_add_printf(b, "# HELP greetbot_parked Work set aside after failing the same "
+	    "way every time (greetctl parked).\n# TYPE greetbot_parked gauge\n");
+	metric_rows(b, "greetbot_parked", "bot",
+	    "SELECT bot_id || '\",kind=\"' || kind, count(*) FROM parked GROUP BY bot_id, kind");
 }
 
 void
 health_metrics(struct evbuffer *b)
 {
+	long long free_bytes, size = 0;
+
 	if (src.db != NULL)
 		metrics_db(b);
+	if ((free_bytes = health_disk_free(&size)) >= 0)
+		evbuffer_add_printf(b, "# HELP greetbot_state_dir_free_bytes Bytes free for "
+		    "greetbot on the file system of state_dir.\n# TYPE "
+		    "greetbot_state_dir_free_bytes gauge\ngreetbot_state_dir_free_bytes %lld\n"
+		    "# HELP greetbot_state_dir_size_bytes Size of the file system of "
+		    "state_dir.\n# TYPE greetbot_state_dir_size_bytes gauge\n"
+		    "greetbot_state_dir_size_bytes %lld\n", free_bytes, size);
+	evbuffer_add_printf(b, "# HELP greetbot_redis_up Whether Redis answers (a PING "
+	    "within its deadline).\n# TYPE greetbot_redis_up gauge\ngreetbot_redis_up %d\n",
+	    src.redis_problem() == NULL);
 	if (src.node_metrics != NULL)
 		src.node_metrics(b);
 	evbuffer_add_printf(b, "# HELP greetbot_queue_depth Entries in the Redis job stream.\n"

@@ -10,7 +10,7 @@ struct evbuffer;
 
 /* What the supervisor tells the endpoints, asked at each request. */
 struct health_source {
-	int		(*redis_up)(void);
+	const char	*(*redis_problem)(void);	/* NULL: Redis answers */
 	const char	*(*bot_problem)(void);	/* NULL: every enabled bot runs */
 	long long	(*queue_depth)(void);
 	int		(*workers_busy)(void);
@@ -19,6 +19,7 @@ struct health_source {
 	void		(*node_metrics)(struct evbuffer *);
 	int		 workers;
 	sqlite3		*db;		/* NULL on a render node without one */
+	const char	*state_dir;	/* its free space is watched */
 };
 
 /* Listen on "host:port" (port 0: any free port); the bound address is
@@ -26,6 +27,9 @@ struct health_source {
 int	health_start(struct event_base *, const char *listen, const struct health_source *,
 	    char *bound, size_t boundlen);
 void	health_stop(void);
+/* The bytes free for us under state_dir (and the file system's size in
+ * *size), or -1. */
+long long health_disk_free(long long *size);
 /* The Prometheus text of /metrics (exposed for tests). */
 void	health_metrics(struct evbuffer *);
 

@@ -40,6 +40,9 @@
 
 struct supervisor sv;
 
+/* Seconds the bots' Bot API calls may fail before /health says so. */
+#define API_FAILING	5
+
 static const char *render_check(void);
 
 /* --- readiness ---------------------------------------------------------- */
@@ -203,15 +206,30 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 static const char *
 src_bot_problem(void)
 {
-	static char why[128];
+	static char why[600];
 	struct bot *b = bot_down();
+	sqlite3_stmt *st;
 
-	if (b == NULL)
+	if (b != NULL) {
+		if (sv.nbots == 1)
+			return "greetbot-tg is not running";
+		snprintf(why, sizeof(why), "greetbot-tg of bot %s is not running", b->id);
+		return why;
+	}
+	if (sv.db == NULL)
 		return NULL;
-	if (sv.nbots == 1)
-		return "greetbot-tg is not running";
-	snprintf(why, sizeof(why), "greetbot-tg of bot %s is not running", b->id);
-	return why;
+	/* The Bot API as the bots see it: failing for API_FAILING s. */
+	why[0] = '\0';
+	st = db_prep(sv.db, "SELECT bot_id, api_failing_since, api_error FROM bot_state WHERE "
+	    "api_failing_since > 0 AND api_failing_since <= ? ORDER BY api_failing_since "
+	    "LIMIT 1", "l", db_now() - API_FAILING);
+	if (db_step(st) == SQLITE_ROW)
+		snprintf(why, sizeof(why), "the Bot API fails for bot %s since %lld s: %.300s",
+		    (const char *)sqlite3_column_text(st, 0), (long long)(db_now() -
+		    sqlite3_column_int64(st, 1)), sqlite3_column_text(st, 2) != NULL ?
+		    (const char *)sqlite3_column_text(st, 2) : "?");
+	db_done(st);
+	return why[0] != '\0' ? why : NULL;
 }
 
 static int
@@ -285,8 +303,9 @@ http_addr_publish(int up)
 static void
 setup_http(void)
 {
-	struct health_source hs = { runner_redis_up, src_bot_problem, runner_queue_depth,
-	    src_busy, src_render_problem, src_node_metrics, sv.cfg.workers, sv.db };
+	struct health_source hs = { runner_redis_problem, src_bot_problem,
+	    runner_queue_depth, src_busy, src_render_problem, src_node_metrics, sv.cfg.workers,
+	    sv.db, sv.cfg.state_dir };
 
 	if (*sv.cfg.http_listen == '\0')
 		return;
@@ -475,7 +494,7 @@ int
 main(int argc, char **argv)
 {
 	char err[512], *snap;
-	int n;
+	int n = 0;
 
 	parse_args(argc, argv);
 	setup_config();
@@ -502,7 +521,10 @@ main(int argc, char **argv)
 	/* Jobs this node was rendering when it stopped go back in line: their
 	 * stream entries are still pending for us and come back on the first
 	 * read. Not an attempt used up: the render did not fail. */
-	if (sv.db != NULL && (n = jobs_recover()) > 0)
+	/* (A locked or full database is waited for: nothing runs yet.) */
+	while (sv.db != NULL && (n = jobs_recover()) == -1)
+		sleep(1);
+	if (n > 0)
 		log_info("requeued interrupted jobs", "jobs=%d", n);
 	if (render_check() != NULL)
 		fatalx("renderers cannot start", "reason=%s", sv.render_problem);

@@ -7,14 +7,6 @@
 . "$(dirname "$0")/../lib.sh"
 
 P=$TOP/etc/prometheus
-# Metrics the rules and the dashboard use that greetbotd does not print
-# yet: added by the C side (issue 22). Each is allowed to be missing from
-# /metrics, and no other name is.
-added_by_c_side=(
-	greetbot_state_dir_free_bytes	# statvfs: bytes free under state_dir
-	greetbot_state_dir_size_bytes	# statvfs: the filesystem's size
-	greetbot_redis_up		# 1 while greetbotd is connected to Redis
-)
 # Series Prometheus makes itself for every scrape target, not in /metrics.
 prometheus_own=(up)
 
@@ -98,7 +90,7 @@ t_check "every alert ($(wc -w <<<"$alerts")) has a unit test, and every test an 
 	# A histogram's series, also when it has no sample yet.
 	sed -nE 's/^# TYPE ([^ ]+) histogram$/\1_bucket\n\1_sum\n\1_count/p' \
 		"$T/metrics.db" "$T/metrics.render"
-	printf '%s\n' "${added_by_c_side[@]}" "${prometheus_own[@]}"
+	printf '%s\n' "${prometheus_own[@]}"
 } | sort -u >"$T/known"
 rule_exprs "$P/greetbot.rules.yml" | promql_names >"$T/rule-names"
 {
@@ -122,11 +114,6 @@ for what in rules dashboard; do
 	fi
 done
 # What the C side has added since: the list above can lose those names.
-for n in "${added_by_c_side[@]}"; do
-	if grep -qE "^$n( |\{)" "$T/metrics.db" "$T/metrics.render"; then
-		echo "# $n is in /metrics now: remove it from added_by_c_side"
-	fi
-done
 # The dashboard is JSON that Grafana imports: panels with a datasource
 # and targets, the data source chosen by a variable.
 t_check "the dashboard's panels all have targets on the \${datasource} variable" \
