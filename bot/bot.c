@@ -351,6 +351,9 @@ setup_dirs(void)
 	if (sandbox_init(&bt.sb, &bt.cfg, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + SANDBOX_PREVIEWS,
 	    err, sizeof(err)) == -1)
 		fatalx("renderers cannot be isolated", "reason=%s", err);
+	/* Preview renderers a greetbot-tg before us left behind. */
+	for (int i = 0; i < SANDBOX_PREVIEWS; i++)
+		sandbox_kill_slot(&bt.sb, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + i);
 }
 
 /* Tell greetbotd there are jobs to relay (a lost byte costs a second). */

@@ -87,6 +87,8 @@ stress_canonical(const char *display, const char *stress)
 static void
 preview_free(struct preview *pv)
 {
+	if (pv->slot >= 0)
+		sandbox_kill_slot(&bt.sb, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + pv->slot);
 	if (pv->work != NULL)
 		render_empty(pv->work);
 	if (pv->slot >= 0)

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "config.h"
 #include "log.h"
 #include "renderer.h"
@@ -134,6 +136,40 @@ sandbox_workdir(const struct sandbox *sb, const char *path, int slot, int known_
 		r = -1;
 	close(fd);
 	return r;
+}
+
+int
+sandbox_claim(const struct sandbox *sb, char *err, size_t errlen)
+{
+	const char *dir = access("/run/lock", W_OK) == 0 ? "/run/lock" : "/tmp";
+	char path[128];
+	int fd;
+
+	if (!sb->drop || sb->uid_base == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/greetbot-render-uids-%u.lock", dir,
+	    (unsigned)sb->uid_base);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		snprintf(err, errlen, "another greetbotd on this machine renders as uids "
+		    "%u and up (%s is locked): give each node its own render_uid_base, "
+		    "at least 300 apart", (unsigned)sb->uid_base, path);
+		close(fd);
+		return -1;
+	}
+	return 0;	/* held until we exit: the descriptor is never closed */
+}
+
+int
+sandbox_kill_slot(const struct sandbox *sb, int slot)
+{
+	/* With one uid for every slot, its processes are other renders' too. */
+	if (!sb->drop || sb->uid_base == 0)
+		return -1;
+	return child_kill_uid(sandbox_uid(sb, slot), sb->gid);
 }
 
 /* The shared layout: ours, the render group's, setgid, no one else's. */

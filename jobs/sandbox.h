@@ -51,6 +51,21 @@ uid_t	 sandbox_uid(const struct sandbox *, int slot);
 int	 sandbox_workdir(const struct sandbox *, const char *path, int slot,
 	    int known_empty);
 /*
+ * greetbotd's claim on its uid block for this machine (a lock file under
+ * /run/lock): a second greetbotd with the same render_uid_base would kill
+ * the first one's renders when it cleans its slots. -1 with the fix in
+ * err when another holds it.
+ */
+int	 sandbox_claim(const struct sandbox *, char *err, size_t errlen);
+
+/*
+ * Kill every process of the slot's uid (what its last renderer left, how
+ * ever it escaped its group), before the slot is used again. Only with a
+ * uid per slot (as root, render_uid_base set); -1 when it cannot be done.
+ */
+int	 sandbox_kill_slot(const struct sandbox *, int slot);
+
+/*
  * The per-version cache dir, shared by every slot: setgid, group-writable
  * for the render group (renderers run with umask 007). An entry left by an
  * older layout that the slots could not share is removed (a cache is

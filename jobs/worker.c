@@ -50,11 +50,16 @@ job_free(struct job *j)
 void
 worker_finished(struct job *j)
 {
-	/* Escaped descendants, re-parented to us; again while any are found. */
+	/* Escaped descendants, re-parented to us; again while any are found.
+	 * Then every process of the slot's uid, however it escaped (setsid
+	 * and a parent that is not us): nothing of this render may touch the
+	 * slot's next one, or its work dir while it is emptied. */
 	for (int i = 0; i < 10 && child_kill_strays() > 0; i++)
 		;
-	if (j->slot >= 0)
+	if (j->slot >= 0) {
+		sandbox_kill_slot(rn.sb, SANDBOX_SLOT_WORKER + j->slot);
 		rn.slot_empty[j->slot] = render_empty(j->work_dir) == 0;
+	}
 	if (!j->finishing)
 		rn.running--;
 	job_free(j);

@@ -56,6 +56,14 @@ pid_t	child_spawn(const struct child_spec *, child_exit_cb, void *);
 void	child_forget(pid_t);
 int	child_count(void);
 /*
+ * Kill every process of uid (a render slot's: what a renderer left
+ * behind, setsid or double fork included), from a short-lived child that
+ * takes that uid: as root only, never uid 0. 0 once done, -1 when it
+ * could not be done.
+ */
+int	child_kill_uid(uid_t uid, gid_t gid);
+
+/*
  * With PR_SET_CHILD_SUBREAPER set, a process that escaped its render's
  * process group (setsid, double fork) is re-parented to us when its parent
  * dies. Kill every child of ours that is not in the registry; returns how

@@ -282,13 +282,56 @@ log_emit(enum log_level level, const char *err, const char *msg, const char *fmt
 	(void)!write(STDERR_FILENO, line, strlen(line));
 }
 
+/*
+ * Warnings come in floods when something fails in a loop (accept() out of
+ * descriptors, a peer gone mad): at most WARN_RATE a second after a burst
+ * of WARN_BURST; the rest are counted and said in one line when the flood
+ * ends. Information lines are not limited: they follow real work.
+ */
+#define WARN_RATE	200
+#define WARN_BURST	1000
+
+static int
+warn_allowed(void)
+{
+	static double tokens = WARN_BURST, last;
+	static long dropped;
+	static int summing;
+	struct timespec ts;
+	double now;
+
+	if (summing)
+		return 1;	/* the summary line itself */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (last != 0)
+		tokens += (now - last) * WARN_RATE;
+	if (tokens > WARN_BURST)
+		tokens = WARN_BURST;
+	last = now;
+	if (tokens < 1) {
+		dropped++;
+		return 0;
+	}
+	tokens -= 1;
+	if (dropped > 0) {
+		long n = dropped;
+
+		dropped = 0;
+		summing = 1;
+		log_line(LOG_LEVEL_WARN, 0, "warnings dropped: too many at once", "count=%ld", n);
+		summing = 0;
+	}
+	return 1;
+}
+
 void
 log_line(enum log_level level, int with_errno, const char *msg, const char *fields, ...)
 {
 	va_list ap;
 	int saved = errno;
 
-	if (level > log_min)
+	if (level > log_min || (level == LOG_LEVEL_WARN && !warn_allowed()))
 		return;
 	va_start(ap, fields);
 	log_emit(level, with_errno ? strerror(saved) : NULL, msg, fields, &ap);

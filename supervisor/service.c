@@ -86,7 +86,11 @@ service_readable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Start a service child with its stdout/stderr on a pipe we log. */
+/*
+ * Start a service child with its stdout/stderr on a pipe we log, or (a
+ * child of ours, whose lines are logfmt already: own_log) on our own
+ * stderr, so that its lines reach the journal even when we are gone.
+ */
 void
 service_spawn(struct service *s, struct child_spec *cs)
 {
@@ -96,6 +100,18 @@ service_spawn(struct service *s, struct child_spec *cs)
 		event_free(s->out_ev);
 		close(s->out_fd);
 		s->out_ev = NULL;
+	}
+	if (s->own_log) {
+		cs->fd_out = cs->fd_err = STDERR_FILENO;
+		s->pid = child_spawn(cs, service_exited, s);
+		s->started = time(NULL);
+		if (s->pid == -1) {
+			log_warn("cannot start", "child=%s", s->name);
+			service_exited(-1, 127 << 8, NULL, s);
+			return;
+		}
+		log_info("child started", "child=%s pid=%d", s->name, (int)s->pid);
+		return;
 	}
 	if (pipe2(p, O_CLOEXEC) == -1)
 		fatal("pipe");
@@ -310,6 +326,7 @@ bots_setup(void)
 			snprintf(b->name, sizeof(b->name), "greetbot-tg[%s]", b->id);
 		service_init(&b->svc, b->name, bot_start);
 		b->svc.stopped = !sv.cfg.bots[i].enabled;
+		b->svc.own_log = 1;
 		if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) == -1)
 			fatal("pipe");
 		if ((b->texts = bot_texts_load(b)) == NULL)

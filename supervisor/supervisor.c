@@ -342,6 +342,13 @@ setup_sandbox(void)
 	    sizeof(err)) == -1)
 		fatalx("renderers cannot be isolated", "reason=%s", err);
 	sandbox_log(&sv.sb);
+	if (sandbox_claim(&sv.sb, err, sizeof(err)) == -1)
+		fatalx("renderers cannot be isolated", "reason=%s", err);
+	/* Renderers a greetbotd before us left (it was killed: their
+	 * descendants outlive the parent-death signal), gone before a slot
+	 * is used. The workers' slots, and one more (a preemption). */
+	for (int i = 0; i <= sv.cfg.workers + 1; i++)
+		sandbox_kill_slot(&sv.sb, SANDBOX_SLOT_WORKER + i);
 	/* Each bot's token file, or the config file when a token is in it. */
 	for (int i = 0; i < sv.cfg.nbots; i++) {
 		const struct config *bc = sv.cfg.bots[i].cfg;

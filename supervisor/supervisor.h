@@ -34,6 +34,7 @@ struct service {
 	char		 buf[1024];
 	size_t		 len;
 	int		 stopped;	/* disabled: not restarted */
+	int		 own_log;	/* writes to our stderr itself (logfmt) */
 };
 
 /* One configured bot: its greetbot-tg (the service first: a struct

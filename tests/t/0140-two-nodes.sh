@@ -13,7 +13,8 @@ export GREETBOT_REDIS_URL="unix:$T/redis.sock" GREETBOT_DB_PATH="$T/shared.db" \
 sim_start
 GREETBOT_NODE_NAME=node-a GB_STATE=$T/a gb_start
 a=$GB_PID
-GREETBOT_NODE_NAME=node-b GREETBOT_BOT_ENABLED=0 GB_NAME=node-b GB_STATE=$T/b gb_start
+GREETBOT_RENDER_UID_BASE=$((GREETBOT_RENDER_UID_BASE + 150)) \
+	GREETBOT_NODE_NAME=node-b GREETBOT_BOT_ENABLED=0 GB_NAME=node-b GB_STATE=$T/b gb_start
 b=$GB_PID
 t_track "$b"
 GB_PID=$a

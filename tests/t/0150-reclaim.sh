@@ -27,7 +27,8 @@ kill -KILL "$a"
 wait "$a" 2>/dev/null || true
 GB_PID=
 
-GREETBOT_NODE_NAME=node-b GB_NAME=node-b GB_STATE=$T/b gb_start
+GREETBOT_RENDER_UID_BASE=$((GREETBOT_RENDER_UID_BASE + 150)) \
+	GREETBOT_NODE_NAME=node-b GB_NAME=node-b GB_STATE=$T/b gb_start
 t_check "node B reclaims the abandoned job after the idle time" \
 	t_wait_log "$T/node-b.log" 'msg="reclaimed jobs abandoned by another consumer" jobs=1' 40
 t_check "and renders it" t_wait_log "$T/node-b.log" 'msg="render finished" job=1 .*status=ok' 30
