@@ -51,7 +51,11 @@
 #    the bot's plain update-to-reply round trip. ratio = hit_p99_ms /
 #    baseline_p99_ms.
 #
-# Targets: lost = 0, renders = names, hit_p99_ms <= 20.
+# bot_restarts counts greetbot-tg's deaths (greetbotd logs each and starts
+# it again), supervisor_restarts is 1 when greetbotd itself is gone at the
+# end: under ordinary load both are 0.
+# Targets: lost = 0, renders = names, hit_p99_ms <= 20, bot_restarts = 0,
+# supervisor_restarts = 0.
 # Knobs: BENCH_PARENTS (10000), BENCH_NAMES (1000), BENCH_RATE_GLOBAL (300:
 # tgsim's --global-rate and the bot's rate_global, equal; rate_raised in
 # the JSON says when it is not Telegram's 30), BENCH_CONCURRENCY (2 x
@@ -219,13 +223,20 @@ dups=$(awk '$3 > 1' "$B/count.out" | wc -l)
 stats=$(b_stats)
 uploads=$(jq '.uploads' <<<"$stats")
 provoked=$(jq '.rate_limited' <<<"$stats")
+# Restarts: a greetbot-tg that died (greetbotd restarts it and logs why),
+# and greetbotd itself (the one started above must still be the one).
+bot_restarts=$(grep -cE 'msg="child (exited|died)" child=greetbot-tg' \
+	"$B/greetbotd.log" || true)
+sup_restarts=0
+kill -0 "$GB_PID" 2>/dev/null || sup_restarts=1
 sim_stop
 raised=false
 [ "$rate" -eq 30 ] || raised=true
 [ "$lost" -eq 0 ] || b_log "$lost parents lost: kept $B for the logs"
 
-printf '{"bench":"burst","parents":%d,"names":%d,"renders":%d,"videos_received":%d,"lost":%d,"hit_p50_ms":%s,"hit_p99_ms":%s,"baseline_p50_ms":%s,"baseline_p99_ms":%s,"ratio":%s,"seconds":%s,"rate_global":%d,"rate_chat":%d,"rate_raised":%s,"concurrency":%d,"probes":%d,"hit_total_p50_ms":%s,"hit_total_p99_ms":%s,"hits_after_other":%d,"chat_interval_ms":%d,"burst_hits":%d,"burst_hit_total_p50_ms":%s,"burst_hit_total_p99_ms":%s,"burst_answer_p50_ms":%s,"burst_answer_p99_ms":%s,"requests_not_completed":%d,"duplicate_videos":%d,"uploads":%d,"provoked_429":%d}\n' \
+printf '{"bench":"burst","parents":%d,"names":%d,"renders":%d,"videos_received":%d,"lost":%d,"hit_p50_ms":%s,"hit_p99_ms":%s,"baseline_p50_ms":%s,"baseline_p99_ms":%s,"ratio":%s,"seconds":%s,"rate_global":%d,"rate_chat":%d,"rate_raised":%s,"concurrency":%d,"probes":%d,"hit_total_p50_ms":%s,"hit_total_p99_ms":%s,"hits_after_other":%d,"chat_interval_ms":%d,"burst_hits":%d,"burst_hit_total_p50_ms":%s,"burst_hit_total_p99_ms":%s,"burst_answer_p50_ms":%s,"burst_answer_p99_ms":%s,"requests_not_completed":%d,"duplicate_videos":%d,"uploads":%d,"provoked_429":%d,"bot_restarts":%d,"supervisor_restarts":%d}\n' \
 	"$parents" "$names" "$renders" "$videos" "$lost" "$hit_p50" "$hit_p99" "$base_p50" \
 	"$base_p99" "$(b_calc "$hit_p99 / $base_p99")" "$seconds" "$rate" "$chat_rate" "$raised" \
 	"$conc" "$probes" "$hit_total_p50" "$hit_total_p99" "$after_other" "$interval_ms" "$burst_hits" \
-	"$burst_hit_p50" "$burst_hit_p99" "$answer_p50" "$answer_p99" "$not_completed" "$dups" "$uploads" "$provoked"
+	"$burst_hit_p50" "$burst_hit_p99" "$answer_p50" "$answer_p99" "$not_completed" "$dups" "$uploads" "$provoked" \
+	"$bot_restarts" "$sup_restarts"

@@ -99,7 +99,7 @@ flood_check(struct call *c)
 	return -1;
 }
 
-const char *fault_names[] = { "403", "500", "timeout", "latency" };
+const char *fault_names[] = { "403", "500", "timeout", "latency", "502" };
 
 /* The first fault armed for a chat, or NULL. */
 static struct fault *
@@ -142,7 +142,10 @@ fault_apply(struct call *c)
 	enum fault_kind kind;
 	int ms;
 
-	if (c->chat_id == 0 || (f = fault_find(c->chat_id)) == NULL)
+	/* One armed for every call first (getUpdates included), then the
+	 * call's chat's. */
+	if ((f = fault_find(FAULT_ALL)) == NULL &&
+	    (c->chat_id == 0 || (f = fault_find(c->chat_id)) == NULL))
 		return 0;
 	kind = f->kind;
 	ms = f->ms;
@@ -157,6 +160,9 @@ fault_apply(struct call *c)
 		break;
 	case FAULT_500:
 		api_error(c->req, 500, 0, "Internal Server Error");
+		break;
+	case FAULT_502:
+		api_error(c->req, 502, 0, "Bad Gateway");
 		break;
 	case FAULT_TIMEOUT:
 		waiter_new(WAIT_HANG, c->req, ms > 0 ? ms : TG_HANG_DEFAULT_MS);

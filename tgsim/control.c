@@ -390,8 +390,11 @@ control_fault(struct evhttp_request *req, const struct params *p)
 	    control_int(req, p, "ms", 0, &ms) == -1 ||
 	    control_int(req, p, "count", 1, &count) == -1)
 		return;
+	/* all=1: every call, whatever its chat (the whole Bot API fails). */
+	if (params_str(p, "all") != NULL && strcmp(params_str(p, "all"), "1") == 0)
+		chat_id = FAULT_ALL;
 	if (chat_id == 0 || kind == NULL) {
-		control_fail(req, 400, "chat_id and kind are required");
+		control_fail(req, 400, "chat_id (or all=1) and kind are required");
 		return;
 	}
 	if (strcmp(kind, "clear") == 0) {
@@ -404,7 +407,7 @@ control_fault(struct evhttp_request *req, const struct params *p)
 			break;
 	if (k == sizeof(fault_names) / sizeof(fault_names[0]) || ms < 0 ||
 	    ms > TG_MAX_WAIT * 1000 || count < 0 || count > INT_MAX) {
-		control_fail(req, 400, "kind must be 403, 500, timeout, latency "
+		control_fail(req, 400, "kind must be 403, 500, 502, timeout, latency "
 		    "or clear; ms 0..%d; count >= 0", TG_MAX_WAIT * 1000);
 		return;
 	}

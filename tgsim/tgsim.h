@@ -150,7 +150,10 @@ struct waiter {
 	int64_t			 since, count;	/* WAIT_CHAT */
 };
 
-enum fault_kind { FAULT_403, FAULT_500, FAULT_TIMEOUT, FAULT_LATENCY };
+enum fault_kind { FAULT_403, FAULT_500, FAULT_TIMEOUT, FAULT_LATENCY, FAULT_502 };
+
+/* The chat_id of a fault armed for every call (all=1): the Bot API down. */
+#define FAULT_ALL	INT64_MIN
 
 struct fault {
 	TAILQ_ENTRY(fault)	 entry;
@@ -288,7 +291,7 @@ void		 call_thumbnail(struct call *, struct file *video);
 void		 file_request(struct evhttp_request *);
 
 /* api.c */
-extern const char *fault_names[4];	/* by enum fault_kind */
+extern const char *fault_names[5];	/* by enum fault_kind */
 void		 fault_remove(struct fault *);
 void		 fault_clear(int64_t chat_id);
 char		*request_path(struct evhttp_request *);
