@@ -28,7 +28,10 @@ struct preview {
 	char			*output;
 	char			*name, *stress;	/* what it says: for speculate() */
 	int			 slot;	/* its sandbox slot, or -1 */
+	struct render		*render;
 };
+
+#define PREVIEW_MAX	(10LL << 20)	/* bytes of a voice message, at most */
 static char *preview_path(const char *, const char *);
 
 /* Keep what the render script said of a stress (its "stress" line: the
@@ -154,14 +157,20 @@ preview_rendered(const struct render_outcome *o, void *arg)
 
 	/* What of the stress changes the sound goes beside the OGG first, so
 	 * that a cached OGG always has it (stress_canonical). */
-	if (strcmp(o->status, "ok") == 0 && o->stress_known)
+	char why[300] = "";
+	int ok = strcmp(o->status, "ok") == 0;
+
+	if (ok && o->stress_known)
 		stress_keep(pv->path, o->stress);
-	if (strcmp(o->status, "ok") == 0 && rename(pv->output, pv->path) == 0) {
+	/* Copied out of the work dir only if the renderer's own regular file:
+	 * a link planted there is never opened, let alone uploaded. */
+	if (ok && render_collect(render_request_of(pv->render), pv->work, "voice.ogg",
+	    pv->path, PREVIEW_MAX, why, sizeof(why)) == 0) {
 		pv->done(pv->path, pv->arg);
 		speculate(pv->name, pv->stress);
 	} else {
 		log_warnx("preview failed, asking in text", "status=%s cause=%s",
-		    o->status, o->cause);
+		    ok ? "invalid_output" : o->status, ok ? why : o->cause);
 		pv->done(NULL, pv->arg);
 	}
 	preview_free(pv);
@@ -236,7 +245,7 @@ preview_make(const char *name, const char *stress, delivery_preview_done done, v
 	rq.output = pv->output;
 	rq.thumb = thumb;
 	rq.mode = "preview";
-	render_start(bt.base, &rq, preview_rendered, NULL, pv);
+	pv->render = render_start(bt.base, &rq, preview_rendered, NULL, pv);
 	free(cache);
 	free(thumb);
 }

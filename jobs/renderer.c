@@ -24,6 +24,8 @@
 
 enum render_phase { PHASE_RENDER, PHASE_PROBE, PHASE_DONE };
 
+#define PROBE_TIMEOUT	30	/* seconds ffprobe may take on one output */
+
 struct render {
 	struct event_base	*base;
 	struct render_request	 req;		/* strings owned below */
@@ -31,6 +33,7 @@ struct render {
 	enum render_phase	 phase;
 	pid_t			 pid;
 	int			 timed_out;
+	int			 probe_timed_out;	/* ffprobe killed at PROBE_TIMEOUT */
 	struct timespec		 started;
 	struct event		*timer;		/* timeout, then grace */
 	struct event		*out_ev, *err_ev;
@@ -199,6 +202,13 @@ render_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (r->phase == PHASE_PROBE) {
+		/* ffprobe itself: it reads what the renderer made. */
+		log_warnx("ffprobe took too long, killing it", "pid=%d", (int)r->pid);
+		r->probe_timed_out = 1;
+		kill(r->pid, SIGKILL);
+		return;
+	}
 	if (!r->timed_out) {
 		r->timed_out = 1;
 		log_warnx("render timed out, sending SIGTERM", "pid=%d timeout=%d",
@@ -308,13 +318,30 @@ render_probe(struct render *r)
 	char *envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL };
 	struct child_spec cs = { 0 };
 	struct stat sb;
-	int wfd;
+	struct timeval tv = { PROBE_TIMEOUT, 0 };
+	const char *base = strrchr(r->req.output, '/');
+	char why[300];
+	int wfd, fd;
 
-	if (stat(r->req.output, &sb) == -1 || sb.st_size == 0) {
+	/* Nothing of the renderer is read until it is known to be a regular
+	 * file of its own (ffprobe would follow a link, or wait on a FIFO). */
+	base = base != NULL ? base + 1 : r->req.output;
+	if ((fd = render_output_open(&r->req, r->req.work_dir, base, 0, why, sizeof(why))) ==
+	    -1) {
+		if (errno == ENOENT)
+			set_outcome(r, "invalid_output", 1, "exit 0 but no output file");
+		else
+			set_outcome(r, "invalid_output", 0, "%s", why);
+		render_finish(r);
+		return;
+	}
+	if (fstat(fd, &sb) == -1 || sb.st_size == 0) {
+		close(fd);
 		set_outcome(r, "invalid_output", 1, "exit 0 but no output file");
 		render_finish(r);
 		return;
 	}
+	close(fd);
 	if (r->req.max_bytes > 0 && sb.st_size > r->req.max_bytes) {
 		set_outcome(r, "invalid_output", 0, "output is %lld bytes, over %lld",
 		    (long long)sb.st_size, r->req.max_bytes);
@@ -339,7 +366,9 @@ render_probe(struct render *r)
 	if (r->pid == -1) {
 		set_outcome(r, "tempfail", 1, "cannot run ffprobe: %s", strerror(errno));
 		render_finish(r);
+		return;
 	}
+	evtimer_add(r->timer, &tv);
 }
 
 /* Check ffprobe's view: a video and an audio stream, duration in bounds. */
@@ -379,8 +408,12 @@ render_probe_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 
 	(void)pid;
 	(void)ru;
+	evtimer_del(r->timer);
 	render_drain(r, r->out_fd);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (r->probe_timed_out)
+		set_outcome(r, "invalid_output", 0, "ffprobe did not finish reading the output "
+		    "in %d s", PROBE_TIMEOUT);
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		set_outcome(r, "invalid_output", 1, "ffprobe cannot read the output");
 	else
 		render_validate(r);
@@ -397,6 +430,10 @@ render_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 	 * new member (a fork bomb does exactly that). */
 	for (int i = 0; i < 10 && killpg(pid, SIGKILL) == 0; i++)
 		;
+	/* And whatever of its uid escaped the group (setsid): nothing of the
+	 * renderer may change its outputs between their checks and their use. */
+	if (r->req.own_uid)
+		child_kill_uid(r->req.uid, r->req.gid);
 	r->o.duration = elapsed(&r->started);
 	r->o.cpu_seconds = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
 	    (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
@@ -474,6 +511,7 @@ render_start(struct event_base *base, const struct render_request *req,
 	r->req.output = r->strs[0] = xstrdup(req->output);
 	r->req.mode = r->strs[1] = xstrdup(req->mode ? req->mode : "video");
 	r->req.script = r->strs[2] = xstrdup(req->script);
+	r->req.work_dir = r->strs[3] = xstrdup(req->work_dir);	/* read again at the end */
 	r->timer = evtimer_new(base, render_timeout, r);
 	wout = render_pipe(r, &r->out_fd, &r->out_ev);
 	werr = render_pipe(r, &r->err_fd, &r->err_ev);
@@ -531,6 +569,7 @@ render_request_config(struct render_request *rq, const struct config *c,
 {
 	rq->drop = sb->drop;
 	rq->uid = sb->drop ? sandbox_uid(sb, slot) : geteuid();
+	rq->own_uid = sb->drop && sb->uid_base != 0;
 	rq->gid = sb->gid;
 	rq->netns = sb->netns;
 	rq->limits.cpu = (rlim_t)c->render_cpu;
@@ -541,6 +580,87 @@ render_request_config(struct render_request *rq, const struct config *c,
 	rq->timeout = c->render_timeout;
 	rq->grace = c->render_grace;
 	rq->no_probe = !c->render_validate;
+}
+
+const struct render_request *
+render_request_of(const struct render *r)
+{
+	return &r->req;
+}
+
+int
+render_output_open(const struct render_request *rq, const char *work_dir, const char *name,
+    long long max, char *why, size_t whylen)
+{
+	uid_t owner = rq->drop ? rq->uid : geteuid();
+	struct stat st;
+	int dfd, fd;
+
+	if ((dfd = open(work_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(why, whylen, "its work dir cannot be opened: %s", strerror(errno));
+		return -1;
+	}
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	close(dfd);
+	if (fd == -1) {
+		int e = errno;
+
+		snprintf(why, whylen, e == ELOOP ? "%s is a symbolic link" : "%s: %s", name,
+		    strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != owner ||
+	    st.st_nlink != 1 || (max > 0 && st.st_size > max)) {
+		snprintf(why, whylen, "%s is not a file of the renderer's own (%s)", name,
+		    !S_ISREG(st.st_mode) ? "not a regular file" : st.st_uid != owner ?
+		    "owned by another uid" : st.st_nlink != 1 ? "a hard link" : "too large");
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+int
+render_collect(const struct render_request *rq, const char *work_dir, const char *name,
+    const char *dst, long long max, char *why, size_t whylen)
+{
+	char buf[65536], *tmp;
+	int in, out, ok = 1;
+	ssize_t n;
+
+	if ((in = render_output_open(rq, work_dir, name, max, why, whylen)) == -1)
+		return -1;
+	xasprintf(&tmp, "%s.part", dst);
+	if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) ==
+	    -1) {
+		snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
+		close(in);
+		free(tmp);
+		return -1;
+	}
+	/* Blocking reads from here: it is a regular file. */
+	fcntl(in, F_SETFL, 0);
+	while (ok && (n = read(in, buf, sizeof(buf))) != 0) {
+		ok = n > 0;
+		for (ssize_t off = 0; ok && off < n; ) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+
+			ok = w > 0;
+			off += w > 0 ? w : 0;
+		}
+	}
+	ok = ok && fsync(out) == 0;
+	ok = close(out) == 0 && ok && rename(tmp, dst) == 0;
+	if (!ok) {
+		snprintf(why, whylen, "cannot keep %s: %s", name, strerror(errno));
+		unlink(tmp);
+	}
+	close(in);
+	free(tmp);
+	return ok ? 0 : -1;
 }
 
 /*

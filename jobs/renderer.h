@@ -31,6 +31,8 @@ struct render_request {
 	double			 max_duration;
 	long long		 max_bytes;
 	int			 no_probe;	/* skip ffprobe (benchmarks) */
+	int			 own_uid;	/* uid is the slot's alone: every process
+						   of it is killed when the script exits */
 	int			 nice;		/* > 0: a lower CPU priority (speculative) */
 	int			 threads;	/* GREETBOT_THREADS: cores it may use */
 };
@@ -81,6 +83,24 @@ void		 render_rmtree(const char *dir);
 /* Everything inside dir, the same way; the directory stays. -1 when dir
  * is not a directory (a link is not followed). */
 int		 render_empty(const char *dir);
+/*
+ * A file the renderer made, taken without trusting it: name inside
+ * work_dir, opened relative to the work dir's descriptor without following
+ * a link, and only a regular file that the renderer's uid owns with one
+ * link (not a link to the database, a FIFO, a device) of at most max
+ * bytes. An fd open on it for reading, or -1 with why (for the attempt's
+ * record); ENOENT in errno when there is no such file.
+ */
+int		 render_output_open(const struct render_request *, const char *work_dir,
+		    const char *name, long long max, char *why, size_t whylen);
+/* Such a file copied into dst, a file of ours (dst.part written, synced and
+ * renamed). 0, or -1 with why. */
+int		 render_collect(const struct render_request *, const char *work_dir,
+		    const char *name, const char *dst, long long max, char *why, size_t whylen);
+
+/* The attempt's request, as started (valid until done has returned). */
+const struct render_request *render_request_of(const struct render *);
+
 /* Kill the attempt's process group now; done is still called. */
 void		 render_kill(struct render *);
 /* Give the attempt's whole process group that nice value (0: normal). */

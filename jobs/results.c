@@ -4,6 +4,7 @@
  * Redis; the node with the database commits it as its own renders' are,
  * once per result id.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,18 +85,22 @@ results_start(const char *entry_id, const struct queue_job *qj)
 	worker_render(j, t);
 }
 
-/* The whole file, or NULL (the output was validated: at most 50 MB). */
+/* The whole of a file the renderer made, or NULL with why: opened as
+ * render_output_open takes it (a regular file of its own, no link), at
+ * most 50 MB (the output was validated). */
 static char *
-file_slurp(const char *path, size_t *len)
+file_slurp(struct job *j, const char *name, size_t *len, char *why, size_t whylen)
 {
 	struct stat sb;
 	char *buf;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1 ||
-	    sb.st_size > MAX_BYTES) {
-		if (fd != -1)
-			close(fd);
+	if ((fd = render_output_open(render_request_of(j->render), j->work_dir, name, MAX_BYTES,
+	    why, whylen)) == -1)
+		return NULL;
+	fcntl(fd, F_SETFL, 0);
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
 		return NULL;
 	}
 	buf = xmalloc((size_t)sb.st_size + 1);
@@ -104,6 +109,7 @@ file_slurp(const char *path, size_t *len)
 		ssize_t n = read(fd, buf + *len, (size_t)sb.st_size - *len);
 
 		if (n <= 0) {
+			snprintf(why, whylen, "cannot read %s", name);
 			free(buf);
 			close(fd);
 			return NULL;
@@ -134,11 +140,9 @@ void
 results_send(struct job *j, const struct render_outcome *o)
 {
 	struct queue_result res = { 0 };
-	char *output, *thumb, *video = NULL, id[160];
+	char *video = NULL, id[160], why[300];
 	size_t len = 0;
 
-	xasprintf(&output, "%s/out.mp4", j->work_dir);
-	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
 	snprintf(id, sizeof(id), "%s-%016llx-%lld", rn.cfg->node_name,
 	    (unsigned long long)rn.boot, (long long)j->attempt_id);
 	res.id = id;
@@ -156,15 +160,24 @@ results_send(struct job *j, const struct render_outcome *o)
 	res.started_at = j->started_at;
 	res.finished_at = (double)time(NULL);
 	res.stderr_tail = o->stderr_tail;
-	if (strcmp(o->status, "ok") == 0 && (video = file_slurp(output, &len)) == NULL) {
-		res.status = "failed";
-		res.retryable = 1;
-		res.cause = "cannot read the output";
+	if (strcmp(o->status, "ok") == 0 &&
+	    (video = file_slurp(j, "out.mp4", &len, why, sizeof(why))) == NULL) {
+		res.status = errno == EPERM || errno == ELOOP ? "invalid_output" : "failed";
+		res.retryable = strcmp(res.status, "failed") == 0;
+		res.cause = why;
 	}
 	res.video = video;
 	res.video_len = len;
-	if (video != NULL)
-		res.thumb = file_slurp(thumb, &res.thumb_len);
+	if (video != NULL && (res.thumb = file_slurp(j, "thumb.jpg", &res.thumb_len, why,
+	    sizeof(why))) == NULL && errno != ENOENT) {
+		/* A thumbnail planted as a link: the whole render is refused. */
+		free(video);
+		res.video = video = NULL;
+		res.video_len = 0;
+		res.status = "invalid_output";
+		res.retryable = 0;
+		res.cause = why;
+	}
 	node_count(res.status);
 	log_info("render finished", "job=%lld asset=%lld status=%s exit=%d signal=%d "
 	    "seconds=%.2f cpu=%.2f rss_kb=%ld result=%s", (long long)j->id,
@@ -173,8 +186,6 @@ results_send(struct job *j, const struct render_outcome *o)
 	queue_result_put(rn.queue, &res, result_put_done, j);
 	free(video);
 	free((char *)res.thumb);
-	free(thumb);
-	free(output);
 }
 
 /* --- on the node with the database ---------------------------------------- */

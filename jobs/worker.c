@@ -5,6 +5,7 @@
  * render starts; the outcome is committed (jobs_finished) and only then is
  * the stream entry acknowledged.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,22 +69,35 @@ worker_finished(struct job *j)
 		rn.idle();
 }
 
-/* Move the validated MP4 out of the work dir into the asset store, with
- * its thumbnail beside it (assets/<id>.jpg, uploaded with the video). */
+/*
+ * The validated MP4 and its thumbnail (assets/<id>.jpg, uploaded with the
+ * video) into the asset store: copied from files the renderer made only
+ * if they are regular files of its own (render_collect: no link, no FIFO,
+ * no hard link to the database). The path kept, or NULL with why; *hostile
+ * when the renderer planted something (then no retry helps).
+ */
 static char *
-keep_output(struct job *j, const char *output)
+keep_output(struct job *j, char *why, size_t whylen, int *hostile)
 {
-	char *dst, *thumb, *kept;
+	const struct render_request *rq = render_request_of(j->render);
+	char *dst, *thumb;
 
+	*hostile = 0;
+	xasprintf(&thumb, "%s/%lld.jpg", rn.assets_dir, (long long)j->asset_id);
+	if (render_collect(rq, j->work_dir, "thumb.jpg", thumb, MAX_BYTES, why, whylen) == -1) {
+		int e = errno;
+
+		unlink(thumb);	/* never an older render's thumbnail */
+		free(thumb);
+		if (e != ENOENT) {
+			*hostile = e == EPERM || e == ELOOP;
+			return NULL;
+		}
+	} else
+		free(thumb);
 	xasprintf(&dst, "%s/%lld.mp4", rn.assets_dir, (long long)j->asset_id);
-	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
-	xasprintf(&kept, "%s/%lld.jpg", rn.assets_dir, (long long)j->asset_id);
-	if (rename(thumb, kept) == -1)
-		unlink(kept);	/* never an older render's thumbnail */
-	free(thumb);
-	free(kept);
-	if (rename(output, dst) == -1) {
-		log_warn("cannot keep the output", "path=%s", dst);
+	if (render_collect(rq, j->work_dir, "out.mp4", dst, MAX_BYTES, why, whylen) == -1) {
+		*hostile = errno == EPERM || errno == ELOOP;
 		free(dst);
 		return NULL;
 	}
@@ -118,14 +132,15 @@ job_done(const struct render_outcome *o, void *arg)
 	struct job *j = arg;
 	struct jobs_outcome jo;
 	const char *status;
-	char *output, *kept = NULL;
+	char *kept = NULL, why[300];
+	int hostile;
 
 	if (j->interrupted || j->preempted) {
-		enum jobs_stop why = j->preempted ? STOP_PREEMPTED : STOP_DRAINED;
+		enum jobs_stop stop = j->preempted ? STOP_PREEMPTED : STOP_DRAINED;
 
-		if (rn.db != NULL && jobs_stopped(j->id, j->attempt_id, why, o->signal,
+		if (rn.db != NULL && jobs_stopped(j->id, j->attempt_id, stop, o->signal,
 		    o->duration) == -1)
-			unsaved_stop(j->id, j->attempt_id, why, o->signal, o->duration);
+			unsaved_stop(j->id, j->attempt_id, stop, o->signal, o->duration);
 		log_info("render stopped", "job=%lld why=%s", (long long)j->id, j->preempted ?
 		    "preempted" : "drain");
 		worker_finished(j);
@@ -142,13 +157,14 @@ job_done(const struct render_outcome *o, void *arg)
 	rn.running--;
 	jobs_take();
 	outcome_of(&jo, o);
-	xasprintf(&output, "%s/out.mp4", j->work_dir);
-	if (jo.ok && (kept = keep_output(j, output)) == NULL) {
-		/* Our disk, not the script: worth another attempt. */
+	if (jo.ok && (kept = keep_output(j, why, sizeof(why), &hostile)) == NULL) {
+		/* A renderer that plants a link or a FIFO is refused for good;
+		 * our disk failing to take it is worth another attempt. */
 		jo.ok = 0;
-		jo.retryable = 1;
-		jo.status = "failed";
-		jo.cause = "cannot keep the output";
+		jo.retryable = !hostile;
+		jo.status = hostile ? "invalid_output" : "failed";
+		jo.cause = why;
+		log_warnx("render output refused", "job=%lld reason=%s", (long long)j->id, why);
 	}
 	jo.kept = kept;
 	status = jobs_finished(j->id, j->attempt_id, &jo);
@@ -163,7 +179,6 @@ job_done(const struct render_outcome *o, void *arg)
 		if (notice_written() > 0)
 			rn.wake_bots();
 	}
-	free(output);
 	free(kept);
 	worker_finished(j);
 }
