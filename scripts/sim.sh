@@ -46,12 +46,15 @@ gb_start() {
 		"$BIN/greetbotd" --ready-fd 3 "$@" 3>"$ready" 2>>"$SIM_DIR/$name.log" &
 	GB_PID=$!
 	local line=""
-	read -r line <"$ready" || true
+	# Ready within 2 minutes (a first start may build the template's
+	# cache), or never: a test that waits for ever helps nobody.
+	read -r -t 120 line <"$ready" || true
 	rm -f "$ready"
 	# shellcheck disable=SC2034 # read by the tests
 	GB_HTTP=${line#ready http=}
 	if [ "${line%% *}" != ready ]; then
 		echo "greetbotd did not become ready; see $SIM_DIR/$name.log" >&2
+		kill "$GB_PID" 2>/dev/null || true
 		return 1
 	fi
 }

@@ -4,12 +4,15 @@
  * by line, restarted after a backoff that doubles while they keep dying
  * young (s6-supervise's lesson: never a tight respawn loop).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -175,14 +178,17 @@ service_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 void
 redis_start(struct service *s)
 {
-	char *argv[] = { sv.cfg.redis_server, "--port", "0", "--unixsocket", sv.redis_sock,
-	    "--unixsocketperm", "700", "--dir", sv.cfg.state_dir, "--save", "",
+	char *pidfile, *argv[] = { sv.cfg.redis_server, "--port", "0", "--unixsocket",
+	    sv.redis_sock, "--unixsocketperm", "700", "--dir", sv.cfg.state_dir,
+	    "--pidfile", NULL, "--save", "",
 	    "--appendonly", "no", "--maxmemory-policy", "noeviction",
 	    "--daemonize", "no", NULL };
 	extern char **environ;
 	struct child_spec cs = { 0 };
 	char path[4096];
 
+	xasprintf(&pidfile, "%s/redis.pid", sv.cfg.state_dir);
+	argv[10] = pidfile;
 	/* redis-server is found on PATH; execve needs a path. */
 	snprintf(path, sizeof(path), "%s", sv.cfg.redis_server);
 	if (strchr(path, '/') == NULL)
@@ -192,7 +198,76 @@ redis_start(struct service *s)
 	cs.envp = environ;
 	cs.fd_in = -1;
 	cs.pdeathsig = SIGTERM;	/* no orphaned Redis if we are SIGKILLed */
+	cs.extra[0] = sv.redis_lock;	/* its fd 3: the lock lives as long as it */
+	cs.nextra = sv.redis_lock != -1;
 	service_spawn(s, &cs);
+	free(pidfile);
+}
+
+/*
+ * The private Redis of a greetbotd that died (SIGKILL, a crash) gets its
+ * parent-death SIGTERM, and on its way out it unlinks redis.sock: by then
+ * the socket of the next greetbotd's Redis, which nobody could reach again.
+ * So every private Redis holds state_dir/redis.lock (an flock shared with
+ * us through its fd 3), and the next greetbotd starts its own only once the
+ * lock is free: the old one is gone. Waited for before the loop runs: at
+ * most REDIS_LOCK_WAIT s, then the holder (redis.pid, if it is a
+ * redis-server) is killed, then it is fatal.
+ */
+#define REDIS_LOCK_WAIT	10
+
+static pid_t
+redis_old_pid(void)
+{
+	char *path, buf[64] = "", comm[64] = "";
+	pid_t pid;
+	FILE *f;
+
+	xasprintf(&path, "%s/redis.pid", sv.cfg.state_dir);
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	free(path);
+	if ((pid = (pid_t)atoi(buf)) <= 1)
+		return -1;
+	xasprintf(&path, "/proc/%d/comm", (int)pid);
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fgets(comm, sizeof(comm), f) == NULL)
+			comm[0] = '\0';
+		fclose(f);
+	}
+	free(path);
+	return strncmp(comm, "redis-server", 12) == 0 ? pid : -1;
+}
+
+void
+redis_lock_take(void)
+{
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	char *path;
+	pid_t old;
+	int i;
+
+	xasprintf(&path, "%s/redis.lock", sv.cfg.state_dir);
+	if ((sv.redis_lock = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		fatal("cannot open the redis lock", "path=%s", path);
+	for (i = 0; flock(sv.redis_lock, LOCK_EX | LOCK_NB) == -1; i++) {
+		if (errno != EWOULDBLOCK)
+			fatal("cannot lock the redis lock", "path=%s", path);
+		if (i == 0)
+			log_info("waiting for the previous redis-server to exit", "lock=%s", path);
+		if (i == REDIS_LOCK_WAIT * 20 && (old = redis_old_pid()) != -1) {
+			log_warnx("the previous redis-server did not exit, killing it",
+			    "pid=%d", (int)old);
+			kill(old, SIGKILL);
+		}
+		if (i == REDIS_LOCK_WAIT * 40)
+			fatalx("the previous redis-server holds its lock still", "lock=%s", path);
+		nanosleep(&pause, NULL);
+	}
+	free(path);
 }
 
 /* greetbot-tg: bot_program, else beside greetbotd, else in libexec. */

@@ -503,6 +503,7 @@ main(int argc, char **argv)
 	char err[512], *snap;
 	int n = 0;
 
+	sv.redis_lock = -1;
 	parse_args(argc, argv);
 	setup_config();
 	setup_sandbox();
@@ -539,6 +540,7 @@ main(int argc, char **argv)
 	service_init(&sv.redis, "redis-server", redis_start);
 	bots_setup();
 	if (*sv.cfg.redis_url == '\0') {
+		redis_lock_take();
 		unlink(sv.redis_sock);
 		redis_start(&sv.redis);
 	} else

@@ -59,6 +59,7 @@ struct supervisor {
 	struct bot		*bots;		/* as configured at start */
 	int			 nbots;
 	char			*render_dir, *assets_dir, *redis_sock;
+	int			 redis_lock;	/* held by us and our redis-server */
 	struct sandbox		 sb;		/* who renderers run as */
 	char			*render_problem;	/* why renderers cannot start */
 	time_t			 render_checked;
@@ -77,6 +78,7 @@ void		 service_init(struct service *, const char *name,
 		    void (*start)(struct service *));
 void		 service_spawn(struct service *, struct child_spec *);
 void		 redis_start(struct service *);
+void		 redis_lock_take(void);	/* wait for the previous private Redis */
 void		 bot_start(struct service *);
 void		 bots_setup(void);
 void		 bots_reload(void);

@@ -129,7 +129,7 @@ t_check "the password is in no log" sh -c "! grep -q '$pass' '$T'/*.log"
 
 # A wrong password: said plainly, and the node does not become ready.
 env GREETBOT_BOT_ENABLED=0 GREETBOT_DB_PATH= GREETBOT_REDIS_URL="redis://:wrong@127.0.0.1:$port" \
-	GREETBOT_NODE_NAME=rx GREETBOT_STATE_DIR="$T/rx" GREETBOT_HTTP_LISTEN=127.0.0.1:0 \
+	GREETBOT_RENDER_UID_BASE=$((GREETBOT_RENDER_UID_BASE + 150)) GREETBOT_NODE_NAME=rx GREETBOT_STATE_DIR="$T/rx" GREETBOT_HTTP_LISTEN=127.0.0.1:0 \
 	GREETBOT_TEMPLATES_DIR="$TOP/templates" GREETBOT_RENDER_SCRIPT="$TOP/scripts/render.sh" \
 	GREETBOT_MESSAGES_DIR="$TOP/messages" "$BIN/greetbotd" 2>>"$T/rx.log" &
 rx=$!

@@ -13,7 +13,8 @@ t_check "a first order completes" test -s "$(parent_order 3200 Маша)"
 
 # The lock: sqlite3 in a transaction, held until we end it.
 coproc LOCK { exec sqlite3 -batch "$db"; }
-t_track "$LOCK_PID"
+lock_pid=$LOCK_PID	# bash unsets LOCK_PID once the coprocess has exited
+t_track "$lock_pid"
 printf '%s\n' '.timeout 5000' 'BEGIN IMMEDIATE;' "SELECT 'locked';" >&"${LOCK[1]}"
 read -r line <&"${LOCK[0]}"
 t_check "another process holds the write lock" test "$line" = locked
@@ -40,7 +41,7 @@ t_check "greetbotd still runs" kill -0 "$GB_PID"
 t_check "greetbot-tg still runs, the same process" \
 	test "$(pgrep -P "$GB_PID" -x greetbot-tg)" = "$bot"
 printf '%s\n' 'ROLLBACK;' '.quit' >&"${LOCK[1]}"
-wait "$LOCK_PID" 2>/dev/null || true
+wait "$lock_pid" 2>/dev/null || true
 t_wait_tracked
 for c in 3201 3202 3203; do
 	t_check "parent $c got the video after the release" test -s "$(tail -1 "$T/video.$c")"
