@@ -399,6 +399,8 @@ api_observe(const char *method, const struct tg_result *r, void *arg)
 	    "(?, ?, ?) ON CONFLICT (bot_id) DO UPDATE SET api_failing_since = "
 	    "excluded.api_failing_since, api_error = excluded.api_error", "sls", bt.cfg.bot_id,
 	    bt.api_failing_since, failing ? r->description : NULL);
+	if (!failing)
+		delivery_api_back();
 }
 
 /* The bot's own configuration, for the alerts it writes (its admin). */

@@ -201,6 +201,19 @@ delivery_kick(void)
 	event_active(dl.run_ev, EV_TIMEOUT, 0);
 }
 
+void
+delivery_api_back(void)
+{
+	int n;
+
+	/* Only a 5xx or a failed connection leaves a row waiting (a 4xx fails
+	 * it, a 429 pauses every send): none of these waits is needed now. */
+	if ((n = db_run(dl.db, "UPDATE outbox SET next_at = 0 WHERE bot_id = ? AND state = "
+	    "'PENDING' AND next_at > ?", "sl", dl.bot_id, db_now())) > 0)
+		log_info("sends waiting out a backoff go now", "sends=%d", n);
+	delivery_kick();
+}
+
 int64_t
 delivery_add(int64_t chat_id, const char *kind, const char *method, cJSON *params,
     int64_t request_id, int64_t asset_id)

@@ -17,6 +17,8 @@ void	delivery_init(struct event_base *, sqlite3 *, struct tg *, const char *bot_
 void	delivery_set_rates(int global, int per_chat);
 /* Look at the outbox now (something was added). */
 void	delivery_kick(void);
+/* The Bot API answers again: what waits out a backoff is sent now. */
+void	delivery_api_back(void);
 /* Queue a call (inside the caller's transaction); takes params. */
 int64_t	delivery_add(int64_t chat_id, const char *kind, const char *method,
 	    cJSON *params, int64_t request_id, int64_t asset_id);
