@@ -115,6 +115,7 @@ fuzz_tmpl_lint(struct tconf *c)
 		errors = f.errors;
 		lint_required(c, &f);
 		lint_timing(c, &f);
+		lint_rate(c, &f);
 		lint_text(c, &f);
 		xasprintf(&tdir, "%s/t", fuzz_tmpl_root);
 		lint_files(c, tdir, &f, NULL);

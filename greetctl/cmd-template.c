@@ -341,6 +341,7 @@ check_static(const char *id, struct findings *f, char **lang)
 	if (tconf_read(&c, conf, f) == 0) {
 		lint_required(&c, f);
 		lint_timing(&c, f);
+		lint_rate(&c, f);
 		lint_text(&c, f);
 		lint_files(&c, tdir, f, NULL);
 		lint_voice(&c, f);

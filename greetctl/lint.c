@@ -70,6 +70,16 @@ tconf_get(const struct tconf *c, const char *key)
 	return NULL;
 }
 
+/* The line of template.conf that sets key, or 0. */
+int
+tconf_line(const struct tconf *c, const char *key)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->v[i].key, key) == 0)
+			return c->v[i].line;
+	return 0;
+}
+
 void
 tconf_free(struct tconf *c)
 {
@@ -145,6 +155,7 @@ tconf_read(struct tconf *c, const char *path, struct findings *f)
 		else {
 			c->v = xrealloc(c->v, (c->n + 1) * sizeof(*c->v));
 			c->v[c->n].key = xstrdup(k);
+			c->v[c->n].line = n;
 			c->v[c->n++].val = xstrdup(v);
 		}
 	}
@@ -225,6 +236,36 @@ lint_timing(const struct tconf *c, struct findings *f)
 			finding(f, LEVEL_ERROR, "need min_duration (%g) <= duration (%g) <= "
 			    "max_duration (%g)", lo, d, hi);
 	}
+}
+
+/*
+ * fps as render.sh takes it: a whole number from 1 to 60, or an NTSC rate
+ * (23.976, 29.97, 59.94, or as ffmpeg writes them, 24000/1001 ...), which
+ * render.sh renders at exactly that rate.
+ */
+void
+lint_rate(const struct tconf *c, struct findings *f)
+{
+	static const char *const ntsc[][2] = { { "23.976", "24000/1001" },
+	    { "29.97", "30000/1001" }, { "59.94", "60000/1001" } };
+	const char *v = tconf_get(c, "fps");
+	size_t n;
+
+	if (v == NULL || *v == '\0')
+		return;
+	for (size_t i = 0; i < sizeof(ntsc) / sizeof(ntsc[0]); i++)
+		if (strcmp(v, ntsc[i][0]) == 0 || strcmp(v, ntsc[i][1]) == 0) {
+			finding(f, LEVEL_OK, "%s fps, an NTSC rate: rendered at %s", ntsc[i][0],
+			    ntsc[i][1]);
+			return;
+		}
+	n = strspn(v, "0123456789");
+	if (n >= 1 && n <= 2 && v[n] == '\0' && atoi(v) >= 1 && atoi(v) <= 60)
+		finding(f, LEVEL_OK, "%d fps", atoi(v));
+	else
+		finding(f, LEVEL_ERROR, "template.conf:%d: fps = %s: a frame rate must be a whole "
+		    "number from 1 to 60, or an NTSC rate: 23.976, 29.97 or 59.94",
+		    tconf_line(c, "fps"), v);
 }
 
 /* {name} is in the text, and not in the static title. */

@@ -55,11 +55,13 @@ ff() {
 # venc THREADS: set enc to the x264 settings shared by the cached parts and
 # the per-name segment: anything that differs between them would break the
 # join (the thread count does not change the stream's parameters). No
-# B-frames, so no part carries a reordering delay across a join.
+# B-frames, so no part carries a reordering delay across a join. A key
+# frame every 2 s; a frame lasts 1000 ticks (1001 at an NTSC rate).
 venc() {
 	enc=(-c:v libx264 -preset "${conf[preset]}" -crf "${conf[crf]}"
-		-profile:v high -pix_fmt yuv420p -g $((conf[fps] * 2)) -bf 0 -threads "$1"
-		-video_track_timescale $((conf[fps] * 1000)) -an)
+		-profile:v high -pix_fmt yuv420p -g $(((2 * fps_num + fps_den - 1) / fps_den))
+		-bf 0 -threads "$1" -an
+		-video_track_timescale $((fps_den == 1 ? fps_num * 1000 : fps_num)))
 }
 
 # The AAC settings shared by the cached music bed and the per-name audio.

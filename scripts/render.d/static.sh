@@ -67,7 +67,7 @@ bg_probe() {
 # video), which the per-name mix starts from; widths the font's advance
 # widths (fontwidths.pl), with which the name is measured.
 static_build() {
-	local out=$1 fps=${conf[fps]} W=${conf[width]} H=${conf[height]}
+	local out=$1 fps=$fps_num/$fps_den W=${conf[width]} H=${conf[height]}
 	local g n=0 maps=() labels='' music_in end
 	venc 4
 	g="[0:v]setpts=PTS-STARTPTS,scale=$W:$H:force_original_aspect_ratio=increase"
@@ -117,7 +117,7 @@ static_build() {
 	local fb=$((W * H * 3 / 2)) per segt
 	per=$(((64 << 20) / fb))
 	[ "$per" -ge 1 ] || per=1
-	dec segt $((per * 1000 / fps))
+	dec segt $((per * 1000 * fps_den / fps_num))
 	labels+='[w]'
 	if [ $(((ne - ns) * fb)) -le $((1 << 30)) ]; then
 		maps+=(-map '[W]' -c:v rawvideo)

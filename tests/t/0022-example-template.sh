@@ -132,6 +132,16 @@ render "$w" "O'Brien \$(touch pwned) \`touch pwned\` %{pts} {name} \\: ;, [x] & 
 exits 0 "a name full of shell, filter and drawtext syntax renders" "$w"
 t_check "and runs nothing" test -z "$(find "$T" -name pwned)"
 t_check "its video is valid" test -z "$(ffmpeg -nostdin -v error -i "$w/out.mp4" -f null - 2>&1)"
+# An NTSC rate, as an operator's own 29.97 fps footage has it.
+mkdir "$T/ntsc"
+sed 's/^fps = .*/fps = 29.97/' "$small/template.conf" >"$T/ntsc/template.conf"
+ln -s "$small/background.mp4" "$T/ntsc/"
+w=$T/ntsc-out
+tpl=$T/ntsc render "$w" Emma
+exits 0 "fps = 29.97 renders" "$w"
+t_check "at exactly 30000/1001 fps, for the template's $(conf duration) s" \
+	test "$(ffprobe -v error -select_streams v -show_entries stream=r_frame_rate:format=duration \
+		-of csv=p=0 "$w/out.mp4" 2>/dev/null | paste -sd' ' -)" = "30000/1001 8.008000"
 
 # --- exit codes -----------------------------------------------------------------
 render "$T/x1" Emma GREETBOT_MODE=video2
