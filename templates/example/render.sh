@@ -57,6 +57,12 @@ ffmpeg -nostdin -hide_banner -loglevel error -y -progress pipe:1 "${args[@]}" 2>
 	awk -F= -v ms="${m[duration]}" '$1 == "out_time_us" && $2 ~ /^[0-9]+$/ { # from 0.20
 		p = 20 + $2 / ms / 13; printf "progress 0.%02d\n", (p > 99 ? 99 : p); fflush() }'
 rc=${PIPESTATUS[0]} && ((rc < 129 || rc == 255)) || exit "$rc" # 128+N: killed by signal N
-((rc == 0)) || { tail -n 5 ffmpeg.log >&2; die 75 "ffmpeg failed (exit $rc)"; }
+if ((rc != 0)); then # 78 when ffmpeg blames the template (a medium, the font), else 75: retried
+	tail -n 5 ffmpeg.log >&2
+	bad='matches no streams|invalid data found|error (init|reinit|config|pars)|load (font|face)'
+	if ! grep -Eqi 'no space|cannot allocate|resource temp|threading' ffmpeg.log &&
+		grep -Eqi "$bad" ffmpeg.log; then die 78 "ffmpeg failed: the template looks broken"; fi
+	die 75 "ffmpeg failed (exit $rc)"
+fi
 [ "$mode" = preview ] || mv -f thumb.jpg "$thumb"
 mv -f out "$out" && cd .. && rm -rf ".example.$$" && printf 'progress 1.00\n'

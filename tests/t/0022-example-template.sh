@@ -5,7 +5,9 @@
 # on screen for most of it and on a thumbnail of at most 320x320, progress
 # lines; in preview mode the voice alone as OGG/Opus. At a small frame: the
 # longest, widest name stays inside the frame and a hostile name is inert.
-# The exit codes: 64 (caller), 65 (name), 78 (template), 75 and 128+N (ffmpeg).
+# The exit codes: 64 (caller), 65 (name), 78 (template, also when ffmpeg's
+# log blames it: a background without video, music that is not sound), 75
+# and 128+N (ffmpeg).
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -157,7 +159,9 @@ for name in "" "   " $'Em\nma' "[[h'@l@U]]"; do
 done
 for edit in 's/^width = .*/width = wide/' 's/^name_end = .*/name_end = 9/' '/^voice = /d' \
 	's/^text = .*/text = Hello/' 's|^background = .*|background = none.mp4|' \
-	's|^font = .*|font = /no/such.ttf|' 's/^fps = .*/fps = 1;2/'; do
+	's|^font = .*|font = /no/such.ttf|' 's/^fps = .*/fps = 1;2/' \
+	"s|^background = .*|background = $big/media/music.flac|" \
+	"s|^music = .*|music = $small/template.conf|"; do
 	mkdir -p "$T/broken"
 	sed "$edit" "$small/template.conf" >"$T/broken/template.conf"
 	ln -sf "$small/background.mp4" "$T/broken/"
