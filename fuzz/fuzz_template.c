@@ -117,6 +117,7 @@ fuzz_tmpl_lint(struct tconf *c)
 		lint_timing(c, &f);
 		lint_rate(c, &f);
 		lint_text(c, &f);
+		lint_positions(c, &f);
 		xasprintf(&tdir, "%s/t", fuzz_tmpl_root);
 		lint_files(c, tdir, &f, NULL);
 		free(tdir);

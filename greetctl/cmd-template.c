@@ -343,7 +343,10 @@ check_static(const char *id, struct findings *f, char **lang)
 		lint_timing(&c, f);
 		lint_rate(&c, f);
 		lint_text(&c, f);
+		lint_positions(&c, f);
+		lint_colors(&c, f);
 		lint_files(&c, tdir, f, NULL);
+		lint_media(&c, tdir, f);
 		lint_voice(&c, f);
 	}
 	tconf_free(&c);

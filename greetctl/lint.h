@@ -42,6 +42,9 @@ void		 lint_rate(const struct tconf *, struct findings *);
 void		 lint_text(const struct tconf *, struct findings *);
 int		 lint_files(const struct tconf *, const char *tdir, struct findings *,
 		    cJSON *missing);
+void		 lint_positions(const struct tconf *, struct findings *);
+void		 lint_colors(const struct tconf *, struct findings *);
+void		 lint_media(const struct tconf *, const char *tdir, struct findings *);
 void		 lint_voice(const struct tconf *, struct findings *);
 
 #endif

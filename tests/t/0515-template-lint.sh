@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# greetctl template check as an operator tuning a template meets it (issue
+# 21): what render.sh would refuse, the lint refuses first, naming the line
+# of template.conf (a frame rate that is not one, a colour ffmpeg does not
+# know, a background that is not a video, a position with a comma); NTSC
+# rates lint and render. On 320x180 copies of the shipped templates.
+. "$(dirname "$0")/../lib.sh"
+
+G=$BIN/greetctl
+export GREETBOT_STATE_DIR=$T/state GREETBOT_TEMPLATES_DIR=$T/templates \
+	GREETBOT_RENDER_SCRIPT=$TOP/scripts/render.sh GREETBOT_MESSAGES_DIR=$TOP/messages
+# Sample renders work in a temp tree under TMPDIR (searchable by the
+# renderers' user).
+mkdir -m 755 "$T/tmp" "$T/templates"
+export TMPDIR=$T/tmp
+
+# tpl ID FROM [EDIT...]: the small copy of template FROM as ID, each sed
+# EDIT applied to its template.conf.
+tpl() {
+	local id=$1 from=$2 e
+	shift 2
+	cp -R "$GB_TEMPLATES_DIR/$from" "$T/templates/$id"
+	for e; do sed -i "$e" "$T/templates/$id/template.conf"; done
+}
+# check ID [OPTION...]: template check of ID (without a sample render
+# unless an option says otherwise); its output in $T/ID.out, its exit
+# status in rc.
+check() {
+	local id=$1
+	shift
+	rc=0
+	"$G" template check "${@:---no-render}" "$id" >"$T/$id.out" 2>&1 || rc=$?
+}
+# line ID KEY: the line of ID's template.conf that sets KEY.
+line() { grep -n "^$2 *=" "$T/templates/$1/template.conf" | cut -d: -f1; }
+# says ID TEXT: ID's check printed a line holding TEXT (else it is shown).
+says() {
+	grep -qF -- "$2" "$T/$1.out" && return 0
+	t_show "$T/$1.out" 8 >&2
+	return 1
+}
+
+# --- the shipped templates lint clean ----------------------------------------
+for id in ru-birthday en-birthday example; do
+	GREETBOT_TEMPLATES_DIR=$TOP/templates "$G" template check --no-render "$id" \
+		>"$T/shipped-$id.out" 2>&1 && rc=0 || rc=$?
+	t_check "the shipped $id lints with no error and no warning" \
+		test "$rc:$(tail -n 1 "$T/shipped-$id.out")" = "0:$id: 0 errors, 0 warnings"
+done
+# Every key render.sh knows (render.d/conf.sh's list), the lint knows.
+tpl every ru-birthday
+sed -n '/^for k in voice /,/; do$/p' "$TOP/scripts/render.d/conf.sh" |
+	tr -s ' \t\\;' '\n' | grep -vxE 'for|k|in|do|' | while read -r k; do
+	grep -q "^$k *=" "$T/templates/every/template.conf" || echo "$k = 1"
+done >>"$T/templates/every/template.conf"
+check every
+t_check "the lint knows every key render.sh knows ($(grep -c . "$T/templates/every/template.conf") lines)" \
+	test -z "$(grep 'unknown key' "$T/every.out")"
+
+# --- fps ---------------------------------------------------------------------
+tpl ntsc ru-birthday 's/^fps = .*/fps = 29.97/'
+check ntsc
+t_check "fps = 29.97 lints: an NTSC rate" says ntsc 'ok: 29.97 fps, an NTSC rate: rendered at 30000/1001'
+"$G" template preview -o "$T/ntsc.mp4" ntsc Маша >"$T/ntsc-preview.out" 2>&1 && rc=0 || rc=$?
+t_check "and renders through render.sh (exit $rc) at exactly 30000/1001 fps" \
+	test "$(ffprobe -v error -select_streams v -show_entries stream=r_frame_rate \
+		-of csv=p=0 "$T/ntsc.mp4" 2>/dev/null)" = 30000/1001
+[ "$rc" -eq 0 ] || t_show "$T/ntsc-preview.out"
+tpl fps ru-birthday 's/^fps = .*/fps = 29.9/'
+check fps
+t_check "fps = 29.9 is an error (exit $rc) that says why and where" \
+	says fps "error: template.conf:$(line fps fps): fps = 29.9: a frame rate must be a whole number from 1 to 60, or an NTSC rate: 23.976, 29.97 or 59.94"
+
+# --- what ffmpeg would refuse ------------------------------------------------
+tpl pink ru-birthday 's/^text_color = .*/text_color = hotpink2/'
+check pink
+t_check "a colour ffmpeg does not know is an error (exit $rc), in ffmpeg's words" \
+	says pink "error: template.conf:$(line pink text_color): text_color = hotpink2: ffmpeg: Cannot find color 'hotpink2'"
+tpl alpha ru-birthday 's/^text_shadow_color = .*/text_shadow_color = black@1.5/' \
+	's/^title_color = .*/title_color = gold:2/'
+check alpha
+t_check "so is an opacity past 1" \
+	says alpha "error: template.conf:$(line alpha text_shadow_color): text_shadow_color = black@1.5: ffmpeg: Invalid alpha value"
+t_check "and a colour render.sh would not take" \
+	says alpha "error: template.conf:$(line alpha title_color): title_color = gold:2: not a colour"
+t_check "the shipped template's colours pass" \
+	grep -qx 'ok: ffmpeg knows every colour' "$T/shipped-ru-birthday.out"
+
+tpl nobg ru-birthday 's|^background = .*|background = media/music.flac|'
+check nobg
+t_check "a background that is not a video is an error (exit $rc)" \
+	says nobg "error: template.conf:$(line nobg background): background media/music.flac has no video stream"
+tpl text ru-birthday 's|^background = .*|background = template.conf|'
+check text
+t_check "so is one that is no medium at all, in ffprobe's words" \
+	says text "error: template.conf:$(line text background): background template.conf has no video stream (ffprobe: "
+
+tpl comma ru-birthday 's/^title_y = .*/title_y = max(10,h*0.012)/' 's/^text_x = .*/text_x = if(gt(w,9),1,2)/'
+check comma
+t_check "the check exits 1" test "$rc" -eq 1
+t_check "a position with a comma is an error with what to write instead" \
+	says comma "error: template.conf:$(line comma title_y): title_y = max(10,h*0.012): render.sh takes no comma (in an ffmpeg filter string it would have to be escaped); write title_y = (10+(h*0.012)+abs(10-(h*0.012)))/2"
+t_check "also when it is no max() or min(): the arithmetic for them" \
+	says comma "error: template.conf:$(line comma text_x): text_x = if(gt(w,9),1,2): render.sh takes no comma (in an ffmpeg filter string it would have to be escaped); write a function of two arguments as arithmetic: max(a,b) is (a+b+abs(a-b))/2"
+tpl rewrite ru-birthday 's|^title_y = .*|title_y = (10+(h*0.012)+abs(10-(h*0.012)))/2|'
+check rewrite --name Маша
+t_check "the rewrite lints and renders (exit $rc)" says rewrite 'ok: sample render of "Маша": a valid video'
+t_check "--json has the same findings for scripts" \
+	t_jq '.ok == false and ([.findings[] | select(.level == "error")] | length) == 2' \
+	< <("$G" --json template check --no-render comma)
+
+t_done
