@@ -279,14 +279,28 @@ lint_reach(struct findings *f)
 	free(want);
 }
 
-/* The end of a failed render's stderr (render.sh says why there). */
+/*
+ * Why a render failed: first what ffmpeg said in the logs the script left
+ * (its first error is the cause, which the end of stderr may have lost),
+ * then the end of the script's stderr (render.sh says there what it made
+ * of it), and where the logs are.
+ */
 static void
-check_stderr(struct findings *f, const char *tail)
+check_failed(struct findings *f, const struct sample *s)
 {
-	char *copy = xstrdup(last_lines(tail, 5)), *save = NULL;
+	char *logs = sample_logs(s), *copy, *save = NULL;
 
+	for (char *l = strtok_r(logs, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		finding(f, LEVEL_NOTE, "ffmpeg: %s", l);
+	copy = xstrdup(last_lines(s->o.stderr_tail, 5));
 	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
 		finding(f, LEVEL_NOTE, "stderr: %s", l);
+	if (s->keep)
+		finding(f, LEVEL_NOTE, "the render's files and logs stay in %s", s->work);
+	else
+		finding(f, LEVEL_NOTE, "template check --keep leaves the render's files and "
+		    "logs for a look");
+	free(logs);
 	free(copy);
 }
 
@@ -310,7 +324,7 @@ check_render(const char *id, const char *name, int keep, struct findings *f)
 	else {
 		finding(f, LEVEL_ERROR, "sample render of \"%s\" failed: %s: %s", name,
 		    s.o.status, s.o.cause);
-		check_stderr(f, s.o.stderr_tail);
+		check_failed(f, &s);
 	}
 	sample_free(&s);
 }
@@ -546,6 +560,25 @@ preview_report(const char *name, const char *video, const char *sheet,
 	json_print(j);
 }
 
+/* Why the render failed, on stderr: ffmpeg's logs first (check_failed). */
+static void
+preview_failed(const struct sample *s)
+{
+	char *logs = sample_logs(s), *clean;
+
+	warnx("render failed: %s: %s", s->o.status, s->o.cause);
+	if (logs != NULL) {
+		clean = term_clean(logs, 1);
+		fputs(clean, stderr);
+		free(clean);
+	}
+	clean = term_clean(last_lines(s->o.stderr_tail, 5), 1);
+	fputs(clean, stderr);
+	fputc('\n', stderr);
+	free(clean);
+	free(logs);
+}
+
 /* Render the name; on success copy the video out and make its sheet. */
 static int
 preview_make(const char *id, const char *name, const char *video, int keep)
@@ -561,10 +594,9 @@ preview_make(const char *id, const char *name, const char *video, int keep)
 		warnx("cannot render: %s", err);
 	else if (s.interrupted)
 		warnx("interrupted (%s)", strsignal(s.interrupted));
-	else if (strcmp(s.o.status, "ok") != 0) {
-		warnx("render failed: %s: %s", s.o.status, s.o.cause);
-		fputs(last_lines(s.o.stderr_tail, 5), stderr);
-	} else if (file_copy(s.output, video) == -1)
+	else if (strcmp(s.o.status, "ok") != 0)
+		preview_failed(&s);
+	else if (file_copy(s.output, video) == -1)
 		warn("%s", video);
 	else if (probe_video(video, &dur, summary, sizeof(summary)) == -1)
 		warnx("%s: ffprobe cannot read it (%s)", video, summary);

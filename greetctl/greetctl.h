@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -80,6 +81,7 @@ struct sample {
 	char			*cache;
 	char			*output;
 	char			*version;
+	uid_t			 uid;		/* the renderer's: its files */
 };
 
 /* greetctl.c */
@@ -119,6 +121,7 @@ int		 run_capture(char *const argv[], int merge, char **out);
 int		 ctl_sandbox(char *err, size_t errlen);
 int		 sample_run(struct sample *, const char *id, const char *name,
 		    char *err, size_t errlen);
+char		*sample_logs(const struct sample *);
 void		 sample_free(struct sample *);
 
 /* The commands of main's table, one file per family: argv[0] is the

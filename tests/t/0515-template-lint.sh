@@ -109,4 +109,43 @@ t_check "--json has the same findings for scripts" \
 	t_jq '.ok == false and ([.findings[] | select(.level == "error")] | length) == 2' \
 	< <("$G" --json template check --no-render comma)
 
+# --- a failed sample render: ffmpeg's own words --------------------------------
+# An expression the lint takes (plain letters) that ffmpeg cannot evaluate:
+# its log's first line says why; the end of stderr, its consequences.
+tpl undef ru-birthday 's/^title_y = .*/title_y = foo*2/'
+check undef --name Маша
+t_check "a render that fails is an error (exit $rc)" \
+	says undef 'error: sample render of "Маша" failed: template_broken'
+t_check "with ffmpeg's decisive line, from the log render.sh kept" \
+	grep -qE "^note: ffmpeg: \.render\.[0-9]+/ffmpeg-static\.log: Unknown function in 'foo\*2\)" "$T/undef.out"
+t_check "before the end of stderr, which lost it" \
+	test "$(grep -n '^note: ffmpeg: ' "$T/undef.out" | head -n 1 | cut -d: -f1)" -lt \
+	"$(grep -n '^note: stderr: ' "$T/undef.out" | head -n 1 | cut -d: -f1)"
+t_check "and says that --keep keeps the logs" says undef 'template check --keep leaves'
+check undef --keep --name Маша
+kept=$(sed -n 's/^note: the render.s files and logs stay in //p' "$T/undef.out")
+t_check "--keep: the work dir stays with render.sh's ffmpeg log" \
+	test -s "$(find "${kept:-/nonexistent}" -name ffmpeg-static.log 2>/dev/null | head -n 1)"
+[ -z "$kept" ] || rm -rf "${kept%/work}"
+"$G" template preview -o "$T/undef.mp4" undef Маша >"$T/undef-preview.out" 2>&1 || true
+t_check "template preview shows the same line" \
+	grep -q "^\.render\.[0-9]*/ffmpeg-static\.log: Unknown function in 'foo\*2" "$T/undef-preview.out"
+# A script that plants a link among its logs: greetctl (root here) reads
+# only the renderer's own regular files, never what a link points to.
+tpl planted example
+printf 'the secret\n' >"$T/secret"
+chmod 600 "$T/secret"
+cat >"$T/templates/planted/render.sh" <<EOF
+#!/bin/sh
+mkdir .render.1
+ln -s "$T/secret" .render.1/ffmpeg-leak.log
+echo 'Cannot find color the real one' >.render.1/ffmpeg-real.log
+echo 'render.sh: broken' >&2
+exit 78
+EOF
+chmod 755 "$T/templates/planted/render.sh"
+check planted --name Emma
+t_check "a planted link is not followed" test -z "$(grep 'the secret' "$T/planted.out")"
+t_check "the script's own log is read" says planted 'note: ffmpeg: .render.1/ffmpeg-real.log: Cannot find color the real one'
+
 t_done
