@@ -336,9 +336,11 @@ check_static(const char *id, struct findings *f, char **lang)
 {
 	struct template t;
 	struct tconf c;
-	char err[512], *tdir, *conf;
+	char err[512], *tdir, *conf, *own = NULL;
 
 	*lang = xstrdup("ru");
+	xasprintf(&tdir, "%s/%s", gc.cfg.templates_dir, id);
+	xasprintf(&conf, "%s/template.conf", tdir);
 	if (template_load(&t, gc.cfg.templates_dir, id, gc.cfg.render_script, NULL, err,
 	    sizeof(err)) == -1)
 		finding(f, LEVEL_ERROR, "%s", err);
@@ -348,10 +350,11 @@ check_static(const char *id, struct findings *f, char **lang)
 		lint_reach(f);
 		free(*lang);
 		*lang = xstrdup(t.language);
+		/* The template's own script (template.c runs it when it may). */
+		if (strcmp(t.script, gc.cfg.render_script) != 0)
+			own = xstrdup(t.script);
 		template_free(&t);
 	}
-	xasprintf(&tdir, "%s/%s", gc.cfg.templates_dir, id);
-	xasprintf(&conf, "%s/template.conf", tdir);
 	if (tconf_read(&c, conf, f) == 0) {
 		lint_required(&c, f);
 		lint_timing(&c, f);
@@ -362,7 +365,10 @@ check_static(const char *id, struct findings *f, char **lang)
 		lint_files(&c, tdir, f, NULL);
 		lint_media(&c, tdir, f);
 		lint_voice(&c, f);
+		if (own != NULL)
+			lint_unread(&c, own, f);
 	}
+	free(own);
 	tconf_free(&c);
 	free(tdir);
 	free(conf);

@@ -8,6 +8,7 @@
  * are printed as found, or kept for --json (lint.h).
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -648,6 +649,93 @@ lint_colors(const struct tconf *c, struct findings *f)
 	if (*why != '\0' && bad == 0)
 		finding(f, LEVEL_WARN, "ffmpeg could not check the colours: %s", why);
 	free(why);
+}
+
+/* Add a file's text (its first MB) to b; -1 when it cannot be read. */
+static int
+text_add(struct buf *b, const char *path)
+{
+	char chunk[8192];
+	size_t n, total = 0;
+	FILE *fp;
+
+	if (file_problem(path) != NULL || (fp = fopen(path, "r")) == NULL)
+		return -1;
+	while (total < (1 << 20) && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		buf_add(b, chunk, n);
+		total += n;
+	}
+	buf_add(b, "\n", 1);
+	fclose(fp);
+	return 0;
+}
+
+/* Whether key occurs in text as a word of its own (not inside a longer
+ * name: "text" is not in "text_color"). */
+static int
+mentions(const char *text, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = text; (p = strstr(p, key)) != NULL; p++)
+		if ((p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+		    !(isalnum((unsigned char)p[n]) || p[n] == '_'))
+			return 1;
+	return 0;
+}
+
+/*
+ * A template with a render.sh of its own: the keys template.conf sets
+ * that the script never mentions (its text and the files of its parts
+ * directory, render.d/, searched for the key's name as a word), so that
+ * a text_color the script ignores is not taken for one that works.
+ * Mentioning a key is not reading it, but not mentioning it is surely
+ * not. The keys other programs read (greetbotd: language, min_duration,
+ * max_duration; make media: media_style) are left out.
+ */
+void
+lint_unread(const struct tconf *c, const char *script, struct findings *f)
+{
+	static const char *const others[] = { "language", "min_duration", "max_duration",
+	    "media_style", NULL };
+	struct buf b = { xstrdup(""), 0 };
+	struct dirent *de;
+	char *pdir, *path;
+	size_t len = strlen(script), unread = 0;
+	DIR *d;
+
+	if (text_add(&b, script) == -1) {
+		free(b.p);
+		return;
+	}
+	if (len > 3 && strcmp(script + len - 3, ".sh") == 0)
+		len -= 3;
+	xasprintf(&pdir, "%.*s.d", (int)len, script);
+	if ((d = opendir(pdir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			xasprintf(&path, "%s/%s", pdir, de->d_name);
+			if (de->d_name[0] != '.')
+				text_add(&b, path);
+			free(path);
+		}
+		closedir(d);
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		int other = 0;
+
+		for (size_t k = 0; others[k] != NULL; k++)
+			other |= strcmp(c->v[i].key, others[k]) == 0;
+		if (other || mentions(b.p, c->v[i].key))
+			continue;
+		finding(f, LEVEL_WARN, "template.conf:%d: %s is set, but the template's own "
+		    "render.sh never mentions it: it has no effect", c->v[i].line, c->v[i].key);
+		unread++;
+	}
+	if (unread == 0)
+		finding(f, LEVEL_OK, "the template's own render.sh mentions every key "
+		    "template.conf sets");
+	free(pdir);
+	free(b.p);
 }
 
 /* Add prefix + name, lower-cased, to a "\nname\n" set. */

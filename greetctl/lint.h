@@ -46,5 +46,6 @@ void		 lint_positions(const struct tconf *, struct findings *);
 void		 lint_colors(const struct tconf *, struct findings *);
 void		 lint_media(const struct tconf *, const char *tdir, struct findings *);
 void		 lint_voice(const struct tconf *, struct findings *);
+void		 lint_unread(const struct tconf *, const char *script, struct findings *);
 
 #endif

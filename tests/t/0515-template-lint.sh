@@ -148,4 +148,17 @@ check planted --name Emma
 t_check "a planted link is not followed" test -z "$(grep 'the secret' "$T/planted.out")"
 t_check "the script's own log is read" says planted 'note: ffmpeg: .render.1/ffmpeg-real.log: Cannot find color the real one'
 
+# --- a template's own render.sh: the keys it never reads -----------------------
+tpl own example
+printf 'text_color = gold\ntitle_size = 40\n' >>"$T/templates/own/template.conf"
+check own
+t_check "a key the template's own script never mentions is a warning, with its line" \
+	says own "warning: template.conf:$(line own text_color): text_color is set, but the template's own render.sh never mentions it: it has no effect"
+t_check "each of them" says own "warning: template.conf:$(line own title_size): title_size is set"
+t_check "the keys it reads are not (voice, text_size ...): 2 warnings" \
+	test "$(tail -n 1 "$T/own.out")" = "own: 0 errors, 2 warnings"
+t_check "the shipped example's script mentions every key it sets" \
+	grep -qx "ok: the template's own render.sh mentions every key template.conf sets" \
+	"$T/shipped-example.out"
+
 t_done
