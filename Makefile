@@ -140,6 +140,10 @@ $(BUILD)/bin/tgsim: $(call objs,$(TGSIM_LINKS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# greetctl without -c reads the installed configuration (greetctl(8)).
+$(BUILD)/obj/greetctl/greetctl.o: ALL_CFLAGS += \
+	-DGREETCTL_CONFIG='"$(SYSCONFDIR)/greetbot/greetbot.conf"'
+
 $(BUILD)/bin/greetctl: $(call objs,$(GREETCTL_LINKS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

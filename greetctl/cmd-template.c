@@ -34,7 +34,7 @@ template_need(const char *id)
 		errx(1, "bad template id: %s", id);
 	xasprintf(&conf, "%s/%s/template.conf", gc.cfg.templates_dir, id);
 	if (access(conf, F_OK) == -1)
-		errx(1, "no template %s in %s", id, gc.cfg.templates_dir);
+		errx(1, "no template %s in %s (%s)", id, gc.cfg.templates_dir, config_origin());
 	free(conf);
 }
 
@@ -55,7 +55,7 @@ template_ids(char ***ids)
 
 	*ids = NULL;
 	if ((d = opendir(gc.cfg.templates_dir)) == NULL)
-		err(1, "templates_dir %s", gc.cfg.templates_dir);
+		err(1, "templates_dir %s (%s)", gc.cfg.templates_dir, config_origin());
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;

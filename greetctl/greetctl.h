@@ -91,6 +91,7 @@ const char	*arg_state(const char *s, const char *const *list);
 
 /* ctl.c */
 void		 buf_add(struct buf *, const void *, size_t);
+const char	*config_origin(void);
 sqlite3		*ctl_db(int write);
 int		 bot_shown(const char *id);
 const char	*scope_text(void);

@@ -161,4 +161,27 @@ t_check "the shipped example's script mentions every key it sets" \
 	grep -qx "ok: the template's own render.sh mentions every key template.conf sets" \
 	"$T/shipped-example.out"
 
+# --- greetctl without -c: which configuration --------------------------------
+mkdir -m 755 "$T/elsewhere"
+t_check "without -c, GREETCTL_CONFIG names the file read (the installed one by default)" \
+	test "$(printf 'templates_dir = %s\n' "$T/templates" >"$T/x.conf" &&
+		cd "$T/elsewhere" && env -u GREETBOT_TEMPLATES_DIR GREETCTL_CONFIG="$T/x.conf" \
+		"$G" --json template list | jq -r 'map(.id) | index("ntsc") != null')" = true
+(cd "$T/elsewhere" && env -u GREETBOT_TEMPLATES_DIR GREETCTL_CONFIG="$T/x.conf" \
+	"$G" template check no-such) >/dev/null 2>"$T/x.err" || true
+t_check "an error about a path says which configuration named it" \
+	grep -qF "no template no-such in $T/templates (config $T/x.conf)" "$T/x.err"
+if [ -e /etc/greetbot/greetbot.conf ]; then
+	t_skip "this host has /etc/greetbot/greetbot.conf: greetctl would read it"
+else
+	(cd "$T/elsewhere" && env -u GREETCTL_CONFIG -u GREETBOT_TEMPLATES_DIR \
+		"$G" template list) >/dev/null 2>"$T/none.err" || true
+	t_check "with no file at all, the built-in defaults (./templates), and it says so" \
+		grep -qF "templates_dir $T/elsewhere/templates (no config file: the built-in defaults and GREETBOT_* variables; give -c FILE)" "$T/none.err"
+fi
+(cd "$T/elsewhere" && env -u GREETCTL_CONFIG GREETBOT_STATE_DIR=$T/nostate \
+	"$G" -c "$T/x.conf" status) >/dev/null 2>"$T/nodb.err" || true
+t_check "status without a database says where it looked and which config" \
+	grep -qF "no database at $T/nostate/greetbot.db: No such file or directory (check state_dir or db_path; config $T/x.conf)" "$T/nodb.err"
+
 t_done
