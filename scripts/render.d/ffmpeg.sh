@@ -64,6 +64,14 @@ venc() {
 		-video_track_timescale $((fps_den == 1 ? fps_num * 1000 : fps_num)))
 }
 
+# The colour tags of every frame encoded, cached or per name: one set for
+# all, since x264 writes a frame's range and colour space into the stream
+# parameters, which must not differ between the parts of a join. A
+# background tagged bt709 (a camera's, a phone's) gave the cached parts
+# its tags and the window, read back from the raw copy (no tags) or Ut
+# Video (tagged tv), others: every join failed.
+readonly COLOR_TAGS=setparams=range=tv:color_primaries=unknown:color_trc=unknown:colorspace=unknown
+
 # The AAC settings shared by the cached music bed and the per-name audio.
 readonly -a AENC=(-c:a aac -q:a 1.5)
 

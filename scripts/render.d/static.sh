@@ -71,7 +71,7 @@ static_build() {
 	local g n=0 maps=() labels='' music_in end
 	venc 4
 	g="[0:v]setpts=PTS-STARTPTS,scale=$W:$H:force_original_aspect_ratio=increase"
-	g+=",crop=$W:$H,setsar=1,fps=$fps,format=yuv420p,trim=end_frame=$nt"
+	g+=",crop=$W:$H,setsar=1,fps=$fps,format=yuv420p,$COLOR_TAGS,trim=end_frame=$nt"
 	if [ -n "${conf[title]}" ]; then
 		put_name "${conf[title]}"
 		printf '%s' "$REPLY" >title.txt

@@ -66,6 +66,17 @@ t_check "and renders through render.sh (exit $rc) at exactly 30000/1001 fps" \
 	test "$(ffprobe -v error -select_streams v -show_entries stream=r_frame_rate \
 		-of csv=p=0 "$T/ntsc.mp4" 2>/dev/null)" = 30000/1001
 [ "$rc" -eq 0 ] || t_show "$T/ntsc-preview.out"
+# An operator's own footage: 29.97 fps, tagged bt709 as cameras and phones
+# tag theirs. The cached parts and the window with the name carry the same
+# colour tags (x264 writes them into the stream's parameters, which the
+# join needs equal).
+tpl own-bg ru-birthday 's/^fps = .*/fps = 29.97/' 's|^background = .*|background = media/camera.mp4|'
+ffmpeg -nostdin -v error -i "$T/templates/own-bg/media/background.mp4" -r 30000/1001 -an \
+	-color_range tv -colorspace bt709 -color_primaries bt709 -color_trc bt709 \
+	-c:v libx264 -preset ultrafast "$T/templates/own-bg/media/camera.mp4"
+"$G" template preview -o "$T/own-bg.mp4" own-bg Маша >"$T/own-bg.out" 2>&1 && rc=0 || rc=$?
+t_check "a background tagged bt709 at 29.97 fps renders (exit $rc)" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || t_show "$T/own-bg.out"
 tpl fps ru-birthday 's/^fps = .*/fps = 29.9/'
 check fps
 t_check "fps = 29.9 is an error (exit $rc) that says why and where" \
