@@ -8,11 +8,14 @@
 # The cache directory.
 
 # cache_init: set cache to $GREETBOT_CACHE_DIR, or to '' when it is unset
-# or unusable.
+# or unusable. The render holds a shared lock on it (fd 8) to its end:
+# greetbotd removes the cache of an old template version only when it can
+# lock it alone (jobs/cache.c); taken while it does, the cache is given up.
 cache_init() {
 	cache=${GREETBOT_CACHE_DIR:-}
 	if [ -n "$cache" ] && { [ -d "$cache" ] || mkdir -p "$cache" 2>/dev/null; } &&
-		[ -w "$cache" ]; then
+		[ -w "$cache" ] && { exec 8<"$cache"; } 2>/dev/null && flock -s -n 8 &&
+		[ -d "$cache" ]; then
 		return 0
 	fi
 	cache=''

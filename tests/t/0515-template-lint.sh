@@ -195,4 +195,48 @@ fi
 t_check "status without a database says where it looked and which config" \
 	grep -qF "no database at $T/nostate/greetbot.db: No such file or directory (check state_dir or db_path; config $T/x.conf)" "$T/nodb.err"
 
+# --- the cache of old template versions ----------------------------------------
+# greetbotd keeps the caches of the current versions of its templates and
+# removes the others, at start and on SIGHUP, unless a render holds one
+# (render.sh keeps a shared flock on its cache dir while it runs).
+cache=$T/state/render/cache
+mkdir -p "$cache/aaaaaaaaaaaaaaaa/static-1" "$cache/bbbbbbbbbbbbbbbb" "$cache/not-a-version"
+head -c 1048576 /dev/zero >"$cache/aaaaaaaaaaaaaaaa/static-1/w000.nut"
+# A render of the version bbbb... still running (its lock, as render.sh
+# takes it: on a descriptor its processes keep).
+(exec 9<"$cache/bbbbbbbbbbbbbbbb" && flock -s 9 && exec sleep 600) &
+holder=$!
+t_track "$holder"
+sim_start
+mkdir "$T/gb-templates"
+cp -R "$GB_TEMPLATES_DIR/ru-birthday" "$T/gb-templates/"
+export GB_TEMPLATES_DIR=$T/gb-templates
+gb_start
+t_check "at start, the cache of a version no template has is removed" \
+	test ! -e "$cache/aaaaaaaaaaaaaaaa"
+t_check "and logged with its size" \
+	grep -q 'msg="render cache of an old template version removed" version=aaaaaaaaaaaaaaaa mb=1' "$T/greetbotd.log"
+t_check "one a render still holds is kept" test -d "$cache/bbbbbbbbbbbbbbbb"
+t_check "and that is logged too" \
+	grep -q 'msg="render cache in use: kept until the next prune" version=bbbbbbbbbbbbbbbb' "$T/greetbotd.log"
+t_check "what is not a version's cache is left alone" test -d "$cache/not-a-version"
+video=$(parent_order 5151 "Маша") || video=""
+v1=$(GREETBOT_TEMPLATES_DIR=$GB_TEMPLATES_DIR "$G" --json template list |
+	jq -r '.[] | select(.id == "ru-birthday") | .version')
+t_check "an order renders and fills the cache of the current version $v1" \
+	test -s "$video" -a -n "$(ls -A "$cache/$v1" 2>/dev/null)"
+# The operator edits the template: a new version; SIGHUP loads it.
+sed -i 's/^title = .*/title = С праздником!/' "$GB_TEMPLATES_DIR/ru-birthday/template.conf"
+# ... and the render that held bbbb... has ended.
+kill "$holder"
+wait "$holder" 2>/dev/null || true
+n=$(grep -c 'msg=reloaded' "$T/greetbotd.log" || true)
+kill -HUP "$GB_PID"
+t_wait_log "$T/greetbotd.log" 'msg=reloaded' 30 $((n + 1)) || true
+t_check "on SIGHUP after an edit, the old version's cache ($v1) is removed" test ! -e "$cache/$v1"
+t_check "and the one no render holds any more" test ! -e "$cache/bbbbbbbbbbbbbbbb"
+video=$(parent_order 5152 "Ваня") || video=""
+t_check "the new version renders into a cache of its own" \
+	test -s "$video" -a "$(find "$cache" -mindepth 1 -maxdepth 1 -name '[0-9a-f]*' | wc -l)" = 1
+
 t_done
