@@ -20,7 +20,7 @@ LDFLAGS	?=
 # else; the others see lib/ and jobs/ (the render contract and the job
 # state machine); a folder's own headers are found beside its sources.
 LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg
-JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/sandbox jobs/template
+JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/sandbox jobs/template jobs/cache
 RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/unsaved jobs/speculate jobs/results \
 	   jobs/queue
 SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
@@ -140,6 +140,10 @@ $(BUILD)/bin/greetbot-tg: $(call objs,$(GREETBOT_TG_LINKS))
 $(BUILD)/bin/tgsim: $(call objs,$(TGSIM_LINKS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# greetctl without -c reads the installed configuration (greetctl(8)).
+$(BUILD)/obj/greetctl/greetctl.o: ALL_CFLAGS += \
+	-DGREETCTL_CONFIG='"$(SYSCONFDIR)/greetbot/greetbot.conf"'
 
 $(BUILD)/bin/greetctl: $(call objs,$(GREETCTL_LINKS))
 	@mkdir -p $(@D)

@@ -280,7 +280,7 @@ on_contact(struct user *u, const struct update *up)
 #define STRESS_ROW		3	/* per row: a name fits on a phone */
 
 /* Rows of buttons under the preview, one per vowel of each part that has
- * several ("мАрия" "марИя" "мариЯ"): a tap moves the stress there. The
+ * several ("Ма́рия" "Мари́я" "Мария́"): a tap moves the stress there. The
  * vowel chosen before is ticked. Returns how many it added. */
 static int
 stress_buttons(struct user *u, cJSON *markup)

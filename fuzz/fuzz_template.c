@@ -115,7 +115,9 @@ fuzz_tmpl_lint(struct tconf *c)
 		errors = f.errors;
 		lint_required(c, &f);
 		lint_timing(c, &f);
+		lint_rate(c, &f);
 		lint_text(c, &f);
+		lint_positions(c, &f);
 		xasprintf(&tdir, "%s/t", fuzz_tmpl_root);
 		lint_files(c, tdir, &f, NULL);
 		free(tdir);

@@ -294,6 +294,24 @@ status_bots(sqlite3 *db, cJSON *out)
 	}
 }
 
+/* Which configuration greetctl read, and the state_dir it names. */
+static void
+status_config(cJSON *out)
+{
+	cJSON *j = cJSON_AddObjectToObject(out, "config");
+
+	if (gc.cfg.path != NULL) {
+		cJSON_AddStringToObject(j, "file", gc.cfg.path);
+		status_line("config", "%s", gc.cfg.path);
+	} else {
+		cJSON_AddNullToObject(j, "file");
+		status_line("config", "none: the built-in defaults and GREETBOT_* variables");
+	}
+	cJSON_AddStringToObject(j, "state_dir", gc.cfg.state_dir);
+	cJSON_AddStringToObject(j, "templates_dir", gc.cfg.templates_dir);
+	status_line("state_dir", "%s", gc.cfg.state_dir);
+}
+
 /*
  * status: greetbotd as far as its database and HTTP endpoint show it.
  * Exits 1 when greetbotd's /health was asked and did not answer 200.
@@ -309,6 +327,7 @@ cmd_status(int argc, char **argv)
 	if (argc != 1)
 		usage(EXIT_USAGE);
 	db = ctl_db(0);
+	status_config(out);
 	healthy = status_http(out);
 	status_files(out);
 	status_counts(db_prep(db, "SELECT state, count(*) FROM jobs WHERE " OF_BOT("asset_id")

@@ -34,7 +34,7 @@ template_need(const char *id)
 		errx(1, "bad template id: %s", id);
 	xasprintf(&conf, "%s/%s/template.conf", gc.cfg.templates_dir, id);
 	if (access(conf, F_OK) == -1)
-		errx(1, "no template %s in %s", id, gc.cfg.templates_dir);
+		errx(1, "no template %s in %s (%s)", id, gc.cfg.templates_dir, config_origin());
 	free(conf);
 }
 
@@ -55,7 +55,7 @@ template_ids(char ***ids)
 
 	*ids = NULL;
 	if ((d = opendir(gc.cfg.templates_dir)) == NULL)
-		err(1, "templates_dir %s", gc.cfg.templates_dir);
+		err(1, "templates_dir %s (%s)", gc.cfg.templates_dir, config_origin());
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -279,14 +279,28 @@ lint_reach(struct findings *f)
 	free(want);
 }
 
-/* The end of a failed render's stderr (render.sh says why there). */
+/*
+ * Why a render failed: first what ffmpeg said in the logs the script left
+ * (its first error is the cause, which the end of stderr may have lost),
+ * then the end of the script's stderr (render.sh says there what it made
+ * of it), and where the logs are.
+ */
 static void
-check_stderr(struct findings *f, const char *tail)
+check_failed(struct findings *f, const struct sample *s)
 {
-	char *copy = xstrdup(last_lines(tail, 5)), *save = NULL;
+	char *logs = sample_logs(s), *copy, *save = NULL;
 
+	for (char *l = strtok_r(logs, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		finding(f, LEVEL_NOTE, "ffmpeg: %s", l);
+	copy = xstrdup(last_lines(s->o.stderr_tail, 5));
 	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
 		finding(f, LEVEL_NOTE, "stderr: %s", l);
+	if (s->keep)
+		finding(f, LEVEL_NOTE, "the render's files and logs stay in %s", s->work);
+	else
+		finding(f, LEVEL_NOTE, "template check --keep leaves the render's files and "
+		    "logs for a look");
+	free(logs);
 	free(copy);
 }
 
@@ -310,7 +324,7 @@ check_render(const char *id, const char *name, int keep, struct findings *f)
 	else {
 		finding(f, LEVEL_ERROR, "sample render of \"%s\" failed: %s: %s", name,
 		    s.o.status, s.o.cause);
-		check_stderr(f, s.o.stderr_tail);
+		check_failed(f, &s);
 	}
 	sample_free(&s);
 }
@@ -322,9 +336,11 @@ check_static(const char *id, struct findings *f, char **lang)
 {
 	struct template t;
 	struct tconf c;
-	char err[512], *tdir, *conf;
+	char err[512], *tdir, *conf, *own = NULL;
 
 	*lang = xstrdup("ru");
+	xasprintf(&tdir, "%s/%s", gc.cfg.templates_dir, id);
+	xasprintf(&conf, "%s/template.conf", tdir);
 	if (template_load(&t, gc.cfg.templates_dir, id, gc.cfg.render_script, NULL, err,
 	    sizeof(err)) == -1)
 		finding(f, LEVEL_ERROR, "%s", err);
@@ -334,17 +350,25 @@ check_static(const char *id, struct findings *f, char **lang)
 		lint_reach(f);
 		free(*lang);
 		*lang = xstrdup(t.language);
+		/* The template's own script (template.c runs it when it may). */
+		if (strcmp(t.script, gc.cfg.render_script) != 0)
+			own = xstrdup(t.script);
 		template_free(&t);
 	}
-	xasprintf(&tdir, "%s/%s", gc.cfg.templates_dir, id);
-	xasprintf(&conf, "%s/template.conf", tdir);
 	if (tconf_read(&c, conf, f) == 0) {
 		lint_required(&c, f);
 		lint_timing(&c, f);
+		lint_rate(&c, f);
 		lint_text(&c, f);
+		lint_positions(&c, f);
+		lint_colors(&c, f);
 		lint_files(&c, tdir, f, NULL);
+		lint_media(&c, tdir, f);
 		lint_voice(&c, f);
+		if (own != NULL)
+			lint_unread(&c, own, f);
 	}
+	free(own);
 	tconf_free(&c);
 	free(tdir);
 	free(conf);
@@ -542,6 +566,25 @@ preview_report(const char *name, const char *video, const char *sheet,
 	json_print(j);
 }
 
+/* Why the render failed, on stderr: ffmpeg's logs first (check_failed). */
+static void
+preview_failed(const struct sample *s)
+{
+	char *logs = sample_logs(s), *clean;
+
+	warnx("render failed: %s: %s", s->o.status, s->o.cause);
+	if (logs != NULL) {
+		clean = term_clean(logs, 1);
+		fputs(clean, stderr);
+		free(clean);
+	}
+	clean = term_clean(last_lines(s->o.stderr_tail, 5), 1);
+	fputs(clean, stderr);
+	fputc('\n', stderr);
+	free(clean);
+	free(logs);
+}
+
 /* Render the name; on success copy the video out and make its sheet. */
 static int
 preview_make(const char *id, const char *name, const char *video, int keep)
@@ -557,10 +600,9 @@ preview_make(const char *id, const char *name, const char *video, int keep)
 		warnx("cannot render: %s", err);
 	else if (s.interrupted)
 		warnx("interrupted (%s)", strsignal(s.interrupted));
-	else if (strcmp(s.o.status, "ok") != 0) {
-		warnx("render failed: %s: %s", s.o.status, s.o.cause);
-		fputs(last_lines(s.o.stderr_tail, 5), stderr);
-	} else if (file_copy(s.output, video) == -1)
+	else if (strcmp(s.o.status, "ok") != 0)
+		preview_failed(&s);
+	else if (file_copy(s.output, video) == -1)
 		warn("%s", video);
 	else if (probe_video(video, &dur, summary, sizeof(summary)) == -1)
 		warnx("%s: ffprobe cannot read it (%s)", video, summary);

@@ -33,6 +33,21 @@ buf_add(struct buf *b, const void *p, size_t n)
 	b->p[b->n] = '\0';
 }
 
+/* Where the configuration came from, for messages that name a path of
+ * it: "config /etc/greetbot/greetbot.conf", or that there was none. */
+const char *
+config_origin(void)
+{
+	static char s[1200];
+
+	if (gc.cfg.path != NULL)
+		snprintf(s, sizeof(s), "config %s", gc.cfg.path);
+	else
+		snprintf(s, sizeof(s), "no config file: the built-in defaults and GREETBOT_* "
+		    "variables; give -c FILE");
+	return s;
+}
+
 /* --- the database ------------------------------------------------------------ */
 
 /*
@@ -49,8 +64,8 @@ ctl_db(int write)
 		errx(1, "this node has no database (bot_enabled = 0 and no db_path: a render "
 		    "node); run greetctl on the node that has it");
 	if (access(gc.cfg.db_path, F_OK) == -1)
-		errx(1, "no database at %s: %s (check state_dir or db_path)",
-		    gc.cfg.db_path, strerror(errno));
+		errx(1, "no database at %s: %s (check state_dir or db_path; %s)",
+		    gc.cfg.db_path, strerror(errno), config_origin());
 	if ((db = db_open_readonly(gc.cfg.db_path)) == NULL)
 		errx(1, "cannot open %s", gc.cfg.db_path);
 	/* A command line can wait for greetbotd's short transactions. */

@@ -17,12 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "config.h"
 #include "greetctl.h"
 #include "log.h"
+
+/* The installed configuration (the Makefile's SYSCONFDIR). */
+#ifndef GREETCTL_CONFIG
+#define GREETCTL_CONFIG	"/etc/greetbot/greetbot.conf"
+#endif
 
 /* The synopsis; exit 2 (bad usage), or 0 for --help. */
 void
@@ -69,6 +75,25 @@ arg_state(const char *s, const char *const *list)
 			return *list;
 	warnx("unknown state: %s", s);
 	usage(EXIT_USAGE);
+}
+
+/*
+ * The configuration file greetctl reads: -c's; else GREETCTL_CONFIG's
+ * (empty: none); else the installed one (the file the systemd unit gives
+ * greetbotd) when it exists, so that greetctl on an installed system sees
+ * what greetbotd sees. NULL: the built-in defaults, as greetbotd without
+ * -c, whose relative paths are the working directory's.
+ */
+static const char *
+config_path(const char *given)
+{
+	const char *env = getenv("GREETCTL_CONFIG");
+
+	if (given != NULL)
+		return given;
+	if (env != NULL)
+		return *env != '\0' ? env : NULL;
+	return access(GREETCTL_CONFIG, F_OK) == 0 ? GREETCTL_CONFIG : NULL;
 }
 
 /* --- main ------------------------------------------------------------------- */
@@ -119,8 +144,10 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc == 0)
 		usage(EXIT_USAGE);
-	if (config_load(&gc.cfg, path, err, sizeof(err)) == -1)
-		errx(1, "config: %s", err);
+	if (config_load(&gc.cfg, config_path(path), err, sizeof(err)) == -1)
+		errx(1, "config: %s%s", err, path == NULL && config_path(NULL) != NULL ?
+		    " (the installed configuration, read without -c; give -c FILE for another)" :
+		    "");
 	log_add_secret(gc.cfg.telegram_token);
 	for (int i = 0; i < gc.cfg.nbots; i++)
 		log_add_secret(gc.cfg.bots[i].cfg->telegram_token);

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -80,6 +81,7 @@ struct sample {
 	char			*cache;
 	char			*output;
 	char			*version;
+	uid_t			 uid;		/* the renderer's: its files */
 };
 
 /* greetctl.c */
@@ -89,6 +91,7 @@ const char	*arg_state(const char *s, const char *const *list);
 
 /* ctl.c */
 void		 buf_add(struct buf *, const void *, size_t);
+const char	*config_origin(void);
 sqlite3		*ctl_db(int write);
 void		 ctl_db_failed(void) __attribute__((noreturn));
 int		 bot_shown(const char *id);
@@ -120,6 +123,7 @@ int		 run_capture(char *const argv[], int merge, char **out);
 int		 ctl_sandbox(char *err, size_t errlen);
 int		 sample_run(struct sample *, const char *id, const char *name,
 		    char *err, size_t errlen);
+char		*sample_logs(const struct sample *);
 void		 sample_free(struct sample *);
 
 /* The commands of main's table, one file per family: argv[0] is the

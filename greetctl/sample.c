@@ -4,7 +4,9 @@
  * in the sandbox, its output validated, in a temp tree shaped like
  * greetbotd's state_dir/render (template check, template preview).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,11 +188,163 @@ sample_run(struct sample *s, const char *id, const char *name, char *err, size_t
 	free(snap);
 	xasprintf(&thumb, "%s/thumb.jpg", s->work);
 	sample_request(&rq, s, &t, name, thumb);
+	s->uid = rq.uid;
 	sample_loop(s, &rq);
 	s->version = xstrdup(t.version);
 	template_free(&t);
 	free(thumb);
 	return 0;
+}
+
+/* --- the logs a failed render left ---------------------------------------------- */
+
+#define LOG_LINES	3	/* the first lines of a log: where ffmpeg says why */
+#define LOG_WIDTH	300	/* characters of a line at most */
+#define LOG_READ	65536	/* bytes of a log read at most */
+
+/*
+ * The renderer's own regular file name in dir (a descriptor), opened
+ * without following a link: -1 for anything else (a link it planted, a
+ * hard link to another file, another user's file). The renderer's files
+ * are read as root, so nothing it could have changed is followed.
+ */
+static int
+log_open(int dir, const char *name, uid_t uid)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != uid ||
+	    st.st_nlink != 1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Add the first lines of the log at fd, each as "where: line". */
+static void
+log_lines(struct buf *b, int fd, const char *where)
+{
+	char *text = xmalloc(LOG_READ + 1), *save = NULL;
+	ssize_t n = read(fd, text, LOG_READ);
+	int shown = 0;
+
+	text[n > 0 ? n : 0] = '\0';
+	for (char *l = strtok_r(text, "\n", &save); l && shown < LOG_LINES;
+	    l = strtok_r(NULL, "\n", &save)) {
+		size_t len;
+
+		/* "[Parsed_drawtext_7 @ 0x55b9...] " says where in ffmpeg, not why. */
+		while (*l == '[' && (len = strcspn(l, "]")) > 0 && l[len] == ']' &&
+		    strstr(l, " @ 0x") != NULL && strstr(l, " @ 0x") < l + len)
+			l += len + 1 + strspn(l + len + 1, " ");
+		if (*l == '\0')
+			continue;
+		if (strlen(l) > LOG_WIDTH)
+			memcpy(l + LOG_WIDTH - 3, "...", 4);
+		buf_add(b, where, strlen(where));
+		buf_add(b, ": ", 2);
+		buf_add(b, l, strlen(l));
+		buf_add(b, "\n", 1);
+		shown++;
+	}
+	free(text);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Add the ffmpeg*.log files of the directory at fd (prefix: its path
+ * under the work dir), in name order. */
+static void
+log_dir(struct buf *b, int fd, const char *prefix, uid_t uid)
+{
+	struct dirent *de;
+	char **names = NULL, *where;
+	size_t n = 0;
+	int dup_fd, lf;
+	DIR *d;
+
+	/* A descriptor of its own: a dup would share fd's read position. */
+	if ((dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(dup_fd)) == NULL) {
+		close(dup_fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL && n < 64)
+		if (strncmp(de->d_name, "ffmpeg", 6) == 0 && strlen(de->d_name) > 10 &&
+		    strcmp(de->d_name + strlen(de->d_name) - 4, ".log") == 0) {
+			names = xrealloc(names, (n + 1) * sizeof(*names));
+			names[n++] = xstrdup(de->d_name);
+		}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if ((lf = log_open(fd, names[i], uid)) != -1) {
+			xasprintf(&where, "%s%s", prefix, names[i]);
+			log_lines(b, lf, where);
+			free(where);
+			close(lf);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+/*
+ * What ffmpeg said in the logs the render script left in its work dir:
+ * ffmpeg*.log there or in a private directory of the script's
+ * (scripts/render.sh's .render.PID/, the example's .example.PID/), the
+ * first lines of each, "path: line" per line, paths under the work dir.
+ * ffmpeg's first error is the cause; the end of stderr (the attempt's
+ * tail) often holds only its consequences. NULL when there are none.
+ */
+char *
+sample_logs(const struct sample *s)
+{
+	struct buf b = { xstrdup(""), 0 };
+	struct dirent *de;
+	int work, sub;
+	DIR *d;
+
+	if (s->work == NULL ||
+	    (work = open(s->work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		free(b.p);
+		return NULL;
+	}
+	log_dir(&b, work, "", s->uid);
+	if ((sub = openat(work, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1 &&
+	    (d = fdopendir(sub)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char *prefix;
+			int fd;
+
+			if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0 || (fd = openat(work, de->d_name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+				continue;
+			xasprintf(&prefix, "%s/", de->d_name);
+			log_dir(&b, fd, prefix, s->uid);
+			free(prefix);
+			close(fd);
+		}
+		closedir(d);
+	} else if (sub != -1)
+		close(sub);
+	close(work);
+	if (b.n == 0) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
 }
 
 /* Remove the temp tree, unless it is kept for a look. */

@@ -764,7 +764,9 @@ names_stress_label(const char *display, int part, int vowel)
 		free(s);
 		return NULL;
 	}
-	out = xcalloc(n + 1, sizeof *out);
+	/* The part as displayed, U+0301 after its stressed vowel (a
+	 * combining mark follows its base letter: NFC leaves it so). */
+	out = xcalloc(n + 2, sizeof *out);
 	for (size_t i = 0; i < n; i++) {
 		if (names_part_end(s[i])) {
 			if (in_part)
@@ -775,10 +777,9 @@ names_stress_label(const char *display, int part, int vowel)
 		in_part = true;
 		if (p != part)
 			continue;
-		out[o] = uc_tolower(s[i]);
+		out[o++] = s[i];
 		if (names_is_vowel(s[i]) && ++v == vowel)
-			out[o] = uc_toupper(s[i]);
-		o++;
+			out[o++] = 0x301;
 	}
 	free(s);
 	u8 = u32_to_u8(out, o, NULL, &len);

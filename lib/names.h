@@ -116,8 +116,9 @@ char		*names_spoken(const char *display, const char *stress);
 /* The key of a name as spoken: its key, with the accents of the stress
  * ("мари́я"); the plain key when the stress is "". Allocated. */
 char		*names_stress_key(const char *display, const char *stress);
-/* Part number part (0-based) of a display form in lower case with vowel
- * number vowel (1-based) in capitals ("марИя"), or NULL. Allocated. */
+/* Part number part (0-based) of a display form as displayed, with U+0301
+ * after its vowel number vowel (1-based): "Мари́я", as a reader
+ * writes a stress. NULL past the parts or vowels. Allocated. */
 char		*names_stress_label(const char *display, int part, int vowel);
 /* A stable identifier for the error, used as the key of its message text:
  * "name_empty", "name_too_long", "name_digits", ... */

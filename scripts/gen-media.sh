@@ -35,8 +35,10 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <"$conf_file"
 
 w=${conf[width]} h=${conf[height]} fps=${conf[fps]}
-[[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ && $fps =~ ^[0-9]+$ ]] ||
-	die "$conf_file: width, height and fps must be integers"
+# An NTSC rate as ffmpeg takes it exactly (29.97 is 30000/1001).
+case $fps in 23.976 | 29.97 | 59.94) fps=$(((${fps%.*} + 1) * 1000))/1001 ;; esac
+[[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ && $fps =~ ^[0-9]+(/1001)?$ ]] ||
+	die "$conf_file: width and height must be integers, fps an integer or an NTSC rate"
 for k in duration name_start name_end voice_offset; do
 	[[ ${conf[$k]} =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$conf_file: $k must be a number"
 done

@@ -23,6 +23,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "cache.h"
 #include "child.h"
 #include "config.h"
 #include "db.h"
@@ -187,6 +188,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	free(snap);
 	runner_reload();
+	cache_prune(&sv.cfg, sv.render_dir);
 	if (render_check() != NULL)
 		log_warnx("renderers cannot start, no jobs taken", "reason=%s",
 		    sv.render_problem);
@@ -513,6 +515,7 @@ main(int argc, char **argv)
 	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
 		fatalx("template cannot be loaded", "template=%s reason=%s", sv.cfg.default_template, err);
 	free(snap);
+	cache_prune(&sv.cfg, sv.render_dir);
 	/* A render node on another machine has no database: it renders what
 	 * the job entries say and returns results through Redis. */
 	if (*sv.cfg.db_path != '\0')

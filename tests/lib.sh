@@ -118,6 +118,10 @@ t_done() {
 . "$TOP/scripts/sim.sh"
 # shellcheck disable=SC2034 # used by sim.sh
 SIM_DIR=$T
+# greetctl without -c reads the host's installed configuration
+# (/etc/greetbot/greetbot.conf); the tests give it theirs (GREETBOT_*
+# variables, -c), never the host's.
+export GREETCTL_CONFIG=
 # Renderers run unprivileged when tests run as root: let them reach $T.
 chmod 711 "$T"
 # Each test's renderers get uids of their own (tests run side by side, and

@@ -77,6 +77,23 @@ int() {
 	conf[$1]=$((10#${conf[$1]}))
 }
 
+# rate KEY: frames per second: a whole number from 1 to 60, or an NTSC
+# rate, 23.976, 29.97 or 59.94 (or as ffmpeg writes them, 24000/1001,
+# 30000/1001, 60000/1001); fps_num/fps_den is the exact rate.
+rate() {
+	case ${conf[$1]} in
+	23.976 | 24000/1001) fps_num=24000 fps_den=1001 ;;
+	29.97 | 30000/1001) fps_num=30000 fps_den=1001 ;;
+	59.94 | 60000/1001) fps_num=60000 fps_den=1001 ;;
+	*)
+		[[ ${conf[$1]} =~ ^[0-9]{1,5}$ ]] && in_range $((10#${conf[$1]})) 1 60 ||
+			die $EX_CONFIG "template.conf: '$1' must be a whole number from 1 to 60," \
+				"or an NTSC rate: 23.976, 29.97 or 59.94"
+		fps_num=$((10#${conf[$1]})) fps_den=1
+		;;
+	esac
+}
+
 # color KEY: an ffmpeg colour (name or 0xRRGGBB[AA], optional @alpha).
 color() {
 	[[ ${conf[$1]} =~ ^[A-Za-z0-9#]+(@[0-9.]+)?$ ]] ||
@@ -233,7 +250,7 @@ conf_check() {
 	num music_duck 0 1000
 	int width 64 1920
 	int height 64 1920
-	int fps 1 60
+	rate fps
 	area text_area
 	# 0 would be lossless, which the High profile of every part cannot carry.
 	int crf 1 51
@@ -254,19 +271,20 @@ conf_check() {
 	[[ ${conf[outro]} != *'{name}'* ]] ||
 		die $EX_CONFIG "template.conf: 'outro' is static and cannot contain {name}"
 
-	local fps=${conf[fps]}
-	nt=$(((m[duration] * fps + 500) / 1000))
-	ns=$(((m[name_start] * fps + 500) / 1000))
-	ne=$(((m[name_end] * fps + 500) / 1000))
+	# Frames: a time in ms times fps_num / (1000 fps_den), rounded.
+	local num=$fps_num den=$fps_den
+	nt=$(((m[duration] * num + 500 * den) / (1000 * den)))
+	ns=$(((m[name_start] * num + 500 * den) / (1000 * den)))
+	ne=$(((m[name_end] * num + 500 * den) / (1000 * den)))
 	if [ "$ns" -ge "$ne" ] || [ "$ne" -gt "$nt" ]; then
 		die $EX_CONFIG "template.conf: need 0 <= name_start < name_end <= duration"
 	fi
 	# Times snapped to whole frames, in thousandths of a second.
-	t_total=$((nt * 1000 / fps))
-	t_start=$((ns * 1000 / fps))
-	t_end=$((ne * 1000 / fps))
+	t_total=$((nt * 1000 * den / num))
+	t_start=$((ns * 1000 * den / num))
+	t_end=$((ne * 1000 * den / num))
 	# Checked on the exact length, nt/fps seconds, as greetbotd will.
-	in_range $((nt * 1000)) $((m[min_duration] * fps)) $((m[max_duration] * fps)) ||
+	in_range $((nt * 1000 * den)) $((m[min_duration] * num)) $((m[max_duration] * num)) ||
 		die $EX_CONFIG "template.conf: need min_duration <= duration <= max_duration"
 
 	tfile font

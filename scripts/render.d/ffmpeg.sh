@@ -55,12 +55,22 @@ ff() {
 # venc THREADS: set enc to the x264 settings shared by the cached parts and
 # the per-name segment: anything that differs between them would break the
 # join (the thread count does not change the stream's parameters). No
-# B-frames, so no part carries a reordering delay across a join.
+# B-frames, so no part carries a reordering delay across a join. A key
+# frame every 2 s; a frame lasts 1000 ticks (1001 at an NTSC rate).
 venc() {
 	enc=(-c:v libx264 -preset "${conf[preset]}" -crf "${conf[crf]}"
-		-profile:v high -pix_fmt yuv420p -g $((conf[fps] * 2)) -bf 0 -threads "$1"
-		-video_track_timescale $((conf[fps] * 1000)) -an)
+		-profile:v high -pix_fmt yuv420p -g $(((2 * fps_num + fps_den - 1) / fps_den))
+		-bf 0 -threads "$1" -an
+		-video_track_timescale $((fps_den == 1 ? fps_num * 1000 : fps_num)))
 }
+
+# The colour tags of every frame encoded, cached or per name: one set for
+# all, since x264 writes a frame's range and colour space into the stream
+# parameters, which must not differ between the parts of a join. A
+# background tagged bt709 (a camera's, a phone's) gave the cached parts
+# its tags and the window, read back from the raw copy (no tags) or Ut
+# Video (tagged tv), others: every join failed.
+readonly COLOR_TAGS=setparams=range=tv:color_primaries=unknown:color_trc=unknown:colorspace=unknown
 
 # The AAC settings shared by the cached music bed and the per-name audio.
 readonly -a AENC=(-c:a aac -q:a 1.5)

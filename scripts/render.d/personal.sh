@@ -55,7 +55,11 @@ video_graph() {
 	cx=$((area_px[0] + area_px[2] / 2)) cy=$((area_px[1] + area_px[3] / 2))
 	[ $((2 * cx)) -ne "${conf[width]}" ] || cx=w/2
 	[ $((2 * cy)) -ne "${conf[height]}" ] || cy=h/2
-	vg="[0:v]"
+	# Frame N at N/fps: the concat demuxer starts each chunk of the cached
+	# window at the previous one's last frame, not after it (a chunk's
+	# duration, as nut gives it, leaves its last frame out), and a frame
+	# of the same time as the one before would be dropped: one a chunk.
+	vg="[0:v]setpts=N*$fps_den/($fps_num*TB),$COLOR_TAGS,"
 	for ((i = 0; i < n; i++)); do
 		printf '%s' "${lines[i]}" >"name$i.txt"
 		x=${conf[text_x]}

@@ -8,11 +8,14 @@
 # The cache directory.
 
 # cache_init: set cache to $GREETBOT_CACHE_DIR, or to '' when it is unset
-# or unusable.
+# or unusable. The render holds a shared lock on it (fd 8) to its end:
+# greetbotd removes the cache of an old template version only when it can
+# lock it alone (jobs/cache.c); taken while it does, the cache is given up.
 cache_init() {
 	cache=${GREETBOT_CACHE_DIR:-}
 	if [ -n "$cache" ] && { [ -d "$cache" ] || mkdir -p "$cache" 2>/dev/null; } &&
-		[ -w "$cache" ]; then
+		[ -w "$cache" ] && { exec 8<"$cache"; } 2>/dev/null && flock -s -n 8 &&
+		[ -d "$cache" ]; then
 		return 0
 	fi
 	cache=''
@@ -67,11 +70,11 @@ bg_probe() {
 # video), which the per-name mix starts from; widths the font's advance
 # widths (fontwidths.pl), with which the name is measured.
 static_build() {
-	local out=$1 fps=${conf[fps]} W=${conf[width]} H=${conf[height]}
+	local out=$1 fps=$fps_num/$fps_den W=${conf[width]} H=${conf[height]}
 	local g n=0 maps=() labels='' music_in end
 	venc 4
 	g="[0:v]setpts=PTS-STARTPTS,scale=$W:$H:force_original_aspect_ratio=increase"
-	g+=",crop=$W:$H,setsar=1,fps=$fps,format=yuv420p,trim=end_frame=$nt"
+	g+=",crop=$W:$H,setsar=1,fps=$fps,format=yuv420p,$COLOR_TAGS,trim=end_frame=$nt"
 	if [ -n "${conf[title]}" ]; then
 		put_name "${conf[title]}"
 		printf '%s' "$REPLY" >title.txt
@@ -117,7 +120,7 @@ static_build() {
 	local fb=$((W * H * 3 / 2)) per segt
 	per=$(((64 << 20) / fb))
 	[ "$per" -ge 1 ] || per=1
-	dec segt $((per * 1000 / fps))
+	dec segt $((per * 1000 * fps_den / fps_num))
 	labels+='[w]'
 	if [ $(((ne - ns) * fb)) -le $((1 << 30)) ]; then
 		maps+=(-map '[W]' -c:v rawvideo)

@@ -15,9 +15,12 @@ declare -A c=([title]='' [music]='' [text_size]=120) m=()
 kv='^[[:space:]]*([a-z_]+)[[:space:]]*=[[:space:]]*(.*[^[:space:]])'
 while IFS= read -r l; do [[ ! $l =~ $kv ]] || c[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}; done \
 	<"$tdir/template.conf" || die 78 "cannot read template.conf"
+# An NTSC rate (23.976, 29.97, 59.94) as ffmpeg takes it exactly: 24000/1001 ...
+case ${c[fps]:-} in 23.976 | 29.97 | 59.94) c[fps]=$(((${c[fps]%.*} + 1) * 1000))/1001 ;; esac
 n='^[1-9][0-9]{0,3}$' sec='^[0-9]{1,2}(\.[0-9]{1,3})?$' nm='.*\{name\}'
-for k in width:$n height:$n fps:$n text_size:$n duration:$sec name_start:$sec name_end:$sec \
-	phrase:$nm text:$nm voice:'^[a-z0-9_/-]+(\+[a-z0-9_]+)?$' font:. background:.; do
+for k in width:$n height:$n fps:'^([1-9]|[1-5][0-9]|60|[0-9]{5}/1001)$' text_size:$n duration:$sec \
+	name_start:$sec name_end:$sec phrase:$nm text:$nm voice:'^[a-z0-9_/-]+(\+[a-z0-9_]+)?$' \
+	font:. background:.; do
 	[[ ${c[${k%%:*}]:-} =~ ${k#*:} ]] || die 78 "template.conf: '${k%%:*}' is missing or bad"
 done
 for k in duration name_start name_end; do printf -v "m[$k]" %.0f "${c[$k]}e3"; done # in ms
@@ -54,6 +57,12 @@ ffmpeg -nostdin -hide_banner -loglevel error -y -progress pipe:1 "${args[@]}" 2>
 	awk -F= -v ms="${m[duration]}" '$1 == "out_time_us" && $2 ~ /^[0-9]+$/ { # from 0.20
 		p = 20 + $2 / ms / 13; printf "progress 0.%02d\n", (p > 99 ? 99 : p); fflush() }'
 rc=${PIPESTATUS[0]} && ((rc < 129 || rc == 255)) || exit "$rc" # 128+N: killed by signal N
-((rc == 0)) || { tail -n 5 ffmpeg.log >&2; die 75 "ffmpeg failed (exit $rc)"; }
+if ((rc != 0)); then # 78 when ffmpeg blames the template (a medium, the font), else 75: retried
+	tail -n 5 ffmpeg.log >&2
+	bad='matches no streams|invalid data found|error (init|reinit|config|pars)|load (font|face)'
+	if ! grep -Eqi 'no space|cannot allocate|resource temp|threading' ffmpeg.log &&
+		grep -Eqi "$bad" ffmpeg.log; then die 78 "ffmpeg failed: the template looks broken"; fi
+	die 75 "ffmpeg failed (exit $rc)"
+fi
 [ "$mode" = preview ] || mv -f thumb.jpg "$thumb"
 mv -f out "$out" && cd .. && rm -rf ".example.$$" && printf 'progress 1.00\n'

@@ -79,6 +79,14 @@ t_check "duration $dur s within the template's bounds ($lo..$hi s)" \
 	awk -v d="$dur" -v lo="$lo" -v hi="$hi" 'BEGIN { exit !(d >= lo && d <= hi) }'
 t_check "the joined video decodes without errors" \
 	test -z "$(ffmpeg -nostdin -v error -i "$v" -f null - 2>&1)"
+# Every frame: the window is read back from chunks of the cached raw copy,
+# and none of them may lose a frame where it meets the next.
+frames=$(ffprobe -v error -select_streams v -count_packets -show_entries stream=nb_read_packets \
+	-of csv=p=0 "$v")
+t_check "every frame is there: $frames, $(conf_value duration) s at $(conf_value fps) fps" \
+	test "$frames" = $(($(conf_value duration) * $(conf_value fps)))
+t_check "each its own time" test -z "$(ffprobe -v error -select_streams v -show_entries \
+	packet=pts -of csv=p=0 "$v" | sort -n | uniq -d)"
 peak=$(ffmpeg -nostdin -i "$v" -map 0:a -af volumedetect -f null - 2>&1 |
 	sed -n 's/.*max_volume: \(-*[0-9.]*\) dB.*/\1/p')
 t_check "the audio is not silent (peak ${peak:-?} dB)" \

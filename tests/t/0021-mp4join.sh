@@ -24,6 +24,8 @@ mkdir "$P"
 # 25 fps; the AAC ones of the bed and the stretch (AENC).
 # shellcheck disable=SC2034 # read by venc (render.d/ffmpeg.sh)
 declare -A conf=([preset]=veryfast [crf]=26 [fps]=25)
+# shellcheck disable=SC2034 # the rate as render.d/conf.sh sets it
+fps_num=25 fps_den=1
 venc 1
 # 4 s of video: a.mp4 frames 0-24, b.mp4 25-74, c.mp4 75-99. The bed is 4 s
 # of one tone; v.m4a another tone from AAC frame 37 on (as audio_splice

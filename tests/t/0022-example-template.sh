@@ -5,7 +5,9 @@
 # on screen for most of it and on a thumbnail of at most 320x320, progress
 # lines; in preview mode the voice alone as OGG/Opus. At a small frame: the
 # longest, widest name stays inside the frame and a hostile name is inert.
-# The exit codes: 64 (caller), 65 (name), 78 (template), 75 and 128+N (ffmpeg).
+# The exit codes: 64 (caller), 65 (name), 78 (template, also when ffmpeg's
+# log blames it: a background without video, music that is not sound), 75
+# and 128+N (ffmpeg).
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -132,6 +134,16 @@ render "$w" "O'Brien \$(touch pwned) \`touch pwned\` %{pts} {name} \\: ;, [x] & 
 exits 0 "a name full of shell, filter and drawtext syntax renders" "$w"
 t_check "and runs nothing" test -z "$(find "$T" -name pwned)"
 t_check "its video is valid" test -z "$(ffmpeg -nostdin -v error -i "$w/out.mp4" -f null - 2>&1)"
+# An NTSC rate, as an operator's own 29.97 fps footage has it.
+mkdir "$T/ntsc"
+sed 's/^fps = .*/fps = 29.97/' "$small/template.conf" >"$T/ntsc/template.conf"
+ln -s "$small/background.mp4" "$T/ntsc/"
+w=$T/ntsc-out
+tpl=$T/ntsc render "$w" Emma
+exits 0 "fps = 29.97 renders" "$w"
+t_check "at exactly 30000/1001 fps, for the template's $(conf duration) s" \
+	test "$(ffprobe -v error -select_streams v -show_entries stream=r_frame_rate:format=duration \
+		-of csv=p=0 "$w/out.mp4" 2>/dev/null | paste -sd' ' -)" = "30000/1001 8.008000"
 
 # --- exit codes -----------------------------------------------------------------
 render "$T/x1" Emma GREETBOT_MODE=video2
@@ -147,7 +159,9 @@ for name in "" "   " $'Em\nma' "[[h'@l@U]]"; do
 done
 for edit in 's/^width = .*/width = wide/' 's/^name_end = .*/name_end = 9/' '/^voice = /d' \
 	's/^text = .*/text = Hello/' 's|^background = .*|background = none.mp4|' \
-	's|^font = .*|font = /no/such.ttf|' 's/^fps = .*/fps = 1;2/'; do
+	's|^font = .*|font = /no/such.ttf|' 's/^fps = .*/fps = 1;2/' \
+	"s|^background = .*|background = $big/media/music.flac|" \
+	"s|^music = .*|music = $small/template.conf|"; do
 	mkdir -p "$T/broken"
 	sed "$edit" "$small/template.conf" >"$T/broken/template.conf"
 	ln -sf "$small/background.mp4" "$T/broken/"

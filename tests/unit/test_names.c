@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uninorm.h>
 #include <unistr.h>
 
 #include "names.h"
@@ -388,11 +389,36 @@ check_stress_text(void)
 	UNIT_STREQ(s, "мария", "the key of no stress is the name's key");
 	free(s);
 	s = names_stress_label("Анна-Мария", 1, 3);
-	UNIT_STREQ(s, "мариЯ", "label of a vowel");
+	UNIT_STREQ(s, "Мария\u0301", "label of a vowel: the part as displayed, an accent after it");
+	free(s);
+	s = names_stress_label("Анна-Мария", 0, 1);
+	UNIT_STREQ(s, "А\u0301нна", "label of a capital first letter keeps the capital");
+	free(s);
+	s = names_stress_label("Маша", 0, 1);
+	UNIT_STREQ(s, "Ма\u0301ша", "Ма́ша, not мАша");
+	free(s);
+	s = names_stress_label("Маша", 0, 2);
+	UNIT_STREQ(s, "Маша\u0301", "Маша́, not машА");
 	free(s);
 	s = names_stress_label("Ирина", 0, 1);
-	UNIT_STREQ(s, "Ирина", "label of the first letter");
+	UNIT_STREQ(s, "И\u0301рина", "label of the first letter");
 	free(s);
+	s = names_stress_label("Алёна", 0, 2);
+	UNIT_STREQ(s, "Алё\u0301на", "ё is a vowel like the others");
+	free(s);
+	/* NFC keeps the mark after its vowel: no Cyrillic letter has a
+	 * precomposed acute that would swallow it. */
+	{
+		uint8_t *nfc;
+		size_t len;
+
+		s = names_stress_label("Екатерина", 0, 4);
+		nfc = u8_normalize(UNINORM_NFC, (const uint8_t *)s, strlen(s) + 1, NULL, &len);
+		UNIT_CHECK(nfc != NULL && strcmp((const char *)nfc, s) == 0 &&
+		    strcmp(s, "Екатери\u0301на") == 0, "a label is its own NFC form");
+		free(nfc);
+		free(s);
+	}
 	UNIT_CHECK(names_stress_label("Ирина", 0, 4) == NULL && names_stress_label("Ирина",
 	    1, 1) == NULL, "no label past the vowels or parts");
 	/* What the bot's button makes of a label, the parent can type. */
