@@ -6,14 +6,11 @@
  * Telegram without an answer, so it sends the update again, and the
  * update's recorded id makes the second delivery change nothing.
  */
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -22,14 +19,26 @@
 #include <event2/keyvalq_struct.h>
 
 #include "config.h"
+#include "httplimit.h"
 #include "log.h"
 #include "tg.h"
 #include "webhook.h"
 #include "xmalloc.h"
 
-#define WH_BODY_MAX	(1024 * 1024)	/* an Update is a few kB */
-#define WH_HEADERS_MAX	(16 * 1024)
-#define WH_TIMEOUT	60		/* seconds to read a request */
+/*
+ * The limits (httplimit.h). Telegram posts one Update a request (a few kB;
+ * a long message with its reply a few tens), through a reverse proxy on
+ * this host (nginx has a body whole before it passes it on): 8 kB of headers,
+ * the whole request in 10 s, at most two connections for each of the
+ * max_connections Telegram was given. A body is read only once the
+ * secret header was seen: without it, only a body small enough to be
+ * answered 401 (a proxy or a test with the wrong secret); a larger one
+ * is refused 413 unread.
+ */
+#define WH_BODY_MAX		(1024 * 1024)
+#define WH_BODY_UNAUTH_MAX	(16 * 1024)
+#define WH_HEADERS_MAX		(8 * 1024)
+#define WH_DEADLINE		10	/* seconds per request, and per reply */
 #define WH_BACKOFF_MAX	60		/* seconds between setWebhook tries */
 #define WH_HEADER	"X-Telegram-Bot-Api-Secret-Token"
 
@@ -37,6 +46,7 @@ static struct {
 	struct event_base	*base;
 	struct tg		*tg;
 	struct evhttp		*http;
+	struct httplimit	*limits;
 	char			*path;
 	char			*secret;
 	webhook_apply_fn	 apply;
@@ -147,6 +157,9 @@ wh_reply(struct evhttp_request *req, int code, const char *reason)
 		evbuffer_add_printf(b, "%s\n", reason);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "text/plain");
+	/* One request a connection (httplimit.h). */
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+	httplimit_answered(wh.limits, req);
 	evhttp_send_reply(req, code, reason, b);
 	evbuffer_free(b);
 }
@@ -228,63 +241,64 @@ wh_request(struct evhttp_request *req, void *arg)
 	cJSON_Delete(u);
 }
 
-/* Bind host:port ("[::1]:8443" too); the bound address into bound. */
-static int
-wh_listen(const char *listen, char *bound, size_t boundlen)
+/*
+ * The secret header in a request's raw header block (httplimit's look,
+ * before evhttp reads the request): the body an Update may have with the
+ * right one, else only a small one. Deciding nothing more: wh_request
+ * checks the header evhttp parsed.
+ */
+static size_t
+wh_head(const char *block, size_t len)
 {
-	struct evhttp_bound_socket *sock;
-	struct sockaddr_storage ss;
-	ev_socklen_t len = sizeof(ss);
-	const char *colon = strrchr(listen, ':');
-	char *host;
-	int port;
+	const char *p = block, *end = block + len, *eol, *v;
+	size_t n = strlen(WH_HEADER), vlen;
+	char given[257];
 
-	if (colon == NULL)
-		return -1;
-	if (listen[0] == '[' && colon > listen && colon[-1] == ']')
-		host = xstrndup(listen + 1, (size_t)(colon - listen - 2));
-	else
-		host = xstrndup(listen, (size_t)(colon - listen));
-	port = atoi(colon + 1);
-	sock = port >= 0 && port <= 65535 ? evhttp_bind_socket_with_handle(wh.http, host,
-	    (ev_uint16_t)port) : NULL;
-	if (sock != NULL &&
-	    getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET)
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	for (; p < end; p = eol + 1) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		if ((size_t)(eol - p) <= n || strncasecmp(p, WH_HEADER, n) != 0 || p[n] != ':')
+			continue;
+		for (v = p + n + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (vlen = (size_t)(eol - v); vlen > 0 && strchr(" \t\r", v[vlen - 1]) != NULL;
+		    vlen--)
+			;
+		if (vlen >= sizeof(given))
+			return WH_BODY_UNAUTH_MAX;
+		memcpy(given, v, vlen);
+		given[vlen] = '\0';
+		return webhook_secret_equal(given, wh.secret) ? WH_BODY_MAX : WH_BODY_UNAUTH_MAX;
 	}
-	snprintf(bound, boundlen, strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host,
-	    port);
-	free(host);
-	return sock != NULL ? 0 : -1;
+	return WH_BODY_UNAUTH_MAX;
 }
 
 int
 webhook_start(struct event_base *base, struct tg *tg, const struct config *cfg,
     cJSON *allowed, webhook_apply_fn apply, char *bound, size_t boundlen)
 {
+	const struct httplimit_conf lc = {
+		.server = "webhook", .max_headers = WH_HEADERS_MAX, .max_body = WH_BODY_MAX,
+		.deadline = WH_DEADLINE, .max_conns = 2 * cfg->webhook_max_connections,
+		.head = wh_head,
+	};
 	cJSON *p;
 
 	if ((wh.http = evhttp_new(base)) == NULL)
 		fatalx("webhook: evhttp_new");
+	wh.limits = httplimit_new(base, wh.http, &lc);
 	/* Every method reaches wh_request, which answers 405 for all but POST. */
 	evhttp_set_allowed_methods(wh.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 	    EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(wh.http, WH_BODY_MAX);
-	evhttp_set_max_headers_size(wh.http, WH_HEADERS_MAX);
-	evhttp_set_timeout(wh.http, WH_TIMEOUT);
 	evhttp_set_gencb(wh.http, wh_request, NULL);
-	if (wh_listen(cfg->webhook_listen, bound, boundlen) == -1) {
-		evhttp_free(wh.http);
-		wh.http = NULL;
+	wh.path = xstrdup(cfg->webhook_path);
+	wh.secret = xstrdup(cfg->webhook_secret);
+	if (httplimit_bind(wh.limits, cfg->webhook_listen, bound, boundlen) == -1) {
+		webhook_stop();
 		cJSON_Delete(allowed);
 		return -1;
 	}
-	wh.path = xstrdup(cfg->webhook_path);
-	wh.secret = xstrdup(cfg->webhook_secret);
 	wh.apply = apply;
 	if (strncmp(cfg->webhook_url, "https://", 8) != 0)
 		log_warnx("webhook_url is not https: Telegram only posts to HTTPS URLs");
@@ -300,8 +314,8 @@ webhook_start(struct event_base *base, struct tg *tg, const struct config *cfg,
 void
 webhook_stop(void)
 {
-	if (wh.http != NULL)
-		evhttp_free(wh.http);
+	httplimit_free(wh.limits);	/* and wh.http */
+	wh.limits = NULL;
 	wh.http = NULL;
 	if (wh.call != NULL)
 		tg_cancel(wh.call);

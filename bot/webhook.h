@@ -20,7 +20,10 @@ typedef int (*webhook_apply_fn)(const cJSON *update);
  * an Update body is passed to apply and answered 200 once apply returned,
  * so only after the commit. Without the header or with a wrong one: 401;
  * another path: 404; another method: 405; a body that is not an Update:
- * 400; none of these changes anything. Then calls setWebhook (url,
+ * 400; none of these changes anything. Its limits (httplimit.h): 8 kB of
+ * headers; a body of up to 1 MB, read only once the secret header was
+ * seen (without it, one over 16 kB is refused 413 unread); 10 s a
+ * request; twice max_connections connections. Then calls setWebhook (url,
  * secret_token, allowed_updates, max_connections), again with a growing
  * delay until Telegram accepts it. allowed is a JSON array (taken).
  * The bound address goes to bound. -1 when it cannot listen.

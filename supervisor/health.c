@@ -1,5 +1,5 @@
 /* health.c: liveness, readiness and metrics over HTTP for sysadmins. */
-#include <netinet/in.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +11,26 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/util.h>
 
 #include "db.h"
 #include "health.h"
+#include "httplimit.h"
 #include "log.h"
 #include "xmalloc.h"
 
+/*
+ * The limits (httplimit.h). Every endpoint is a GET that a monitor on
+ * this host makes now and then: short headers, no body at all (one is
+ * refused 413 before it is read), the whole request in a few seconds,
+ * and few connections at once, so that the server never takes the
+ * descriptors that renders need.
+ */
+#define HEALTH_HEADERS_MAX	(8 * 1024)
+#define HEALTH_DEADLINE		5	/* seconds per request, and per reply */
+#define HEALTH_CONNS_MAX	64
+
 static struct evhttp		*http;
+static struct httplimit		*limits;
 static struct health_source	 src;
 
 /* Under this many bytes free in state_dir the database cannot take work:
@@ -28,6 +40,15 @@ static struct health_source	 src;
 
 /* Render-duration buckets (seconds) of the histogram. */
 static const double buckets[] = { 0.5, 1, 2, 5, 10, 30, 60, 120 };
+
+/* Send a reply; every request has a connection of its own (httplimit.h). */
+static void
+reply_send(struct evhttp_request *req, int code, const char *reason, struct evbuffer *b)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+	httplimit_answered(limits, req);
+	evhttp_send_reply(req, code, reason, b);
+}
 
 /* Answer 200 or 503 with {"status":"ok"|"fail","reason":...}, and the
  * warnings (low disk) that are not failures yet. */
@@ -53,7 +74,7 @@ reply_status(struct evhttp_request *req, int ok, const char *reason)
 	evbuffer_add_printf(b, "%s\n", s);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "application/json");
-	evhttp_send_reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", b);
+	reply_send(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", b);
 	evbuffer_free(b);
 	free(s);
 	cJSON_Delete(j);
@@ -285,7 +306,20 @@ on_metrics(struct evhttp_request *req, void *arg)
 	health_metrics(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, "OK", b);
+	reply_send(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+/* Any other path (evhttp's own 404 would keep the connection open). */
+static void
+on_other(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	(void)arg;
+	evbuffer_add_printf(b, "not found\n");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
+	reply_send(req, 404, "Not Found", b);
 	evbuffer_free(b);
 }
 
@@ -293,20 +327,15 @@ int
 health_start(struct event_base *base, const char *listen, const struct health_source *s,
     char *bound, size_t boundlen)
 {
-	struct evhttp_bound_socket *sock;
-	struct sockaddr_storage ss;
-	ev_socklen_t len = sizeof(ss);
-	char host[256];
-	const char *colon = strrchr(listen, ':');
-	int port;
+	const struct httplimit_conf lc = {
+		.server = "http", .max_headers = HEALTH_HEADERS_MAX, .max_body = 0,
+		.deadline = HEALTH_DEADLINE, .max_conns = HEALTH_CONNS_MAX,
+	};
 
-	if (colon == NULL || colon - listen >= (long)sizeof(host))
-		return -1;
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
-	port = atoi(colon + 1);
 	src = *s;
-	http = evhttp_new(base);
+	if ((http = evhttp_new(base)) == NULL)
+		fatalx("http: evhttp_new");
+	limits = httplimit_new(base, http, &lc);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_cb(http, "/health", on_health, NULL);
 	evhttp_set_cb(http, "/health/db", on_health, "db");
@@ -314,24 +343,21 @@ health_start(struct event_base *base, const char *listen, const struct health_so
 	evhttp_set_cb(http, "/health/bot", on_health, "bot");
 	evhttp_set_cb(http, "/health/render", on_health, "render");
 	evhttp_set_cb(http, "/metrics", on_metrics, NULL);
-	if ((sock = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port)) == NULL) {
-		evhttp_free(http);
-		http = NULL;
+	evhttp_set_gencb(http, on_other, NULL);
+	if (httplimit_bind(limits, listen, bound, boundlen) == -1) {
+		int e = errno;
+
+		health_stop();
+		errno = e;
 		return -1;
 	}
-	getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len);
-	if (ss.ss_family == AF_INET)
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	else if (ss.ss_family == AF_INET6)
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	snprintf(bound, boundlen, "%s:%d", host, port);
 	return 0;
 }
 
 void
 health_stop(void)
 {
-	if (http != NULL)
-		evhttp_free(http);
+	httplimit_free(limits);	/* and http */
+	limits = NULL;
 	http = NULL;
 }

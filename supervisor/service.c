@@ -47,18 +47,111 @@ service_init(struct service *s, const char *name, void (*start)(struct service *
 	s->restart_ev = evtimer_new(sv.base, service_restart, s);
 }
 
+/*
+ * A child's output is rate-limited, so that a child printing in a loop
+ * cannot fill the disk through our log: OUT_BURST lines at once, then
+ * OUT_RATE a second. The lines over are counted and said in one line
+ * when the flood ends (a second without one), or every OUT_REPORT
+ * seconds while it lasts. The state is kept here, by child.
+ */
+#define OUT_RATE	100	/* lines a second, per child */
+#define OUT_BURST	1000
+#define OUT_REPORT	60
+
+struct out_limit {
+	const struct service	*s;
+	long			 tokens;
+	time_t			 at;		/* of the tokens */
+	long			 dropped;
+	time_t			 first, last;	/* dropped lines */
+	struct event		*ev;
+	struct out_limit	*next;
+};
+static struct out_limit *out_limits;
+
+static time_t
+out_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Every second of a flood: its line, once over or OUT_REPORT seconds on. */
+static void
+out_flood(evutil_socket_t fd, short what, void *arg)
+{
+	struct out_limit *o = arg;
+	struct timeval tv = { 1, 0 };
+	time_t now = out_now();
+	int going = now - o->last < 1;
+
+	(void)fd;
+	(void)what;
+	if (going && now - o->first < OUT_REPORT) {
+		evtimer_add(o->ev, &tv);
+		return;
+	}
+	log_warnx("child output dropped", "child=%s lines=%ld seconds=%ld rate=%d",
+	    o->s->name, o->dropped, (long)(now - o->first), OUT_RATE);
+	o->dropped = 0;
+	o->first = now;
+	if (going)
+		evtimer_add(o->ev, &tv);
+}
+
+/* May one more line of s be logged? */
+static int
+out_allow(const struct service *s)
+{
+	struct out_limit *o;
+	struct timeval tv = { 1, 0 };
+	time_t now = out_now();
+
+	for (o = out_limits; o != NULL && o->s != s; o = o->next)
+		;
+	if (o == NULL) {
+		o = xmalloc(sizeof(*o));
+		*o = (struct out_limit){ .s = s, .tokens = OUT_BURST, .at = now,
+		    .next = out_limits };
+		if ((o->ev = evtimer_new(sv.base, out_flood, o)) == NULL)
+			fatalx("evtimer_new");
+		out_limits = o;
+	}
+	if (now != o->at) {
+		o->tokens += (long)(now - o->at) * OUT_RATE;
+		o->tokens = o->tokens > OUT_BURST ? OUT_BURST : o->tokens;
+		o->at = now;
+	}
+	if (o->tokens > 0) {
+		o->tokens--;
+		return 1;
+	}
+	if (o->dropped++ == 0) {
+		o->first = now;
+		evtimer_add(o->ev, &tv);
+	}
+	o->last = now;
+	return 0;
+}
+
 /* Log a child's output line by line; redis says when it is ready. */
 static void
 service_line(struct service *s, char *line)
 {
-	/* Our own children already log logfmt lines: pass them through. */
-	if (strncmp(line, "ts=", 3) == 0) {
-		log_redact(line);
-		fprintf(stderr, "%s\n", line);
-		return;
+	int ready = s == &sv.redis &&
+	    strcasestr(line, "ready to accept connections") != NULL;
+
+	if (out_allow(s)) {
+		/* Our own children already log logfmt lines: pass them through. */
+		if (strncmp(line, "ts=", 3) == 0) {
+			log_redact(line);
+			fprintf(stderr, "%s\n", line);
+		} else
+			log_info("child output", "child=%s line=%s", s->name, line);
 	}
-	log_info("child output", "child=%s line=%s", s->name, line);
-	if (s == &sv.redis && strcasestr(line, "ready to accept connections") != NULL)
+	if (ready)
 		redis_ready();
 }
 
