@@ -121,6 +121,8 @@ main(int argc, char **argv)
 		usage(EXIT_USAGE);
 	if (config_load(&gc.cfg, path, err, sizeof(err)) == -1)
 		errx(1, "config: %s", err);
+	for (int i = 0; i < gc.cfg.nwarnings; i++)
+		warnx("config: %s", gc.cfg.warnings[i]);
 	log_add_secret(gc.cfg.telegram_token);
 	for (int i = 0; i < gc.cfg.nbots; i++)
 		log_add_secret(gc.cfg.bots[i].cfg->telegram_token);
