@@ -35,6 +35,7 @@ usage(int code)
 	    "  requests [--user ID] [--state STATE]\n"
 	    "  assets [--state STATE]\n"
 	    "  attempts ASSET\n"
+	    "  parked [-v]\n"
 	    "  retry ASSET | retry --all-failed\n"
 	    "  send USER TEXT\n"
 	    "  template list\n"
@@ -82,6 +83,7 @@ static const struct command {
 	{ "requests", cmd_requests },
 	{ "assets", cmd_assets },
 	{ "attempts", cmd_attempts },
+	{ "parked", cmd_parked },
 	{ "retry", cmd_retry },
 	{ "send", cmd_send },
 	{ "template", cmd_template },
