@@ -261,10 +261,26 @@ status_by_state(sqlite3 *db, const char *table, const char *bot)
 	return st;
 }
 
+/* Parked work (greetctl parked) of the bots shown, or of one when bot is
+ * not NULL, as the object key and, unless label is NULL, one line. */
+static void
+status_parked(sqlite3 *db, cJSON *out, const char *bot, const char *label)
+{
+	int64_t n = db_int(db, 0, "SELECT count(*) FROM parked WHERE " IN_SCOPE("bot_id")
+	    " AND (? IS NULL OR bot_id = ?)", "sss", gc.scope, bot, bot);
+
+	cJSON_AddNumberToObject(out, "parked", (double)n);
+	if (label != NULL && n == 0)
+		status_line(label, "none");
+	else if (label != NULL)
+		status_line(label, "%lld (see greetctl parked)", (long long)n);
+}
+
 /*
  * Each bot shown: whether the configuration enables it, its requests and
- * outbox rows by state ("bots"); "requests" and "outbox" are the totals
- * over them, as scripts written for a single bot read them.
+ * outbox rows by state and its parked work ("bots"); "requests", "outbox"
+ * and "parked" are the totals over them, as scripts written for a single
+ * bot read them.
  */
 static void
 status_bots(sqlite3 *db, cJSON *out)
@@ -273,6 +289,7 @@ status_bots(sqlite3 *db, cJSON *out)
 
 	status_counts(status_by_state(db, "requests", NULL), out, "requests", NULL);
 	status_counts(status_by_state(db, "outbox", NULL), out, "outbox", NULL);
+	status_parked(db, out, NULL, NULL);
 	bots = cJSON_AddArrayToObject(out, "bots");
 	for (int i = 0; i < gc.cfg.nbots; i++) {
 		const struct config_bot *b = &gc.cfg.bots[i];
@@ -291,6 +308,7 @@ status_bots(sqlite3 *db, cJSON *out)
 		status_counts(status_by_state(db, "requests", b->id), o, "requests",
 		    "  requests");
 		status_counts(status_by_state(db, "outbox", b->id), o, "outbox", "  outbox");
+		status_parked(db, o, b->id, "  parked");
 	}
 }
 

@@ -41,6 +41,7 @@ usage(int code)
 	    "  requests [--user ID] [--state STATE]\n"
 	    "  assets [--state STATE]\n"
 	    "  attempts ASSET\n"
+	    "  parked [-v]\n"
 	    "  retry ASSET | retry --all-failed\n"
 	    "  send USER TEXT\n"
 	    "  template list\n"
@@ -107,6 +108,7 @@ static const struct command {
 	{ "requests", cmd_requests },
 	{ "assets", cmd_assets },
 	{ "attempts", cmd_attempts },
+	{ "parked", cmd_parked },
 	{ "retry", cmd_retry },
 	{ "send", cmd_send },
 	{ "template", cmd_template },
@@ -148,6 +150,8 @@ main(int argc, char **argv)
 		errx(1, "config: %s%s", err, path == NULL && config_path(NULL) != NULL ?
 		    " (the installed configuration, read without -c; give -c FILE for another)" :
 		    "");
+	for (int i = 0; i < gc.cfg.nwarnings; i++)
+		warnx("config: %s", gc.cfg.warnings[i]);
 	log_add_secret(gc.cfg.telegram_token);
 	for (int i = 0; i < gc.cfg.nbots; i++)
 		log_add_secret(gc.cfg.bots[i].cfg->telegram_token);

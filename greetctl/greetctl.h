@@ -2,13 +2,13 @@
  * greetctl.h: greetctl, the operator's command line: its process-wide
  * state, what the command families share, and the commands that main's
  * table runs (greetctl.c). One file per command family: cmd-query.c
- * (users, requests, assets, attempts), cmd-action.c (retry, send),
- * cmd-status.c (status), cmd-template.c (template list, check, preview)
- * and cmd-chat.c (chat). Beside them: ctl.c (the state, the database, the
- * bots shown), output.c (tables for people, JSON for scripts), http.c
- * (libcurl easy), run.c (programs run by fork and execve), lint.c
- * (template.conf and its lint, lint.h) and sample.c (a render with
- * greetbotd's isolation).
+ * (users, requests, assets, attempts), cmd-parked.c (parked),
+ * cmd-action.c (retry, send), cmd-status.c (status), cmd-template.c
+ * (template list, check, preview) and cmd-chat.c (chat). Beside them:
+ * ctl.c (the state, the database, the bots shown), output.c (tables for
+ * people, JSON for scripts), http.c (libcurl easy), run.c (programs run
+ * by fork and execve), lint.c (template.conf and its lint, lint.h) and
+ * sample.c (a render with greetbotd's isolation).
  */
 #ifndef GREETBOT_GREETCTL_H
 #define GREETBOT_GREETCTL_H
@@ -132,6 +132,7 @@ int		 cmd_users(int, char **);	/* cmd-query.c */
 int		 cmd_requests(int, char **);
 int		 cmd_assets(int, char **);
 int		 cmd_attempts(int, char **);
+int		 cmd_parked(int, char **);	/* cmd-parked.c */
 int		 cmd_retry(int, char **);	/* cmd-action.c */
 int		 cmd_send(int, char **);
 int		 cmd_status(int, char **);	/* cmd-status.c */

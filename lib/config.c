@@ -1,12 +1,15 @@
 /* config.c: one table of keys drives defaults, the file and the environment. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -21,16 +24,23 @@ struct key {
 	const char	*def;
 	long long	 min, max;
 	int		 restart;	/* a change needs a restart, not SIGHUP */
+	const char *const *choices;	/* an enumeration's words, NULL-terminated */
 };
 
-#define S(n, d)		{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 0 }
-#define P(n, d)		{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0, 0 }
-#define I(n, d, lo, hi)	{ #n, KEY_INT, offsetof(struct config, n), d, lo, hi, 0 }
-#define L(n, d)		{ #n, KEY_INT64, offsetof(struct config, n), d, INT64_MIN, INT64_MAX, 0 }
+#define S(n, d)		{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 0, NULL }
+#define P(n, d)		{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0, 0, NULL }
+#define I(n, d, lo, hi)	{ #n, KEY_INT, offsetof(struct config, n), d, lo, hi, 0, NULL }
+#define L(n, d)		{ #n, KEY_INT64, offsetof(struct config, n), d, INT64_MIN, INT64_MAX, \
+			  0, NULL }
+/* One word of a list (any case, kept as the list spells it). */
+#define E(n, d, ...)	{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 0, \
+			  (const char *const[]){ __VA_ARGS__, NULL } }
 /* The same, for keys that only a restart can change. */
-#define SR(n, d)	{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 1 }
-#define PR(n, d)	{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0, 1 }
-#define IR(n, d, lo, hi) { #n, KEY_INT, offsetof(struct config, n), d, lo, hi, 1 }
+#define SR(n, d)	{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 1, NULL }
+#define PR(n, d)	{ #n, KEY_PATH, offsetof(struct config, n), d, 0, 0, 1, NULL }
+#define IR(n, d, lo, hi) { #n, KEY_INT, offsetof(struct config, n), d, lo, hi, 1, NULL }
+#define ER(n, d, ...)	{ #n, KEY_STR, offsetof(struct config, n), d, 0, 0, 1, \
+			  (const char *const[]){ __VA_ARGS__, NULL } }
 
 static const struct key keys[] = {
 	SR(bot_id, "main"),
@@ -38,7 +48,7 @@ static const struct key keys[] = {
 	PR(telegram_token_file, ""),
 	SR(telegram_api_url, "https://api.telegram.org"),
 	I(poll_timeout, "25", 0, 50),
-	SR(telegram_mode, "polling"),
+	ER(telegram_mode, "polling", "polling", "webhook"),
 	SR(webhook_url, ""),
 	SR(webhook_listen, "127.0.0.1:8443"),
 	SR(webhook_path, ""),
@@ -79,7 +89,7 @@ static const struct key keys[] = {
 	L(admin_chat_id, "0"),
 	I(alert_window, "3600", 0, 86400 * 7),
 	S(default_language, "ru"),
-	S(log_level, "info"),
+	E(log_level, "info", "error", "warn", "info", "debug"),
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -128,6 +138,33 @@ absolute(const char *v)
 	return p;
 }
 
+/*
+ * An enumeration's value: one of its words, in any case, stored as the
+ * list spells it (the code compares it with strcmp). Anything else is an
+ * error naming the key, the value and the words: an unknown word would
+ * otherwise be taken for the default without a word.
+ */
+static int
+key_set_word(struct config *c, const struct key *k, const char *v, char *err,
+    size_t errlen)
+{
+	char **field = (char **)((char *)c + k->off), list[160];
+	size_t used = 0;
+
+	for (const char *const *w = k->choices; *w != NULL; w++)
+		if (strcasecmp(v, *w) == 0) {
+			free(*field);
+			*field = xstrdup(*w);
+			return 0;
+		}
+	list[0] = '\0';
+	for (const char *const *w = k->choices; *w != NULL && used < sizeof(list); w++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+		    w == k->choices ? "" : w[1] == NULL ? " or " : ", ", *w);
+	snprintf(err, errlen, "%s: %s, not \"%s\"", k->name, list, v);
+	return -1;
+}
+
 /* Store one value into its field; -1 with a reason if it does not parse. */
 static int
 key_set(struct config *c, const struct key *k, const char *v, char *err, size_t errlen)
@@ -138,6 +175,8 @@ key_set(struct config *c, const struct key *k, const char *v, char *err, size_t 
 	switch (k->type) {
 	case KEY_STR:
 	case KEY_PATH:
+		if (k->choices != NULL)
+			return key_set_word(c, k, v, err, errlen);
 		free(*(char **)field);
 		*(char **)field = k->type == KEY_PATH ? absolute(v) : xstrdup(v);
 		return 0;
@@ -339,6 +378,17 @@ config_read_file(struct config *c, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* GREETBOT_<KEY>: the variable of a key. */
+static void
+key_env_name(char *var, size_t len, const char *key)
+{
+	size_t j = (size_t)snprintf(var, len, "GREETBOT_");
+
+	for (const char *p = key; *p && j + 1 < len; p++)
+		var[j++] = (char)toupper((unsigned char)*p);
+	var[j] = '\0';
+}
+
 /* GREETBOT_<KEY> in the environment overrides the file. */
 static int
 config_read_env(struct config *c, char *err, size_t errlen)
@@ -347,12 +397,8 @@ config_read_env(struct config *c, char *err, size_t errlen)
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *v;
-		size_t j;
 
-		j = (size_t)snprintf(var, sizeof(var), "GREETBOT_");
-		for (const char *p = keys[i].name; *p && j + 1 < sizeof(var); p++)
-			var[j++] = (char)toupper((unsigned char)*p);
-		var[j] = '\0';
+		key_env_name(var, sizeof(var), keys[i].name);
 		if ((v = getenv(var)) == NULL)
 			continue;
 		if (key_set(c, &keys[i], v, why, sizeof(why)) == -1) {
@@ -363,46 +409,84 @@ config_read_env(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* A secret's file holds it on its first line: into *dst unless *dst is
- * set already (the key itself wins over its file). */
+/* Whether the rest of a secret's file (after a blank first line) is white
+ * space only; else the secret is on a later line than the first. */
 static int
-config_read_secret(const char *key, const char *path, char **dst, char *err,
-    size_t errlen)
+secret_rest_blank(FILE *f)
 {
-	FILE *f;
-	char buf[512];
+	int ch;
+
+	while ((ch = getc(f)) != EOF)
+		if (!isspace(ch))
+			return 0;
+	return 1;
+}
+
+/*
+ * A secret's file holds it on its first line: into *dst unless *dst is
+ * set already (the key itself wins over its file). A directory, a file
+ * that cannot be read, and for a bot that is enabled (needed) one with
+ * nothing on its first line are errors naming the key, the file and what
+ * is wrong: read as no secret, the file would pass for one that was never
+ * configured ("no telegram_token or telegram_token_file", again and
+ * again). A disabled bot may wait with an empty file.
+ */
+static int
+config_read_secret(const char *key, const char *path, char **dst, int needed,
+    char *err, size_t errlen)
+{
+	struct stat st;
+	char buf[512] = "";
+	const char *why = NULL;
+	FILE *f = NULL;
+	int fd;
 
 	if (**dst != '\0' || *path == '\0')
 		return 0;
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s %s: %s", key, path, strerror(errno));
+	/* Not blocking: a FIFO without a writer is an empty file, not a hang. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1 ||
+	    fstat(fd, &st) == -1)
+		why = strerror(errno);
+	else if (S_ISDIR(st.st_mode))
+		why = "is a directory, not a file";
+	else if ((f = fdopen(fd, "r")) == NULL)
+		why = strerror(errno);
+	else if (fgets(buf, sizeof(buf), f) == NULL && ferror(f))
+		why = strerror(errno);
+	if (why == NULL && *trim(buf) == '\0' && needed)
+		why = secret_rest_blank(f) ? "is empty" : "has nothing on its first line";
+	if (f != NULL)
+		fclose(f);
+	else if (fd != -1)
+		close(fd);
+	if (why != NULL) {
+		snprintf(err, errlen, "%s %s: %s", key, path, why);
 		return -1;
 	}
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
 	free(*dst);
 	*dst = xstrdup(trim(buf));
 	return 0;
 }
 
-/* The token file holds the token on its first line. */
+/* The token file holds the token on its first line, the secret file the
+ * secret: needed when the bot is enabled. */
 static int
 config_read_token(struct config *c, char *err, size_t errlen)
 {
 	return config_read_secret("telegram_token_file", c->telegram_token_file,
-	    &c->telegram_token, err, errlen) == -1 ||
+	    &c->telegram_token, c->bot_enabled, err, errlen) == -1 ||
 	    config_read_secret("webhook_secret_file", c->webhook_secret_file,
-	    &c->webhook_secret, err, errlen) == -1 ? -1 : 0;
+	    &c->webhook_secret, c->bot_enabled, err, errlen) == -1 ? -1 : 0;
 }
 
 /*
- * telegram_mode and the webhook keys. The secret is Telegram's
- * secret_token: 1-256 of A-Z a-z 0-9 _ - (never printed here). The
- * default path is /telegram/<bot_id> (bytes other than letters, digits
- * and ._~- as _): not the token, which must never be in a URL. The keys
- * a webhook needs are required of a bot only (the top level of a file
- * with [bot] sections and no token of its own is no bot).
+ * The webhook keys (telegram_mode is one of its words already). The
+ * secret is Telegram's secret_token: 1-256 of A-Z a-z 0-9 _ - (never
+ * printed here). The default path is /telegram/<bot_id> (bytes other
+ * than letters, digits and ._~- as _): not the token, which must never
+ * be in a URL. The keys a webhook needs are required of a bot only (the
+ * top level of a file with [bot] sections and no token of its own is no
+ * bot).
  */
 static int
 config_check_webhook(struct config *c, int bot, char *err, size_t errlen)
@@ -410,11 +494,6 @@ config_check_webhook(struct config *c, int bot, char *err, size_t errlen)
 	size_t n = strlen(c->webhook_secret);
 	int webhook = strcmp(c->telegram_mode, "webhook") == 0;
 
-	if (!webhook && strcmp(c->telegram_mode, "polling") != 0) {
-		snprintf(err, errlen, "telegram_mode: polling or webhook, not \"%s\"",
-		    c->telegram_mode);
-		return -1;
-	}
 	if (n > 256 || strspn(c->webhook_secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789_-") != n) {
 		snprintf(err, errlen, "webhook_secret: 1-256 characters of A-Z a-z 0-9 _ -");
@@ -483,6 +562,193 @@ bot_env_name(char *var, size_t len, const char *id, const char *key)
 	for (const char *p = key; *p != '\0' && j + 1 < len; p++)
 		var[j++] = (char)toupper((unsigned char)*p);
 	var[j] = '\0';
+}
+
+/*
+ * GREETBOT_ variables that are no setting but that the programs use or
+ * hand each other, or that the tests and scripts read: never warned about.
+ */
+static const char *const env_used[] = {
+	/* greetbotd's pipes to greetbot-tg (supervisor/service.c) */
+	"GREETBOT_WAKE_FD", "GREETBOT_NOTIFY_FD",
+	/* the render contract (jobs/renderer.c, scripts/render.sh): a
+	 * renderer's environment, or a shell trying a template by hand */
+	"GREETBOT_NAME", "GREETBOT_TEMPLATE_DIR", "GREETBOT_CACHE_DIR", "GREETBOT_OUTPUT",
+	"GREETBOT_THUMB", "GREETBOT_MODE", "GREETBOT_WORK_DIR", "GREETBOT_STRESS",
+	"GREETBOT_THREADS",
+	/* scripts/run-demo.sh; the tests (tests/README, 0800) */
+	"GREETBOT_CONFIG", "GREETBOT_RUN_DIR", "GREETBOT_KEEP", "GREETBOT_DEB_CACHE",
+};
+
+#define WARNINGS_MAX	16	/* warnings kept of one load; the rest are counted */
+#define ENV_PREFIX	(sizeof("GREETBOT_") - 1)
+
+/* Edits from a to b (optimal string alignment: two neighbours swapped
+ * are one edit), for "did you mean"; SIZE_MAX past 80 characters. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	unsigned short d[81][81];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > 80 || lb > 80)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned short)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned short)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1u < v)
+				v = d[i - 1][j] + 1u;
+			if (d[i][j - 1] + 1u < v)
+				v = d[i][j - 1] + 1u;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1u < v)
+				v = d[i - 2][j - 2] + 1u;
+			d[i][j] = (unsigned short)v;
+		}
+	return d[la][lb];
+}
+
+/* Every setting's variable: GREETBOT_<KEY> (the first NKEYS), then
+ * GREETBOT_BOT_<ID>_<KEY> of each section. */
+static char **
+env_settings(const struct config *c, size_t *n)
+{
+	size_t nsec = 0, nbk = sizeof(bot_keys) / sizeof(bot_keys[0]);
+	char **v, var[160];
+
+	for (const struct config_section *sec = c->sections; sec; sec = sec->next)
+		nsec++;
+	v = xcalloc(NKEYS + nsec * (nbk + 1), sizeof(*v));
+	*n = 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		key_env_name(var, sizeof(var), keys[i].name);
+		v[(*n)++] = xstrdup(var);
+	}
+	for (const struct config_section *sec = c->sections; sec; sec = sec->next)
+		for (size_t i = 0; i <= nbk; i++) {
+			bot_env_name(var, sizeof(var), sec->id, i < nbk ? bot_keys[i] : "enabled");
+			v[(*n)++] = xstrdup(var);
+		}
+	return v;
+}
+
+/*
+ * The setting an unknown variable name most likely meant, into out: the
+ * closest by edits (a typo: at most 2), else the one key whose name ends
+ * in _NAME or starts with NAME_ (GREETBOT_TOKEN: GREETBOT_TELEGRAM_TOKEN).
+ * 0 when none is likely.
+ */
+static int
+env_guess(const char *name, char *const *set, size_t n, char *out, size_t len)
+{
+	const char *tail = name + ENV_PREFIX, *best = NULL, *part = NULL;
+	size_t dist = SIZE_MAX, tl = strlen(tail), nparts = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *k = set[i] + ENV_PREFIX;
+		size_t d = edit_distance(tail, k), kl = strlen(k);
+
+		if (d < dist)
+			dist = d, best = set[i];
+		if (i < NKEYS && tl > 0 && kl > tl && ((strncmp(k, tail, tl) == 0 &&
+		    k[tl] == '_') || (strcmp(k + kl - tl, tail) == 0 && k[kl - tl - 1] == '_')))
+			nparts++, part = set[i];
+	}
+	if (dist > 2)
+		best = nparts == 1 ? part : NULL;
+	if (best != NULL)
+		snprintf(out, len, "%s", best);
+	return best != NULL;
+}
+
+/* Whether name is GREETBOT_BOT_<something>_<KEY> of a key a section takes. */
+static int
+env_bot_shaped(const char *name)
+{
+	size_t nl = strlen(name), pl = strlen("GREETBOT_BOT_");
+	char var[96];
+
+	if (strncmp(name, "GREETBOT_BOT_", pl) != 0)
+		return 0;
+	for (size_t i = 0; i <= sizeof(bot_keys) / sizeof(bot_keys[0]); i++) {
+		size_t vl;
+
+		key_env_name(var, sizeof(var), i < sizeof(bot_keys) / sizeof(bot_keys[0]) ?
+		    bot_keys[i] : "enabled");
+		vl = strlen(var) - ENV_PREFIX;	/* the KEY of GREETBOT_KEY */
+		if (nl > pl + vl + 1 && strcmp(name + nl - vl, var + ENV_PREFIX) == 0 &&
+		    name[nl - vl - 1] == '_')
+			return 1;
+	}
+	return 0;
+}
+
+/* Keep one warning (WARNINGS_MAX of them; the rest are counted). */
+static void
+config_warn(struct config *c, const char *text, int *more)
+{
+	if (c->nwarnings == WARNINGS_MAX) {
+		(*more)++;
+		return;
+	}
+	c->warnings = xrealloc(c->warnings, (size_t)(c->nwarnings + 1) * sizeof(*c->warnings));
+	c->warnings[c->nwarnings++] = xstrdup(text);
+}
+
+/*
+ * A GREETBOT_ variable that is no setting is a warning naming it and the
+ * setting it most likely meant ("GREETBOT_WROKERS is not a setting; did
+ * you mean GREETBOT_WORKERS?"): a misspelt override is otherwise ignored
+ * without a word. Not an error: a sysadmin's shell may carry others.
+ */
+static void
+config_check_env(struct config *c)
+{
+	extern char **environ;
+	size_t n;
+	char **set = env_settings(c, &n), name[128], guess[160], text[400];
+	int more = 0;
+
+	for (char **e = environ; *e != NULL; e++) {
+		size_t nl = strcspn(*e, "=");
+		int known = 0;
+
+		if (strncmp(*e, "GREETBOT_", ENV_PREFIX) != 0 || nl >= sizeof(name))
+			continue;
+		memcpy(name, *e, nl);
+		name[nl] = '\0';
+		for (size_t i = 0; i < n && !known; i++)
+			known = strcmp(name, set[i]) == 0;
+		for (size_t i = 0; i < sizeof(env_used) / sizeof(env_used[0]) && !known; i++)
+			known = strcmp(name, env_used[i]) == 0;
+		if (known)
+			continue;
+		if (env_guess(name, set, n, guess, sizeof(guess)))
+			snprintf(text, sizeof(text), "%s is not a setting; did you mean %s?", name,
+			    guess);
+		else if (env_bot_shaped(name))
+			snprintf(text, sizeof(text), "%s is not a setting: no [bot ID] section "
+			    "of the configuration has its ID", name);
+		else
+			snprintf(text, sizeof(text), "%s is not a setting (see greetbot.conf(5))",
+			    name);
+		config_warn(c, text, &more);
+	}
+	if (more > 0) {
+		snprintf(text, sizeof(text), "and %d more GREETBOT_ variables that are not "
+		    "settings", more);
+		c->warnings = xrealloc(c->warnings, (size_t)(c->nwarnings + 1) *
+		    sizeof(*c->warnings));
+		c->warnings[c->nwarnings++] = xstrdup(text);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(set[i]);
+	free(set);
 }
 
 /* The whole configuration as a section's bot sees it. */
@@ -685,7 +951,10 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		free(c->node_name);
 		c->node_name = xstrdup(host);
 	}
-	return config_bots(c, err, errlen);
+	if (config_bots(c, err, errlen) == -1)
+		return -1;
+	config_check_env(c);
+	return 0;
 }
 
 /* The field of key k in c, as text, for comparing two configurations. */
@@ -806,5 +1075,8 @@ config_free(struct config *c)
 		free(sec);
 	}
 	free(c->selected);
+	for (int i = 0; i < c->nwarnings; i++)
+		free(c->warnings[i]);
+	free(c->warnings);
 	memset(c, 0, sizeof(*c));
 }

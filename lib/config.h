@@ -73,6 +73,15 @@ struct config {
 	char			*selected;	/* config_select's bot, or NULL */
 	int			 bot_index;	/* its position: its preview slots */
 	struct config_section	*sections;	/* as read, for building bots */
+
+	/*
+	 * What config_load found odd but took (a GREETBOT_ variable that is
+	 * no setting), one sentence each, for the caller to print: greetbotd
+	 * logs them, once (its children load the same environment and keep
+	 * quiet), greetctl prints them on stderr.
+	 */
+	int			 nwarnings;
+	char			**warnings;
 };
 
 struct config_bot {
@@ -85,8 +94,9 @@ struct config_bot {
 /*
  * Load defaults, then the file (may be NULL: defaults only), then the
  * environment. Relative paths are made absolute against the working
- * directory. On error prints a message naming the file and line to errbuf
- * and returns -1.
+ * directory. On error prints a message naming the file and line (or the
+ * variable, or the secret's file and what is wrong with it) to errbuf and
+ * returns -1. Warnings are left in c->warnings.
  */
 int	 config_load(struct config *, const char *path, char *errbuf, size_t errlen);
 void	 config_free(struct config *);

@@ -441,6 +441,9 @@ setup_config(void)
 		fatalx("bad configuration", "reason=%s", err);
 	if (log_level_parse(sv.cfg.log_level, &lvl) == 0)
 		log_set_level(lvl);
+	/* Ours to say once: every child loads the same environment. */
+	for (int i = 0; i < sv.cfg.nwarnings; i++)
+		log_warnx("configuration warning", "reason=%s", sv.cfg.warnings[i]);
 	log_add_secret(sv.cfg.telegram_token);
 	log_add_secret(sv.cfg.webhook_secret);
 	for (int i = 0; i < sv.cfg.nbots; i++) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # greetctl, the operator's command line: templates (list, lint with a sample
-# render, preview with a contact sheet), queries over a real order, a
-# message through the outbox, a conversation through tgsim, exit codes.
+# render, preview with a contact sheet), queries over a real order, parked
+# work, a message through the outbox, a conversation through tgsim, exit
+# codes.
 . "$(dirname "$0")/../lib.sh"
 
 G=$BIN/greetctl
@@ -125,6 +126,29 @@ t_check "retry of an AVAILABLE asset: exit 1, nothing enqueued" exits 1 "$G" ret
 t_check "retry --all-failed with none FAILED: exit 0" exits 0 "$G" retry --all-failed
 t_check "no job was added" test "$(sqlite3 "$T/state/greetbot.db" "SELECT count(*) FROM jobs")" = 1
 
+# --- parked work -----------------------------------------------------------------
+# greetbot-tg parks an update the database refused three times for its own
+# data (table parked); here one is put there by hand.
+t_check "parked with nothing parked: (none), exit 0" grep -qx '(none)' < <("$G" parked)
+t_check "parked --json: an empty array" t_jq 'length == 0' < <("$G" --json parked)
+sqlite3 -cmd '.timeout 5000' "$T/state/greetbot.db" "INSERT INTO parked (bot_id, kind, ref, \
+	error, payload, created_at) VALUES ('main', 'update', 424242, \
+	'NOT NULL constraint failed: users.phone', \
+	'{\"update_id\":424242,\"message\":{\"text\":\"hi\"}}', \
+	CAST(strftime('%s', 'now') AS INTEGER))"
+t_check "parked lists it: bot, kind, the update id, the error, when" \
+	grep -qE '^[0-9]+ +main +update +424242 +NOT NULL constraint failed: users\.phone +[0-9-]+ [0-9:]+$' \
+	< <("$G" parked)
+t_check "parked --json: the row with its payload as JSON" \
+	t_jq 'length == 1 and .[0].bot == "main" and .[0].kind == "update" and .[0].ref == 424242 and
+		.[0].payload.message.text == "hi" and .[0].created_at > 0' < <("$G" --json parked)
+t_check "parked -v: the payload below the table" grep -qx '        "text": "hi"' < <("$G" parked -v)
+t_check "parked -v exits 0" exits 0 "$G" parked -v
+t_check "status counts it, for all and for the bot" \
+	t_jq '.parked == 1 and .bots[0].parked == 1' < <("$G" --json status)
+t_check "status for people says where to look" \
+	grep -qx '  parked     1 (see greetctl parked)' < <("$G" status)
+
 # --- send through the outbox ---------------------------------------------------
 t_check "send USER TEXT queues an outbox row" \
 	t_jq '.chat_id == 5001 and .outbox_id > 0' < <("$G" --json send 5001 "Привет от оператора!")
@@ -137,7 +161,7 @@ t_check "send to an unknown user: exit 1" exits 1 "$G" send 4242 "hello"
 t_check "--bot with a bot the configuration has not: exit 2" test "$rc" -eq 2
 t_check "naming the bots it has" \
 	grep -q 'no bot "nosuch" in the configuration (bots: main)' "$T/nobot.err"
-for cmd in users requests assets "attempts $asset" "template list"; do
+for cmd in users requests assets "attempts $asset" parked "template list"; do
 	# shellcheck disable=SC2086 # the command and its argument
 	t_check "--bot main $cmd shows what $cmd shows" \
 		cmp -s <("$G" --json $cmd) <("$G" --bot main --json $cmd)
@@ -179,6 +203,11 @@ t_check "chat with two bots and no --bot: exit 2" \
 t_check "--bot kids requests: none (main's are not shown)" \
 	t_jq 'length == 0' < <("${B[@]}" --bot kids --json requests)
 t_check "--bot kids attempts of main's asset: exit 1" exits 1 "${B[@]}" --bot kids attempts "$asset"
+t_check "--bot kids parked: none (main's is not shown)" \
+	t_jq 'length == 0' < <("${B[@]}" --bot kids --json parked)
+t_check "--bot kids status: nothing parked" \
+	t_jq '.parked == 0 and .bots == [{"bot": "kids", "enabled": false, "requests": {},
+		"outbox": {}, "parked": 0}]' < <("${B[@]}" --bot kids --json status)
 sqlite3 -cmd '.timeout 5000' "$T/state/greetbot.db" "DELETE FROM users WHERE bot_id = 'kids'"
 
 # --- chat: a parent in the terminal, through tgsim ------------------------------
@@ -229,5 +258,6 @@ t_check "template without a subcommand: exit 2" exits 2 "$G" template
 t_check "template preview without a name: exit 2" exits 2 "$G" template preview ru-birthday
 t_check "chat without --tgsim: exit 2" exits 2 "$G" chat --chat-id 1
 t_check "--bot without an id: exit 2" exits 2 "$G" users --bot
+t_check "parked with an argument: exit 2" exits 2 "$G" parked 3
 t_check "--help: exit 0" exits 0 "$G" --help
 t_done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # greetctl's golden outputs: every query command (status, users, requests,
-# assets, attempts ASSET, template list, and the filters of requests and
-# assets), as a table and with --json, against a database made
+# assets, attempts ASSET, parked, template list, and the filters of
+# requests and assets), as a table and with --json, against a database made
 # deterministic: the schema greetbotd makes, emptied, then the rows of
 # tests/golden/greetctl/fixture.sql (fixed times, shown in UTC). The
 # bots-* cases read a configuration of two bots, main and a disabled
@@ -44,6 +44,8 @@ cases=(
 	"attempts-1|attempts 1"
 	"attempts-2|attempts 2"
 	"attempts-4|attempts 4"
+	"parked|parked"
+	"parked-v|parked -v"
 	"template-list|template list"
 	"bots-status|-c $conf status"
 	"bots-users|-c $conf users"
@@ -52,6 +54,8 @@ cases=(
 	"bots-other-status|-c $conf --bot other status"
 	"bots-other-requests|-c $conf --bot other requests"
 	"bots-other-attempts-7|-c $conf --bot other attempts 7"
+	"bots-parked|-c $conf parked"
+	"bots-other-parked|-c $conf --bot other parked -v"
 )
 
 # The schema as greetbotd makes it (it migrates at start), then only the

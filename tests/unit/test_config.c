@@ -88,6 +88,169 @@ test_errors(void)
 	unsetenv("GREETBOT_TELEGRAM_TOKEN_FILE");
 }
 
+/* Whether one of c's warnings holds text. */
+static int
+warned(const struct config *c, const char *text)
+{
+	for (int i = 0; i < c->nwarnings; i++)
+		if (strstr(c->warnings[i], text) != NULL)
+			return 1;
+	return 0;
+}
+
+static void
+test_secret_files(void)
+{
+	struct config c;
+	char err[512] = "", sub[300];
+	const char *p;
+
+	p = write_file("token", "");
+	setenv("GREETBOT_TELEGRAM_TOKEN_FILE", p, 1);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == -1 &&
+	    strstr(err, "telegram_token_file") && strstr(err, p) && strstr(err, "is empty"),
+	    "an empty token file is refused, naming the key and the file: %s", err);
+	config_free(&c);
+	write_file("token", " \n\t\n");
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == -1 && strstr(err, "is empty"),
+	    "a token file of white space is empty too: %s", err);
+	config_free(&c);
+	write_file("token", "\n42:secret\n");
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == -1 &&
+	    strstr(err, "nothing on its first line"), "a token below a blank first line is "
+	    "refused: %s", err);
+	config_free(&c);
+	setenv("GREETBOT_BOT_ENABLED", "0", 1);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == 0 && *c.telegram_token == '\0',
+	    "a render node (bot_enabled 0) needs no token: %s", err);
+	config_free(&c);
+	unsetenv("GREETBOT_BOT_ENABLED");
+	snprintf(sub, sizeof(sub), "%s/token.d", dir);
+	mkdir(sub, 0700);
+	setenv("GREETBOT_TELEGRAM_TOKEN_FILE", sub, 1);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == -1 &&
+	    strstr(err, "telegram_token_file") && strstr(err, "token.d: is a directory"),
+	    "a directory as token file is refused: %s", err);
+	config_free(&c);
+	setenv("GREETBOT_BOT_ENABLED", "0", 1);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == -1 && strstr(err, "directory"),
+	    "even for a render node: %s", err);
+	config_free(&c);
+	unsetenv("GREETBOT_BOT_ENABLED");
+	snprintf(sub, sizeof(sub), "%s/no-such-token", dir);
+	setenv("GREETBOT_TELEGRAM_TOKEN_FILE", sub, 1);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == -1 &&
+	    strstr(err, "no-such-token: No such file"), "a missing one too: %s", err);
+	config_free(&c);
+	unsetenv("GREETBOT_TELEGRAM_TOKEN_FILE");
+	p = write_file("secret", "");
+	setenv("GREETBOT_WEBHOOK_SECRET_FILE", p, 1);
+	p = write_file("w.conf", "telegram_mode = webhook\nwebhook_url = https://x/hook\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 &&
+	    strstr(err, "webhook_secret_file") && strstr(err, "is empty"),
+	    "an empty secret file is refused as such, not as no secret: %s", err);
+	config_free(&c);
+	unsetenv("GREETBOT_WEBHOOK_SECRET_FILE");
+	/* A bot's own: an enabled one's empty file is refused, a disabled one waits. */
+	write_file("token", "");
+	snprintf(sub, sizeof(sub), "[bot a]\ntelegram_token_file = %s/token\n"
+	    "[bot b]\ntelegram_token = 2:b\n", dir);
+	p = write_file("s4.conf", sub);
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 && strstr(err, "[bot a]") &&
+	    strstr(err, "is empty"), "a section's empty token file is refused: %s", err);
+	config_free(&c);
+	snprintf(sub, sizeof(sub), "[bot a]\ntelegram_token_file = %s/token\nenabled = 0\n"
+	    "[bot b]\ntelegram_token = 2:b\n", dir);
+	p = write_file("s4.conf", sub);
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "a disabled bot may wait with "
+	    "an empty token file: %s", err);
+	config_free(&c);
+	snprintf(sub, sizeof(sub), "%s/token.d", dir);
+	rmdir(sub);
+}
+
+static void
+test_words(void)
+{
+	struct config c;
+	char err[256] = "";
+	const char *p = write_file("l.conf", "workers = 1\nlog_level = verbose\n");
+
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 && strstr(err, "l.conf:2") &&
+	    strstr(err, "log_level: error, warn, info or debug, not \"verbose\""),
+	    "an unknown log_level is refused with the choices: %s", err);
+	config_free(&c);
+	setenv("GREETBOT_LOG_LEVEL", "loud", 1);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == -1 &&
+	    strstr(err, "GREETBOT_LOG_LEVEL") && strstr(err, "\"loud\""),
+	    "from the environment too: %s", err);
+	config_free(&c);
+	setenv("GREETBOT_LOG_LEVEL", "DEBUG", 1);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == 0, "any case: %s", err);
+	UNIT_STREQ(c.log_level, "debug", "kept as the list spells it");
+	config_free(&c);
+	unsetenv("GREETBOT_LOG_LEVEL");
+	p = write_file("l.conf", "telegram_mode = pull\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 && strstr(err, "l.conf:1") &&
+	    strstr(err, "telegram_mode: polling or webhook, not \"pull\""),
+	    "telegram_mode the same way, with its line: %s", err);
+	config_free(&c);
+	p = write_file("l.conf", "[bot a]\ntelegram_token = 1:a\ntelegram_mode = pull\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 && strstr(err, "l.conf:3"),
+	    "in a bot's section too: %s", err);
+	config_free(&c);
+}
+
+static void
+test_env_warnings(void)
+{
+	struct config c;
+	char err[256] = "";
+	const char *p = write_file("e.conf", "[bot a-b]\ntelegram_token = 1:x\n");
+	int n;
+
+	setenv("GREETBOT_WROKERS", "2", 1);
+	setenv("GREETBOT_TOKEN", "1:x", 1);
+	setenv("GREETBOT_BOT_A_B_TELEGRAM_MODE", "polling", 1);
+	setenv("GREETBOT_BOT_A_B_DEFALT_TEMPLATE", "x", 1);
+	setenv("GREETBOT_BOT_SHOP_TELEGRAM_TOKEN", "3:x", 1);
+	setenv("GREETBOT_COMPLETELY_DIFFERENT", "1", 1);
+	setenv("GREETBOT_WAKE_FD", "3", 1);
+	setenv("GREETBOT_OUTPUT", "/tmp/x.mp4", 1);
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0, "unknown variables do not stop "
+	    "a load: %s", err);
+	UNIT_CHECK(warned(&c, "GREETBOT_WROKERS is not a setting; did you mean "
+	    "GREETBOT_WORKERS?"), "a misspelt variable is named, with the closest setting");
+	UNIT_CHECK(warned(&c, "GREETBOT_TOKEN is not a setting; did you mean "
+	    "GREETBOT_TELEGRAM_TOKEN?"), "a key's last word alone finds the key");
+	UNIT_CHECK(warned(&c, "GREETBOT_BOT_A_B_DEFALT_TEMPLATE is not a setting; did you "
+	    "mean GREETBOT_BOT_A_B_DEFAULT_TEMPLATE?"), "a section's variables too");
+	UNIT_CHECK(warned(&c, "GREETBOT_BOT_SHOP_TELEGRAM_TOKEN is not a setting: no [bot ID] "
+	    "section"), "a bot's variable for a bot not configured");
+	UNIT_CHECK(warned(&c, "GREETBOT_COMPLETELY_DIFFERENT is not a setting (see"),
+	    "and one like nothing: no guess");
+	UNIT_CHECK(!warned(&c, "GREETBOT_BOT_A_B_TELEGRAM_MODE") && !warned(&c, "WAKE_FD") &&
+	    !warned(&c, "GREETBOT_OUTPUT"), "a section's setting, greetbotd's pipes and the "
+	    "render contract are not warned about");
+	n = 0;
+	for (int i = 0; i < c.nwarnings; i++)
+		n += strstr(c.warnings[i], "GREETBOT_WROKERS") != NULL;
+	UNIT_CHECK(n == 1, "each is named once (%d)", n);
+	config_free(&c);
+	UNIT_CHECK(config_load(&c, NULL, err, sizeof(err)) == 0 &&
+	    warned(&c, "GREETBOT_BOT_A_B_TELEGRAM_MODE is not a setting: no [bot ID]"),
+	    "without the section its variable is warned about");
+	config_free(&c);
+	for (const char **v = (const char *[]){ "GREETBOT_WROKERS", "GREETBOT_TOKEN",
+	    "GREETBOT_BOT_A_B_TELEGRAM_MODE", "GREETBOT_BOT_A_B_DEFALT_TEMPLATE",
+	    "GREETBOT_BOT_SHOP_TELEGRAM_TOKEN", "GREETBOT_COMPLETELY_DIFFERENT",
+	    "GREETBOT_WAKE_FD", "GREETBOT_OUTPUT", NULL }; *v != NULL; v++)
+		unsetenv(*v);
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == 0 && !warned(&c, "WROKERS"),
+	    "gone from the environment, no warning");
+	config_free(&c);
+}
+
 static void
 test_webhook(void)
 {
@@ -313,6 +476,9 @@ main(void)
 	test_defaults_and_file();
 	test_env_overrides();
 	test_errors();
+	test_secret_files();
+	test_words();
+	test_env_warnings();
 	test_webhook();
 	test_reload();
 	test_texts();
@@ -320,7 +486,7 @@ main(void)
 	test_bots();
 	for (const char **f = (const char *[]){ "a.conf", "b.conf", "c.conf", "d.conf",
 	    "token", "w.conf", "secret", "ru", "en", "r.conf", "s1.conf", "s2.conf",
-	    "s2-token", "s3.conf", NULL }; *f != NULL; f++) {
+	    "s2-token", "s3.conf", "s4.conf", "l.conf", "e.conf", NULL }; *f != NULL; f++) {
 		char path[256];
 		snprintf(path, sizeof(path), "%s/%s", dir, *f);
 		unlink(path);

@@ -5,7 +5,9 @@
 -- every outcome, a name with a control character, a long name, a running
 -- render, and rows of another bot that must not show unless the
 -- configuration names it (the bots-* cases), among them an asset that
--- shares the running render of the main bot's asset 3.
+-- shares the running render of the main bot's asset 3; parked updates of
+-- both bots, one with a bidi override in its payload and one whose
+-- payload is not JSON.
 BEGIN;
 
 INSERT INTO users (bot_id, user_id, chat_id, phone, first_name, language, state,
@@ -97,5 +99,15 @@ INSERT INTO outbox (id, bot_id, chat_id, kind, method, params, request_id, asset
 		'403 Forbidden: bot was blocked by the user', NULL, 1764749050, NULL),
 	(6, 'other', 1001, 'video', 'sendVideo', '{}', 8, 6, 'SENT', 1, 0, NULL, 4, 1764748880,
 		1764748885);
+
+INSERT INTO parked (id, bot_id, kind, ref, error, payload, created_at) VALUES
+	(1, 'main', 'update', 100000001, 'NOT NULL constraint failed: requests.language',
+		'{"update_id":100000001,"message":{"message_id":77,"from":{"id":1002,' ||
+		'"first_name":"John' || char(8238) || 'x","language_code":"en"},"chat":' ||
+		'{"id":1002,"type":"private"},"date":1764750400,"text":"Lev"}}', 1764750401),
+	(2, 'main', 'update', 100000002, 'database disk image is malformed', 'not json' ||
+		char(27) || '[2J', 1764750500),
+	(3, 'other', 'update', 200000001, 'CHECK constraint failed: users',
+		'{"update_id":200000001}', 1764750600);
 
 COMMIT;
