@@ -59,7 +59,7 @@ MEDIA_SRC = $(wildcard scripts/media/*)
 # Small-frame copies for the tests of the order path (tests/small-template.sh).
 TEST_TEMPLATES = $(TEMPLATES:templates/%/template.conf=$(BUILD)/test-templates/%/.media-stamp)
 
-.PHONY: all deps run test asan bench fault fuzz install deb clean media
+.PHONY: all deps run test test-long asan bench fault fuzz install deb clean media
 
 all: $(PROGS) $(UNIT_BINS) media $(TEST_TEMPLATES)
 
@@ -73,6 +73,12 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/run.sh
+
+# The tests of long faults ("# run: long": minutes of a hung Redis, of a
+# failing Bot API); CI runs them after make test.
+test-long: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) TEST_TIER=long tests/run.sh
 
 # The sanitizer build: same tests, binaries under build-asan/.
 asan: deps

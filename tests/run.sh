@@ -57,7 +57,13 @@ done
 # A test whose header has the line "# run: alone" (fork bombs, which take
 # every CPU) runs with no other beside it. Each test's output is printed
 # whole when it ends.
+#
+# A test whose header has "# run: long" (faults that last minutes) is left
+# to the long run, make test-long (TEST_TIER=long: those alone), which CI
+# runs too; TEST_TIER=all runs everything, and a PATTERN that names a
+# test runs it whatever its tier.
 jobs=${TEST_JOBS:-2}
+tier=${TEST_TIER:-}
 outdir=$(mktemp -d)
 trap 'rm -f "$out"; rm -rf "$outdir"' EXIT
 declare -A running=() began=()
@@ -92,6 +98,12 @@ start_test() {
 for t in tests/t/[0-9]*.sh; do
 	[ -f "$t" ] || continue
 	[ -z "$pattern" ] || case $t in *"$pattern"*) ;; *) continue ;; esac
+	long=0
+	grep -q '^# run: long$' "$t" && long=1
+	if [ -z "$pattern" ] && [ "$tier" != all ] && [ "$long" != "$([ "$tier" = long ] && echo 1 || echo 0)" ]; then
+		[ "$long" = 1 ] && echo "# $(basename "$t") is in the long run: make test-long"
+		continue
+	fi
 	if grep -q '^# run: alone$' "$t"; then
 		wait_some all
 		start_test "$t"

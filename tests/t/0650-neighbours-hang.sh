@@ -3,6 +3,7 @@
 # answering 502 to every call for 60 s, each while parents order. /health
 # is 503 with the right cause within 10 s of each fault and 200 again
 # after it, and every video arrives, once, within 35 s of the fault's end.
+# run: long
 . "$(dirname "$0")/../lib.sh"
 
 sim_start
