@@ -29,6 +29,7 @@
 #include "log.h"
 #include "notice.h"
 #include "renderer.h"
+#include "rendsrv.h"
 #include "sandbox.h"
 #include "template.h"
 #include "texts.h"
@@ -336,17 +337,25 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	log_info("reloaded", "template_version=%s", bt.tmpl.version);
 }
 
-/* The render tree (as greetbotd makes it, in case we run alone) and our
- * preview cache. */
+static int env_fd(const char *);
+
+/* Our preview cache; when we run alone (not started by greetbotd, which
+ * renders for us: GREETBOT_RENDER_FD), the render tree and the renderers'
+ * isolation, as greetbotd makes them. */
 static void
 setup_dirs(void)
 {
 	char err[512];
 
-	bt.render_dir = render_dirs(bt.cfg.state_dir);
+	if (getenv("GREETBOT_RENDER_FD") != NULL)
+		xasprintf(&bt.render_dir, "%s/render", bt.cfg.state_dir);
+	else
+		bt.render_dir = render_dirs(bt.cfg.state_dir);
 	xasprintf(&bt.previews_dir, "%s/previews", bt.cfg.state_dir);
 	if (mkdir(bt.previews_dir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir", "path=%s", bt.previews_dir);
+	if (getenv("GREETBOT_RENDER_FD") != NULL)
+		return;
 	/* Before libcurl starts threads: the namespace is made by unshare. */
 	if (sandbox_init(&bt.sb, &bt.cfg, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + SANDBOX_PREVIEWS,
 	    err, sizeof(err)) == -1)
@@ -354,6 +363,25 @@ setup_dirs(void)
 	/* Preview renderers a greetbot-tg before us left behind. */
 	for (int i = 0; i < SANDBOX_PREVIEWS; i++)
 		sandbox_kill_slot(&bt.sb, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + i);
+}
+
+/* Where previews are rendered: by greetbotd's parent, or by ourselves. */
+static void
+setup_renders(void)
+{
+	static struct rendsrv_env env;
+	int fd;
+
+	if ((fd = env_fd("GREETBOT_RENDER_FD")) >= 0) {
+		render_connect(bt.base, fd);
+		return;
+	}
+	xasprintf(&bt.work_root, "%s/work", bt.render_dir);
+	env.base = bt.base;
+	env.sb = &bt.sb;
+	env.render_dir = bt.render_dir;
+	env.work_root = bt.work_root;
+	render_serve_self(&env, SANDBOX_SLOT_BOT(bt.cfg.bot_index), SANDBOX_PREVIEWS);
 }
 
 /* Tell greetbotd there are jobs to relay (a lost byte costs a second). */
@@ -453,6 +481,7 @@ setup(void)
 		fatalx("event_base_new");
 	signal(SIGPIPE, SIG_IGN);
 	child_init(bt.base);
+	setup_renders();
 	bt.tg = tg_new(bt.base, bt.cfg.telegram_api_url, bt.cfg.telegram_token);
 	tg_set_observer(bt.tg, api_observe, NULL);
 	delivery_init(bt.base, bt.db, bt.tg, bt.cfg.bot_id);

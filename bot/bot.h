@@ -40,7 +40,8 @@ struct greetbot_tg {
 	int			 stopping;
 	char			*render_dir;	/* greetbotd's state_dir/render */
 	char			*previews_dir;
-	struct sandbox		 sb;		/* who previews render as */
+	struct sandbox		 sb;		/* who previews render as (run alone) */
+	char			*work_root;	/* their work dirs (run alone) */
 	char			 preview_busy[SANDBOX_PREVIEWS];	/* slots */
 	int64_t			 api_failing_since;	/* the Bot API's calls, 0: fine */
 };

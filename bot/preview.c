@@ -24,8 +24,6 @@ struct preview {
 	delivery_preview_done	 done;
 	void			*arg;
 	char			*path;	/* where the cached OGG goes */
-	char			*work;
-	char			*output;
 	char			*name, *stress;	/* what it says: for speculate() */
 	int			 slot;	/* its sandbox slot, or -1 */
 	struct render		*render;
@@ -90,15 +88,10 @@ stress_canonical(const char *display, const char *stress)
 static void
 preview_free(struct preview *pv)
 {
-	if (pv->slot >= 0)
-		sandbox_kill_slot(&bt.sb, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + pv->slot);
-	if (pv->work != NULL)
-		render_empty(pv->work);
+	/* (The slot's processes and work dir: the privileged half's.) */
 	if (pv->slot >= 0)
 		bt.preview_busy[pv->slot] = 0;
 	free(pv->path);
-	free(pv->work);
-	free(pv->output);
 	free(pv->name);
 	free(pv->stress);
 	free(pv);
@@ -164,8 +157,8 @@ preview_rendered(const struct render_outcome *o, void *arg)
 		stress_keep(pv->path, o->stress);
 	/* Copied out of the work dir only if the renderer's own regular file:
 	 * a link planted there is never opened, let alone uploaded. */
-	if (ok && render_collect(render_request_of(pv->render), pv->work, "voice.ogg",
-	    pv->path, PREVIEW_MAX, why, sizeof(why)) == 0) {
+	if (ok && render_collect(pv->render, "voice.ogg", pv->path, PREVIEW_MAX, why,
+	    sizeof(why)) == 0) {
 		pv->done(pv->path, pv->arg);
 		speculate(pv->name, pv->stress);
 	} else {
@@ -191,20 +184,6 @@ preview_path(const char *name, const char *stress)
 	return path;
 }
 
-/* The slot's work directory (work/s<slot>, as greetbotd's workers'), empty
- * and owned by its uid. */
-static int
-preview_workdir(struct preview *pv)
-{
-	int slot;
-
-	if ((pv->slot = preview_slot()) == -1)
-		return -1;
-	slot = SANDBOX_SLOT_BOT(bt.cfg.bot_index) + pv->slot;
-	xasprintf(&pv->work, "%s/work/s%d", bt.render_dir, slot);
-	return sandbox_workdir(&bt.sb, pv->work, slot, 0);
-}
-
 /*
  * The OGG for a name, rendered by the template's script in preview mode
  * (same voice settings as the video) under the renderer's isolation, and
@@ -215,13 +194,11 @@ preview_make(const char *name, const char *stress, delivery_preview_done done, v
 {
 	struct render_request rq = { 0 };
 	struct preview *pv = xcalloc(1, sizeof(*pv));
-	char *cache, *thumb;
-
 	pv->done = done;
 	pv->arg = arg;
 	pv->slot = -1;
 	pv->path = preview_path(name, stress);
-	if (access(pv->path, R_OK) == 0 || preview_workdir(pv) == -1) {
+	if (access(pv->path, R_OK) == 0 || (pv->slot = preview_slot()) == -1) {
 		int ok = access(pv->path, R_OK) == 0;
 		done(ok ? pv->path : NULL, arg);
 		if (ok)
@@ -231,21 +208,13 @@ preview_make(const char *name, const char *stress, delivery_preview_done done, v
 	}
 	pv->name = xstrdup(name);
 	pv->stress = xstrdup(stress);
-	xasprintf(&pv->output, "%s/voice.ogg", pv->work);
-	xasprintf(&thumb, "%s/thumb.jpg", pv->work);
-	cache = sandbox_cache_dir(&bt.sb, bt.render_dir, bt.tmpl.version);
-	render_request_config(&rq, &bt.cfg, &bt.sb, SANDBOX_SLOT_BOT(bt.cfg.bot_index) +
-	    pv->slot);
+	render_request_config(&rq, &bt.cfg, SANDBOX_SLOT_BOT(bt.cfg.bot_index) + pv->slot);
 	rq.script = bt.tmpl.script;
-	rq.work_dir = pv->work;
 	rq.template_dir = bt.tmpl.dir;
-	rq.cache_dir = cache;
+	rq.version = bt.tmpl.version;
 	rq.name = name;
 	rq.stress = stress;
-	rq.output = pv->output;
-	rq.thumb = thumb;
 	rq.mode = "preview";
+	rq.max_bytes = PREVIEW_MAX;
 	pv->render = render_start(bt.base, &rq, preview_rendered, NULL, pv);
-	free(cache);
-	free(thumb);
 }

@@ -439,31 +439,6 @@ cmd_template_check(int argc, char **argv)
 	return f.errors ? 1 : 0;
 }
 
-/* Copy a file (the render's output belongs to the renderer's user). */
-static int
-file_copy(const char *src, const char *dst)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out, rc = 0;
-
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	if ((out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1) {
-		close(in);
-		return -1;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			n = -1;
-			break;
-		}
-	if (n < 0 || close(out) == -1)
-		rc = -1;
-	close(in);
-	return rc;
-}
-
 /* A path as a program argument that cannot be taken for an option. */
 static char *
 path_arg(const char *path)
@@ -596,14 +571,13 @@ preview_make(const char *id, const char *name, const char *video, int keep)
 
 	s.keep = keep;
 	s.progress = isatty(2) ? 2 : 1;
+	s.dest = video;
 	if (sample_run(&s, id, name, err, sizeof(err)) == -1)
 		warnx("cannot render: %s", err);
 	else if (s.interrupted)
 		warnx("interrupted (%s)", strsignal(s.interrupted));
 	else if (strcmp(s.o.status, "ok") != 0)
 		preview_failed(&s);
-	else if (file_copy(s.output, video) == -1)
-		warn("%s", video);
 	else if (probe_video(video, &dur, summary, sizeof(summary)) == -1)
 		warnx("%s: ffprobe cannot read it (%s)", video, summary);
 	else {

@@ -77,9 +77,8 @@ struct sample {
 	int			 keep;		/* leave the temp tree for a look */
 	int			 interrupted;	/* by SIGINT or SIGTERM */
 	char			*tmp;		/* the temp tree */
-	char			*work;
-	char			*cache;
-	char			*output;
+	char			*work;		/* the render's work dir in it */
+	const char		*dest;		/* where the video goes, or NULL */
 	char			*version;
 	uid_t			 uid;		/* the renderer's: its files */
 };

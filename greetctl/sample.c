@@ -22,6 +22,7 @@
 #include "greetctl.h"
 #include "log.h"
 #include "renderer.h"
+#include "rendsrv.h"
 #include "sandbox.h"
 #include "template.h"
 #include "xmalloc.h"
@@ -30,8 +31,20 @@ static void
 sample_done(const struct render_outcome *o, void *arg)
 {
 	struct sample *s = arg;
+	char why[300];
 
 	s->o = *o;
+	/* The video, copied from the descriptor the privileged half opened
+	 * on the renderer's own file (never from a path it could have made a
+	 * link). */
+	if (strcmp(o->status, "ok") == 0 && s->dest != NULL) {
+		if (render_collect(s->render, "out.mp4", s->dest, MAX_VIDEO, why,
+		    sizeof(why)) == -1) {
+			s->o.status = "invalid_output";
+			snprintf(s->o.cause, sizeof(s->o.cause), "%.250s", why);
+		} else
+			(void)chmod(s->dest, 0644);
+	}
 	s->render = NULL;
 	event_base_loopbreak(s->base);
 }
@@ -78,68 +91,70 @@ ctl_sandbox(char *err, size_t errlen)
 	return 0;
 }
 
-/* A directory for the renderer's user, as greetbotd's job_workdir. */
-static int
-sample_mkdir(char **path, const char *tmp, const char *name, const struct render_request *rq)
-{
-	xasprintf(path, "%s/%s", tmp, name);
-	if (mkdir(*path, 0700) == -1)
-		return -1;
-	return rq->drop ? chown(*path, rq->uid, rq->gid) : 0;
-}
-
 /*
  * The temp tree, shaped like greetbotd's state_dir/render: searchable by
  * the renderer's user but not listable, templates/ (snapshots that
- * everyone may read), work/ and cache/ owned by the renderer's user.
+ * everyone may read), the slot's work dir made by the privileged half
+ * (rendsrv.c) as greetbotd's, with a cache of its own inside.
  */
+static char	ctl_work_root[4096];	/* the privileged half's work_root: this tree */
+
 static int
-sample_tmp(struct sample *s, const struct render_request *rq, char *err, size_t errlen)
+sample_tmp(struct sample *s, char *err, size_t errlen)
 {
 	const char *tmpdir = getenv("TMPDIR");
 
 	xasprintf(&s->tmp, "%s/greetctl.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
 	if (mkdtemp(s->tmp) == NULL || chmod(s->tmp, 0711) == -1 ||
-	    sample_mkdir(&s->work, s->tmp, "work", rq) == -1 ||
-	    sample_mkdir(&s->cache, s->tmp, "cache", rq) == -1) {
+	    strlen(s->tmp) >= sizeof(ctl_work_root)) {
 		snprintf(err, errlen, "temp dir %s: %s", s->tmp, strerror(errno));
 		return -1;
 	}
-	xasprintf(&s->output, "%s/out.mp4", s->work);
+	snprintf(ctl_work_root, sizeof(ctl_work_root), "%s", s->tmp);
+	xasprintf(&s->work, "%s/s%d", s->tmp, SANDBOX_SLOT_CTL);
 	return 0;
 }
 
 /* Fill a render request from the template snapshot and the config. */
 static void
-sample_request(struct render_request *rq, const struct sample *s, const struct template *t,
-    const char *name, const char *thumb)
+sample_request(struct render_request *rq, const struct template *t, const char *name)
 {
 	rq->script = t->script;
-	rq->work_dir = s->work;
 	rq->template_dir = t->dir;
-	rq->cache_dir = s->cache;
+	rq->version = t->version;
+	rq->private_cache = 1;
+	rq->keep_work = 1;	/* its logs are read, then the tree is removed */
 	rq->name = name;
-	rq->output = s->output;
-	rq->thumb = thumb;
 	rq->mode = "video";
 	rq->min_duration = t->min_duration;
 	rq->max_duration = t->max_duration;
 	rq->max_bytes = MAX_VIDEO;
 }
 
-/* Run the loop until the render is done; then kill whatever escaped it. */
+/* Run the loop until the render is done; then kill whatever escaped it.
+ * One loop for every sample of the process, with its privileged half. */
 static void
 sample_loop(struct sample *s, const struct render_request *rq)
 {
+	static struct event_base *base;
+	static struct rendsrv_env env;
 	struct event *sigint, *sigterm;
 
-	if ((s->base = event_base_new()) == NULL)
-		fatalx("event_base_new");
-	child_init(s->base);
-	/* Descendants that escape the render's group come back to us, so
-	 * that child_kill_strays finds them, as in greetbotd. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-		log_warn("PR_SET_CHILD_SUBREAPER");
+	if (base == NULL) {
+		if ((base = event_base_new()) == NULL)
+			fatalx("event_base_new");
+		child_init(base);
+		/* Descendants that escape the render's group come back to us,
+		 * so that child_kill_strays finds them, as in greetbotd. */
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+			log_warn("PR_SET_CHILD_SUBREAPER");
+		env.base = base;
+		env.sb = &gc.sb;
+		env.render_dir = ctl_work_root;
+		env.work_root = ctl_work_root;
+		render_serve_self(&env, SANDBOX_SLOT_CTL, 1);
+	}
+	s->base = base;
 	sigint = evsignal_new(s->base, SIGINT, sample_signal, s);
 	sigterm = evsignal_new(s->base, SIGTERM, sample_signal, s);
 	evsignal_add(sigint, NULL);
@@ -148,16 +163,11 @@ sample_loop(struct sample *s, const struct render_request *rq)
 	event_base_dispatch(s->base);
 	/* The render is over: any child left is a stray. Reap the dead ones
 	 * (killed with the render's group), kill the living. */
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
 	child_kill_strays();
 	if (s->progress == 2 && s->shown > 0)
 		fputc('\n', stderr);
 	event_free(sigint);
 	event_free(sigterm);
-	child_shutdown();
-	event_base_free(s->base);
-	s->base = NULL;
 }
 
 /*
@@ -172,12 +182,12 @@ sample_run(struct sample *s, const char *id, const char *name, char *err, size_t
 {
 	struct render_request rq = { 0 };
 	struct template t;
-	char *snap, *thumb;
+	char *snap;
 
 	if (ctl_sandbox(err, errlen) == -1)
 		return -1;
-	render_request_config(&rq, &gc.cfg, &gc.sb, SANDBOX_SLOT_CTL);
-	if (sample_tmp(s, &rq, err, errlen) == -1)
+	render_request_config(&rq, &gc.cfg, SANDBOX_SLOT_CTL);
+	if (sample_tmp(s, err, errlen) == -1)
 		return -1;
 	xasprintf(&snap, "%s/templates", s->tmp);
 	if (template_load(&t, gc.cfg.templates_dir, id, gc.cfg.render_script, snap, err,
@@ -186,13 +196,11 @@ sample_run(struct sample *s, const char *id, const char *name, char *err, size_t
 		return -1;
 	}
 	free(snap);
-	xasprintf(&thumb, "%s/thumb.jpg", s->work);
-	sample_request(&rq, s, &t, name, thumb);
-	s->uid = rq.uid;
+	sample_request(&rq, &t, name);
+	s->uid = gc.sb.drop ? sandbox_uid(&gc.sb, SANDBOX_SLOT_CTL) : geteuid();
 	sample_loop(s, &rq);
 	s->version = xstrdup(t.version);
 	template_free(&t);
-	free(thumb);
 	return 0;
 }
 
@@ -357,7 +365,5 @@ sample_free(struct sample *s)
 		render_rmtree(s->tmp);
 	free(s->tmp);
 	free(s->work);
-	free(s->cache);
-	free(s->output);
 	free(s->version);
 }

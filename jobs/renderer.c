@@ -1,4 +1,12 @@
-/* renderer.c: render attempts, from fork to a classified, validated outcome. */
+/*
+ * renderer.c: render attempts, from the request to a classified, validated
+ * outcome: the asking half. The processes themselves are started, killed
+ * and reaped by the privileged half (rendsrv.c, greetbotd's parent) on
+ * our request over a channel (rendproto.h); what they write comes here on
+ * pipes we made, and is read only here: the script's stress and progress
+ * lines and the end of its stderr, ffprobe's JSON. The outputs come as
+ * descriptors opened by the privileged half on files it checked.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -14,10 +22,12 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include "chan.h"
 #include "config.h"
 #include "log.h"
 #include "renderer.h"
-#include "sandbox.h"
+#include "rendproto.h"
+#include "rendsrv.h"
 #include "xmalloc.h"
 
 #define RENDER_STDOUT_MAX	(64 * 1024)
@@ -30,8 +40,10 @@ struct render {
 	struct event_base	*base;
 	struct render_request	 req;		/* strings owned below */
 	char			*strs[8];
+	uint32_t		 id;		/* ours, in every message of it */
 	enum render_phase	 phase;
-	pid_t			 pid;
+	pid_t			 pid;		/* of the phase's process, once spawned */
+	int			 asked;		/* a spawn was asked: the slot to release */
 	int			 timed_out;
 	int			 probe_timed_out;	/* ffprobe killed at PROBE_TIMEOUT */
 	struct timespec		 started;
@@ -42,11 +54,24 @@ struct render {
 	size_t			 linelen;
 	char			*probe_out;	/* ffprobe's JSON */
 	size_t			 probe_len;
+	int			 outs[RP_OUTPUTS];	/* the outputs' fds, or -1 */
+	int			 out_err[RP_OUTPUTS];
+	char			 out_why[RP_OUTPUTS][RP_WHY];
 	struct render_outcome	 o;
 	render_done_cb		 done;
 	render_progress_cb	 progress;
 	void			*arg;
+	struct render		*next;
 };
+
+/* The channel to the privileged half, and the attempts that wait on it. */
+static struct {
+	struct chan	*chan;
+	struct render	*list;
+	uint32_t	 last_id;
+} rc;
+
+static void render_probe(struct render *);
 
 static double
 elapsed(const struct timespec *t0)
@@ -58,10 +83,13 @@ elapsed(const struct timespec *t0)
 	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Deliver the outcome once and free everything. */
+/* Deliver the outcome once and free everything; the slot goes back (its
+ * work dir is emptied by the privileged half). */
 static void
 render_finish(struct render *r)
 {
+	struct render **pp;
+
 	r->phase = PHASE_DONE;
 	if (r->o.duration == 0)
 		r->o.duration = elapsed(&r->started);
@@ -75,9 +103,23 @@ render_finish(struct render *r)
 		close(r->out_fd);
 	if (r->err_fd >= 0)
 		close(r->err_fd);
+	for (pp = &rc.list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
 	log_debug("render outcome", "status=%s exit=%d signal=%d",
 	    r->o.status, r->o.exit_code, r->o.signal);
 	r->done(&r->o, r->arg);
+	/* After done: what it collected, it collected from our descriptors. */
+	if (r->asked && !r->req.keep_work && rc.chan != NULL) {
+		struct rp_ctl m = { RP_RELEASE, r->id, r->req.slot };
+
+		(void)chan_send(rc.chan, &m, sizeof(m), NULL, 0);
+	}
+	for (int i = 0; i < RP_OUTPUTS; i++)
+		if (r->outs[i] >= 0)
+			close(r->outs[i]);
 	for (size_t i = 0; i < sizeof(r->strs) / sizeof(r->strs[0]); i++)
 		free(r->strs[i]);
 	free(r->probe_out);
@@ -193,7 +235,17 @@ render_readable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Wall-clock timeout: SIGTERM to the whole group, then SIGKILL. */
+/* Wall-clock timeout: SIGTERM to the whole group, then SIGKILL (the
+ * privileged half sends them). */
+static void
+render_signal(struct render *r, int sig)
+{
+	struct rp_ctl m = { RP_SIGNAL, r->id, sig };
+
+	if (rc.chan != NULL)
+		(void)chan_send(rc.chan, &m, sizeof(m), NULL, 0);
+}
+
 static void
 render_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -206,18 +258,18 @@ render_timeout(evutil_socket_t fd, short what, void *arg)
 		/* ffprobe itself: it reads what the renderer made. */
 		log_warnx("ffprobe took too long, killing it", "pid=%d", (int)r->pid);
 		r->probe_timed_out = 1;
-		kill(r->pid, SIGKILL);
+		render_signal(r, SIGKILL);
 		return;
 	}
 	if (!r->timed_out) {
 		r->timed_out = 1;
 		log_warnx("render timed out, sending SIGTERM", "pid=%d timeout=%d",
 		    (int)r->pid, r->req.timeout);
-		killpg(r->pid, SIGTERM);
+		render_signal(r, SIGTERM);
 		evtimer_add(r->timer, &tv);
 	} else {
 		log_warnx("render ignored SIGTERM, sending SIGKILL", "pid=%d", (int)r->pid);
-		killpg(r->pid, SIGKILL);
+		render_signal(r, SIGKILL);
 	}
 }
 
@@ -235,9 +287,6 @@ render_pipe(struct render *r, int *rfd, struct event **ev)
 	event_add(*ev, NULL);
 	return p[1];
 }
-
-static void render_exited(pid_t, int, const struct rusage *, void *);
-static void render_probe_exited(pid_t, int, const struct rusage *, void *);
 
 /* A death by signal: the rlimits' signals are "limit", others "crashed". */
 static void
@@ -294,83 +343,6 @@ render_classify(struct render *r, int status)
 	}
 }
 
-/* The script and ffprobe (which parses what the script wrote) run alike:
- * the slot's user, no network, the render's limits. */
-static void
-render_isolate(struct child_spec *cs, const struct render_request *req)
-{
-	cs->limits = &req->limits;
-	cs->pdeathsig = SIGKILL;	/* its result would be lost anyway */
-	cs->drop = req->drop;
-	cs->uid = req->uid;
-	cs->gid = req->gid;
-	cs->netns = req->netns;
-	cs->sandboxed = 1;
-	cs->nice = req->nice;
-}
-
-/* Start ffprobe on the output; its JSON arrives on the stdout pipe. */
-static void
-render_probe(struct render *r)
-{
-	char *argv[] = { "ffprobe", "-v", "error", "-print_format", "json",
-	    "-show_format", "-show_streams", (char *)r->req.output, NULL };
-	char *envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL };
-	struct child_spec cs = { 0 };
-	struct stat sb;
-	struct timeval tv = { PROBE_TIMEOUT, 0 };
-	const char *base = strrchr(r->req.output, '/');
-	char why[300];
-	int wfd, fd;
-
-	/* Nothing of the renderer is read until it is known to be a regular
-	 * file of its own (ffprobe would follow a link, or wait on a FIFO). */
-	base = base != NULL ? base + 1 : r->req.output;
-	if ((fd = render_output_open(&r->req, r->req.work_dir, base, 0, why, sizeof(why))) ==
-	    -1) {
-		if (errno == ENOENT)
-			set_outcome(r, "invalid_output", 1, "exit 0 but no output file");
-		else
-			set_outcome(r, "invalid_output", 0, "%s", why);
-		render_finish(r);
-		return;
-	}
-	if (fstat(fd, &sb) == -1 || sb.st_size == 0) {
-		close(fd);
-		set_outcome(r, "invalid_output", 1, "exit 0 but no output file");
-		render_finish(r);
-		return;
-	}
-	close(fd);
-	if (r->req.max_bytes > 0 && sb.st_size > r->req.max_bytes) {
-		set_outcome(r, "invalid_output", 0, "output is %lld bytes, over %lld",
-		    (long long)sb.st_size, r->req.max_bytes);
-		render_finish(r);
-		return;
-	}
-	if (r->req.no_probe) {
-		render_finish(r);
-		return;
-	}
-	r->phase = PHASE_PROBE;
-	if ((wfd = render_pipe(r, &r->out_fd, &r->out_ev)) == -1)
-		fatal("pipe");
-	cs.path = "/usr/bin/ffprobe";
-	cs.argv = argv;
-	cs.envp = envp;
-	cs.fd_in = cs.fd_err = -1;
-	cs.fd_out = wfd;
-	render_isolate(&cs, &r->req);
-	r->pid = child_spawn(&cs, render_probe_exited, r);
-	close(wfd);
-	if (r->pid == -1) {
-		set_outcome(r, "tempfail", 1, "cannot run ffprobe: %s", strerror(errno));
-		render_finish(r);
-		return;
-	}
-	evtimer_add(r->timer, &tv);
-}
-
 /* Check ffprobe's view: a video and an audio stream, duration in bounds. */
 static void
 render_validate(struct render *r)
@@ -401,46 +373,77 @@ render_validate(struct render *r)
 		    dur, r->req.min_duration, r->req.max_duration);
 }
 
-static void
-render_probe_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
+/* Ask for the phase's process: the script with our two pipes, or ffprobe
+ * with one. -1 when the channel is gone. */
+static int
+render_ask(struct render *r, int kind, const int *fds, int nfds)
 {
-	struct render *r = arg;
+	struct rp_spawn *m = xcalloc(1, sizeof(*m));
+	int rc_send;
 
-	(void)pid;
-	(void)ru;
-	evtimer_del(r->timer);
-	render_drain(r, r->out_fd);
-	if (r->probe_timed_out)
-		set_outcome(r, "invalid_output", 0, "ffprobe did not finish reading the output "
-		    "in %d s", PROBE_TIMEOUT);
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		set_outcome(r, "invalid_output", 1, "ffprobe cannot read the output");
-	else
-		render_validate(r);
-	render_finish(r);
+	m->type = RP_SPAWN;
+	m->id = r->id;
+	m->slot = r->req.slot;
+	m->kind = kind;
+	m->mode = strcmp(r->req.mode, "preview") == 0 ? RP_PREVIEW : RP_VIDEO;
+	m->nice = r->req.nice;
+	m->threads = r->req.threads;
+	m->private_cache = r->req.private_cache;
+	m->cpu = (int64_t)r->req.limits.cpu;
+	m->as = (int64_t)r->req.limits.as;
+	m->fsize = (int64_t)r->req.limits.fsize;
+	m->nofile = (int64_t)r->req.limits.nofile;
+	m->nproc = (int64_t)r->req.limits.nproc;
+	m->max_bytes = r->req.max_bytes;
+	snprintf(m->script, sizeof(m->script), "%s", r->req.script);
+	snprintf(m->template_dir, sizeof(m->template_dir), "%s", r->req.template_dir);
+	snprintf(m->version, sizeof(m->version), "%s", r->req.version ? r->req.version : "");
+	snprintf(m->name, sizeof(m->name), "%s", r->req.name);
+	snprintf(m->stress, sizeof(m->stress), "%s", r->req.stress ? r->req.stress : "");
+	rc_send = rc.chan != NULL ? chan_send(rc.chan, m, sizeof(*m), fds, nfds) : -1;
+	free(m);
+	if (rc_send == 0)
+		r->asked = 1;
+	return rc_send;
 }
 
+/* The phase's process ran: the script's stress and stderr are read, its
+ * outputs kept, and a video is probed; ffprobe's view is checked. */
 static void
-render_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
+render_exited(struct render *r, const struct rp_exited *m, int *fds, int nfds)
 {
-	struct render *r = arg;
+	int status = m->status, k = 0;
 
-	/* Whatever the script left in its group (a grandchild) dies now.
-	 * Again while any is left: a fork racing the first kill can leave a
-	 * new member (a fork bomb does exactly that). */
-	for (int i = 0; i < 10 && killpg(pid, SIGKILL) == 0; i++)
-		;
-	/* And whatever of its uid escaped the group (setsid): nothing of the
-	 * renderer may change its outputs between their checks and their use. */
-	if (r->req.own_uid)
-		child_kill_uid(r->req.uid, r->req.gid);
-	r->o.duration = elapsed(&r->started);
-	r->o.cpu_seconds = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
-	    (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
-	r->o.max_rss_kb = ru->ru_maxrss;
 	evtimer_del(r->timer);
 	render_drain(r, r->out_fd);
-	render_drain(r, r->err_fd);
+	if (r->err_fd >= 0)
+		render_drain(r, r->err_fd);
+	if (r->phase == PHASE_PROBE) {
+		if (r->probe_timed_out)
+			set_outcome(r, "invalid_output", 0, "ffprobe did not finish reading the "
+			    "output in %d s", PROBE_TIMEOUT);
+		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			set_outcome(r, "invalid_output", 1, "ffprobe cannot read the output");
+		else
+			render_validate(r);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		render_finish(r);
+		return;
+	}
+	for (int i = 0; i < RP_OUTPUTS; i++) {
+		r->out_err[i] = m->out_err[i];
+		memcpy(r->out_why[i], m->out_why[i], sizeof(r->out_why[i]));
+		r->out_why[i][sizeof(r->out_why[i]) - 1] = '\0';
+		r->outs[i] = m->out_err[i] == 0 && k < nfds ? fds[k++] : -1;
+		if (m->out_err[i] == 0 && r->outs[i] == -1)
+			r->out_err[i] = EIO;
+	}
+	for (; k < nfds; k++)
+		close(fds[k]);
+	r->o.duration = elapsed(&r->started);
+	r->o.cpu_seconds = (double)(m->utime_us + m->stime_us) / 1e6;
+	r->o.max_rss_kb = (long)m->maxrss_kb;
 	event_free(r->out_ev);
 	event_free(r->err_ev);
 	r->out_ev = r->err_ev = NULL;
@@ -448,10 +451,126 @@ render_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 	close(r->err_fd);
 	r->out_fd = r->err_fd = -1;
 	render_classify(r, status);
-	if (strcmp(r->o.status, "ok") == 0 && strcmp(r->req.mode, "video") == 0)
-		render_probe(r);
-	else
+	if (strcmp(r->o.status, "ok") == 0 && strcmp(r->req.mode, "video") == 0) {
+		struct stat st;
+
+		/* Nothing, or nothing of its own: said now, not by ffprobe. */
+		if (r->out_err[0] == ENOENT || (r->outs[0] >= 0 && fstat(r->outs[0], &st) == 0 &&
+		    st.st_size == 0))
+			set_outcome(r, "invalid_output", 1, "exit 0 but no output file");
+		else if (r->outs[0] < 0)
+			set_outcome(r, "invalid_output", 0, "%s", r->out_why[0]);
+		else if (!r->req.no_probe) {
+			render_probe(r);
+			return;
+		}
+	}
+	render_finish(r);
+}
+
+/* ffprobe on the output, as the renderer (the privileged half checks the
+ * file again first); its JSON arrives on a pipe of ours. */
+static void
+render_probe(struct render *r)
+{
+	int wfd;
+
+	r->phase = PHASE_PROBE;
+	r->pid = 0;
+	if ((wfd = render_pipe(r, &r->out_fd, &r->out_ev)) == -1)
+		fatal("pipe");
+	if (render_ask(r, RP_PROBE, &wfd, 1) == -1) {
+		set_outcome(r, "tempfail", 1, "cannot run ffprobe: greetbotd is gone");
+		close(wfd);
 		render_finish(r);
+		return;
+	}
+	close(wfd);
+}
+
+static struct render *
+render_find(uint32_t id)
+{
+	for (struct render *r = rc.list; r != NULL; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+/* An answer of the privileged half. */
+static void
+render_message(struct chan *c, const void *msg, size_t len, int *fds, int nfds, void *arg)
+{
+	uint32_t type = 0, id = 0;
+	struct render *r;
+
+	(void)c;
+	(void)arg;
+	if (len >= 2 * sizeof(uint32_t)) {
+		memcpy(&type, msg, sizeof(type));
+		memcpy(&id, (const char *)msg + sizeof(type), sizeof(id));
+	}
+	if ((r = render_find(id)) == NULL || r->phase == PHASE_DONE) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return;
+	}
+	if (type == RP_SPAWNED && len == sizeof(struct rp_ctl)) {
+		struct rp_ctl m;
+		struct timeval tv = { r->phase == PHASE_PROBE ? PROBE_TIMEOUT : r->req.timeout, 0 };
+
+		memcpy(&m, msg, sizeof(m));
+		r->pid = m.arg;
+		evtimer_add(r->timer, &tv);
+	} else if (type == RP_FAILED && len == sizeof(struct rp_failed)) {
+		struct rp_failed m;
+
+		memcpy(&m, msg, sizeof(m));
+		m.why[sizeof(m.why) - 1] = '\0';
+		if (r->phase == PHASE_RENDER)
+			set_outcome(r, "spawn_failed", 1, "%s", m.why);
+		else if (m.err == ENOENT)
+			set_outcome(r, "invalid_output", 1, "exit 0 but no output file");
+		else
+			set_outcome(r, "invalid_output", 0, "%s", m.why);
+		render_finish(r);
+	} else if (type == RP_EXITED && len == sizeof(struct rp_exited)) {
+		struct rp_exited *m = xmalloc(sizeof(*m));
+
+		memcpy(m, msg, sizeof(*m));
+		render_exited(r, m, fds, nfds);
+		free(m);
+		return;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+/* The privileged half is gone: so is greetbotd (we are its child), and
+ * nothing can render. */
+static void
+render_chan_closed(struct chan *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+	fatalx("the render channel closed: greetbotd's parent is gone");
+}
+
+void
+render_connect(struct event_base *base, int fd)
+{
+	rc.chan = chan_new(base, fd, render_message, render_chan_closed, NULL);
+}
+
+void
+render_serve_self(const struct rendsrv_env *env, int slot, int nslots)
+{
+	int fds[2];
+
+	if (chan_pair(fds) == -1)
+		fatal("socketpair");
+	(void)rendsrv_attach(env, fds[1], slot, nslots, "self");
+	render_connect(env->base, fds[0]);
 }
 
 /* Failed before the script ran: finish from the loop, not inside start. */
@@ -463,42 +582,12 @@ render_spawn_failed(evutil_socket_t fd, short what, void *arg)
 	render_finish(arg);
 }
 
-/* The explicit environment: nothing inherited, no token, no database. */
-static void
-render_env(const struct render *r, char **envp, char **own, size_t n)
-{
-	size_t i = 0;
-
-	xasprintf(&own[i], "HOME=%s", r->req.work_dir), envp[i] = own[i], i++;
-	xasprintf(&own[i], "GREETBOT_NAME=%s", r->req.name), envp[i] = own[i], i++;
-	xasprintf(&own[i], "GREETBOT_TEMPLATE_DIR=%s", r->req.template_dir), envp[i] = own[i], i++;
-	xasprintf(&own[i], "GREETBOT_CACHE_DIR=%s", r->req.cache_dir), envp[i] = own[i], i++;
-	xasprintf(&own[i], "GREETBOT_OUTPUT=%s", r->req.output), envp[i] = own[i], i++;
-	xasprintf(&own[i], "GREETBOT_THUMB=%s", r->req.thumb), envp[i] = own[i], i++;
-	xasprintf(&own[i], "GREETBOT_MODE=%s", r->req.mode), envp[i] = own[i], i++;
-	xasprintf(&own[i], "GREETBOT_WORK_DIR=%s", r->req.work_dir), envp[i] = own[i], i++;
-	/* The stress the name is to be spoken with (names.h), when it has one. */
-	if (r->req.stress != NULL && *r->req.stress != '\0')
-		xasprintf(&own[i], "GREETBOT_STRESS=%s", r->req.stress), envp[i] = own[i], i++;
-	/* How many cores the render may use (render.sh: x264's threads). */
-	if (r->req.threads > 0)
-		xasprintf(&own[i], "GREETBOT_THREADS=%d", r->req.threads), envp[i] = own[i], i++;
-	envp[i++] = "PATH=/usr/local/bin:/usr/bin:/bin";
-	envp[i++] = "LANG=C.UTF-8";
-	envp[i] = NULL;
-	if (i >= n)
-		fatalx("render_env: too many variables");
-}
-
 struct render *
 render_start(struct event_base *base, const struct render_request *req,
     render_done_cb done, render_progress_cb progress, void *arg)
 {
 	struct render *r = xcalloc(1, sizeof(*r));
-	char *own[10] = { 0 }, *envp[14], *argv[2];
-	struct child_spec cs = { 0 };
-	struct timeval tv = { req->timeout, 0 };
-	int wout, werr;
+	int w[2];
 
 	r->base = base;
 	r->req = *req;
@@ -506,72 +595,60 @@ render_start(struct event_base *base, const struct render_request *req,
 	r->progress = progress;
 	r->arg = arg;
 	r->out_fd = r->err_fd = -1;
+	for (int i = 0; i < RP_OUTPUTS; i++) {
+		r->outs[i] = -1;
+		r->out_err[i] = ENOENT;
+	}
 	r->o.exit_code = -1;
+	r->id = ++rc.last_id;
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
-	r->req.output = r->strs[0] = xstrdup(req->output);
-	r->req.mode = r->strs[1] = xstrdup(req->mode ? req->mode : "video");
-	r->req.script = r->strs[2] = xstrdup(req->script);
-	r->req.work_dir = r->strs[3] = xstrdup(req->work_dir);	/* read again at the end */
+	r->req.mode = r->strs[0] = xstrdup(req->mode ? req->mode : "video");
+	r->req.script = r->strs[1] = xstrdup(req->script);
+	r->req.template_dir = r->strs[2] = xstrdup(req->template_dir);
+	r->req.version = r->strs[3] = xstrdup(req->version ? req->version : "");
+	r->req.name = r->strs[4] = xstrdup(req->name);
+	r->req.stress = r->strs[5] = xstrdup(req->stress ? req->stress : "");
+	r->next = rc.list;
+	rc.list = r;
 	r->timer = evtimer_new(base, render_timeout, r);
-	wout = render_pipe(r, &r->out_fd, &r->out_ev);
-	werr = render_pipe(r, &r->err_fd, &r->err_ev);
-	if (wout == -1 || werr == -1)
+	w[0] = render_pipe(r, &r->out_fd, &r->out_ev);
+	w[1] = render_pipe(r, &r->err_fd, &r->err_ev);
+	if (w[0] == -1 || w[1] == -1)
 		fatal("pipe");
-	render_env(r, envp, own, sizeof(envp) / sizeof(envp[0]));
-	argv[0] = (char *)req->script;
-	argv[1] = NULL;
-	cs.path = req->script;
-	cs.argv = argv;
-	cs.envp = envp;
-	cs.dir = req->work_dir;
-	cs.new_session = 1;
-	cs.fd_in = -1;
-	cs.fd_out = wout;
-	cs.fd_err = werr;
-	render_isolate(&cs, req);
-	r->pid = child_spawn(&cs, render_exited, r);
-	close(wout);
-	close(werr);
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		free(own[i]);
-	if (r->pid == -1) {
+	if (render_ask(r, RP_SCRIPT, w, 2) == -1) {
 		struct timeval now = { 0, 0 };
 
-		set_outcome(r, "spawn_failed", 1, "cannot start %s: %s", req->script,
-		    strerror(errno));
+		set_outcome(r, "spawn_failed", 1, "cannot start %s: no render channel",
+		    req->script);
 		event_free(r->timer);
 		r->timer = evtimer_new(base, render_spawn_failed, r);
 		evtimer_add(r->timer, &now);
-		return r;
 	}
-	evtimer_add(r->timer, &tv);
+	close(w[0]);
+	close(w[1]);
 	return r;
 }
 
 void
 render_kill(struct render *r)
 {
-	if (r->phase != PHASE_DONE && r->pid > 0)
-		killpg(r->pid, SIGKILL);
+	if (r->phase != PHASE_DONE)
+		render_signal(r, SIGKILL);
 }
 
 void
 render_renice(struct render *r, int nice)
 {
-	if (r->phase == PHASE_RENDER && r->pid > 0 && setpriority(PRIO_PGRP, (id_t)r->pid,
-	    nice) == -1)
-		log_warn("cannot renice a render", "pid=%d nice=%d", (int)r->pid, nice);
+	struct rp_ctl m = { RP_RENICE, r->id, nice };
+
+	if (r->phase == PHASE_RENDER && rc.chan != NULL)
+		(void)chan_send(rc.chan, &m, sizeof(m), NULL, 0);
 }
 
 void
-render_request_config(struct render_request *rq, const struct config *c,
-    const struct sandbox *sb, int slot)
+render_request_config(struct render_request *rq, const struct config *c, int slot)
 {
-	rq->drop = sb->drop;
-	rq->uid = sb->drop ? sandbox_uid(sb, slot) : geteuid();
-	rq->own_uid = sb->drop && sb->uid_base != 0;
-	rq->gid = sb->gid;
-	rq->netns = sb->netns;
+	rq->slot = slot;
 	rq->limits.cpu = (rlim_t)c->render_cpu;
 	rq->limits.as = (rlim_t)c->render_memory_mb << 20;
 	rq->limits.fsize = (rlim_t)c->render_fsize_mb << 20;
@@ -582,83 +659,64 @@ render_request_config(struct render_request *rq, const struct config *c,
 	rq->no_probe = !c->render_validate;
 }
 
-const struct render_request *
-render_request_of(const struct render *r)
+int
+render_output(const struct render *r, const char *name, char *why, size_t whylen)
 {
-	return &r->req;
+	int m = strcmp(r->req.mode, "preview") == 0 ? RP_PREVIEW : RP_VIDEO;
+
+	for (int i = 0; i < RP_OUTPUTS; i++) {
+		if (rp_outputs[m][i] == NULL || strcmp(rp_outputs[m][i], name) != 0)
+			continue;
+		if (r->outs[i] >= 0)
+			return r->outs[i];
+		snprintf(why, whylen, "%s", r->out_err[i] == ENOENT ? "no such file" :
+		    r->out_why[i]);
+		errno = r->out_err[i] == ENOENT ? ENOENT : EPERM;
+		return -1;
+	}
+	snprintf(why, whylen, "%s is not an output of a %s render", name, r->req.mode);
+	errno = ENOENT;
+	return -1;
 }
 
 int
-render_output_open(const struct render_request *rq, const char *work_dir, const char *name,
-    long long max, char *why, size_t whylen)
-{
-	uid_t owner = rq->drop ? rq->uid : geteuid();
-	struct stat st;
-	int dfd, fd;
-
-	if ((dfd = open(work_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		snprintf(why, whylen, "its work dir cannot be opened: %s", strerror(errno));
-		return -1;
-	}
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	close(dfd);
-	if (fd == -1) {
-		int e = errno;
-
-		snprintf(why, whylen, e == ELOOP ? "%s is a symbolic link" : "%s: %s", name,
-		    strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != owner ||
-	    st.st_nlink != 1 || (max > 0 && st.st_size > max)) {
-		snprintf(why, whylen, "%s is not a file of the renderer's own (%s)", name,
-		    !S_ISREG(st.st_mode) ? "not a regular file" : st.st_uid != owner ?
-		    "owned by another uid" : st.st_nlink != 1 ? "a hard link" : "too large");
-		close(fd);
-		errno = EPERM;
-		return -1;
-	}
-	return fd;
-}
-
-int
-render_collect(const struct render_request *rq, const char *work_dir, const char *name,
-    const char *dst, long long max, char *why, size_t whylen)
+render_collect(const struct render *r, const char *name, const char *dst, long long max,
+    char *why, size_t whylen)
 {
 	char buf[65536], *tmp;
 	int in, out, ok = 1;
+	off_t at = 0;
 	ssize_t n;
 
-	if ((in = render_output_open(rq, work_dir, name, max, why, whylen)) == -1)
+	if ((in = render_output(r, name, why, whylen)) == -1)
 		return -1;
 	xasprintf(&tmp, "%s.part", dst);
 	if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) ==
 	    -1) {
 		snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
-		close(in);
 		free(tmp);
 		return -1;
 	}
-	/* Blocking reads from here: it is a regular file. */
-	fcntl(in, F_SETFL, 0);
-	while (ok && (n = read(in, buf, sizeof(buf))) != 0) {
-		ok = n > 0;
+	/* From the start whoever read it before; never more than max. */
+	errno = 0;
+	while (ok && (n = pread(in, buf, sizeof(buf), at)) != 0) {
+		ok = n > 0 && (max <= 0 || at + n <= max);
+		if (n > 0 && !ok)
+			errno = EFBIG;
 		for (ssize_t off = 0; ok && off < n; ) {
 			ssize_t w = write(out, buf + off, (size_t)(n - off));
 
 			ok = w > 0;
 			off += w > 0 ? w : 0;
 		}
+		at += n > 0 ? n : 0;
 	}
 	ok = ok && fsync(out) == 0;
 	ok = close(out) == 0 && ok && rename(tmp, dst) == 0;
 	if (!ok) {
-		snprintf(why, whylen, "cannot keep %s: %s", name, strerror(errno));
+		snprintf(why, whylen, "cannot keep %s: %s", name, strerror(errno != 0 ? errno : EIO));
 		unlink(tmp);
 	}
-	close(in);
 	free(tmp);
 	return ok ? 0 : -1;
 }

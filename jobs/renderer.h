@@ -1,5 +1,6 @@
-/* renderer.h: one render attempt: fork/exec of the render script with
- * limits and a wall-clock timeout, then ffprobe validation of its output. */
+/* renderer.h: one render attempt: the render script run with limits and a
+ * wall-clock timeout, then ffprobe's validation of its output; asked of
+ * the privileged half (rendsrv.h), read and judged here. */
 #ifndef GREETBOT_RENDERER_H
 #define GREETBOT_RENDERER_H
 
@@ -11,28 +12,23 @@ struct event_base;
 struct render;
 
 struct render_request {
+	int			 slot;		/* the sandbox slot: its uid, its work dir */
 	const char		*script;	/* the render script (absolute) */
-	const char		*work_dir;	/* fresh, created by the caller */
 	const char		*template_dir;
-	const char		*cache_dir;
+	const char		*version;	/* the template's: its shared cache */
 	const char		*name;		/* display form */
 	const char		*stress;	/* names.h stress text, or NULL */
-	const char		*output;	/* MP4 path inside work_dir */
-	const char		*thumb;
 	const char		*mode;		/* "video" or "preview" */
 	struct child_limits	 limits;
 	int			 timeout;	/* seconds, then SIGTERM to the group */
 	int			 grace;		/* seconds, then SIGKILL */
-	int			 drop;		/* run as uid/gid */
-	uid_t			 uid;
-	gid_t			 gid;
-	int			 netns;		/* > 0: a network namespace to enter */
 	double			 min_duration;	/* validation bounds, seconds */
 	double			 max_duration;
-	long long		 max_bytes;
+	long long		 max_bytes;	/* an output larger is refused */
 	int			 no_probe;	/* skip ffprobe (benchmarks) */
-	int			 own_uid;	/* uid is the slot's alone: every process
-						   of it is killed when the script exits */
+	int			 private_cache;	/* a cache of its own, in its work dir */
+	int			 keep_work;	/* its work dir stays (greetctl reads its
+						   logs): emptied before the slot's next */
 	int			 nice;		/* > 0: a lower CPU priority (speculative) */
 	int			 threads;	/* GREETBOT_THREADS: cores it may use */
 };
@@ -56,19 +52,27 @@ struct render_outcome {
 };
 
 struct config;
-struct sandbox;
+struct rendsrv_env;
 
-/* Limits, timeout and grace from the configuration; the identity and the
- * network namespace of sandbox slot. */
+/* Limits, timeout and grace from the configuration, for sandbox slot. */
 void		 render_request_config(struct render_request *, const struct config *,
-		    const struct sandbox *, int slot);
+		    int slot);
 
 typedef void (*render_done_cb)(const struct render_outcome *, void *);
 typedef void (*render_progress_cb)(double, void *);
 
 /*
+ * Where renders are asked for: the channel to greetbotd's parent (fd, its
+ * end), or a privileged half in this process serving the slots
+ * [slot, slot + nslots) (greetctl, a greetbot-tg started by hand). Once,
+ * before render_start.
+ */
+void		 render_connect(struct event_base *, int fd);
+void		 render_serve_self(const struct rendsrv_env *, int slot, int nslots);
+
+/*
  * Start an attempt. done is always called exactly once, later from the
- * loop (also when the spawn fails), unless render_abort is called first.
+ * loop (also when the spawn fails).
  */
 struct render	*render_start(struct event_base *, const struct render_request *,
 		    render_done_cb, render_progress_cb, void *);
@@ -83,23 +87,22 @@ void		 render_rmtree(const char *dir);
 /* Everything inside dir, the same way; the directory stays. -1 when dir
  * is not a directory (a link is not followed). */
 int		 render_empty(const char *dir);
-/*
- * A file the renderer made, taken without trusting it: name inside
- * work_dir, opened relative to the work dir's descriptor without following
- * a link, and only a regular file that the renderer's uid owns with one
- * link (not a link to the database, a FIFO, a device) of at most max
- * bytes. An fd open on it for reading, or -1 with why (for the attempt's
- * record); ENOENT in errno when there is no such file.
- */
-int		 render_output_open(const struct render_request *, const char *work_dir,
-		    const char *name, long long max, char *why, size_t whylen);
-/* Such a file copied into dst, a file of ours (dst.part written, synced and
- * renamed). 0, or -1 with why. */
-int		 render_collect(const struct render_request *, const char *work_dir,
-		    const char *name, const char *dst, long long max, char *why, size_t whylen);
 
-/* The attempt's request, as started (valid until done has returned). */
-const struct render_request *render_request_of(const struct render *);
+/*
+ * An output the renderer left (out.mp4, thumb.jpg; voice.ogg), as the
+ * privileged half opened it once nothing of the renderer ran: only a
+ * regular file of the renderer's own with one link, within max_bytes. An
+ * fd to read (with pread: ours until done has returned, not to be
+ * closed), or -1 with why and errno ENOENT (none) or EPERM (refused: a
+ * link, a FIFO, a hard link, too large).
+ */
+int		 render_output(const struct render *, const char *name, char *why,
+		    size_t whylen);
+/* Such an output copied into dst, a file of ours (dst.part written,
+ * synced and renamed), at most max bytes. 0, or -1 with why (errno as
+ * render_output's when the output was refused). */
+int		 render_collect(const struct render *, const char *name, const char *dst,
+		    long long max, char *why, size_t whylen);
 
 /* Kill the attempt's process group now; done is still called. */
 void		 render_kill(struct render *);

@@ -85,9 +85,9 @@ results_start(const char *entry_id, const struct queue_job *qj)
 	worker_render(j, t);
 }
 
-/* The whole of a file the renderer made, or NULL with why: opened as
- * render_output_open takes it (a regular file of its own, no link), at
- * most 50 MB (the output was validated). */
+/* The whole of an output the renderer made, or NULL with why (errno
+ * ENOENT: none; EPERM: refused, render_output), at most 50 MB (the
+ * output was validated). */
 static char *
 file_slurp(struct job *j, const char *name, size_t *len, char *why, size_t whylen)
 {
@@ -95,28 +95,26 @@ file_slurp(struct job *j, const char *name, size_t *len, char *why, size_t whyle
 	char *buf;
 	int fd;
 
-	if ((fd = render_output_open(render_request_of(j->render), j->work_dir, name, MAX_BYTES,
-	    why, whylen)) == -1)
+	if ((fd = render_output(j->render, name, why, whylen)) == -1)
 		return NULL;
-	fcntl(fd, F_SETFL, 0);
-	if (fstat(fd, &sb) == -1) {
-		close(fd);
+	if (fstat(fd, &sb) == -1 || sb.st_size > MAX_BYTES) {
+		snprintf(why, whylen, "cannot read %s", name);
+		errno = EIO;
 		return NULL;
 	}
 	buf = xmalloc((size_t)sb.st_size + 1);
 	*len = 0;
 	while (*len < (size_t)sb.st_size) {
-		ssize_t n = read(fd, buf + *len, (size_t)sb.st_size - *len);
+		ssize_t n = pread(fd, buf + *len, (size_t)sb.st_size - *len, (off_t)*len);
 
 		if (n <= 0) {
 			snprintf(why, whylen, "cannot read %s", name);
 			free(buf);
-			close(fd);
+			errno = EIO;
 			return NULL;
 		}
 		*len += (size_t)n;
 	}
-	close(fd);
 	return buf;
 }
 

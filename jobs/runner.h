@@ -38,7 +38,6 @@ struct job {
 	char		*bot;		/* the asset's */
 	char		*tmpl;		/* its template id */
 	char		*entry_id;	/* the stream entry to ack, or NULL */
-	char		*work_dir;
 	char		*name;
 	char		*stress;	/* names.h stress text, "" for none */
 	struct render	*render;
@@ -115,7 +114,6 @@ struct runner {
 	int			 running;
 	int			 ncpu;
 	char			 slot_busy[RUNNER_SLOTS];
-	char			 slot_empty[RUNNER_SLOTS];	/* emptied at its last end */
 	int			 spec_maybe;	/* speculative jobs may wait to start */
 	int			 relaying;	/* publishes in flight */
 	int			 taking_spec;	/* jobs_take is starting speculative jobs */

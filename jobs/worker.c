@@ -41,7 +41,6 @@ job_free(struct job *j)
 	free(j->bot);
 	free(j->tmpl);
 	free(j->entry_id);
-	free(j->work_dir);
 	free(j->name);
 	free(j->stress);
 	free(j);
@@ -51,16 +50,8 @@ job_free(struct job *j)
 void
 worker_finished(struct job *j)
 {
-	/* Escaped descendants, re-parented to us; again while any are found.
-	 * Then every process of the slot's uid, however it escaped (setsid
-	 * and a parent that is not us): nothing of this render may touch the
-	 * slot's next one, or its work dir while it is emptied. */
-	for (int i = 0; i < 10 && child_kill_strays() > 0; i++)
-		;
-	if (j->slot >= 0) {
-		sandbox_kill_slot(rn.sb, SANDBOX_SLOT_WORKER + j->slot);
-		rn.slot_empty[j->slot] = render_empty(j->work_dir) == 0;
-	}
+	/* (What of the render is left, every process of the slot's uid and
+	 * its work dir, the privileged half kills and empties: rendsrv.c.) */
 	if (!j->finishing)
 		rn.running--;
 	job_free(j);
@@ -79,12 +70,11 @@ worker_finished(struct job *j)
 static char *
 keep_output(struct job *j, char *why, size_t whylen, int *hostile)
 {
-	const struct render_request *rq = render_request_of(j->render);
 	char *dst, *thumb;
 
 	*hostile = 0;
 	xasprintf(&thumb, "%s/%lld.jpg", rn.assets_dir, (long long)j->asset_id);
-	if (render_collect(rq, j->work_dir, "thumb.jpg", thumb, MAX_BYTES, why, whylen) == -1) {
+	if (render_collect(j->render, "thumb.jpg", thumb, MAX_BYTES, why, whylen) == -1) {
 		int e = errno;
 
 		unlink(thumb);	/* never an older render's thumbnail */
@@ -96,7 +86,7 @@ keep_output(struct job *j, char *why, size_t whylen, int *hostile)
 	} else
 		free(thumb);
 	xasprintf(&dst, "%s/%lld.mp4", rn.assets_dir, (long long)j->asset_id);
-	if (render_collect(rq, j->work_dir, "out.mp4", dst, MAX_BYTES, why, whylen) == -1) {
+	if (render_collect(j->render, "out.mp4", dst, MAX_BYTES, why, whylen) == -1) {
 		*hostile = errno == EPERM || errno == ELOOP;
 		free(dst);
 		return NULL;
@@ -223,30 +213,19 @@ void
 worker_render(struct job *j, const struct template *t)
 {
 	struct render_request rq = { 0 };
-	char *output, *thumb, *cache;
 
 	j->slot = slot_take();
 	j->started_at = (double)time(NULL);
 	j->next = rn.jobs;
 	rn.jobs = j;
 	rn.running++;
-	xasprintf(&j->work_dir, "%s/work/s%d", rn.render_dir, SANDBOX_SLOT_WORKER + j->slot);
-	if (sandbox_workdir(rn.sb, j->work_dir, SANDBOX_SLOT_WORKER + j->slot,
-	    rn.slot_empty[j->slot]) == -1)
-		fatal("cannot make the work directory", "job=%lld path=%s", (long long)j->id, j->work_dir);
-	xasprintf(&output, "%s/out.mp4", j->work_dir);
-	xasprintf(&thumb, "%s/thumb.jpg", j->work_dir);
-	cache = sandbox_cache_dir(rn.sb, rn.render_dir, t->version);
+	render_request_config(&rq, rn.cfg, SANDBOX_SLOT_WORKER + j->slot);
 	rq.script = t->script;
-	rq.work_dir = j->work_dir;
 	rq.template_dir = t->dir;
-	rq.cache_dir = cache;
+	rq.version = t->version;
 	rq.name = j->name;
 	rq.stress = j->stress;
-	rq.output = output;
-	rq.thumb = thumb;
 	rq.mode = "video";
-	render_request_config(&rq, rn.cfg, rn.sb, SANDBOX_SLOT_WORKER + j->slot);
 	/* Speculative renders yield the CPU to confirmed ones; a render gets
 	 * the cores the others leave (more x264 threads: sooner done). */
 	rq.nice = j->speculative ? SPECULATIVE_NICE : 0;
@@ -256,12 +235,9 @@ worker_render(struct job *j, const struct template *t)
 	rq.max_bytes = MAX_BYTES;
 	log_info("render started", "job=%lld asset=%lld attempt=%lld uid=%u speculative=%d "
 	    "threads=%d", (long long)j->id, (long long)j->asset_id, (long long)j->attempt_id,
-	    (unsigned)rq.uid, j->speculative, rq.threads);
-	rn.slot_empty[j->slot] = 0;
+	    (unsigned)sandbox_uid(rn.sb, SANDBOX_SLOT_WORKER + j->slot), j->speculative,
+	    rq.threads);
 	j->render = render_start(rn.base, &rq, job_done, job_progress, j);
-	free(output);
-	free(thumb);
-	free(cache);
 }
 
 /* Whether the job is already running here (a duplicate entry). */

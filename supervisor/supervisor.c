@@ -32,6 +32,7 @@
 #include "log.h"
 #include "notify.h"
 #include "renderer.h"
+#include "rendsrv.h"
 #include "runner.h"
 #include "sandbox.h"
 #include "supervisor.h"
@@ -502,6 +503,22 @@ setup_jobs(void)
 	runner_init();
 }
 
+/* The workers' renders: asked of the privileged half, for now in this
+ * process. */
+static void
+setup_renders(void)
+{
+	static struct rendsrv_env env;
+	static char *work_root;
+
+	xasprintf(&work_root, "%s/work", sv.render_dir);
+	env.base = sv.base;
+	env.sb = &sv.sb;
+	env.render_dir = sv.render_dir;
+	env.work_root = work_root;
+	render_serve_self(&env, SANDBOX_SLOT_WORKER, SANDBOX_WORKERS_MAX);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -531,6 +548,7 @@ main(int argc, char **argv)
 		log_warn("PR_SET_CHILD_SUBREAPER");
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	setup_events();
+	setup_renders();
 	setup_jobs();
 	/* Jobs this node was rendering when it stopped go back in line: their
 	 * stream entries are still pending for us and come back on the first

@@ -1,0 +1,525 @@
+/*
+ * rendsrv.c: the privileged half of a render (rendsrv.h, rendproto.h).
+ *
+ * What it reads of an asker is a struct of a fixed size whose strings
+ * must end inside their fields; what it reads of a renderer is nothing:
+ * the renderer's stdout and stderr go to pipes the asker made, and its
+ * outputs are opened (never read) and handed over as descriptors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "child.h"
+#include "log.h"
+#include "renderer.h"
+#include "rendproto.h"
+#include "rendsrv.h"
+#include "sandbox.h"
+#include "xmalloc.h"
+
+struct rendsrv_client {
+	struct rendsrv_env	 env;
+	struct chan		*chan;
+	int			 slot, nslots;
+	char			 who[48];
+	int			 gone;
+	struct rendsrv_client	*next;
+};
+
+/* A process running for an asker: a render script or ffprobe. */
+struct rs_proc {
+	struct rendsrv_client	*cl;	/* NULL once the asker is gone */
+	const struct sandbox	*sb;
+	uint32_t		 id;
+	int			 slot, kind, mode;
+	pid_t			 pid;
+	uid_t			 uid;
+	int			 own_uid;	/* the slot's alone: killed as a whole */
+	long long		 max_bytes;
+	char			*work;
+	int			 release;	/* empty the work dir when it ends */
+	struct rs_proc		*next;
+};
+
+/* A slot's state: whether a process runs in it, whether its work dir
+ * holds anything since it was last emptied. */
+struct rs_slot {
+	int		 slot;
+	struct rs_proc	*running;
+	int		 dirty;
+	struct rs_slot	*next;
+};
+
+static struct rendsrv_client	*clients;
+static struct rs_proc		*procs;
+static struct rs_slot		*slots;
+static int			 nrunning;
+
+static struct rs_slot *
+slot_get(int slot)
+{
+	struct rs_slot *s;
+
+	for (s = slots; s != NULL; s = s->next)
+		if (s->slot == slot)
+			return s;
+	s = xcalloc(1, sizeof(*s));
+	s->slot = slot;
+	s->dirty = 1;	/* unknown: emptied before its first use */
+	s->next = slots;
+	slots = s;
+	return s;
+}
+
+static char *
+work_path(const struct rendsrv_env *env, int slot)
+{
+	char *p;
+
+	xasprintf(&p, "%s/s%d", env->work_root, slot);
+	return p;
+}
+
+int
+rendsrv_open_output(int work_fd, uid_t owner, const char *name, long long max, char *why,
+    size_t whylen)
+{
+	struct stat st;
+	int fd, e;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	if ((fd = openat(work_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC)) == -1) {
+		e = errno;
+		snprintf(why, whylen, e == ELOOP ? "%s is a symbolic link" : "%s: %s", name,
+		    strerror(e));
+		errno = e == ENOENT ? ENOENT : EPERM;
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != owner ||
+	    st.st_nlink != 1 || (max > 0 && st.st_size > max)) {
+		snprintf(why, whylen, "%s is not a file of the renderer's own (%s)", name,
+		    !S_ISREG(st.st_mode) ? "not a regular file" : st.st_uid != owner ?
+		    "owned by another uid" : st.st_nlink != 1 ? "a hard link" : "too large");
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFL, 0);	/* a regular file: reads need not wait */
+	return fd;
+}
+
+/* Whatever of the slot's last process is left, gone; its work dir empty. */
+static void
+slot_clean(const struct rendsrv_env *env, struct rs_slot *s)
+{
+	char *work = work_path(env, s->slot);
+
+	(void)sandbox_kill_slot(env->sb, s->slot);
+	(void)render_empty(work);
+	s->dirty = 0;
+	free(work);
+}
+
+static void
+send_failed(struct rendsrv_client *cl, uint32_t id, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+send_failed(struct rendsrv_client *cl, uint32_t id, int err, const char *fmt, ...)
+{
+	struct rp_failed m = { 0 };
+	va_list ap;
+
+	m.type = RP_FAILED;
+	m.id = id;
+	m.err = err;
+	va_start(ap, fmt);
+	vsnprintf(m.why, sizeof(m.why), fmt, ap);
+	va_end(ap);
+	(void)chan_send(cl->chan, &m, sizeof(m), NULL, 0);
+}
+
+/* The process ended: nothing of its uid may be left to change what it
+ * made before the outputs are opened and handed over. */
+static void
+proc_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
+{
+	struct rs_proc *p = arg, **pp;
+	struct rs_slot *s = slot_get(p->slot);
+	struct rp_exited m = { 0 };
+	int fds[RP_OUTPUTS], nfds = 0, wfd;
+
+	for (int i = 0; i < 10 && killpg(pid, SIGKILL) == 0; i++)
+		;
+	if (p->own_uid)
+		(void)sandbox_kill_slot(p->sb, p->slot);
+	s->running = NULL;
+	s->dirty = 1;
+	nrunning--;
+	if (p->cl != NULL) {
+		m.type = RP_EXITED;
+		m.id = p->id;
+		m.status = status;
+		m.uid = (int32_t)p->uid;
+		m.utime_us = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
+		m.stime_us = (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
+		m.maxrss_kb = ru->ru_maxrss;
+		wfd = open(p->work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		for (int i = 0; i < RP_OUTPUTS; i++) {
+			const char *name = rp_outputs[p->mode][i];
+			int fd;
+
+			if (p->kind != RP_SCRIPT || name == NULL) {
+				m.out_err[i] = ENOENT;
+				continue;
+			}
+			if (wfd == -1) {
+				m.out_err[i] = EPERM;
+				snprintf(m.out_why[i], sizeof(m.out_why[i]), "its work dir "
+				    "cannot be opened");
+				continue;
+			}
+			if ((fd = rendsrv_open_output(wfd, p->uid, name, p->max_bytes,
+			    m.out_why[i], sizeof(m.out_why[i]))) == -1)
+				m.out_err[i] = errno;
+			else
+				fds[nfds++] = fd;
+		}
+		if (wfd != -1)
+			close(wfd);
+		(void)chan_send(p->cl->chan, &m, sizeof(m), fds, nfds);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+	if (p->release || p->cl == NULL) {
+		(void)render_empty(p->work);
+		s->dirty = 0;
+	}
+	for (pp = &procs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	free(p->work);
+	free(p);
+}
+
+static struct rs_proc *
+proc_find(const struct rendsrv_client *cl, uint32_t id)
+{
+	for (struct rs_proc *p = procs; p != NULL; p = p->next)
+		if (p->cl == cl && p->id == id)
+			return p;
+	return NULL;
+}
+
+/* Every string of the message ends inside its field. */
+static int
+spawn_strings_ok(const struct rp_spawn *m)
+{
+	const char *f[] = { m->script, m->template_dir, m->version, m->name, m->stress };
+	const size_t n[] = { sizeof(m->script), sizeof(m->template_dir), sizeof(m->version),
+	    sizeof(m->name), sizeof(m->stress) };
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (memchr(f[i], '\0', n[i]) == NULL)
+			return 0;
+	return strspn(m->version, "0123456789abcdef") == strlen(m->version);
+}
+
+/* The render contract's environment (templates/README.md): nothing
+ * inherited, no token, no database. */
+static void
+script_env(const struct rp_spawn *m, const char *work, const char *cache, char **envp,
+    char **own, size_t n)
+{
+	size_t i = 0;
+
+	xasprintf(&own[i], "HOME=%s", work), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_NAME=%s", m->name), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_TEMPLATE_DIR=%s", m->template_dir), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_CACHE_DIR=%s", cache), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_OUTPUT=%s/%s", work, rp_outputs[m->mode][0]),
+	    envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_THUMB=%s/thumb.jpg", work), envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_MODE=%s", m->mode == RP_VIDEO ? "video" : "preview"),
+	    envp[i] = own[i], i++;
+	xasprintf(&own[i], "GREETBOT_WORK_DIR=%s", work), envp[i] = own[i], i++;
+	/* The stress the name is to be spoken with (names.h), when it has one. */
+	if (m->stress[0] != '\0')
+		xasprintf(&own[i], "GREETBOT_STRESS=%s", m->stress), envp[i] = own[i], i++;
+	/* How many cores the render may use (render.sh: x264's threads). */
+	if (m->threads > 0)
+		xasprintf(&own[i], "GREETBOT_THREADS=%d", m->threads), envp[i] = own[i], i++;
+	envp[i++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+	envp[i++] = "LANG=C.UTF-8";
+	envp[i] = NULL;
+	if (i >= n)
+		fatalx("script_env: too many variables");
+}
+
+static void
+on_spawn(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds)
+{
+	const struct sandbox *sb = cl->env.sb;
+	struct child_limits lim;
+	struct child_spec cs = { 0 };
+	struct rs_slot *s;
+	struct rs_proc *p;
+	char *own[10] = { 0 }, *envp[14], *argv[10], *work, *cache = NULL, why[RP_WHY];
+	int want = m->kind == RP_SCRIPT ? 2 : 1, fd;
+
+	if (nfds != want || m->slot < cl->slot || m->slot >= cl->slot + cl->nslots ||
+	    (m->kind != RP_SCRIPT && m->kind != RP_PROBE) ||
+	    (m->mode != RP_VIDEO && m->mode != RP_PREVIEW) || !spawn_strings_ok(m) ||
+	    m->nice < 0 || m->nice > 19 || m->threads < 0 || m->threads > 1024) {
+		log_warnx("render request refused", "from=%s slot=%d kind=%d fds=%d", cl->who,
+		    m->slot, m->kind, nfds);
+		send_failed(cl, m->id, EINVAL, "refused by greetbotd: not a valid request");
+		return;
+	}
+	s = slot_get(m->slot);
+	if (s->running != NULL) {
+		send_failed(cl, m->id, EBUSY, "render slot %d is busy", m->slot);
+		return;
+	}
+	work = work_path(&cl->env, m->slot);
+	if (m->kind == RP_SCRIPT) {
+		/* An empty work dir of the slot's uid, nothing of it running. */
+		if (s->dirty)
+			(void)sandbox_kill_slot(sb, m->slot);
+		if (sandbox_workdir(sb, work, m->slot, !s->dirty) == -1) {
+			send_failed(cl, m->id, errno, "cannot make the work dir %s: %s", work,
+			    strerror(errno));
+			free(work);
+			return;
+		}
+		s->dirty = 1;
+		if (m->private_cache || m->version[0] == '\0')
+			xasprintf(&cache, "%s/cache", work);
+		else
+			cache = sandbox_cache_dir(sb, cl->env.render_dir, m->version);
+		script_env(m, work, cache, envp, own, sizeof(envp) / sizeof(envp[0]));
+		argv[0] = (char *)m->script;
+		argv[1] = NULL;
+		cs.path = m->script;
+		cs.envp = envp;
+		cs.fd_out = fds[0];
+		cs.fd_err = fds[1];
+	} else {
+		/* ffprobe reads the video only if it is the renderer's own
+		 * regular file (it would follow a link, or wait on a FIFO). */
+		int wfd = open(work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (wfd == -1 || (fd = rendsrv_open_output(wfd, sb->drop ? sandbox_uid(sb,
+		    m->slot) : geteuid(), "out.mp4", m->max_bytes, why, sizeof(why))) == -1) {
+			int e = wfd == -1 ? EPERM : errno;
+
+			if (wfd == -1)
+				snprintf(why, sizeof(why), "its work dir cannot be opened");
+			else
+				close(wfd);
+			send_failed(cl, m->id, e, "%s", why);
+			free(work);
+			return;
+		}
+		close(fd);
+		close(wfd);
+		argv[0] = "ffprobe";
+		argv[1] = "-v";
+		argv[2] = "error";
+		argv[3] = "-print_format";
+		argv[4] = "json";
+		argv[5] = "-show_format";
+		argv[6] = "-show_streams";
+		argv[7] = "file:out.mp4";
+		argv[8] = NULL;
+		cs.path = "/usr/bin/ffprobe";
+		envp[0] = "PATH=/usr/local/bin:/usr/bin:/bin";
+		envp[1] = "LANG=C.UTF-8";
+		envp[2] = NULL;
+		cs.envp = envp;
+		cs.fd_out = fds[0];
+		cs.fd_err = -1;
+	}
+	lim.cpu = (rlim_t)m->cpu;
+	lim.as = (rlim_t)m->as;
+	lim.fsize = (rlim_t)m->fsize;
+	lim.nofile = (rlim_t)m->nofile;
+	lim.nproc = (rlim_t)m->nproc;
+	cs.argv = argv;
+	cs.dir = work;
+	cs.new_session = 1;
+	cs.fd_in = -1;
+	cs.limits = &lim;
+	cs.pdeathsig = SIGKILL;	/* its result would be lost anyway */
+	cs.drop = sb->drop;
+	cs.uid = sb->drop ? sandbox_uid(sb, m->slot) : geteuid();
+	cs.gid = sb->gid;
+	cs.netns = sb->netns;
+	cs.sandboxed = 1;
+	cs.nice = m->nice;
+	p = xcalloc(1, sizeof(*p));
+	p->cl = cl;
+	p->sb = sb;
+	p->id = m->id;
+	p->slot = m->slot;
+	p->kind = m->kind;
+	p->mode = m->mode;
+	p->uid = cs.uid;
+	p->own_uid = sb->drop && sb->uid_base != 0;
+	p->max_bytes = m->max_bytes;
+	p->work = work;
+	p->pid = child_spawn(&cs, proc_exited, p);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		free(own[i]);
+	free(cache);
+	if (p->pid == -1) {
+		send_failed(cl, m->id, errno, "cannot start %s: %s", cs.path, strerror(errno));
+		free(p->work);
+		free(p);
+		return;
+	}
+	s->running = p;
+	nrunning++;
+	p->next = procs;
+	procs = p;
+	struct rp_ctl ok = { RP_SPAWNED, m->id, (int32_t)p->pid };
+	(void)chan_send(cl->chan, &ok, sizeof(ok), NULL, 0);
+}
+
+static void client_gone(struct rendsrv_client *);
+
+static void
+on_message(struct chan *c, const void *msg, size_t len, int *fds, int nfds, void *arg)
+{
+	struct rendsrv_client *cl = arg;
+	uint32_t type = 0;
+	struct rp_ctl ctl;
+	struct rs_proc *p;
+
+	(void)c;
+	if (len >= sizeof(type))
+		memcpy(&type, msg, sizeof(type));
+	if (type == RP_SPAWN && len == sizeof(struct rp_spawn)) {
+		struct rp_spawn *m = xmalloc(sizeof(*m));
+
+		memcpy(m, msg, sizeof(*m));
+		on_spawn(cl, m, fds, nfds);
+		free(m);
+	} else if ((type == RP_SIGNAL || type == RP_RENICE || type == RP_RELEASE) &&
+	    len == sizeof(ctl) && nfds == 0) {
+		memcpy(&ctl, msg, sizeof(ctl));
+		if (type == RP_SIGNAL && (p = proc_find(cl, ctl.id)) != NULL &&
+		    (ctl.arg == SIGTERM || ctl.arg == SIGKILL))
+			(void)killpg(p->pid, ctl.arg);
+		else if (type == RP_RENICE && (p = proc_find(cl, ctl.id)) != NULL &&
+		    ctl.arg >= 0 && ctl.arg <= 19) {
+			if (setpriority(PRIO_PGRP, (id_t)p->pid, ctl.arg) == -1)
+				log_warn("cannot renice a render", "pid=%d nice=%d", (int)p->pid,
+				    ctl.arg);
+		} else if (type == RP_RELEASE && ctl.arg >= cl->slot &&
+		    ctl.arg < cl->slot + cl->nslots) {
+			struct rs_slot *s = slot_get(ctl.arg);
+
+			if (s->running != NULL) {
+				s->running->release = 1;
+				(void)killpg(s->running->pid, SIGKILL);
+			} else if (s->dirty)
+				slot_clean(&cl->env, s);
+		}
+	} else {
+		log_warnx("render channel: unknown message, channel closed", "from=%s type=%u "
+		    "bytes=%zu", cl->who, type, len);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		client_gone(cl);
+		return;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);	/* the child has its copies */
+}
+
+static void
+client_free(evutil_socket_t fd, short what, void *arg)
+{
+	struct rendsrv_client *cl = arg, **pp;
+
+	(void)fd;
+	(void)what;
+	for (pp = &clients; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == cl) {
+			*pp = cl->next;
+			break;
+		}
+	chan_free(cl->chan);
+	free(cl);
+}
+
+/* The asker is gone (it exited, or broke the protocol): what it started
+ * dies, its slots are emptied, and it is freed from the loop. */
+static void
+client_gone(struct rendsrv_client *cl)
+{
+	struct timeval now = { 0, 0 };
+
+	if (cl->gone)
+		return;
+	cl->gone = 1;
+	for (struct rs_proc *p = procs; p != NULL; p = p->next)
+		if (p->cl == cl) {
+			p->cl = NULL;
+			p->release = 1;
+			(void)killpg(p->pid, SIGKILL);
+		}
+	for (struct rs_slot *s = slots; s != NULL; s = s->next)
+		if (s->slot >= cl->slot && s->slot < cl->slot + cl->nslots && s->running == NULL &&
+		    s->dirty)
+			slot_clean(&cl->env, s);
+	event_base_once(cl->env.base, -1, EV_TIMEOUT, client_free, cl, &now);
+}
+
+static void
+on_closed(struct chan *c, void *arg)
+{
+	(void)c;
+	client_gone(arg);
+}
+
+struct rendsrv_client *
+rendsrv_attach(const struct rendsrv_env *env, int fd, int slot, int nslots, const char *who)
+{
+	struct rendsrv_client *cl = xcalloc(1, sizeof(*cl));
+
+	cl->env = *env;
+	cl->slot = slot;
+	cl->nslots = nslots;
+	snprintf(cl->who, sizeof(cl->who), "%s", who);
+	cl->chan = chan_new(env->base, fd, on_message, on_closed, cl);
+	cl->next = clients;
+	clients = cl;
+	return cl;
+}
+
+void
+rendsrv_detach(struct rendsrv_client *cl)
+{
+	client_gone(cl);
+}
+
+int
+rendsrv_running(void)
+{
+	return nrunning;
+}

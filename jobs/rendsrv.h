@@ -1,0 +1,48 @@
+/*
+ * rendsrv.h: the privileged half of a render (rendproto.h): the only code
+ * that starts renderers and ffprobe as a slot's uid, signals them, kills
+ * every process of that uid when one ends, opens what they left without
+ * following anything, and empties their work dirs. greetbotd's parent
+ * serves the jobs process and each greetbot-tg over a channel each;
+ * greetctl and a greetbot-tg started by hand serve themselves (a channel
+ * within the process, rendsrv_local), so that every render goes the same
+ * way.
+ */
+#ifndef GREETBOT_RENDSRV_H
+#define GREETBOT_RENDSRV_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct event_base;
+struct rendsrv_client;
+struct sandbox;
+
+struct rendsrv_env {
+	struct event_base	*base;
+	const struct sandbox	*sb;
+	const char		*render_dir;	/* its cache/ */
+	const char		*work_root;	/* the slots' work dirs: s<slot> */
+};
+
+/* Serve renders over the channel end fd (taken), for the slots
+ * [slot, slot + nslots) alone; who names the asker in the log. */
+struct rendsrv_client *rendsrv_attach(const struct rendsrv_env *, int fd, int slot,
+		    int nslots, const char *who);
+/* Stop serving it: its renders are killed and their slots emptied. */
+void		 rendsrv_detach(struct rendsrv_client *);
+/* How many processes (renderers, ffprobe) run for any asker. */
+int		 rendsrv_running(void);
+
+/*
+ * A file the renderer made, taken without trusting it: name inside the
+ * work dir (its descriptor: nothing on the way is followed), only a
+ * regular file that owner owns with one link (not a link to the
+ * database, a FIFO, a device), at most max bytes when max > 0. An fd
+ * open on it for reading, or -1 with why; errno ENOENT when there is no
+ * such file, EPERM when it is something else.
+ */
+int		 rendsrv_open_output(int work_fd, uid_t owner, const char *name,
+		    long long max, char *why, size_t whylen);
+
+#endif
