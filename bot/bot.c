@@ -236,6 +236,15 @@ poll_done(const struct tg_result *r, void *arg)
 		if (id >= bt.offset)
 			bt.offset = id + 1;
 	}
+	/* The database cannot take work: the parents whose updates wait
+	 * behind the one refused are told once too, not only the first. */
+	if (failed && db_problem(NULL) != NULL)
+		while ((u = u->next) != NULL) {
+			struct update up;
+
+			update_parse(u, &up);
+			update_wait(&up);
+		}
 	delivery_kick();
 	if (bt.new_jobs > 0)
 		notify_jobs();
