@@ -126,9 +126,11 @@ export GREETCTL_CONFIG=
 chmod 711 "$T"
 # Each test's renderers get uids of their own (tests run side by side, and
 # RLIMIT_NPROC counts per uid): a block of 300 from 70000 by test number.
+# Suites run side by side from several checkouts set GREETBOT_TEST_UID_OFFSET
+# apart (1000000 each), so that one never kills the other's renderers.
 case ${0##*/} in
 [0-9][0-9][0-9][0-9]-*)
 	t_num=${0##*/}
-	: "${GREETBOT_RENDER_UID_BASE:=$((70000 + 10#${t_num%%-*} * 300))}"
+	: "${GREETBOT_RENDER_UID_BASE:=$((70000 + ${GREETBOT_TEST_UID_OFFSET:-0} + 10#${t_num%%-*} * 300))}"
 	export GREETBOT_RENDER_UID_BASE ;;
 esac
