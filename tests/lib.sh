@@ -128,9 +128,13 @@ chmod 711 "$T"
 # RLIMIT_NPROC counts per uid): a block of 300 from 70000 by test number.
 # Suites run side by side from several checkouts set GREETBOT_TEST_UID_OFFSET
 # apart (1000000 each), so that one never kills the other's renderers.
+# (Not left in the environment: greetbotd and greetctl warn of a GREETBOT_
+# variable that is not a setting.)
+t_uid_offset=${GREETBOT_TEST_UID_OFFSET:-0}
+unset GREETBOT_TEST_UID_OFFSET
 case ${0##*/} in
 [0-9][0-9][0-9][0-9]-*)
 	t_num=${0##*/}
-	: "${GREETBOT_RENDER_UID_BASE:=$((70000 + ${GREETBOT_TEST_UID_OFFSET:-0} + 10#${t_num%%-*} * 300))}"
+	: "${GREETBOT_RENDER_UID_BASE:=$((70000 + t_uid_offset + 10#${t_num%%-*} * 300))}"
 	export GREETBOT_RENDER_UID_BASE ;;
 esac
