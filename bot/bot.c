@@ -385,11 +385,14 @@ setup_renders(void)
 		render_connect(bt.base, fd);
 		return;
 	}
+	/* Alone: every preview with a cache of its own (a shared one is
+	 * greetbotd's to build and seal). */
 	xasprintf(&bt.work_root, "%s/work", bt.render_dir);
 	env.base = bt.base;
 	env.sb = &bt.sb;
-	env.render_dir = bt.render_dir;
 	env.work_root = bt.work_root;
+	env.work_fd = render_dir_open(bt.work_root);
+	env.cache_fd = -1;
 	render_serve_self(&env, SANDBOX_SLOT_BOT(bt.cfg.bot_index), SANDBOX_PREVIEWS);
 }
 

@@ -150,10 +150,14 @@ sample_loop(struct sample *s, const struct render_request *rq)
 			log_warn("PR_SET_CHILD_SUBREAPER");
 		env.base = base;
 		env.sb = &gc.sb;
-		env.render_dir = ctl_work_root;
 		env.work_root = ctl_work_root;
+		env.cache_fd = -1;
 		render_serve_self(&env, SANDBOX_SLOT_CTL, 1);
 	}
+	/* This sample's tree (each has its own). */
+	if (env.work_fd > 0)
+		close(env.work_fd);
+	env.work_fd = render_dir_open(ctl_work_root);
 	s->base = base;
 	sigint = evsignal_new(s->base, SIGINT, sample_signal, s);
 	sigterm = evsignal_new(s->base, SIGTERM, sample_signal, s);

@@ -108,13 +108,14 @@ tree_bytes(int fd, int depth)
 /*
  * Remove one version's cache when no render holds it: with its exclusive
  * lock, renamed out of the way (a render of that version starting now
- * gets a new, empty dir from sandbox_cache_dir) and removed without
- * following links. 1 when removed, 0 when in use or gone.
+ * has it built again: jobs/rendsrv.c) and removed without following
+ * links (sealed, it is ours and read-only: render_rmtree_at makes each
+ * directory writable first). 1 when removed, 0 when in use or gone.
  */
 static int
-prune_one(int cache, const char *dir, const char *name)
+prune_one(int cache, const char *name)
 {
-	char *old, *path;
+	char *old;
 	long long bytes;
 	int fd;
 
@@ -127,17 +128,15 @@ prune_one(int cache, const char *dir, const char *name)
 	}
 	bytes = tree_bytes(fd, SIZE_DEPTH);
 	xasprintf(&old, ".old-%s", name);
-	xasprintf(&path, "%s/%s", dir, old);
 	if (renameat(cache, name, cache, old) == -1)
 		log_warn("cannot move an old render cache aside", "version=%s", name);
 	else {
-		render_rmtree(path);
+		render_rmtree_at(cache, old);
 		log_info("render cache of an old template version removed", "version=%s mb=%lld",
 		    name, bytes >> 20);
 	}
 	close(fd);	/* the lock goes with it */
 	free(old);
-	free(path);
 	return 1;
 }
 
@@ -146,7 +145,7 @@ cache_prune(const struct config *cfg, const char *render_dir)
 {
 	struct keep k;
 	struct dirent *de;
-	char *dir, *needle, *path;
+	char *dir, *needle;
 	int cache, list, n = 0;
 	DIR *d;
 
@@ -170,16 +169,23 @@ cache_prune(const struct config *cfg, const char *render_dir)
 	while ((de = readdir(d)) != NULL) {
 		/* A removal a crash cut short. */
 		if (strncmp(de->d_name, ".old-", 5) == 0 && version_name(de->d_name + 5)) {
-			xasprintf(&path, "%s/%s", dir, de->d_name);
-			render_rmtree(path);
-			free(path);
+			render_rmtree_at(cache, de->d_name);
+			continue;
+		}
+		/* The build of an old version's cache, cut short (that of a
+		 * current one is made again by its next build). */
+		if (strncmp(de->d_name, ".build-", 7) == 0 && version_name(de->d_name + 7)) {
+			xasprintf(&needle, "\n%s\n", de->d_name + 7);
+			if (strstr(k.set, needle) == NULL)
+				render_rmtree_at(cache, de->d_name);
+			free(needle);
 			continue;
 		}
 		if (!version_name(de->d_name))
 			continue;
 		xasprintf(&needle, "\n%s\n", de->d_name);
 		if (strstr(k.set, needle) == NULL)
-			n += prune_one(cache, dir, de->d_name);
+			n += prune_one(cache, de->d_name);
 		free(needle);
 	}
 	closedir(d);

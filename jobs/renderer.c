@@ -763,6 +763,8 @@ rm_children(int dfd, int top, int depth)
 		if ((sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC)) == -1)
 			continue;
+		/* A sealed (read-only) directory of ours, when we are not root. */
+		(void)fchmod(sub, 0700);
 		rm_children(sub, top, depth + 1);
 		close(sub);
 		(void)unlinkat(dfd, e->d_name, AT_REMOVEDIR);
@@ -787,23 +789,36 @@ rm_all(int fd)
 void
 render_rmtree(const char *dir)
 {
+	render_rmtree_at(AT_FDCWD, dir);
+}
+
+void
+render_rmtree_at(int dirfd, const char *name)
+{
 	int fd;
 
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		(void)unlink(dir);	/* a link or a file in its place */
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		(void)unlinkat(dirfd, name, 0);	/* a link or a file in its place */
 		return;
 	}
+	(void)fchmod(fd, 0700);
 	rm_all(fd);
 	close(fd);
-	(void)rmdir(dir);
+	(void)unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
 int
 render_empty(const char *dir)
 {
+	return render_empty_at(AT_FDCWD, dir);
+}
+
+int
+render_empty_at(int dirfd, const char *name)
+{
 	int fd;
 
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -1;
 	rm_all(fd);
 	close(fd);
@@ -818,6 +833,16 @@ mkdir_mode(const char *path, mode_t mode)
 		fatal("mkdir", "path=%s", path);
 	if (chmod(path, mode) == -1)
 		fatal("chmod", "path=%s", path);
+}
+
+int
+render_dir_open(const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		fatal("cannot open a render directory", "path=%s", path);
+	return fd;
 }
 
 char *

@@ -81,12 +81,18 @@ struct render	*render_start(struct event_base *, const struct render_request *,
  * by the unprivileged renderer, nothing listable); returns the render dir.
  */
 char		*render_dirs(const char *state_dir);
+/* One of its directories, open (fatal when it cannot be, or is a link). */
+int		 render_dir_open(const char *path);
 /* Remove a work directory and everything a script left in it, following
  * no link (see renderer.c). */
 void		 render_rmtree(const char *dir);
 /* Everything inside dir, the same way; the directory stays. -1 when dir
  * is not a directory (a link is not followed). */
 int		 render_empty(const char *dir);
+/* The same, of name inside the directory open at dirfd (nothing on the
+ * way followed: the directory was opened once, checked). */
+void		 render_rmtree_at(int dirfd, const char *name);
+int		 render_empty_at(int dirfd, const char *name);
 
 /*
  * An output the renderer left (out.mp4, thumb.jpg; voice.ogg), as the

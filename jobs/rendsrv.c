@@ -6,14 +6,18 @@
  * the renderer's stdout and stderr go to pipes the asker made, and its
  * outputs are opened (never read) and handed over as descriptors.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -28,7 +32,7 @@
 #include "xmalloc.h"
 
 struct rendsrv_client {
-	struct rendsrv_env	 env;
+	const struct rendsrv_env *env;
 	struct chan		*chan;
 	int			 slot, nslots;
 	char			 who[48];
@@ -39,6 +43,7 @@ struct rendsrv_client {
 /* A process running for an asker: a render script or ffprobe. */
 struct rs_proc {
 	struct rendsrv_client	*cl;	/* NULL once the asker is gone */
+	const struct rendsrv_env *env;
 	const struct sandbox	*sb;
 	uint32_t		 id;
 	int			 slot, kind, mode;
@@ -46,7 +51,7 @@ struct rs_proc {
 	uid_t			 uid;
 	int			 own_uid;	/* the slot's alone: killed as a whole */
 	long long		 max_bytes;
-	char			*work;
+	char			 dir[16];	/* its work dir: s<slot> in work_fd */
 	int			 release;	/* empty the work dir when it ends */
 	struct rs_proc		*next;
 };
@@ -56,6 +61,7 @@ struct rs_proc {
 struct rs_slot {
 	int		 slot;
 	struct rs_proc	*running;
+	int		 building;	/* the cache slot: a build runs */
 	int		 dirty;
 	struct rs_slot	*next;
 };
@@ -81,13 +87,11 @@ slot_get(int slot)
 	return s;
 }
 
-static char *
-work_path(const struct rendsrv_env *env, int slot)
+/* A slot's work dir: its name in work_fd, its path as renderers see it. */
+static void
+slot_dir(int slot, char *name, size_t len)
 {
-	char *p;
-
-	xasprintf(&p, "%s/s%d", env->work_root, slot);
-	return p;
+	snprintf(name, len, "s%d", slot);
 }
 
 int
@@ -123,12 +127,12 @@ rendsrv_open_output(int work_fd, uid_t owner, const char *name, long long max, c
 static void
 slot_clean(const struct rendsrv_env *env, struct rs_slot *s)
 {
-	char *work = work_path(env, s->slot);
+	char name[16];
 
+	slot_dir(s->slot, name, sizeof(name));
 	(void)sandbox_kill_slot(env->sb, s->slot);
-	(void)render_empty(work);
+	(void)render_empty_at(env->work_fd, name);
 	s->dirty = 0;
-	free(work);
 }
 
 static void
@@ -175,7 +179,8 @@ proc_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 		m.utime_us = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
 		m.stime_us = (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
 		m.maxrss_kb = ru->ru_maxrss;
-		wfd = open(p->work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		wfd = openat(p->env->work_fd, p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
 		for (int i = 0; i < RP_OUTPUTS; i++) {
 			const char *name = rp_outputs[p->mode][i];
 			int fd;
@@ -203,7 +208,7 @@ proc_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 			close(fds[i]);
 	}
 	if (p->release || p->cl == NULL) {
-		(void)render_empty(p->work);
+		(void)render_empty_at(p->env->work_fd, p->dir);
 		s->dirty = 0;
 	}
 	for (pp = &procs; *pp != NULL; pp = &(*pp)->next)
@@ -211,7 +216,6 @@ proc_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 			*pp = p->next;
 			break;
 		}
-	free(p->work);
 	free(p);
 }
 
@@ -269,16 +273,321 @@ script_env(const struct rp_spawn *m, const char *work, const char *cache, char *
 		fatalx("script_env: too many variables");
 }
 
+/* --- the shared caches ----------------------------------------------------- */
+
+#define CACHE_NAME	"Emma"	/* the build's sample name: no parent's */
+#define CACHE_RETRY	600	/* seconds before a failed build is tried again */
+#define SEAL_DEPTH	16	/* directory levels a cache may have */
+#define SEAL_ENTRIES	100000
+
+enum cache_state { CACHE_BUILDING = 1, CACHE_SEALED, CACHE_FAILED };
+
+/* A spawn that waits for its version's cache to be built. */
+struct rs_wait {
+	struct rendsrv_client	*cl;	/* NULL once the asker is gone */
+	struct rp_spawn		 m;
+	int			 fds[2];
+	int			 nfds;
+	struct rs_wait		*next;
+};
+
+struct rs_cache {
+	char		 version[32];
+	enum cache_state state;
+	time_t		 failed_at;
+	struct rs_wait	*waiting;
+	struct rs_cache	*next;
+};
+
+static struct rs_cache	*caches;
+
+static void spawn_now(struct rendsrv_client *, const struct rp_spawn *, int *, int);
+
+static struct rs_cache *
+cache_get(const char *version)
+{
+	struct rs_cache *c;
+
+	for (c = caches; c != NULL; c = c->next)
+		if (strcmp(c->version, version) == 0)
+			return c;
+	c = xcalloc(1, sizeof(*c));
+	snprintf(c->version, sizeof(c->version), "%s", version);
+	c->next = caches;
+	caches = c;
+	return c;
+}
+
+/* Sealed: a directory of ours that nobody else may write. */
+int
+rendsrv_cache_sealed(const struct rendsrv_env *env, const char *version)
+{
+	struct stat st;
+
+	return env->cache_fd >= 0 && fstatat(env->cache_fd, version, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	    (st.st_mode & 0222) == 0;
+}
+
+/*
+ * Check and seal the tree open at fd, built by uid: every entry a
+ * directory or a regular file of uid with one link (a link, a FIFO, a
+ * device, a hard link to anything: refused), then ours, read-only. -1
+ * with why at the first entry refused.
+ */
+static int
+seal_tree(int fd, uid_t uid, int depth, int *entries, char *why, size_t whylen)
+{
+	struct dirent *de;
+	struct stat st;
+	int sub, rc = 0, dfd;
+	DIR *d;
+
+	if ((dfd = dup(fd)) == -1 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		snprintf(why, whylen, "cannot read a directory: %s", strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (++*entries > SEAL_ENTRIES || depth > SEAL_DEPTH) {
+			snprintf(why, whylen, "more than %d entries or %d levels", SEAL_ENTRIES,
+			    SEAL_DEPTH);
+			rc = -1;
+			break;
+		}
+		if ((sub = openat(fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+		    O_CLOEXEC)) == -1 || fstat(sub, &st) == -1) {
+			snprintf(why, whylen, "%.100s: %s", de->d_name, errno == ELOOP ?
+			    "a symbolic link" : strerror(errno));
+			if (sub != -1)
+				close(sub);
+			rc = -1;
+			break;
+		}
+		if (st.st_uid != uid || !(S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1))) {
+			snprintf(why, whylen, "%.100s: %s", de->d_name, st.st_uid != uid ?
+			    "not the builder's" : S_ISREG(st.st_mode) ? "a hard link" :
+			    "neither a file nor a directory");
+			rc = -1;
+		} else if (S_ISDIR(st.st_mode))
+			rc = seal_tree(sub, uid, depth + 1, entries, why, whylen);
+		if (rc == 0 && ((geteuid() == 0 && fchown(sub, 0, 0) == -1) ||
+		    fchmod(sub, S_ISDIR(st.st_mode) ? 0555 : 0444) == -1)) {
+			snprintf(why, whylen, "%.100s: %s", de->d_name, strerror(errno));
+			rc = -1;
+		}
+		close(sub);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* The build ended: sealed and in place, or given up (each render makes
+ * its own until CACHE_RETRY has passed); the renders that waited go. */
+static void
+cache_built(struct rs_cache *c, const struct rendsrv_env *env, uid_t uid, int status)
+{
+	char build[48], why[256] = "";
+	struct rs_wait *w;
+	int fd, entries = 0, ok = 0;
+
+	snprintf(build, sizeof(build), ".build-%s", c->version);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		snprintf(why, sizeof(why), "the build render %s %d (greetctl template check "
+		    "says why)", WIFEXITED(status) ? "exited" : "was killed by signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	else if ((fd = openat(env->cache_fd, build, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		snprintf(why, sizeof(why), "%s: %s", build, strerror(errno));
+	else {
+		if (seal_tree(fd, uid, 0, &entries, why, sizeof(why)) == 0 &&
+		    ((geteuid() == 0 && fchown(fd, 0, 0) == -1) || fchmod(fd, 0555) == -1))
+			snprintf(why, sizeof(why), "%s: %s", build, strerror(errno));
+		else if (why[0] == '\0' && renameat(env->cache_fd, build, env->cache_fd,
+		    c->version) == -1)
+			snprintf(why, sizeof(why), "cannot put it in place: %s", strerror(errno));
+		else
+			ok = why[0] == '\0';
+		close(fd);
+	}
+	if (ok) {
+		c->state = CACHE_SEALED;
+		log_info("render cache sealed", "version=%s entries=%d", c->version, entries);
+	} else {
+		c->state = CACHE_FAILED;
+		c->failed_at = time(NULL);
+		render_rmtree_at(env->cache_fd, build);
+		log_warnx("render cache not sealed: each render makes its own", "version=%s "
+		    "reason=%s", c->version, why);
+	}
+	while ((w = c->waiting) != NULL) {
+		c->waiting = w->next;
+		if (w->cl != NULL)
+			spawn_now(w->cl, &w->m, w->fds, w->nfds);
+		for (int i = 0; i < w->nfds; i++)
+			close(w->fds[i]);
+		free(w);
+	}
+}
+
+/* The build's process (no asker: nothing is told but the log). */
+struct rs_build {
+	struct rs_cache			*c;
+	const struct rendsrv_env	*env;
+	uid_t				 uid;
+};
+
+static void
+build_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
+{
+	struct rs_build *b = arg;
+	struct rs_slot *s = slot_get(SANDBOX_SLOT_CACHE);
+
+	(void)ru;
+	for (int i = 0; i < 10 && killpg(pid, SIGKILL) == 0; i++)
+		;
+	(void)sandbox_kill_slot(b->env->sb, SANDBOX_SLOT_CACHE);
+	nrunning--;
+	s->building = 0;
+	cache_built(b->c, b->env, b->uid, status);
+	slot_clean(b->env, s);
+	free(b);
+}
+
+/* Start the render that builds version's cache, with the request's
+ * template and limits but the sample name, into a writable .build-V. */
+static int
+cache_build(struct rs_cache *c, const struct rendsrv_env *env, const struct rp_spawn *m)
+{
+	const struct sandbox *sb = env->sb;
+	struct rp_spawn bm = *m;
+	struct child_limits lim = { (rlim_t)m->cpu, (rlim_t)m->as, (rlim_t)m->fsize,
+	    (rlim_t)m->nofile, (rlim_t)m->nproc };
+	struct child_spec cs = { 0 };
+	struct rs_build *b;
+	uid_t uid = sb->drop ? sandbox_uid(sb, SANDBOX_SLOT_CACHE) : geteuid();
+	char build[48], dir[16], *work, *cache, *own[10] = { 0 }, *envp[14], *argv[2];
+	int bfd, wfd;
+
+	snprintf(build, sizeof(build), ".build-%s", c->version);
+	slot_dir(SANDBOX_SLOT_CACHE, dir, sizeof(dir));
+	(void)sandbox_kill_slot(sb, SANDBOX_SLOT_CACHE);
+	render_rmtree_at(env->cache_fd, build);	/* a build a crash cut short */
+	if (mkdirat(env->cache_fd, build, 0700) == -1 || (bfd = openat(env->cache_fd, build,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if (sb->drop && fchown(bfd, uid, sb->gid) == -1) {
+		close(bfd);
+		return -1;
+	}
+	close(bfd);
+	if (sandbox_workdir_at(sb, env->work_fd, dir, SANDBOX_SLOT_CACHE, 0) == -1 ||
+	    (wfd = openat(env->work_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	snprintf(bm.name, sizeof(bm.name), "%s", CACHE_NAME);
+	bm.stress[0] = '\0';
+	bm.mode = RP_VIDEO;
+	bm.nice = 0;
+	xasprintf(&work, "%s/%s", env->work_root, dir);
+	xasprintf(&cache, "%s/%s", env->cache_root, build);
+	script_env(&bm, work, cache, envp, own, sizeof(envp) / sizeof(envp[0]));
+	argv[0] = bm.script;
+	argv[1] = NULL;
+	cs.path = bm.script;
+	cs.argv = argv;
+	cs.envp = envp;
+	cs.dir_fd = wfd;
+	cs.new_session = 1;
+	cs.fd_in = cs.fd_out = cs.fd_err = -1;
+	cs.limits = &lim;
+	cs.pdeathsig = SIGKILL;
+	cs.drop = sb->drop;
+	cs.uid = uid;
+	cs.gid = sb->gid;
+	cs.netns = sb->netns;
+	cs.sandboxed = 1;
+	b = xcalloc(1, sizeof(*b));
+	b->c = c;
+	b->env = env;
+	b->uid = uid;
+	pid_t pid = child_spawn(&cs, build_exited, b);
+	close(wfd);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		free(own[i]);
+	free(work);
+	free(cache);
+	if (pid == -1) {
+		free(b);
+		return -1;
+	}
+	slot_get(SANDBOX_SLOT_CACHE)->building = 1;
+	nrunning++;
+	c->state = CACHE_BUILDING;
+	log_info("render cache building", "version=%s pid=%d uid=%u", c->version, (int)pid,
+	    (unsigned)uid);
+	return 0;
+}
+
+/*
+ * Where a render's cache is: the sealed one (its path in cache), or its
+ * own in its work dir (*cache NULL: private), or nowhere yet: 1 when the
+ * spawn must wait for the build (then queued here, fds taken).
+ */
+static int
+cache_for(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds,
+    char **cache)
+{
+	const struct rendsrv_env *env = cl->env;
+	struct rs_cache *c;
+	struct rs_wait *w;
+
+	*cache = NULL;
+	if (m->private_cache || m->version[0] == '\0' || env->cache_fd < 0)
+		return 0;
+	c = cache_get(m->version);
+	if (c->state != CACHE_BUILDING && rendsrv_cache_sealed(env, m->version))
+		c->state = CACHE_SEALED;
+	if (c->state == CACHE_SEALED) {
+		xasprintf(cache, "%s/%s", env->cache_root, m->version);
+		return 0;
+	}
+	if (c->state == CACHE_FAILED && time(NULL) - c->failed_at < CACHE_RETRY)
+		return 0;
+	if (c->state != CACHE_BUILDING && slot_get(SANDBOX_SLOT_CACHE)->building)
+		return 0;	/* another version's build runs: its own, this once */
+	if (c->state != CACHE_BUILDING) {
+		/* Not ours, or half-built by an older greetbotd: made again. */
+		render_rmtree_at(env->cache_fd, m->version);
+		if (cache_build(c, env, m) == -1) {
+			log_warn("render cache cannot be built: each render makes its own",
+			    "version=%s", m->version);
+			c->state = CACHE_FAILED;
+			c->failed_at = time(NULL);
+			return 0;
+		}
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->cl = cl;
+	w->m = *m;
+	for (int i = 0; i < nfds; i++)
+		w->fds[i] = fds[i];
+	w->nfds = nfds;
+	w->next = c->waiting;
+	c->waiting = w;
+	return 1;
+}
+
+/* --- spawning --------------------------------------------------------------- */
+
 static void
 on_spawn(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds)
 {
-	const struct sandbox *sb = cl->env.sb;
-	struct child_limits lim;
-	struct child_spec cs = { 0 };
-	struct rs_slot *s;
-	struct rs_proc *p;
-	char *own[10] = { 0 }, *envp[14], *argv[10], *work, *cache = NULL, why[RP_WHY];
-	int want = m->kind == RP_SCRIPT ? 2 : 1, fd;
+	int want = m->kind == RP_SCRIPT ? 2 : 1;
 
 	if (nfds != want || m->slot < cl->slot || m->slot >= cl->slot + cl->nslots ||
 	    (m->kind != RP_SCRIPT && m->kind != RP_PROBE) ||
@@ -287,29 +596,67 @@ on_spawn(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds
 		log_warnx("render request refused", "from=%s slot=%d kind=%d fds=%d", cl->who,
 		    m->slot, m->kind, nfds);
 		send_failed(cl, m->id, EINVAL, "refused by greetbotd: not a valid request");
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
 		return;
 	}
+	spawn_now(cl, m, fds, nfds);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);	/* the child has its copies (or a wait has its own) */
+}
+
+/* A checked request, now (or queued behind its cache's build: the fds are
+ * then duplicated for the wait). */
+static void
+spawn_now(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds)
+{
+	const struct sandbox *sb = cl->env->sb;
+	struct child_limits lim;
+	struct child_spec cs = { 0 };
+	struct rs_slot *s;
+	struct rs_proc *p;
+	char *own[10] = { 0 }, *envp[14], *argv[10], *work, *cache = NULL, why[RP_WHY];
+	char dir[16];
+	int fd, wfd = -1;
+
 	s = slot_get(m->slot);
 	if (s->running != NULL) {
 		send_failed(cl, m->id, EBUSY, "render slot %d is busy", m->slot);
 		return;
 	}
-	work = work_path(&cl->env, m->slot);
+	slot_dir(m->slot, dir, sizeof(dir));
 	if (m->kind == RP_SCRIPT) {
+		int dup_fds[2];
+
+		for (int i = 0; i < nfds; i++)
+			dup_fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		if (cache_for(cl, m, dup_fds, nfds, &cache) == 1)
+			return;	/* waits, with its own copies of the pipes */
+		for (int i = 0; i < nfds; i++)
+			if (dup_fds[i] != -1)
+				close(dup_fds[i]);
 		/* An empty work dir of the slot's uid, nothing of it running. */
 		if (s->dirty)
 			(void)sandbox_kill_slot(sb, m->slot);
-		if (sandbox_workdir(sb, work, m->slot, !s->dirty) == -1) {
-			send_failed(cl, m->id, errno, "cannot make the work dir %s: %s", work,
-			    strerror(errno));
-			free(work);
+		if (sandbox_workdir_at(sb, cl->env->work_fd, dir, m->slot, !s->dirty) == -1) {
+			send_failed(cl, m->id, errno, "cannot make the work dir %s/%s: %s",
+			    cl->env->work_root, dir, strerror(errno));
+			free(cache);
 			return;
 		}
 		s->dirty = 1;
-		if (m->private_cache || m->version[0] == '\0')
-			xasprintf(&cache, "%s/cache", work);
-		else
-			cache = sandbox_cache_dir(sb, cl->env.render_dir, m->version);
+	}
+	if ((wfd = openat(cl->env->work_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		send_failed(cl, m->id, EPERM, "its work dir cannot be opened: %s",
+		    strerror(errno));
+		free(cache);
+		return;
+	}
+	xasprintf(&work, "%s/%s", cl->env->work_root, dir);
+	if (m->kind == RP_SCRIPT) {
+		if (cache == NULL)
+			xasprintf(&cache, "%s/cache", work);	/* its own */
 		script_env(m, work, cache, envp, own, sizeof(envp) / sizeof(envp[0]));
 		argv[0] = (char *)m->script;
 		argv[1] = NULL;
@@ -320,22 +667,14 @@ on_spawn(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds
 	} else {
 		/* ffprobe reads the video only if it is the renderer's own
 		 * regular file (it would follow a link, or wait on a FIFO). */
-		int wfd = open(work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-		if (wfd == -1 || (fd = rendsrv_open_output(wfd, sb->drop ? sandbox_uid(sb,
-		    m->slot) : geteuid(), "out.mp4", m->max_bytes, why, sizeof(why))) == -1) {
-			int e = wfd == -1 ? EPERM : errno;
-
-			if (wfd == -1)
-				snprintf(why, sizeof(why), "its work dir cannot be opened");
-			else
-				close(wfd);
-			send_failed(cl, m->id, e, "%s", why);
+		if ((fd = rendsrv_open_output(wfd, sb->drop ? sandbox_uid(sb, m->slot) :
+		    geteuid(), "out.mp4", m->max_bytes, why, sizeof(why))) == -1) {
+			send_failed(cl, m->id, errno, "%s", why);
+			close(wfd);
 			free(work);
 			return;
 		}
 		close(fd);
-		close(wfd);
 		argv[0] = "ffprobe";
 		argv[1] = "-v";
 		argv[2] = "error";
@@ -359,7 +698,7 @@ on_spawn(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds
 	lim.nofile = (rlim_t)m->nofile;
 	lim.nproc = (rlim_t)m->nproc;
 	cs.argv = argv;
-	cs.dir = work;
+	cs.dir_fd = wfd;
 	cs.new_session = 1;
 	cs.fd_in = -1;
 	cs.limits = &lim;
@@ -372,6 +711,7 @@ on_spawn(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds
 	cs.nice = m->nice;
 	p = xcalloc(1, sizeof(*p));
 	p->cl = cl;
+	p->env = cl->env;
 	p->sb = sb;
 	p->id = m->id;
 	p->slot = m->slot;
@@ -380,14 +720,15 @@ on_spawn(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds
 	p->uid = cs.uid;
 	p->own_uid = sb->drop && sb->uid_base != 0;
 	p->max_bytes = m->max_bytes;
-	p->work = work;
+	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	p->pid = child_spawn(&cs, proc_exited, p);
+	close(wfd);
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		free(own[i]);
 	free(cache);
+	free(work);
 	if (p->pid == -1) {
 		send_failed(cl, m->id, errno, "cannot start %s: %s", cs.path, strerror(errno));
-		free(p->work);
 		free(p);
 		return;
 	}
@@ -437,7 +778,7 @@ on_message(struct chan *c, const void *msg, size_t len, int *fds, int nfds, void
 				s->running->release = 1;
 				(void)killpg(s->running->pid, SIGKILL);
 			} else if (s->dirty)
-				slot_clean(&cl->env, s);
+				slot_clean(cl->env, s);
 		}
 	} else {
 		log_warnx("render channel: unknown message, channel closed", "from=%s type=%u "
@@ -486,8 +827,12 @@ client_gone(struct rendsrv_client *cl)
 	for (struct rs_slot *s = slots; s != NULL; s = s->next)
 		if (s->slot >= cl->slot && s->slot < cl->slot + cl->nslots && s->running == NULL &&
 		    s->dirty)
-			slot_clean(&cl->env, s);
-	event_base_once(cl->env.base, -1, EV_TIMEOUT, client_free, cl, &now);
+			slot_clean(cl->env, s);
+	for (struct rs_cache *c = caches; c != NULL; c = c->next)
+		for (struct rs_wait *w = c->waiting; w != NULL; w = w->next)
+			if (w->cl == cl)
+				w->cl = NULL;
+	event_base_once(cl->env->base, -1, EV_TIMEOUT, client_free, cl, &now);
 }
 
 static void
@@ -502,7 +847,7 @@ rendsrv_attach(const struct rendsrv_env *env, int fd, int slot, int nslots, cons
 {
 	struct rendsrv_client *cl = xcalloc(1, sizeof(*cl));
 
-	cl->env = *env;
+	cl->env = env;
 	cl->slot = slot;
 	cl->nslots = nslots;
 	snprintf(cl->who, sizeof(cl->who), "%s", who);

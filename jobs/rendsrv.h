@@ -21,18 +21,35 @@ struct sandbox;
 struct rendsrv_env {
 	struct event_base	*base;
 	const struct sandbox	*sb;
-	const char		*render_dir;	/* its cache/ */
-	const char		*work_root;	/* the slots' work dirs: s<slot> */
+	const char		*work_root;	/* the slots' work dirs (s<slot>), as
+						   renderers reach them */
+	int			 work_fd;	/* the same, open: what we do there
+						   goes by it, never by the path */
+	const char		*cache_root;	/* the sealed caches (<version>), or
+						   NULL: every render has its own */
+	int			 cache_fd;
 };
 
 /* Serve renders over the channel end fd (taken), for the slots
- * [slot, slot + nslots) alone; who names the asker in the log. */
+ * [slot, slot + nslots) alone; who names the asker in the log. env is
+ * kept (not copied): greetctl points it at each sample's tree. */
 struct rendsrv_client *rendsrv_attach(const struct rendsrv_env *, int fd, int slot,
 		    int nslots, const char *who);
 /* Stop serving it: its renders are killed and their slots emptied. */
 void		 rendsrv_detach(struct rendsrv_client *);
 /* How many processes (renderers, ffprobe) run for any asker. */
 int		 rendsrv_running(void);
+
+/*
+ * The shared cache of a template version is built once, by a render of a
+ * sample name (never a parent's) in a slot of its own with a writable
+ * cache dir, then sealed: checked to hold only directories and regular
+ * files of that slot's uid with one link, made ours and read-only, and
+ * renamed into place. Renders of that version wait for it; when it cannot
+ * be built, each renders with a cache of its own (slower, still right).
+ * 1 when the version's cache is sealed.
+ */
+int		 rendsrv_cache_sealed(const struct rendsrv_env *, const char *version);
 
 /*
  * A file the renderer made, taken without trusting it: name inside the

@@ -23,6 +23,7 @@
 /* Every slot a greetbotd can use: the previews, greetctl, 256 workers,
  * the other bots' previews. */
 #define SLOTS_MAX	(SANDBOX_SLOT_BOT(CONFIG_BOTS_MAX - 1) + SANDBOX_PREVIEWS)
+_Static_assert(SANDBOX_SLOT_CACHE == SLOTS_MAX, "the cache's slot follows every bot's");
 
 /*
  * An empty network namespace (only a loopback that is down) for every
@@ -52,8 +53,10 @@ netns_empty(void)
 static int
 slots_free(const struct sandbox *sb, int slots, char *err, size_t errlen)
 {
-	for (int i = 0; i < slots; i++) {
-		uid_t uid = sandbox_uid(sb, i);
+	for (int i = 0; i <= slots; i++) {
+		/* And the cache's slot, which greetbotd's parent uses. */
+		int slot = i < slots ? i : SANDBOX_SLOT_CACHE;
+		uid_t uid = sandbox_uid(sb, slot);
 		struct passwd *pw;
 
 		if ((pw = getpwuid(uid)) == NULL)
@@ -61,8 +64,8 @@ slots_free(const struct sandbox *sb, int slots, char *err, size_t errlen)
 		snprintf(err, errlen, "render_uid_base %u: uid %u (render slot %d) belongs "
 		    "to user %s, and renderers would run as that user; choose a block of "
 		    "%d uids that no user has, or render_uid_base = 0 to run every "
-		    "renderer as render_user", (unsigned)sb->uid_base, (unsigned)uid, i,
-		    pw->pw_name, slots);
+		    "renderer as render_user", (unsigned)sb->uid_base, (unsigned)uid, slot,
+		    pw->pw_name, SANDBOX_SLOT_CACHE + 1);
 		return -1;
 	}
 	return 0;
@@ -117,21 +120,23 @@ sandbox_uid(const struct sandbox *sb, int slot)
 }
 
 int
-sandbox_workdir(const struct sandbox *sb, const char *path, int slot, int known_empty)
+sandbox_workdir_at(const struct sandbox *sb, int dirfd, const char *name, int slot,
+    int known_empty)
 {
 	int fd, r = 0;
 
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
 		return -1;
 	/* A slot's directory is kept from render to render (making and
 	 * removing one per render was most of the file system's cost per
 	 * job), and emptied before each: the render starts in an empty one. */
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		if (unlink(path) == -1 || mkdir(path, 0700) == -1 || (fd = open(path,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (unlinkat(dirfd, name, 0) == -1 || mkdirat(dirfd, name, 0700) == -1 ||
+		    (fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
 			return -1;
 	}
-	if ((!known_empty && render_empty(path) == -1) || fchmod(fd, 0700) == -1 ||
+	if ((!known_empty && render_empty_at(dirfd, name) == -1) || fchmod(fd, 0700) == -1 ||
 	    (sb->drop && fchown(fd, sandbox_uid(sb, slot), sb->gid) == -1))
 		r = -1;
 	close(fd);
@@ -170,40 +175,6 @@ sandbox_kill_slot(const struct sandbox *sb, int slot)
 	if (!sb->drop || sb->uid_base == 0)
 		return -1;
 	return child_kill_uid(sandbox_uid(sb, slot), sb->gid);
-}
-
-/* The shared layout: ours, the render group's, setgid, no one else's. */
-static int
-cache_shared(const struct sandbox *sb, const char *dir)
-{
-	struct stat st;
-
-	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-	    st.st_gid == sb->gid && (st.st_mode & 07777) == 02770;
-}
-
-char *
-sandbox_cache_dir(const struct sandbox *sb, const char *render_dir, const char *version)
-{
-	char *dir;
-
-	xasprintf(&dir, "%s/cache/%s", render_dir, version);
-	if (!sb->drop) {
-		if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-			log_warn("mkdir", "path=%s", dir);
-		return dir;
-	}
-	if (cache_shared(sb, dir))
-		return dir;
-	/* Missing, or made by an older greetbotd for one render user. */
-	if (access(dir, F_OK) == 0) {
-		log_info("render cache made again for shared slots", "dir=%s", dir);
-		render_rmtree(dir);
-	}
-	if ((mkdir(dir, 0700) == -1 && errno != EEXIST) || chown(dir, geteuid(), sb->gid) == -1 ||
-	    chmod(dir, 02770) == -1)
-		log_warn("cannot make the cache dir", "path=%s", dir);
-	return dir;
 }
 
 /*

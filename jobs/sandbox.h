@@ -25,6 +25,9 @@ struct config;
  * are 0-3, the others' come after the workers'. */
 #define SANDBOX_SLOT_BOT(i)	((i) == 0 ? SANDBOX_SLOT_PREVIEW : SANDBOX_SLOT_WORKER + \
 	SANDBOX_WORKERS_MAX + ((i) - 1) * SANDBOX_PREVIEWS)
+/* The render that builds a template version's shared cache (a sample name,
+ * never a parent's): after every bot's slots. */
+#define SANDBOX_SLOT_CACHE	SANDBOX_SLOT_BOT(16)
 
 struct sandbox {
 	int	 drop;		/* we are root: renderers run as slot uids */
@@ -45,10 +48,10 @@ int	 sandbox_init(struct sandbox *, const struct config *, int slots,
 	    char *err, size_t errlen);
 void	 sandbox_free(struct sandbox *);
 uid_t	 sandbox_uid(const struct sandbox *, int slot);
-/* The slot's work dir, empty, owned by the slot's uid (0700): made the
- * first time, emptied (no link followed) unless the caller emptied it
- * itself when the slot's last render ended (known_empty). */
-int	 sandbox_workdir(const struct sandbox *, const char *path, int slot,
+/* The slot's work dir, name inside the directory open at dirfd: empty,
+ * owned by the slot's uid (0700); made the first time, emptied (no link
+ * followed) unless the caller knows it is empty (known_empty). */
+int	 sandbox_workdir_at(const struct sandbox *, int dirfd, const char *name, int slot,
 	    int known_empty);
 /*
  * greetbotd's claim on its uid block for this machine (a lock file under
@@ -65,14 +68,6 @@ int	 sandbox_claim(const struct sandbox *, char *err, size_t errlen);
  */
 int	 sandbox_kill_slot(const struct sandbox *, int slot);
 
-/*
- * The per-version cache dir, shared by every slot: setgid, group-writable
- * for the render group (renderers run with umask 007). An entry left by an
- * older layout that the slots could not share is removed (a cache is
- * remade from the template). Returns the path.
- */
-char	*sandbox_cache_dir(const struct sandbox *, const char *render_dir,
-	    const char *version);
 /*
  * Check as a renderer (a forked child with a slot's uid) that it can
  * search every directory down to each of dirs and read and execute the

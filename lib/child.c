@@ -252,7 +252,8 @@ child_exec(void *arg)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if ((s->new_session && setsid() == -1) ||
-	    (s->dir != NULL && chdir(s->dir) == -1))
+	    (s->dir != NULL && chdir(s->dir) == -1) ||
+	    (s->dir_fd > 0 && fchdir(s->dir_fd) == -1))
 		goto fail;
 	/* The network namespace while we are still root (it needs
 	 * CAP_SYS_ADMIN); a file the renderer makes is its group's too, so

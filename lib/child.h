@@ -21,6 +21,8 @@ struct child_spec {
 	char *const		 *argv;
 	char *const		 *envp;		/* the whole environment */
 	const char		 *dir;		/* chdir here first, or NULL */
+	int			  dir_fd;	/* > 0: fchdir to it (a path is not
+						   followed again) */
 	int			  new_session;	/* setsid: own session and group */
 	int			  fd_in;	/* -1: /dev/null */
 	int			  fd_out;	/* -1: /dev/null */

@@ -17,9 +17,11 @@
 
 #include <event2/event.h>
 
+#include "chan.h"
 #include "child.h"
 #include "config.h"
 #include "log.h"
+#include "rendsrv.h"
 #include "supervisor.h"
 #include "texts.h"
 #include "xmalloc.h"
@@ -391,19 +393,32 @@ bot_start(struct service *s)
 	char **envp;
 	extern char **environ;
 	struct child_spec cs = { 0 };
+	int ch[2];
 	size_t n = 0;
 
 	if (sv.config_path != NULL) {
 		argv[3] = "-c";
 		argv[4] = (char *)sv.config_path;
 	}
-	/* Its environment is ours (the config overrides), plus the wake fds. */
+	/* Its previews are rendered by us, over a channel of its own that
+	 * may ask for its slots alone. */
+	if (chan_pair(ch) == -1) {
+		log_warn("cannot start a bot: socketpair", "bot=%s", b->id);
+		free(path);
+		return;
+	}
+	if (b->renders != NULL)
+		rendsrv_detach(b->renders);
+	b->renders = rendsrv_attach(&sv.render_env, ch[0], SANDBOX_SLOT_BOT(b->index),
+	    SANDBOX_PREVIEWS, b->name);
+	/* Its environment is ours (the config overrides), plus the fds. */
 	while (environ[n] != NULL)
 		n++;
-	envp = xcalloc(n + 3, sizeof(*envp));
+	envp = xcalloc(n + 4, sizeof(*envp));
 	memcpy(envp, environ, n * sizeof(*envp));
 	envp[n] = "GREETBOT_WAKE_FD=3";
 	envp[n + 1] = "GREETBOT_NOTIFY_FD=4";
+	envp[n + 2] = "GREETBOT_RENDER_FD=5";
 	cs.path = path;
 	cs.argv = argv;
 	cs.envp = envp;
@@ -411,8 +426,10 @@ bot_start(struct service *s)
 	cs.pdeathsig = SIGTERM;	/* no second bot polling after our restart */
 	cs.extra[0] = b->wake[0];
 	cs.extra[1] = sv.wake_us[1];
-	cs.nextra = 2;
+	cs.extra[2] = ch[1];
+	cs.nextra = 3;
 	service_spawn(s, &cs);
+	close(ch[1]);
 	free(envp);
 	free(path);
 }

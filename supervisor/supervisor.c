@@ -341,8 +341,12 @@ setup_sandbox(void)
 {
 	char err[512];
 
-	if (sandbox_init(&sv.sb, &sv.cfg, SANDBOX_SLOT_WORKER + sv.cfg.workers, err,
-	    sizeof(err)) == -1)
+	int slots = SANDBOX_SLOT_WORKER + sv.cfg.workers;
+
+	/* The workers' slots and each bot's (we render their previews). */
+	if (sv.cfg.nbots > 0 && SANDBOX_SLOT_BOT(sv.cfg.nbots - 1) + SANDBOX_PREVIEWS > slots)
+		slots = SANDBOX_SLOT_BOT(sv.cfg.nbots - 1) + SANDBOX_PREVIEWS;
+	if (sandbox_init(&sv.sb, &sv.cfg, slots, err, sizeof(err)) == -1)
 		fatalx("renderers cannot be isolated", "reason=%s", err);
 	sandbox_log(&sv.sb);
 	if (sandbox_claim(&sv.sb, err, sizeof(err)) == -1)
@@ -352,6 +356,10 @@ setup_sandbox(void)
 	 * is used. The workers' slots, and one more (a preemption). */
 	for (int i = 0; i <= sv.cfg.workers + 1; i++)
 		sandbox_kill_slot(&sv.sb, SANDBOX_SLOT_WORKER + i);
+	for (int b = 0; b < sv.cfg.nbots; b++)
+		for (int i = 0; i < SANDBOX_PREVIEWS; i++)
+			sandbox_kill_slot(&sv.sb, SANDBOX_SLOT_BOT(b) + i);
+	sandbox_kill_slot(&sv.sb, SANDBOX_SLOT_CACHE);
 	/* Each bot's token file, or the config file when a token is in it. */
 	for (int i = 0; i < sv.cfg.nbots; i++) {
 		const struct config *bc = sv.cfg.bots[i].cfg;
@@ -508,15 +516,18 @@ setup_jobs(void)
 static void
 setup_renders(void)
 {
-	static struct rendsrv_env env;
-	static char *work_root;
+	struct rendsrv_env *env = &sv.render_env;
+	char *work_root, *cache_root;
 
 	xasprintf(&work_root, "%s/work", sv.render_dir);
-	env.base = sv.base;
-	env.sb = &sv.sb;
-	env.render_dir = sv.render_dir;
-	env.work_root = work_root;
-	render_serve_self(&env, SANDBOX_SLOT_WORKER, SANDBOX_WORKERS_MAX);
+	xasprintf(&cache_root, "%s/cache", sv.render_dir);
+	env->base = sv.base;
+	env->sb = &sv.sb;
+	env->work_root = work_root;
+	env->work_fd = render_dir_open(work_root);
+	env->cache_root = cache_root;
+	env->cache_fd = render_dir_open(cache_root);
+	render_serve_self(env, SANDBOX_SLOT_WORKER, SANDBOX_WORKERS_MAX);
 }
 
 int

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "rendsrv.h"
 #include "sandbox.h"
 #include "template.h"
 
@@ -45,6 +46,7 @@ struct bot {
 	char		*id;
 	int		 index;		/* in the configuration: its preview slots */
 	int		 wake[2];	/* we write: its outbox has new rows */
+	struct rendsrv_client *renders;	/* its previews, rendered by us */
 	struct texts	*texts;
 };
 
@@ -61,6 +63,8 @@ struct supervisor {
 	char			*render_dir, *assets_dir, *redis_sock;
 	int			 redis_lock;	/* held by us and our redis-server */
 	struct sandbox		 sb;		/* who renderers run as */
+	struct rendsrv_env	 render_env;	/* the renders we serve: the
+						   workers', each bot's previews */
 	char			*render_problem;	/* why renderers cannot start */
 	time_t			 render_checked;
 	int			 draining;

@@ -99,6 +99,20 @@ t_render_copy() {
 	printf '%s\n' "$T/scripts/render.sh"
 }
 
+# t_flaky_render: print the path of a render script that fails once per
+# name (exit 75), then renders (tests/scripts/flaky-render.sh), keeping
+# its markers in $T/flaky, which every renderer may write.
+t_flaky_render() {
+	mkdir -p "$T/scripts" "$T/flaky"
+	chmod 1777 "$T/flaky"
+	cp "$TOP/tests/scripts/flaky-render.sh" "$T/scripts/"
+	printf '#!/bin/sh\nFLAKY_DIR=%s exec %s\n' "$T/flaky" "$T/scripts/flaky-render.sh" \
+		>"$T/scripts/flaky.sh"
+	chmod -R a+rX "$T/scripts"
+	chmod 755 "$T/scripts/flaky.sh"
+	printf '%s\n' "$T/scripts/flaky.sh"
+}
+
 # Print a file's tail as TAP comments, for a failure's context.
 t_show() { sed 's/^/#   /' "$1" | tail -n "${2:-20}"; }
 

@@ -11,11 +11,15 @@
 # or unusable. The render holds a shared lock on it (fd 8) to its end:
 # greetbotd removes the cache of an old template version only when it can
 # lock it alone (jobs/cache.c); taken while it does, the cache is given up.
+# A cache this render may not write (greetbotd's, sealed after a render of
+# a sample name built it: jobs/rendsrv.c) is read only: what it lacks is
+# built in the work dir (cache_ro).
 cache_init() {
 	cache=${GREETBOT_CACHE_DIR:-}
+	cache_ro=''
 	if [ -n "$cache" ] && { [ -d "$cache" ] || mkdir -p "$cache" 2>/dev/null; } &&
-		[ -w "$cache" ] && { exec 8<"$cache"; } 2>/dev/null && flock -s -n 8 &&
-		[ -d "$cache" ]; then
+		{ exec 8<"$cache"; } 2>/dev/null && flock -s -n 8 && [ -d "$cache" ]; then
+		[ -w "$cache" ] || cache_ro=1
 		return 0
 	fi
 	cache=''
@@ -193,9 +197,18 @@ static_get() {
 	fi
 	cache_key
 	sdir=$c/static-$key
-	if [ -d "$sdir" ]; then
+	if [ -d "$sdir" ] && [ -z "${static_private:-}" ]; then
 		static_fresh && return 0
 		cache_key stat
+		sdir=$c/static-$key
+		[ ! -d "$sdir" ] || return 0
+	fi
+	if [ -n "$cache_ro" ] && [ "$c" = "$cache" ]; then
+		[ -n "${static_private:-}" ] ||
+			printf 'render.sh: the read-only cache %s has no static parts for these settings, making them in the work dir\n' \
+				"$c" >&2
+		c=$wdir/cache
+		mkdir -p "$c"
 		sdir=$c/static-$key
 		[ ! -d "$sdir" ] || return 0
 	fi
@@ -225,6 +238,12 @@ static_get() {
 # entry may be dropped too, which costs a build, not a wrong video.
 static_drop() {
 	local c=${sdir%/*} key=${sdir##*/static-}
+	if [ -n "$cache_ro" ] && [ "$c" = "$cache" ]; then
+		# Not ours to drop: made again in the work dir.
+		static_private=1
+		static_get
+		return
+	fi
 	exec 9>"$c/static-$key.lock"
 	flock -w 600 9 || die $EX_TEMPFAIL "timed out waiting for the cache lock"
 	if [ -d "$sdir" ]; then

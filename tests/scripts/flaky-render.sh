@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A render script that fails once with EX_TEMPFAIL (75), then makes a small
-# valid video: for the retry tests. The marker lives in the shared cache.
+# valid video: for the retry tests. The marker lives in FLAKY_DIR, which
+# the wrapper t_flaky_render makes (tests/lib.sh): the render cache is
+# read-only to renders.
 set -eu
 [ "${GREETBOT_MODE:-video}" = preview ] && exit 1
-marker="$GREETBOT_CACHE_DIR/failed-once-$(printf '%s' "$GREETBOT_NAME" | od -An -tx1 | tr -d ' \n')"
+marker="${FLAKY_DIR:?}/failed-once-$(printf '%s' "$GREETBOT_NAME" | od -An -tx1 | tr -d ' \n')"
 if [ ! -e "$marker" ]; then
 	: >"$marker"
 	echo "temporary trouble" >&2

@@ -359,6 +359,44 @@ t_check "and says it made the entry again" grep -q 'making them again' "$T/s2/st
 t_check "its frames are those of a render on a fresh cache" \
 	test "$(frames "$T/s2/out.mp4")" = "$(frames "$T/w1/out.mp4")"
 
+# A cache the render may not write (greetbotd's, sealed after a render
+# of a sample name built it): read, never written; what it lacks (here
+# everything) is made in the work dir. As root, the render runs as nobody.
+ro_render() {
+	local w=$1 name=$2 c=$3
+	local -a as=()
+	mkdir -p "$w"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown nobody "$w"
+		as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	fi
+	rc=0
+	(cd "$w" && "${as[@]}" env -i PATH="$PATH" HOME="$w" LANG=C.UTF-8 \
+		GREETBOT_NAME="$name" GREETBOT_TEMPLATE_DIR="$tpl" \
+		GREETBOT_CACHE_DIR="$c" GREETBOT_OUTPUT="$w/out.mp4" \
+		GREETBOT_THUMB="$w/thumb.jpg" GREETBOT_MODE=video \
+		"$TOP/scripts/render.sh" >"$w/stdout" 2>"$w/stderr") || rc=$?
+}
+render "$T/r0" "Даша" GREETBOT_CACHE_DIR="$T/cache-r"
+chmod -R a-w "$T/cache-r"
+: >"$T/r0.stamp"
+ro_render "$T/r1" "Маша" "$T/cache-r"
+check_rc "a render over a complete read-only cache exits 0" 0 "$T/r1"
+t_check "and makes nothing of its own (no static parts in its work dir)" \
+	sh -c '! grep -q "making them in the work dir" "$1" && [ ! -d "$2/cache" ]' _ "$T/r1/stderr" "$T/r1"
+t_check "it wrote nothing into the cache" \
+	test -z "$(find "$T/cache-r" -newer "$T/r0.stamp" -print)"
+t_check "its frames are those of a render on a writable cache" \
+	test "$(frames "$T/r1/out.mp4")" = "$(frames "$T/w1/out.mp4")"
+mkdir -p "$T/cache-e"
+chmod a-w "$T/cache-e"
+ro_render "$T/r2" "Маша" "$T/cache-e"
+check_rc "a render over an empty read-only cache exits 0" 0 "$T/r2"
+t_check "and says it made the static parts in its work dir" \
+	grep -q 'read-only cache .* making them in the work dir' "$T/r2/stderr"
+t_check "the empty cache stays empty" test -z "$(ls -A "$T/cache-e")"
+chmod -R u+w "$T/cache-r" "$T/cache-e"
+
 # The outro (static wishes after the name) is drawn from outro_start on,
 # and not before: frames against a copy of the template without it.
 no=$T/no-outro

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 sim_start
-GB_RENDER_SCRIPT=$TOP/tests/scripts/flaky-render.sh gb_start
+GB_RENDER_SCRIPT=$(t_flaky_render) gb_start
 db=$T/state/greetbot.db
 (parent_order 3401 "Тимур" >"$T/video" 2>&1) &
 order=$!

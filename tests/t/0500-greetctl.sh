@@ -225,7 +225,7 @@ grep -q '^bot \[video ' "$T/chat.out" || t_show "$T/chat.out"
 # no second attempt: the asset of the next order ends FAILED.
 kill -TERM "$GB_PID"
 wait "$GB_PID" || true
-GREETBOT_MAX_ATTEMPTS=1 GB_RENDER_SCRIPT=$TOP/tests/scripts/flaky-render.sh gb_start
+GREETBOT_MAX_ATTEMPTS=1 GB_RENDER_SCRIPT=$(t_flaky_render) gb_start
 printf '/start\n!wait\n/contact\n!wait\nПетя\n!wait\n!press 1\n' |
 	"$G" chat --tgsim "$SIM_ADDR" --chat-id 5003 --linger 5 >"$T/chat2.out" 2>&1 || true
 t_check "an order whose render fails ends FAILED" \

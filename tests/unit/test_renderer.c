@@ -88,8 +88,9 @@ main(void)
 	child_init(base);
 	env.base = base;
 	env.sb = &sb;
-	env.render_dir = dir;
 	env.work_root = dir;
+	env.work_fd = render_dir_open(dir);
+	env.cache_fd = -1;
 	render_serve_self(&env, 0, 1);
 
 	run("echo progress 0.5; echo progress 0.75; exit 0", 10);
