@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # pkg/deb/build.sh ROOT OUTDIR: turn a tree staged by `make install
 # PREFIX=/usr DESTDIR=ROOT` into greetbot_VERSION_ARCH.deb in OUTDIR (what
 # `make deb` runs). It adds what a Debian package has beyond the install:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A render script that fails once with EX_TEMPFAIL (75), then makes a small
 # valid video: for the retry tests. The marker lives in the shared cache.
 set -eu

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The Debian package on a fresh Debian bookworm: `make deb` builds it,
 # lintian finds no error, and apt-get installs it into a debootstrap
 # minbase chroot (its Depends pulled in: no build tree, no -dev package).
