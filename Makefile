@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # greetbot: see README.md. `make run` and `make test` are the two commands.
 
 PREFIX	?= /usr/local

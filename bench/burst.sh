@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # bench/burst.sh: one render, every parent. Many simulated parents order few
 # distinct names at once through tgsim with Telegram's flood limits on; each
 # name must render once, every parent must get the video, and a parent

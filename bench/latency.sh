@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # bench/latency.sh: how long a parent waits from pressing Confirm to having
 # the video, for new names and for names already rendered, at the shipped
 # default template (HD), through the whole product: tgsim, greetbotd, its

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # bench/queue.sh: jobs per second through greetbotd's whole job path with
 # no-op renders, against the bare cost of running the same script.
 #

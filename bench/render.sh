@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # bench/render.sh: what a new name costs with scripts/render.sh (cached
 # static parts and music bed; per name only the window's video and the
 # stretch of audio around the voice encoded, then joined without

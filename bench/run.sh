@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # bench/run.sh: run every bench/*.sh except this one, one after the other
 # (they measure the same machine), and print the single JSON line each one
 # prints on stdout. Progress goes to stderr. Usage: bench/run.sh [PATTERN]

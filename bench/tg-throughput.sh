@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # bench/tg-throughput.sh: how close greetbot-tg's sender comes to the flood
 # limit it is configured for, without being refused.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # bench/updates.sh: updates per second through greetbot-tg with SQLite
 # persistence, against the rate tgsim alone serves the same updates.
 #

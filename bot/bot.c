@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bot.c: greetbot-tg, the bot process (bot.h): its start, signals, and
  * the updates, by long polling or a webhook (webhook.c).

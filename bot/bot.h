@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bot.h: greetbot-tg, the bot process of one bot. It owns every Bot API
  * call of its bot: updates by long polling or a webhook (bot.c), the

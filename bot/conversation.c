@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * conversation.c: what a parent's update does (SPEC 3). The user it is
  * about is loaded at its start and saved at its end, every reply is an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* delivery.c: the outbox sender: one call in flight per chat (in order),
  * 429 pauses every send, 5xx and network errors back off, 403 blocks. */
 #include <stdint.h>

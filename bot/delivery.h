@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* delivery.h: greetbot-tg's sender. Every Bot API send is an outbox row
  * first (committed with its cause), then sent from here, so nothing is lost
  * on a crash and there is one place for flood control. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * preview.c: the pronunciation preview, an OGG/Opus of the phrase said as
  * the video will say it, rendered by the template's script in preview

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* update.c: a Bot API Update read into what the conversation acts on. */
 #include <ctype.h>
 #include <limits.h>

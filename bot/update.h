@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* update.h: a Bot API Update object read into what the conversation acts
  * on. Pure: no database, no I/O, so the fuzzer (fuzz/fuzz_update.c) can
  * feed it anything. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * webhook.c: greetbot-tg's webhook mode. Telegram POSTs each Update to
  * webhook_url; a reverse proxy that terminates TLS passes it on to this

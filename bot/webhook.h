@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* webhook.h: greetbot-tg's webhook mode (telegram_mode = webhook): its
  * HTTP server for Telegram's POSTs (libevent evhttp, on the bot's loop),
  * setWebhook at start, and deleteWebhook before polling. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz.h: the entry points of the fuzz targets. fuzz/fuzz_<target>.c
  * defines fuzz_<target>() and, with FUZZ_TARGET(), libFuzzer's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # fuzz/fuzz.mk: libFuzzer targets, built with clang and ASan + UBSan into
 # build-fuzz/, each run for FUZZ_SECONDS. The top Makefile's `make fuzz`
 # runs `make -f fuzz/fuzz.mk run`; fuzz/README.md says what each covers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_config.c: the text of a greetbot.conf through config_load() and
  * config_reload() (SIGHUP). The text is handed over as a memfd (both read

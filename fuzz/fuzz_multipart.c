@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_multipart.c: an upload as tgsim gets it. The input's first line is
  * the Content-Type header's value (multipart_boundary), the rest the body

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_names.c: a name as a parent types it, through names_normalize().
  * Besides the sanitizers it checks what names.h promises: both results

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_template.c: the text of a template.conf, read by both C readers of
  * the format: template.c (template_load: the keys greetbotd needs and the

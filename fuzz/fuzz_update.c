@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_update.c: a getUpdates response body read into updates as
  * greetbot-tg reads it: cJSON, then every element of "result" (bot.c's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # fuzz/run.sh: run each fuzz target for a while, one after the other, and
 # fail when any of them found something. fuzz/fuzz.mk's `run` calls it.
 # Usage: fuzz/run.sh BUILD SECONDS TARGET...; FUZZ_FLAGS adds libFuzzer

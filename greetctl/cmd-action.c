@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-action.c: the actions, retry and send: short transactions that
  * leave rows for greetbotd and greetbot-tg (a job through the state

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-chat.c: chat: a simulated parent through tgsim's control interface,
  * lines from stdin sent as the parent's, what the bot sends printed as it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-parked.c: parked: work set aside because it failed the same way
  * every time (table parked, migration 9), of the bots shown. Today that

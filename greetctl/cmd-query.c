@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-query.c: the queries, read-only: users, requests, assets and
  * attempts, of the bots shown.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-status.c: status: greetbotd as far as its database, its state
  * directory and its HTTP endpoints (/health, /metrics) show it.

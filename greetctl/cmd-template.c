@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-template.c: template list, template check (the lint, then a sample
  * render) and template preview (a render, its contact sheet).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ctl.c: what every greetctl command shares: the process-wide state (gc,
  * greetctl.h), the byte buffer, the database greetbotd made and the bots

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * greetctl.c: the operator's command line (SPEC 8). Queries read SQLite
  * read-only; actions are short transactions that leave rows for greetbotd

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * greetctl.h: greetctl, the operator's command line: its process-wide
  * state, what the command families share, and the commands that main's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http.c: greetctl's HTTP client (libcurl easy), for greetbotd's endpoints
  * (status) and tgsim's control interface (chat).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lint.c: template.conf read by render.sh's rules, and the checks of
  * template check that look at it (the keys, the timing, the frame rate,

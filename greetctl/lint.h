@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lint.h: template.conf as render.sh reads it, and the checks of template
  * check that look at it (lint.c). Each check records findings: printed as

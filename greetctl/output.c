@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * output.c: tables for people, JSON for scripts. Untrusted text (names,
  * stderr tails, template files) is made safe for a terminal before it is

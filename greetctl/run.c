@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * run.c: the programs greetctl runs (espeak-ng, ffprobe, ffmpeg): fork and
  * execve with a clean environment, never a shell.

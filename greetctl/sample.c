@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sample.c: a render with greetbotd's isolation, in a loop of our own: the
  * template snapshotted, the script run by renderer.c as a renderer's user

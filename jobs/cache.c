@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cache.c: the bound on the render caches. Each template version has a
  * cache of its own, state_dir/render/cache/<version>/ (render.sh's parts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* cache.h: the bound on the render caches (one per template version). */
 #ifndef GREETBOT_CACHE_H
 #define GREETBOT_CACHE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * jobs.c: the job and asset state machine (jobs.h). The tables below are
  * the only transitions there are; every event function reads the rows it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * jobs.h: the job and asset state machine. Every change of a job's or an
  * asset's state in SQLite goes through one of the event functions below;

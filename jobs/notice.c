@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* notice.c: the outbox rows of a job's events for parents and admins. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * notice.h: the outbox rows a job's events mean for people: the video for
  * every subscriber, the failure notice with its retry button, the progress

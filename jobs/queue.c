@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* queue.c: hiredis async on the libevent loop; never blocks on Redis. */
 #include <errno.h>
 #include <stdio.h>

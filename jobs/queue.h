@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* queue.h: render jobs on a Redis Stream read through a consumer group. */
 #ifndef GREETBOT_QUEUE_H
 #define GREETBOT_QUEUE_H

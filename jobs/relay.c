@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * relay.c: the job outbox, SQLite -> Redis. A job is written to SQLite
  * with its cause (the bot's confirm, a retry); the relay publishes it: due

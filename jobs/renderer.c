@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * renderer.c: render attempts, from the request to a classified, validated
  * outcome: the asking half. The processes themselves are started, killed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* renderer.h: one render attempt: the render script run with limits and a
  * wall-clock timeout, then ffprobe's validation of its output; asked of
  * the privileged half (rendsrv.h), read and judged here. */

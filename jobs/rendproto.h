@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rendproto.h: the messages between a process that wants renders (the
  * jobs process, a greetbot-tg, greetctl) and the one that may start them

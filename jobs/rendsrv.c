@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rendsrv.c: the privileged half of a render (rendsrv.h, rendproto.h).
  *

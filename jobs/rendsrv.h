@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rendsrv.h: the privileged half of a render (rendproto.h): the only code
  * that starts renderers and ffprobe as a slot's uid, signals them, kills

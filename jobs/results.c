@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * results.c: render nodes without the database. Such a node renders what
  * a job's stream entry says and sends the outcome (with the MP4) through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * runner.c: the job runner's connection to the queue, its timers, and the
  * supervisor's handles on it (drain, reload, pause, metrics).

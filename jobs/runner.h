@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * runner.h: greetbotd's job runner, the part of it that moves jobs: the
  * relay from SQLite to the Redis Stream (relay.c), the workers that take

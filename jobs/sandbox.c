@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* sandbox.c: renderer identities (a uid per slot), the shared cache group,
  * the empty network namespace, and the start-up reachability check. */
 #include <errno.h>

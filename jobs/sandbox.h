@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* sandbox.h: who a renderer runs as and what it can reach. As root, each
  * render slot has a uid of its own (RLIMIT_NPROC counts per uid), all slots
  * share render_user's group (the per-version caches), and every renderer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * speculate.c: renders started when the preview went out, before anyone
  * confirmed. They only borrow idle workers (jobs_take starts them, newest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* template.c: template loading, version hashing and snapshots. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* template.h: a template directory, its version hash and its snapshot. */
 #ifndef GREETBOT_TEMPLATE_H
 #define GREETBOT_TEMPLATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unsaved.c: what the database could not take when it happened (locked by
  * another process, the disk full): kept here in order and tried again

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * worker.c: the renders of this node. A job from the stream (or, when
  * speculative, from SQLite) is claimed in SQLite (one node wins), gets a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * chan.c: fixed-format messages and descriptors between our processes,
  * over a SOCK_SEQPACKET socketpair (chan.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * chan.h: a channel between two of our own processes (the privileged
  * parent and a child it made): a SOCK_SEQPACKET socketpair that carries

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* child.c: spawning and reaping children (OpenSMTPD child_add style). */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* child.h: fork + execve with a fixed setup order, and the registry of
  * running children that the SIGCHLD event reaps. */
 #ifndef GREETBOT_CHILD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* config.c: one table of keys drives defaults, the file and the environment. */
 #include <ctype.h>
 #include <errno.h>

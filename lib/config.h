@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* config.h: greetbot.conf (key = value) with GREETBOT_<KEY> overrides. */
 #ifndef GREETBOT_CONFIG_H
 #define GREETBOT_CONFIG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* db.c: SQLite in WAL mode, schema migrations versioned by user_version. */
 #include <errno.h>
 #include <fcntl.h>

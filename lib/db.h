@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* db.h: the SQLite database, greetbot's source of truth. */
 #ifndef GREETBOT_DB_H
 #define GREETBOT_DB_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* httplimit.c: header, body, time and connection limits around an evhttp
  * server, and an accept() that pauses when out of file descriptors. */
 #include <sys/resource.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * httplimit.h: the limits every HTTP server of greetbot keeps (greetbotd's
  * /health and /metrics, greetbot-tg's webhook; SPEC 1, Privileges), put

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* log.c: one logfmt line per event on stderr, untrusted text escaped. */
 #include <ctype.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* log.h: logfmt lines on stderr, OpenSMTPD-style fatal/fatalx. */
 #ifndef GREETBOT_LOG_H
 #define GREETBOT_LOG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* names.c: validation and normalisation of a child's name (SPEC 3.3).
  * The rules and the order in which errors are reported are in names.h. */
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* names.h: validation and normalisation of a child's name (SPEC 3.3).
  *
  * The input is checked for size (at most 256 bytes) and well-formed UTF-8

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* texts.c: message files per language. */
 #include <dirent.h>
 #include <errno.h>

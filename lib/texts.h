@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* texts.h: user-facing texts from messages/<lang>, editable by operators. */
 #ifndef GREETBOT_TEXTS_H
 #define GREETBOT_TEXTS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* tg.c: the Bot API client, libcurl multi driven by the libevent loop. */
 #include <sys/queue.h>
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* tg.h: the Bot API client, libcurl multi driven by a libevent loop. */
 #ifndef GREETBOT_TG_H
 #define GREETBOT_TG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* xmalloc.c: allocation that dies on failure. */
 #include <stdarg.h>
 #include <stdio.h>

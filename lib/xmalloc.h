@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* xmalloc.h: allocation that dies on failure, so callers never check. */
 #ifndef GREETBOT_XMALLOC_H
 #define GREETBOT_XMALLOC_H

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # scripts/gen-media.sh TEMPLATE_DIR: make a template's media from ffmpeg's
 # own lavfi sources, so nothing is downloaded and nothing large is committed.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Install the Debian packages greetbot needs to build, run and test.
 # Idempotent and quick when everything is there; `make run` and `make test`
 # call it. Needs root (or sudo) only when something is missing.

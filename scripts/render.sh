@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # scripts/render.sh: render one personalised greeting video (or, in preview
 # mode, the spoken phrase alone) for the name in $GREETBOT_NAME with the
 # template in $GREETBOT_TEMPLATE_DIR. The contract with greetbotd

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # What `make run` does. With a Telegram token configured (greetbot.conf in
 # the working directory or GREETBOT_TELEGRAM_TOKEN[_FILE]), run the real bot
 # in the foreground. Without one: start greetbotd against tgsim on the

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: ISC
 # scripts/sim.sh: start tgsim and greetbotd on a private state directory and
 # play simulated parents through tgsim's control interface. Sourced by
 # scripts/run-demo.sh (make run) and tests/lib.sh. Needs curl and jq.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* health.c: liveness, readiness and metrics over HTTP for sysadmins. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* health.h: greetbotd's HTTP endpoints (evhttp, loopback by default):
  * /health, /health/db, /health/redis, /health/bot and /metrics. */
 #ifndef GREETBOT_HEALTH_H

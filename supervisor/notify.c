@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* notify.c: sd_notify(3)'s wire protocol: one datagram, no library. */
 #include <stddef.h>
 #include <stdlib.h>

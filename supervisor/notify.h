@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* notify.h: the systemd readiness protocol without libsystemd. */
 #ifndef GREETBOT_NOTIFY_H
 #define GREETBOT_NOTIFY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * service.c: greetbotd's long-lived children, the private redis-server and
  * one greetbot-tg per enabled bot: started with their output logged line

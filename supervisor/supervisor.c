@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * supervisor.c: greetbotd, the one process a sysadmin starts.
  *

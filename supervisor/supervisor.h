@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * supervisor.h: greetbotd, the parent. It starts and supervises the
  * services (the private redis-server, one greetbot-tg per enabled bot),

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: ISC
 # tests/lib.sh: sourced by every tests/t/NNNN-topic.sh. Gives each test its
 # own temp dir ($T) and TAP-style result lines that tests/run.sh counts.
 set -eu

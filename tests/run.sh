@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # tests/run.sh: run the C unit tests and the end-to-end shell tests, count
 # their TAP lines, end with "N passed, M failed, K skipped" (a line
 # "ok N # SKIP why" is a check that could not run here: skipped, not

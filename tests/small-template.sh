@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # tests/small-template.sh SRC_DIR DST_DIR [WIDTHxHEIGHT]: a copy of a
 # template at a small frame (default 320x180), for the tests that exercise
 # the order path rather than the picture: every key as in SRC_DIR's

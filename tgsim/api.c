@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * api.c: the Bot API, /bot<token>/<method>: each call checked against the
  * official method list (apispec), then faults and flood limits, then the

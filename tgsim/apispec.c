@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* apispec.c: loads the Bot API method and type list (cJSON) and answers
  * which methods and parameters exist. */
 #include <errno.h>

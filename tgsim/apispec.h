@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* apispec.h: the official Bot API method list, to check calls against. */
 #ifndef GREETBOT_APISPEC_H
 #define GREETBOT_APISPEC_H

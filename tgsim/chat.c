@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * chat.c: tgsim's chats, the messages kept in them (bot and user messages
  * share message_ids), the User objects, and the log of what the bot sent

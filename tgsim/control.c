@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * control.c: the control interface (/control/...): tests play the user
  * here (messages, contacts, button presses, raw updates), read what the

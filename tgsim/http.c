@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http.c: a request to tgsim in and its answer out: the call's parameters
  * from the query string and any of the body encodings Telegram accepts

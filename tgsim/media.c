@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * media.c: the files tgsim stores: sendVideo and sendVoice uploads under
  * the media dir with their file_ids, their duration and size read from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* multipart.c: multipart/form-data parsing (RFC 7578, RFC 2046 5.1).
  * Bodies are untrusted and binary: every search is bounded by the body
  * length, never by a NUL. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* multipart.h: a binary-safe multipart/form-data body parser (RFC 7578). */
 #ifndef GREETBOT_MULTIPART_H
 #define GREETBOT_MULTIPART_H

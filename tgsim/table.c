@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * table.c: tgsim's string-keyed hash table (chats, files, callback
  * queries).

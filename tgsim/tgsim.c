@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tgsim.c: a local Telegram Bot API simulator on libevent evhttp.
  *

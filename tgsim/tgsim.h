@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tgsim.h: tgsim, the local Telegram Bot API simulator: its process-wide
  * state (sim, defined in tgsim.c), the types its parts share, and what

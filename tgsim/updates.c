@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * updates.c: the update queue: what the user does (control.c) queued as
  * Updates for getUpdates, or for webhook deliveries while a webhook is set.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * waiter.c: requests tgsim holds without answering: long polls
  * (getUpdates, GET /control/chat) and calls a fault delays or never

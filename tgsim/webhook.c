@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * webhook.c: tgsim's webhook, as Telegram's: the deliveries of the update
  * queue to the URL setWebhook set (loopback only), and the methods

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: ISC
 # bench/lib/common.sh: sourced by every bench/*.sh. Gives a benchmark its
 # own temp dir ($B), the simulator helpers of scripts/sim.sh on it, and a
 # trap that stops every process it started. Lives in a subdirectory so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench/lib/cputime.c: run a command and write the CPU seconds (user +
  * system, microsecond resolution, of it and every child it waited for)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench/lib/lanes.c: the raw cost of running a render script, for
  * bench/queue.sh: JOBS runs of SCRIPT, LANES at a time, each a plain

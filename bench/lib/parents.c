@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench/lib/parents.c: the simulated parents of bench/burst.sh. Each
  * parent's updates are injected through tgsim's /control endpoints and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # pkg/deb/build.sh ROOT OUTDIR: turn a tree staged by `make install
 # PREFIX=/usr DESTDIR=ROOT` into greetbot_VERSION_ARCH.deb in OUTDIR (what
 # `make deb` runs). It adds what a Debian package has beyond the install:
@@ -56,8 +57,9 @@ for want in 'render_user = greetbot' 'telegram_token_file = /etc/greetbot/token'
 	fi
 done
 
-# Documents: changelog, copyright (the MIT text of data/ appended from its
-# licence file), compressed manuals and documents over 4 kB.
+# Documents: changelog, copyright (DEP-5: copyright.in, then the licence
+# texts from LICENSE and data/'s licence file), compressed manuals and
+# documents over 4 kB.
 doc=$root/usr/share/doc/greetbot
 # A version without a Debian revision is a native package's: changelog.gz.
 case $version in
@@ -65,9 +67,17 @@ case $version in
 *) gzip -9nc "$here/changelog" >"$doc/changelog.gz" ;;
 esac
 spec_licence=$root/usr/share/greetbot/data/LICENSE.bot-api-spec.txt
+# licence_text FILE: its text from "Permission" on, as a DEP-5 field's
+# continuation lines (a blank line is " .").
+licence_text() {
+	sed -n '/^Permission/,$p' "$1" | sed -e 's/^$/./' -e 's/^/ /'
+}
 {
 	cat "$here/copyright.in"
-	sed -n '/^Permission/,$p' "$spec_licence" | sed -e 's/^$/./' -e 's/^/ /'
+	printf '\nLicense: ISC\n'
+	licence_text "$here/../../LICENSE"
+	printf '\nLicense: Expat\n'
+	licence_text "$spec_licence"
 } >"$doc/copyright"
 rm "$spec_licence"
 find "$root/usr/share/man" -type f ! -name '*.gz' -exec gzip -9nf {} +

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # scripts/media/notes2mid.pl NOTES OUT.mid: a Standard MIDI File (format 1,
 # one track per part) from a note list in the format that
 # scripts/media/happy-birthday.notes describes. Prints "TEMPO VOICE END"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # scripts/media/party.sh OUT_DIR WIDTH HEIGHT FPS SECONDS NAME_AT VOICE_AT STYLE:
 # the media of the party greetings (media_style party-warm or party-cool),
 # run by scripts/gen-media.sh (`make media`), never per name. Nothing is

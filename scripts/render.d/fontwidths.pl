@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # scripts/render.d/fontwidths.pl FONT: the advance widths of a TrueType or
 # OpenType font's characters, as a plain data file that render.sh reads
 # (never sources: the cache holding it is shared by renders, and render

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: ISC
 # scripts/render.d/join.sh: the MP4 from the cached and the new parts.
 # Sourced by scripts/render.sh (the variables it uses are set there and in
 # the other parts).

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # scripts/render.d/mp4join.pl: join MP4 parts into one MP4 without
 # decoding anything (run by render.d/join.sh per name; perl-base is part of
 # every Debian system; tested on its own by tests/t/0021-mp4join.sh).

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: ISC
 # scripts/render.d/personal.sh: what is encoded per name: the window and the sound around the voice.
 # Sourced by scripts/render.sh (the variables it uses are set there and in
 # the other parts).

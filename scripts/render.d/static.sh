@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: ISC
 # scripts/render.d/static.sh: the cache and the static parts, once per template version.
 # Sourced by scripts/render.sh (the variables it uses are set there and in
 # the other parts).

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: ISC
 # scripts/render.d/voice.sh: the espeak-ng voice, the spoken phrase, the preview.
 # Sourced by scripts/render.sh (the variables it uses are set there and in
 # the other parts).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # templates/example/render.sh: the starting point for a template's own render
 # script (templates/README.md). It keeps the contract ("Render script contract",
 # docs/ARCHITECTURE.md) with espeak-ng and one ffmpeg, no cache (preview mode:

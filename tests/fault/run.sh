@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # tests/fault/run.sh (make fault): nothing is lost under fire.
 #
 # FAULT_ORDERS parents (default 1000) order over FAULT_NAMES distinct names

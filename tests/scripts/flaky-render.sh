@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A render script that fails once with EX_TEMPFAIL (75), then makes a small
 # valid video: for the retry tests. The marker lives in FLAKY_DIR, which
 # the wrapper t_flaky_render makes (tests/lib.sh): the render cache is

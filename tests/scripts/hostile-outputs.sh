@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A render script that plants things where its outputs go, chosen by the
 # name (tests/t/0330-hostile-outputs.sh), as a compromised renderer would:
 # links to files it cannot read, a hard link, a FIFO, and processes that

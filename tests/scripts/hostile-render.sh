@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A render script that misbehaves on purpose, chosen by the name it is
 # given (tests/t/0300-hostile-renders.sh). Never run it outside a renderer's
 # limits.

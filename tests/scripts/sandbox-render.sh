@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A render script for tests/t/0320-sandbox.sh, which fills in the three
 # @...@ values (the real render script, a local TCP listener, the token
 # file). "Spy" tries to reach what a renderer must not and says what it

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A render script that takes a few seconds, reporting progress, then makes a
 # small valid video: long enough to kill its greetbotd in the middle
 # (reclaim test) or to watch the parent's progress message (progress test).

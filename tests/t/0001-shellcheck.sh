@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Every shell script of the project (render scripts, tools, benchmarks,
 # tests, CI) passes shellcheck at warning level, with the files it sources
 # followed. One check per script; a failure shows shellcheck's findings.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # 0010-tgsim.sh: the Bot API simulator on its own: calls checked against
 # the official method list, sends shown on /control/chat, injected updates
 # with getUpdates offset semantics, a video upload stored and re-sent by

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # 0011-tgsim-faults.sh: tgsim's injected faults (403, 500, timeout,
 # latency, per chat, counted) and its flood limits (429 with retry_after).
 # shellcheck source=tests/lib.sh

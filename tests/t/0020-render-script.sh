@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # scripts/render.sh on its own, run as greetbotd runs it (clean environment,
 # fresh work directory): a playable video within the template's bounds, the
 # cache shared and reused, seamless joins with the cached sound, windows at

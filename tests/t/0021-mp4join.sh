@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # scripts/render.d/mp4join.pl, the MP4 joiner, on its own. Its parts are made
 # here as render.sh makes them (render.d/ffmpeg.sh's encoder settings), from
 # ffmpeg's lavfi sources at a small frame: three H.264 segments (before, in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # templates/example/render.sh, the short render script a template of one's
 # own starts from (templates/README.md), run as greetbotd runs it: an HD
 # H.264 + AAC MP4 with its moov first, within the template's bounds, the name

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # scripts/render.sh with what operators and parents bring: the longest
 # names the validator accepts (32 letters, three words; Cyrillic and Latin,
 # the widest letters) are drawn whole inside the frame on one or two lines,

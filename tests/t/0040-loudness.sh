@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Loudness of the shipped greetings (issue 21), measured with ffmpeg's
 # ebur128 filter (EBU R 128 / ITU-R BS.1770: K-weighted, gated; true peak
 # with peak=true, 4x oversampled): every video, rendered by scripts/render.sh

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The whole path: a simulated parent orders a greeting video through tgsim;
 # greetbotd (private redis-server, greetbot-tg, render.sh with espeak-ng and
 # ffmpeg) renders it and the chat receives a playable MP4.

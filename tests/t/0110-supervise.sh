@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Supervision: greetbotd restarts greetbot-tg when it dies, keeps its
 # output in the log, answers /health, and a parent's order still arrives.
 # Before that, what it refuses to start with (a token file empty or a

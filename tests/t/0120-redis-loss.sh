@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Redis is transport, SQLite the truth: when the private redis-server dies
 # and comes back empty, greetbotd restarts it, reconnects, republishes every
 # unfinished job from SQLite, and every order completes.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # SIGTERM drains: running renders get drain_grace (0 here) and are then
 # stopped, interrupted jobs are not counted as failures, greetbotd exits 0;
 # after a restart every request completes.

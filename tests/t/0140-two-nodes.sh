@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Two greetbotd render nodes (own state dirs, one database, one Redis)
 # share the queue: every order completes and no job renders twice.
 . "$(dirname "$0")/../lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Render nodes on other machines: Redis (external, with a password) is the
 # only link. Two render-only nodes without a database, each with its own
 # state dir, its own copy of the templates and scripts, running as an

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A node dies (SIGKILL) in the middle of a render: its stream entry stays
 # pending for it; once idle longer than any render, another node claims it
 # (XAUTOCLAIM) and renders it. Also: a Redis that may evict keys is warned about.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A bot process that dies at once is restarted with a growing backoff
 # (never a tight loop), the crash loop is logged, /health/bot says so.
 . "$(dirname "$0")/../lib.sh"

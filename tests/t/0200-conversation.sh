@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The conversation (SPEC 3) against tgsim, with greetbot-tg alone: every
 # reply a parent would see, and what is (and is not) stored.
 . "$(dirname "$0")/../lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Exactly-once updates: greetbot-tg is killed with SIGKILL in the middle of
 # a batch; after a restart no update is lost and none is applied twice.
 . "$(dirname "$0")/../lib.sh"

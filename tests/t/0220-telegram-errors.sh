@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Telegram errors as SPEC 5 says: 5xx retried with backoff, 403 blocks the
 # chat (not retried), 429 pauses sends and nothing is lost; plus
 # my_chat_member "kicked" and the open-request limit.

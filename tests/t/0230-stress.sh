@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Stress (issue 13): the parent hears the name in the preview and moves its
 # stress to another vowel, by a button under the preview or by typing the
 # name with the stressed vowel as a capital (or an accent); a new preview

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Webhook mode (telegram_mode = webhook): greetbotd's greetbot-tg serves
 # the updates path, tgsim POSTs updates to it. A parent's order works; a
 # POST without the right secret changes nothing; an update delivered twice

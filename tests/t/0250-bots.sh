@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Several bots in one configuration, each against its own tgsim (its own
 # token, as two Telegram bots are). greetbotd runs a greetbot-tg per
 # enabled bot. The same name on both bots with the same template version

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Speculative rendering: the video's render starts when the preview is
 # sent, at a lower CPU priority, before the parent confirms. A confirm
 # while it runs makes it an ordinary render (normal priority, one render);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Hostile render scripts: each is contained by the rlimits, the timeout and
 # the process-group kill, classified and recorded; greetbotd stays
 # responsive and no process is left behind.

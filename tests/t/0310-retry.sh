@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A temporary failure (exit 75) is retried after a backoff: the job waits in
 # the Redis retry set, a timer moves it back to the stream, the next
 # attempt succeeds and the parent gets the video.

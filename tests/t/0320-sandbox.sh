@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Renderers where a sysadmin puts greetbotd, run as root: the start-up
 # check names the directory renderers cannot search and the fix (greetctl
 # template check says the same; after a SIGHUP /health is 503 and no job

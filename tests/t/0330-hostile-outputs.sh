@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Render scripts as a compromised renderer would write them (the name is
 # attacker text fed to espeak-ng): outputs replaced by links to a root-only
 # file and to the database, a hard link, a FIFO, a thumbnail and a voice

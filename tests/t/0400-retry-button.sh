@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A broken template: every subscriber is told, with a retry button. The
 # operator fixes the template (SIGHUP); one press re-enqueues the asset once
 # and everyone subscribed gets the video. Foreign and repeated presses are

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # One render, every parent: 50 parents order 10 distinct names (typed in
 # different cases) at once: 10 renders, 50 videos, 10 uploads and 40 sends
 # by file_id. A parent who blocked the bot does not stop the others and is

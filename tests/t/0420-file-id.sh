@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A file_id that Telegram rejects is replaced by a fresh upload of the
 # local file, or, when the file is gone too, by a new render.
 . "$(dirname "$0")/../lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The parent's "order accepted" message shows the render's progress while
 # it runs and gives way to the video when it is ready.
 . "$(dirname "$0")/../lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # greetctl, the operator's command line: templates (list, lint with a sample
 # render, preview with a contact sheet), queries over a real order, parked
 # work, a message through the outbox, a conversation through tgsim, exit

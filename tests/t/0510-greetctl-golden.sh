@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # greetctl's golden outputs: every query command (status, users, requests,
 # assets, attempts ASSET, parked, template list, and the filters of
 # requests and assets), as a table and with --json, against a database made

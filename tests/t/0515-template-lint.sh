@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # greetctl template check as an operator tuning a template meets it (issue
 # 21): what render.sh would refuse, the lint refuses first, naming the line
 # of template.conf (a frame rate that is not one, a colour ffmpeg does not

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Monitoring: greetbotd's /metrics after one order passes `promtool check
 # metrics`; the shipped alert rules (etc/prometheus/greetbot.rules.yml)
 # pass `promtool check rules` and their unit tests (`promtool test

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Upgrades: a database made by every earlier schema version
 # (tests/fixtures/schema/vN.db, each made by the code of its version: see
 # the README there) is migrated by the current greetbotd to the newest

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The short fault run (make fault is the long one): tests/fault/run.sh with
 # 60 orders over 15 names (at 320x180, as the other tests of the order path
 # render), fixed seed, while greetbotd (2), greetbot-tg (2),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # greetbot-tg stopped with SIGTERM (greetbotd draining, or dead: SIGTERM is
 # the bot's parent-death signal) while a send is in flight lets that call
 # finish before it exits: Telegram carried it out, so the row is SENT and

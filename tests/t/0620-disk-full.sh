@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The disk under state_dir fills while parents order, with no render
 # running and then with two: no process exits, /health names the full disk
 # within 2 s, the parents who cannot be recorded are told once that the bot

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Another process holds the database's write lock for 15 s (an operator's
 # sqlite3 shell in a transaction) while parents order: no process exits,
 # /health answers within 1 s throughout (and says the database is locked),

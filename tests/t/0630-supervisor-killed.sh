@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # greetbotd is SIGKILLed in the middle of a render: nothing it started
 # outlives it once the next greetbotd is up (its redis-server, its
 # greetbot-tg, the renderer and what the renderer left behind with setsid),

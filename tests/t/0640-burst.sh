@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Ordinary load, no fault injected: 930 parents order 30 names in bursts
 # through tgsim with speculation on (the default) and the previews cached
 # after the first of each name: bench/burst.sh at a test's size. Once this

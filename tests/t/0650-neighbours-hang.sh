@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # A neighbour hangs: Redis stopped (SIGSTOP) for 30 s, then the Bot API
 # answering 502 to every call for 60 s, each while parents order. /health
 # is 503 with the right cause within 10 s of each fault and 200 again

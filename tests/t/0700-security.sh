@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # What an attacker can reach through the chat and the network, against real
 # processes (tgsim, greetbotd with its redis-server, greetbot-tg, render.sh):
 # - greetbotd's HTTP binds to loopback by default (http_listen not set), and

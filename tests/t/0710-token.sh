@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The bot token is a password to the bot: it must not appear anywhere an
 # operator, a log collector or another user of the machine can read, on any
 # error path (0100 checks the files after an order that went well). With

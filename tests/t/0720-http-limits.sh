@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The limits of both HTTP servers, greetbotd's (/health, /metrics) and
 # greetbot-tg's webhook (SPEC 1, Privileges; lib/httplimit.h): a 100 MB
 # body and a 100 MB header, a request one byte at a time, 2,000 idle

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The Debian package on a fresh Debian bookworm: `make deb` builds it,
 # lintian finds no error, and apt-get installs it into a debootstrap
 # minbase chroot (its Depends pulled in: no build tree, no -dev package).
@@ -248,6 +249,23 @@ if grep -q '^E: ' "$T/lintian.out"; then
 	t_show "$T/lintian.out"
 else
 	t_ok "lintian reports no error ($(grep -c '^W: ' "$T/lintian.out") warnings)"
+fi
+# The copyright file (issue 22): DEP-5, ISC for greetbot and MIT (Expat)
+# for the Bot API list, each with its text; lintian has nothing to say
+# about it.
+dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/greetbot/copyright >"$T/copyright" ||
+	true
+t_check "the copyright file gives greetbot ISC and the Bot API list MIT, with their texts" \
+	bash -c 'grep -qx "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/" "$1" &&
+		grep -qx "License: ISC" "$1" && grep -qx "License: Expat" "$1" &&
+		grep -qx " Permission to use, copy, modify, and/or distribute this software for any" "$1" &&
+		grep -q "^ Permission is hereby granted, free of charge" "$1" &&
+		! grep -q "LICENSE.bot-api-spec" "$2"' _ "$T/copyright" "$T/contents"
+if grep -iE '^[EW]: .*(copyright|licen[cs]e|dep5)' "$T/lintian.out" >"$T/lintian.copyright"; then
+	t_fail "lintian has no warning about the copyright file"
+	t_show "$T/lintian.copyright"
+else
+	t_ok "lintian has no warning about the copyright file"
 fi
 
 echo "# the package and lintian: $((SECONDS - start)) s"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # `make install DESTDIR=... PREFIX=/usr/local`: every file lands where the
 # prefix says (binaries, greetbot-tg in libexec, the render script with its
 # parts, templates with media, texts, the Bot API list, manual pages, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* test_apispec.c: the Bot API method list as tgsim uses it. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* test_config.c: the config file, environment overrides and errors. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_fuzz_corpus.c: every file of fuzz/corpus/<target>/ (the seeds and
  * the inputs of past findings) through the fuzz targets' own entry

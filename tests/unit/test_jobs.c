@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_jobs.c: the job and asset state machine (jobs/jobs.c) against a
  * real SQLite file, no processes: every event from every job state (the

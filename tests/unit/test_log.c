@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_log.c: the log API quotes field values itself: every %s value of
  * the fields is a logfmt value (quoted when needed, escaped, secrets

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* test_multipart.c: multipart/form-data parsing, including hostile input. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* test_names.c: the child's name rules of SPEC 3.3, table-driven, plus a
  * random-input pass and an every-code-point pass for idempotence. */
 #include <stdint.h>

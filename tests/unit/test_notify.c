@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* test_notify.c: READY=1 reaches a NOTIFY_SOCKET, path or abstract. */
 #include <stddef.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* test_renderer.c: render attempts with small scripts, through the
  * privileged half in this process (rendsrv.c) as greetctl's: the exit code
  * protocol, progress lines, the timeout, the environment, limits, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* test_tg.c: the Bot API client against an in-process evhttp server. */
 #include <sys/socket.h>
 #include <sys/stat.h>

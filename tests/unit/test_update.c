@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* test_update.c: Update objects read into what the conversation acts on. */
 #include <stdint.h>
 #include <stdio.h>

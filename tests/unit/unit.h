@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* unit.h: a TAP-style harness for the C unit tests; tests/run.sh counts
  * the "ok"/"not ok" lines. Each test binary calls unit_done() last. */
 #ifndef GREETBOT_UNIT_H
