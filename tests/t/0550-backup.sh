@@ -184,4 +184,12 @@ t_check "with --force it is replaced" test "$(q "$T/fresh2/greetbot.db" \
 	"SELECT count(*) FROM requests") $rc" = "1 0"
 t_check "and the old one kept whole beside it" test "$(q "$T/fresh2/greetbot.db.before-restore" \
 	"SELECT count(*) FROM requests")" = "$requests"
+
+# --- bad usage ------------------------------------------------------------------------
+run usage1 "$T/fresh2" backup
+t_check "backup without DEST: exit 2" test "$rc" -eq 2
+run usage2 "$T/fresh2" restore "$T/bk.db" "$T/bk-media"
+t_check "restore with two sources: exit 2" test "$rc" -eq 2
+run usage3 "$T/fresh2" restore --media "$T/bk.db"
+t_check "restore --media of a file, not a backup directory: exit 2" test "$rc" -eq 2
 t_done
