@@ -57,9 +57,9 @@ metric_value(const char *text, const char *name)
 /*
  * Where greetbotd's HTTP endpoints are: http_listen, or when that asks for
  * any port (":0") the address greetbotd published in state_dir/http.addr.
- * NULL when neither says.
+ * NULL when neither says. Restore asks it too: is greetbotd running?
  */
-static char *
+char *
 http_addr(void)
 {
 	const char *colon = strrchr(gc.cfg.http_listen, ':');

@@ -48,7 +48,9 @@ usage(int code)
 	    "  template list\n"
 	    "  template check [--no-render] [--keep] [--name NAME] ID\n"
 	    "  template preview [--keep] [-o PATH] ID NAME\n"
-	    "  chat --tgsim HOST:PORT --chat-id N [--lang CODE] [--linger SECONDS]\n");
+	    "  chat --tgsim HOST:PORT --chat-id N [--lang CODE] [--linger SECONDS]\n"
+	    "  backup [--media] [--force] DEST\n"
+	    "  restore [--media] [--force] SRC\n");
 	exit(code);
 }
 
@@ -114,6 +116,8 @@ static const struct command {
 	{ "send", cmd_send },
 	{ "template", cmd_template },
 	{ "chat", cmd_chat },
+	{ "backup", cmd_backup },
+	{ "restore", cmd_restore },
 };
 
 int

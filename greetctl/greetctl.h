@@ -5,7 +5,8 @@
  * table runs (greetctl.c). One file per command family: cmd-query.c
  * (users, requests, assets, attempts), cmd-parked.c (parked),
  * cmd-action.c (retry, send), cmd-status.c (status), cmd-template.c
- * (template list, check, preview) and cmd-chat.c (chat). Beside them:
+ * (template list, check, preview), cmd-chat.c (chat) and cmd-backup.c
+ * (backup, restore; their layout and files: backup.h). Beside them:
  * ctl.c (the state, the database, the bots shown), output.c (tables for
  * people, JSON for scripts), http.c (libcurl easy), run.c (programs run
  * by fork and execve), lint.c (template.conf and its lint, lint.h) and
@@ -119,6 +120,9 @@ long		 http_call(const char *url, const char *form, long timeout_ms,
 /* run.c */
 int		 run_capture(char *const argv[], int merge, char **out);
 
+/* cmd-status.c: where greetbotd's HTTP endpoints are, or NULL */
+char		*http_addr(void);
+
 /* sample.c */
 int		 ctl_sandbox(char *err, size_t errlen);
 int		 sample_run(struct sample *, const char *id, const char *name,
@@ -138,5 +142,7 @@ int		 cmd_send(int, char **);
 int		 cmd_status(int, char **);	/* cmd-status.c */
 int		 cmd_template(int, char **);	/* cmd-template.c */
 int		 cmd_chat(int, char **);	/* cmd-chat.c */
+int		 cmd_backup(int, char **);	/* cmd-backup.c */
+int		 cmd_restore(int, char **);
 
 #endif

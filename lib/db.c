@@ -376,6 +376,12 @@ db_schema_version(sqlite3 *db)
 	return (int)db_int(db, 0, "PRAGMA user_version", "");
 }
 
+int
+db_schema_newest(void)
+{
+	return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
 /* Bring the schema up to the newest version, one transaction per step. */
 static void
 db_migrate(sqlite3 *db)

@@ -15,6 +15,9 @@ sqlite3		*db_open(const char *path);
 sqlite3		*db_open_readonly(const char *path);
 void		 db_close(sqlite3 *);
 int		 db_schema_version(sqlite3 *);
+/* The schema version this program migrates to (greetctl restore refuses
+ * a newer one, as db_open does). */
+int		 db_schema_newest(void);
 
 /*
  * Units of work. BEGIN IMMEDIATE takes the write lock up front, so a
