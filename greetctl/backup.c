@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * backup.c: what greetctl backup and restore share (backup.h): the
  * manifest, files copied without following links, the temporary files a

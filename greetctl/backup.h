@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * backup.h: the layout of a backup (greetctl backup, restore) and the file
  * work both commands share (backup.c); the commands are cmd-backup.c.

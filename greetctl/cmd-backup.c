@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-backup.c: backup and restore: a consistent copy of the database
  * taken while greetbotd runs, with --media the videos it names, and its

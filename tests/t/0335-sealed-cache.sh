@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # The shared render cache is sealed (SPEC 1, Privileges; jobs/rendsrv.c):
 # built once by a render of a sample name, never a parent's, then root's
 # and read-only. A compromised render that tries to write into it, plant a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Backups: greetctl backup takes a copy of the database while greetbotd
 # runs (and with --media the videos), greetctl restore brings it back on
 # a fresh state directory, and a new parent asking for a name the backup
