@@ -20,7 +20,7 @@ LDFLAGS	?=
 # each program links. lib/ is shared by every program and sees nothing
 # else; the others see lib/ and jobs/ (the render contract and the job
 # state machine); a folder's own headers are found beside its sources.
-LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg lib/httplimit lib/chan
+LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg lib/httplimit lib/chan lib/privsep
 JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/rendsrv jobs/sandbox jobs/template \
 	   jobs/cache
 RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/unsaved jobs/speculate jobs/results \

@@ -29,6 +29,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "notice.h"
+#include "privsep.h"
 #include "renderer.h"
 #include "rendsrv.h"
 #include "sandbox.h"
@@ -397,6 +398,61 @@ setup_renders(void)
 	render_serve_self(&env, SANDBOX_SLOT_BOT(bt.cfg.bot_index), SANDBOX_PREVIEWS);
 }
 
+/*
+ * Root is needed only to read what the sysadmin keeps root's (the
+ * configuration, the token file) and to open the database: from here on
+ * we read the network (the Bot API's answers, the webhook, names typed by
+ * parents) as the service user, for good. Not when we render our own
+ * previews (started by hand, as root): starting renderers as their
+ * slots' uids needs root.
+ */
+static void
+readable_later(const char *path, const struct service_user *su)
+{
+	char fix[1024];
+	int fd;
+
+	if (path == NULL || *path == '\0')
+		return;
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) != -1) {
+		close(fd);
+		return;
+	}
+	snprintf(fix, sizeof(fix), "chgrp %u %s; chmod 640 %s", (unsigned)su->gid, path, path);
+	log_warn("a reload (SIGHUP) cannot re-read this file as the service user: give it "
+	    "the service user's group", "path=%s fix=%s", path, fix);
+}
+
+static void
+drop_privileges(void)
+{
+	struct service_user su;
+	char err[512];
+	int fd;
+
+	if (geteuid() != 0)
+		return;
+	if (getenv("GREETBOT_RENDER_FD") == NULL) {
+		log_warnx("running as root: we render our own previews (greetbotd's bots "
+		    "run unprivileged)");
+		return;
+	}
+	if (service_user_resolve(&bt.cfg, &su, err, sizeof(err)) == -1)
+		fatalx("bad configuration", "reason=%s", err);
+	if ((fd = open(bt.previews_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		fatal("cannot open the previews", "path=%s", bt.previews_dir);
+	if (service_give_tree(fd) == -1)
+		log_warn("cannot give every preview to the service user", "path=%s",
+		    bt.previews_dir);
+	close(fd);
+	if (priv_drop(&su, err, sizeof(err)) == -1)
+		fatalx("cannot run unprivileged", "reason=%s", err);
+	log_info("running unprivileged", "user=%s uid=%u", su.name, (unsigned)su.uid);
+	/* SIGHUP re-reads these as the service user: say now if it cannot. */
+	readable_later(bt.config_path, &su);
+	readable_later(bt.cfg.telegram_token_file, &su);
+}
+
 /* Tell greetbotd there are jobs to relay (a lost byte costs a second). */
 void
 notify_jobs(void)
@@ -495,6 +551,7 @@ setup(void)
 	signal(SIGPIPE, SIG_IGN);
 	child_init(bt.base);
 	setup_renders();
+	drop_privileges();
 	bt.tg = tg_new(bt.base, bt.cfg.telegram_api_url, bt.cfg.telegram_token);
 	tg_set_observer(bt.tg, api_observe, NULL);
 	delivery_init(bt.base, bt.db, bt.tg, bt.cfg.bot_id);

@@ -26,6 +26,7 @@
 #include "chan.h"
 #include "config.h"
 #include "log.h"
+#include "privsep.h"
 #include "renderer.h"
 #include "rendproto.h"
 #include "rendsrv.h"
@@ -712,7 +713,8 @@ render_collect(const struct render *r, const char *name, const char *dst, long l
 		}
 		at += n > 0 ? n : 0;
 	}
-	ok = ok && fsync(out) == 0;
+	/* The service user's (greetbot-tg uploads it): nothing when none. */
+	ok = ok && service_give_fd(out) == 0 && fsync(out) == 0;
 	ok = close(out) == 0 && ok && rename(tmp, dst) == 0;
 	if (!ok) {
 		snprintf(why, whylen, "cannot keep %s: %s", name, strerror(errno != 0 ? errno : EIO));

@@ -38,6 +38,7 @@ struct rendsrv_client {
 	int			 slot, nslots;
 	char			 who[48];
 	int			 gone;
+	struct rendsrv_client	**ref;	/* set to NULL when it is freed */
 	struct rendsrv_client	*next;
 };
 
@@ -805,6 +806,8 @@ client_free(evutil_socket_t fd, short what, void *arg)
 			*pp = cl->next;
 			break;
 		}
+	if (cl->ref != NULL && *cl->ref == cl)
+		*cl->ref = NULL;
 	chan_free(cl->chan);
 	free(cl);
 }
@@ -856,6 +859,12 @@ rendsrv_attach(const struct rendsrv_env *env, int fd, int slot, int nslots, cons
 	cl->next = clients;
 	clients = cl;
 	return cl;
+}
+
+void
+rendsrv_watch(struct rendsrv_client *cl, struct rendsrv_client **ref)
+{
+	cl->ref = ref;
 }
 
 void

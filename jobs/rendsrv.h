@@ -36,6 +36,9 @@ struct rendsrv_env {
  * kept (not copied): greetctl points it at each sample's tree. */
 struct rendsrv_client *rendsrv_attach(const struct rendsrv_env *, int fd, int slot,
 		    int nslots, const char *who);
+/* *ref is set to NULL when the client is freed (the asker went away, or
+ * was detached): the caller's pointer to it never dangles. */
+void		 rendsrv_watch(struct rendsrv_client *, struct rendsrv_client **ref);
 /* Stop serving it: its renders are killed and their slots emptied. */
 void		 rendsrv_detach(struct rendsrv_client *);
 /* How many processes (renderers, ffprobe) run for any asker. */

@@ -17,6 +17,7 @@
 #include "db.h"
 #include "jobs.h"
 #include "log.h"
+#include "privsep.h"
 #include "queue.h"
 #include "renderer.h"
 #include "runner.h"
@@ -211,7 +212,7 @@ keep_bytes(char *dst, const char *video, size_t len)
 			break;
 		off += (size_t)n;
 	}
-	ok = off == len && fsync(fd) == 0;
+	ok = off == len && service_give_fd(fd) == 0 && fsync(fd) == 0;
 	ok = close(fd) == 0 && ok && rename(tmp, dst) == 0;
 	if (!ok) {
 		log_warn("cannot keep the output", "path=%s", dst);

@@ -80,6 +80,7 @@ static const struct key keys[] = {
 	I(render_nofile, "256", 16, 65536),
 	I(render_nproc, "256", 1, 65536),
 	SR(render_user, "nobody"),
+	SR(service_user, ""),
 	IR(render_uid_base, "65600", 0, 2000000000),
 	I(render_validate, "1", 0, 1),
 	I(max_attempts, "3", 1, 100),

@@ -50,6 +50,8 @@ struct config {
 	int	 render_nofile;		/* RLIMIT_NOFILE */
 	int	 render_nproc;		/* RLIMIT_NPROC */
 	char	*render_user;		/* renderers run as this user when root */
+	char	*service_user;		/* greetbot-tg runs as this user when root
+					   ("": the uid render_uid_base - 1) */
 	int	 render_uid_base;	/* root: slot N runs as this uid + N */
 	int	 render_validate;	/* 0: no ffprobe (benchmarks only) */
 	int	 max_attempts;

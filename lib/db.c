@@ -15,6 +15,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "privsep.h"
 #include "xmalloc.h"
 
 /*
@@ -450,7 +451,23 @@ db_open(const char *path)
 		fatal("cannot open the database", "path=%s", path);
 	if (fchmod(fd, 0600) == -1)
 		log_warn("chmod 0600", "path=%s", path);
+	if (service_give_fd(fd) == -1)
+		log_warn("cannot give the database to the service user", "path=%s", path);
 	close(fd);
+	/* Its WAL and index as an older greetbotd left them (root's); new
+	 * ones SQLite gives the database's owner itself. */
+	for (int i = 0; i < 2 && service_user()->set; i++) {
+		char *side;
+
+		xasprintf(&side, "%s%s", path, i == 0 ? "-wal" : "-shm");
+		if ((fd = open(side, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) != -1) {
+			if (service_give_fd(fd) == -1)
+				log_warn("cannot give the database to the service user",
+				    "path=%s", side);
+			close(fd);
+		}
+		free(side);
+	}
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
 		fatalx("cannot open the database", "path=%s reason=%s", path, sqlite3_errmsg(db));

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "rendsrv.h"
 #include "supervisor.h"
+#include "template.h"
 #include "texts.h"
 #include "xmalloc.h"
 
@@ -412,6 +413,7 @@ bot_start(struct service *s)
 		rendsrv_detach(b->renders);
 	b->renders = rendsrv_attach(&sv.render_env, ch[0], SANDBOX_SLOT_BOT(b->index),
 	    SANDBOX_PREVIEWS, b->name);
+	rendsrv_watch(b->renders, &b->renders);
 	/* Its environment is ours (the config overrides), plus the fds. */
 	while (environ[n] != NULL)
 		n++;
@@ -494,6 +496,28 @@ bot_texts_load(const struct bot *b)
 	return tx;
 }
 
+/*
+ * The snapshot of a bot's template (template.h), made by us: the bot,
+ * unprivileged, may not write the render tree, and finds it there when
+ * it loads the same version. A failure is the bot's to report.
+ */
+static void
+bot_snapshot(const struct bot *b)
+{
+	const struct config *bc = bot_cfg(b->id);
+	struct template t;
+	char err[512], *snap;
+
+	xasprintf(&snap, "%s/templates", sv.render_dir);
+	if (template_load(&t, bc->templates_dir, bc->default_template, bc->render_script, snap,
+	    err, sizeof(err)) == 0)
+		template_free(&t);
+	else
+		log_warnx("a bot's template cannot be loaded", "bot=%s template=%s reason=%s",
+		    b->id, bc->default_template, err);
+	free(snap);
+}
+
 /* The configured bots, each with its wake pipe and texts; the enabled
  * ones are started by main. A render node without the database has none. */
 void
@@ -517,6 +541,7 @@ bots_setup(void)
 			fatal("pipe");
 		if ((b->texts = bot_texts_load(b)) == NULL)
 			fatalx("texts cannot be loaded", "bot=%s", b->id);
+		bot_snapshot(b);
 	}
 }
 
@@ -534,6 +559,7 @@ bots_reload(void)
 			texts_free(b->texts);
 			b->texts = tx;
 		}
+		bot_snapshot(b);
 		if (cb != NULL && !cb->enabled && !b->svc.stopped) {
 			b->svc.stopped = 1;
 			evtimer_del(b->svc.restart_ev);

@@ -32,6 +32,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "notify.h"
+#include "privsep.h"
 #include "renderer.h"
 #include "rendsrv.h"
 #include "runner.h"
@@ -328,11 +329,38 @@ setup_http(void)
 static void
 setup_dirs(void)
 {
+	int fd;
+
 	sv.render_dir = render_dirs(sv.cfg.state_dir);
 	xasprintf(&sv.assets_dir, "%s/assets", sv.cfg.state_dir);
 	if (mkdir(sv.assets_dir, 0700) == -1 && errno != EEXIST)
 		fatal("mkdir", "path=%s", sv.assets_dir);
+	/* The videos are the service user's (greetbot-tg uploads them),
+	 * those an older greetbotd kept as root too. */
+	if ((fd = open(sv.assets_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		fatal("cannot open the assets", "path=%s", sv.assets_dir);
+	if (service_give_tree(fd) == -1)
+		log_warn("cannot give every asset to the service user", "path=%s", sv.assets_dir);
+	close(fd);
 	xasprintf(&sv.redis_sock, "%s/redis.sock", sv.cfg.state_dir);
+}
+
+/*
+ * As root, who greetbot-tg becomes once it has read its configuration
+ * and opened what it needs (privsep.h): the service user, never root and
+ * never of the renderers' group.
+ */
+static void
+setup_service(void)
+{
+	struct service_user su;
+	char err[512];
+
+	if (service_user_resolve(&sv.cfg, &su, err, sizeof(err)) == -1)
+		fatalx("bad configuration", "reason=%s", err);
+	if (su.set)
+		log_info("the bots run unprivileged", "user=%s uid=%u gid=%u", su.name,
+		    (unsigned)su.uid, (unsigned)su.gid);
 }
 
 /* As root, each worker slot renders as a uid of its own, without network;
@@ -341,7 +369,6 @@ static void
 setup_sandbox(void)
 {
 	char err[512];
-
 	int slots = SANDBOX_SLOT_WORKER + sv.cfg.workers;
 
 	/* The workers' slots and each bot's (we render their previews). */
@@ -541,6 +568,7 @@ main(int argc, char **argv)
 	parse_args(argc, argv);
 	setup_config();
 	setup_sandbox();
+	setup_service();
 	setup_dirs();
 	xasprintf(&snap, "%s/templates", sv.render_dir);
 	if (template_load(&sv.tmpl, sv.cfg.templates_dir, sv.cfg.default_template,

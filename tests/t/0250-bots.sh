@@ -39,7 +39,8 @@ EOF
 chmod 755 "$T/gated-render.sh"
 
 printf '%s\n' 222222:kids-secret-token >"$T/kids.token"
-chmod 600 "$T/kids.token"
+chmod 640 "$T/kids.token"
+[ "$(id -u)" -ne 0 ] || chgrp "$((GREETBOT_RENDER_UID_BASE - 1))" "$T/kids.token"
 conf=$T/bots.conf
 write_conf() {
 	cat >"$conf" <<EOF
@@ -56,7 +57,10 @@ telegram_api_url = http://$sim_b
 default_template = $1
 enabled = $2
 EOF
-	chmod 600 "$conf"
+	# Secret, but for the bots' service user, who re-read it on SIGHUP
+	# (as root: the unnamed service user's group is render_uid_base - 1).
+	chmod 640 "$conf"
+	[ "$(id -u)" -ne 0 ] || chgrp "$((GREETBOT_RENDER_UID_BASE - 1))" "$conf"
 }
 write_conf ru-birthday 1
 SIM_TOKEN="" GB_RENDER_SCRIPT=$T/gated-render.sh GREETBOT_WORKERS=2 gb_start -c "$conf"

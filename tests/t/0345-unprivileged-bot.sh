@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
+# greetbot-tg reads the network as the service user (SPEC 1, Privileges;
+# lib/privsep.h): root only until it has read its configuration and opened
+# the database, then a uid that is not root, in no group of the renderers',
+# with no capability and no_new_privs, unable to get root back. What it
+# writes and reads (the database, the previews, the videos) is the service
+# user's; renderers cannot read any of it, and it cannot read a renderer's
+# work dir. What an older greetbotd left as root becomes the service
+# user's. A service user that is root or in the renderers' group is
+# refused. (As root: otherwise nothing is dropped.)
+. "$(dirname "$0")/../lib.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	t_skip "the drop happens only as root"
+	t_done
+	exit 0
+fi
+svc=$((GREETBOT_RENDER_UID_BASE - 1))
+slot=$((GREETBOT_RENDER_UID_BASE + 5))
+# as UID CMD...: run CMD as that uid (its own gid, no other group).
+as() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$u" --clear-groups "$@"
+}
+# field PID NAME: a line of /proc/PID/status, its values only.
+field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
+
+sim_start
+gb_start
+bot=$(pgrep -P "$GB_PID" -x greetbot-tg)
+t_check "a parent gets the video" test -s "$(parent_order 3451 Маша)"
+t_check "greetbot-tg runs as the service user (uid $svc: real, effective, saved, fs)" \
+	test "$(field "$bot" Uid | tr -s '\t' ' ')" = "$svc $svc $svc $svc"
+t_check "... and its group alone (gid $svc, no supplementary group)" \
+	test "$(field "$bot" Gid | tr -s '\t' ' ') / $(field "$bot" Groups)" = "$svc $svc $svc $svc / $svc"
+t_check "... with no capability, effective, permitted or inheritable" \
+	test "$(field "$bot" CapEff) $(field "$bot" CapPrm) $(field "$bot" CapInh)" = \
+	"0000000000000000 0000000000000000 0000000000000000"
+t_check "... and no_new_privs: no setuid program gives root back" \
+	test "$(field "$bot" NoNewPrivs)" = 1
+t_check "the log says so" t_wait_log "$T/greetbotd.log" \
+	"proc=greetbot-tg msg=\"running unprivileged\" user=\"uid $svc\"" 5
+st=$T/state
+t_check "the database, the previews and the videos are the service user's" \
+	test -z "$(find "$st/greetbot.db" "$st/previews" "$st/assets" ! -uid "$svc" -print)"
+t_check "a renderer's uid cannot read the database" as "$slot" sh -c "! cat '$st/greetbot.db' >/dev/null 2>&1"
+t_check "... nor list the previews or the videos" \
+	as "$slot" sh -c "! ls '$st/previews' >/dev/null 2>&1 && ! ls '$st/assets' >/dev/null 2>&1"
+mkdir -p "$st/render/work/s5"
+t_check "the service user cannot read a renderer's work dir" \
+	as "$svc" sh -c "! ls '$st/render/work/s5' >/dev/null 2>&1"
+
+# What a greetbotd before this one left as root.
+kill -TERM "$GB_PID"
+wait "$GB_PID" || true
+chown -R 0:0 "$st/greetbot.db" "$st/previews" "$st/assets"
+gb_start
+t_check "after a restart over root's files, a parent gets a new name's video" \
+	test -s "$(parent_order 3452 Даша)"
+t_check "... and everything is the service user's again" \
+	test -z "$(find "$st/greetbot.db" "$st/previews" "$st/assets" ! -uid "$svc" -print)"
+kill -TERM "$GB_PID"
+wait "$GB_PID" || true
+GB_PID=
+
+# Service users that would undo the separation are refused.
+for u in root nobody; do
+	: >"$T/refused.log"
+	rc=0
+	GREETBOT_SERVICE_USER=$u GREETBOT_STATE_DIR=$st GREETBOT_TELEGRAM_TOKEN=$SIM_TOKEN \
+		GREETBOT_TELEGRAM_API_URL="http://$SIM_ADDR" GREETBOT_HTTP_LISTEN=127.0.0.1:0 \
+		GREETBOT_TEMPLATES_DIR="$TOP/templates" "$BIN/greetbotd" 2>"$T/refused.log" || rc=$?
+	case $u in
+	root) why='is root' ;;
+	nobody) why="is in the renderers' group" ;;
+	esac
+	t_check "service_user = $u: greetbotd does not start (exit $rc), saying it $why" \
+		test "$rc" -ne 0 -a -n "$(grep -F "service_user $u $why" "$T/refused.log")"
+done
+t_done
