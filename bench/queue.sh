@@ -91,7 +91,7 @@ run_path() {
 		# Its own render uids (as root): one block per greetbotd on a machine.
 		GREETBOT_RENDER_UID_BASE=$((${GREETBOT_RENDER_UID_BASE:-65600} + 300)) \
 			GREETBOT_BOT_ENABLED=0 GREETBOT_DB_PATH='' GREETBOT_NODE_NAME=render-node \
-			GREETBOT_REDIS_URL="unix:$state/redis.sock" GREETBOT_STATE_DIR=$B/node \
+			GREETBOT_REDIS_URL="unix:$state/redis/redis.sock" GREETBOT_STATE_DIR=$B/node \
 			GREETBOT_WORKERS=$workers GREETBOT_DEFAULT_TEMPLATE=bench \
 			GREETBOT_TEMPLATES_DIR=$B/templates GREETBOT_RENDER_SCRIPT=$script \
 			GREETBOT_RENDER_VALIDATE=0 GREETBOT_MESSAGES_DIR="$TOP/messages" \

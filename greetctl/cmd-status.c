@@ -158,7 +158,7 @@ status_files(cJSON *out)
 	DIR *d;
 
 	if (*gc.cfg.redis_url == '\0') {
-		xasprintf(&path, "%s/redis.sock", gc.cfg.state_dir);
+		xasprintf(&path, "%s/redis/redis.sock", gc.cfg.state_dir);
 		cJSON_AddBoolToObject(j, "redis_socket", access(path, F_OK) == 0);
 		status_line("redis", "embedded, %s %s", path, access(path, F_OK) == 0 ?
 		    "present" : "absent");

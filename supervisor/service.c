@@ -25,6 +25,7 @@
 #include "rendsrv.h"
 #include "supervisor.h"
 #include "template.h"
+#include "privsep.h"
 #include "texts.h"
 #include "xmalloc.h"
 
@@ -276,15 +277,17 @@ void
 redis_start(struct service *s)
 {
 	char *pidfile, *argv[] = { sv.cfg.redis_server, "--port", "0", "--unixsocket",
-	    sv.redis_sock, "--unixsocketperm", "700", "--dir", sv.cfg.state_dir,
+	    sv.redis_sock, "--unixsocketperm", "700", "--dir", sv.redis_dir,
 	    "--pidfile", NULL, "--save", "",
 	    "--appendonly", "no", "--maxmemory-policy", "noeviction",
 	    "--daemonize", "no", NULL };
-	extern char **environ;
+	/* Its environment is this alone: no token, nothing of ours. */
+	char *envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL };
+	const struct service_user *su = service_user();
 	struct child_spec cs = { 0 };
 	char path[4096];
 
-	xasprintf(&pidfile, "%s/redis.pid", sv.cfg.state_dir);
+	xasprintf(&pidfile, "%s/redis.pid", sv.redis_dir);
 	argv[10] = pidfile;
 	/* redis-server is found on PATH; execve needs a path. */
 	snprintf(path, sizeof(path), "%s", sv.cfg.redis_server);
@@ -292,9 +295,14 @@ redis_start(struct service *s)
 		snprintf(path, sizeof(path), "/usr/bin/%s", sv.cfg.redis_server);
 	cs.path = path;
 	cs.argv = argv;
-	cs.envp = environ;
+	cs.envp = envp;
 	cs.fd_in = -1;
 	cs.pdeathsig = SIGTERM;	/* no orphaned Redis if we are SIGKILLed */
+	/* As root: the service user, no_new_privs (its own dir: state_dir/redis). */
+	cs.drop = su->set;
+	cs.uid = su->uid;
+	cs.gid = su->gid;
+	cs.sandboxed = su->set;
 	cs.extra[0] = sv.redis_lock;	/* its fd 3: the lock lives as long as it */
 	cs.nextra = sv.redis_lock != -1;
 	service_spawn(s, &cs);
@@ -318,13 +326,16 @@ redis_old_pid(void)
 {
 	char *path, buf[64] = "", comm[64] = "";
 	pid_t pid;
+	ssize_t n;
 	FILE *f;
+	int fd;
 
-	xasprintf(&path, "%s/redis.pid", sv.cfg.state_dir);
-	if ((f = fopen(path, "re")) != NULL) {
-		if (fgets(buf, sizeof(buf), f) == NULL)
-			buf[0] = '\0';
-		fclose(f);
+	/* Written by the service user: a number, read without following. */
+	xasprintf(&path, "%s/redis.pid", sv.redis_dir);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) != -1) {
+		if ((n = read(fd, buf, sizeof(buf) - 1)) > 0)
+			buf[n] = '\0';
+		close(fd);
 	}
 	free(path);
 	if ((pid = (pid_t)atoi(buf)) <= 1)
@@ -386,6 +397,23 @@ bot_path(void)
 	return xstrdup(self);
 }
 
+/* A variable of ours that a greetbot-tg gets. */
+static int
+bot_env_keeps(const char *kv)
+{
+	static const char *const keep[] = {
+		"GREETBOT_", "PATH=", "LANG=", "LC_", "TZ=", "http_proxy=", "https_proxy=",
+		"HTTPS_PROXY=", "all_proxy=", "ALL_PROXY=", "no_proxy=", "NO_PROXY=",
+		"SSL_CERT_FILE=", "SSL_CERT_DIR=", "CURL_CA_BUNDLE=", "ASAN_OPTIONS=",
+		"UBSAN_OPTIONS=", "LSAN_OPTIONS=",
+	};
+
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (strncmp(kv, keep[i], strlen(keep[i])) == 0)
+			return 1;
+	return 0;
+}
+
 /* One bot's greetbot-tg: -b names its bot in the configuration. */
 void
 bot_start(struct service *s)
@@ -414,11 +442,16 @@ bot_start(struct service *s)
 	b->renders = rendsrv_attach(&sv.render_env, ch[0], SANDBOX_SLOT_BOT(b->index),
 	    SANDBOX_PREVIEWS, b->name);
 	rendsrv_watch(b->renders, &b->renders);
-	/* Its environment is ours (the config overrides), plus the fds. */
-	while (environ[n] != NULL)
+	/* Its environment: of ours only what it reads (the GREETBOT_
+	 * overrides, libcurl's proxy and CA settings, the locale), plus
+	 * the fds. */
+	for (size_t i = 0; environ[i] != NULL; i++)
 		n++;
 	envp = xcalloc(n + 4, sizeof(*envp));
-	memcpy(envp, environ, n * sizeof(*envp));
+	n = 0;
+	for (size_t i = 0; environ[i] != NULL; i++)
+		if (bot_env_keeps(environ[i]))
+			envp[n++] = environ[i];
 	envp[n] = "GREETBOT_WAKE_FD=3";
 	envp[n + 1] = "GREETBOT_NOTIFY_FD=4";
 	envp[n + 2] = "GREETBOT_RENDER_FD=5";

@@ -342,7 +342,16 @@ setup_dirs(void)
 	if (service_give_tree(fd) == -1)
 		log_warn("cannot give every asset to the service user", "path=%s", sv.assets_dir);
 	close(fd);
-	xasprintf(&sv.redis_sock, "%s/redis.sock", sv.cfg.state_dir);
+	/* The private Redis's socket and pid file, in a dir of the service
+	 * user's, who runs it. */
+	xasprintf(&sv.redis_dir, "%s/redis", sv.cfg.state_dir);
+	xasprintf(&sv.redis_sock, "%s/redis.sock", sv.redis_dir);
+	if (mkdir(sv.redis_dir, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir", "path=%s", sv.redis_dir);
+	if ((fd = open(sv.redis_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    fchmod(fd, 0700) == -1 || service_give_fd(fd) == -1)
+		fatal("cannot prepare the redis dir", "path=%s", sv.redis_dir);
+	close(fd);
 }
 
 /*

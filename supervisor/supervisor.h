@@ -61,7 +61,7 @@ struct supervisor {
 	struct service		 redis;
 	struct bot		*bots;		/* as configured at start */
 	int			 nbots;
-	char			*render_dir, *assets_dir, *redis_sock;
+	char			*render_dir, *assets_dir, *redis_dir, *redis_sock;
 	int			 redis_lock;	/* held by us and our redis-server */
 	struct sandbox		 sb;		/* who renderers run as */
 	struct rendsrv_env	 render_env;	/* the renders we serve: the

@@ -35,7 +35,7 @@ Spy)
 	try "token file" cat "$token_file"
 	try "state dir listing" ls "$state"
 	try "http.addr" cat "$state/http.addr"
-	try "redis socket" redis-cli -s "$state/redis.sock" ping
+	try "redis socket" redis-cli -s "$state/redis/redis.sock" ping
 	exit 3 ;;
 Bomb)
 	[ "${GREETBOT_MODE:-video}" = preview ] && exit 1

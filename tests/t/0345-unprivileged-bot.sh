@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: ISC
-# greetbot-tg reads the network as the service user (SPEC 1, Privileges;
+# greetbot-tg and the private redis-server read the network as the service user (SPEC 1, Privileges;
 # lib/privsep.h): root only until it has read its configuration and opened
 # the database, then a uid that is not root, in no group of the renderers',
 # with no capability and no_new_privs, unable to get root back. What it
@@ -27,9 +27,20 @@ as() {
 # field PID NAME: a line of /proc/PID/status, its values only.
 field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
 
+# redis-server rewrites its environment's memory (its process title): a
+# wrapper writes down the environment it was given, then becomes it.
+mkdir -p "$T/env"
+chmod 1777 "$T/env"
+cat >"$T/redis-wrap" <<SH
+#!/bin/sh
+env >"$T/env/redis"
+exec redis-server "\$@"
+SH
+chmod 755 "$T/redis-wrap"
 sim_start
-gb_start
+SOME_OTHER_SECRET=hunter2 GREETBOT_REDIS_SERVER=$T/redis-wrap gb_start
 bot=$(pgrep -P "$GB_PID" -x greetbot-tg)
+redis=$(pgrep -P "$GB_PID" redis-server)
 t_check "a parent gets the video" test -s "$(parent_order 3451 Маша)"
 t_check "greetbot-tg runs as the service user (uid $svc: real, effective, saved, fs)" \
 	test "$(field "$bot" Uid | tr -s '\t' ' ')" = "$svc $svc $svc $svc"
@@ -40,6 +51,13 @@ t_check "... with no capability, effective, permitted or inheritable" \
 	"0000000000000000 0000000000000000 0000000000000000"
 t_check "... and no_new_privs: no setuid program gives root back" \
 	test "$(field "$bot" NoNewPrivs)" = 1
+t_check "redis-server runs as the service user too, with no_new_privs" \
+	test "$(field "$redis" Uid | tr -s '\t' ' ') $(field "$redis" NoNewPrivs)" = "$svc $svc $svc $svc 1"
+t_check "... with PATH and LANG for its whole environment (no token)" \
+	test "$(cut -d= -f1 "$T/env/redis" | grep -vx PWD | sort | paste -sd' ')" = "LANG PATH"
+t_check "greetbot-tg gets its settings but not the rest of greetbotd's environment" \
+	sh -c 'tr "\0" "\n" <"/proc/$1/environ" | grep -q "^GREETBOT_TELEGRAM_TOKEN=" &&
+		! tr "\0" "\n" <"/proc/$1/environ" | grep -q "^SOME_OTHER_SECRET="' _ "$bot"
 t_check "the log says so" t_wait_log "$T/greetbotd.log" \
 	"proc=greetbot-tg msg=\"running unprivileged\" user=\"uid $svc\"" 5
 st=$T/state

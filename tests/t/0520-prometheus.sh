@@ -43,7 +43,7 @@ t_track "$GB_PID"
 db_http=$GB_HTTP
 GB_NAME=render GB_STATE=$T/render GREETBOT_BOT_ENABLED=0 GREETBOT_DB_PATH='' \
 	GREETBOT_RENDER_UID_BASE=$((GREETBOT_RENDER_UID_BASE + 150)) \
-	GREETBOT_REDIS_URL=unix:$T/state/redis.sock GREETBOT_NODE_NAME=render \
+	GREETBOT_REDIS_URL=unix:$T/state/redis/redis.sock GREETBOT_NODE_NAME=render \
 	GREETBOT_WORKERS=1 gb_start
 t_ok "tgsim, greetbotd and a render node start"
 video=$(parent_order 2001 "Маша") || video=""
