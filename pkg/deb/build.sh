@@ -44,10 +44,12 @@ done
 # The conffile: the example as the package runs it.
 conf=$root/etc/greetbot/greetbot.conf
 install -d -m 755 "$root/etc/greetbot"
-sed 's/^render_user = nobody$/render_user = greetbot/' \
+sed -e 's/^render_user = nobody$/render_user = greetbot-render/' \
+	-e 's/^service_user =$/service_user = greetbot/' \
 	"$root/usr/share/doc/greetbot/greetbot.conf.example" >"$conf"
 chmod 600 "$conf"
-for want in 'render_user = greetbot' 'telegram_token_file = /etc/greetbot/token' \
+for want in 'render_user = greetbot-render' 'service_user = greetbot' \
+	'telegram_token_file = /etc/greetbot/token' \
 	'state_dir = /var/lib/greetbot' 'templates_dir = /usr/share/greetbot/templates' \
 	'render_script = /usr/share/greetbot/scripts/render.sh' \
 	'messages_dir = /usr/share/greetbot/messages'; do

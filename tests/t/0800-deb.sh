@@ -3,7 +3,7 @@
 # The Debian package on a fresh Debian bookworm: `make deb` builds it,
 # lintian finds no error, and apt-get installs it into a debootstrap
 # minbase chroot (its Depends pulled in: no build tree, no -dev package).
-# The install makes the greetbot user, a 0600 conffile, an empty token
+# The install makes the greetbot and greetbot-render users, a conffile and an empty token
 # file that the enabled unit waits for; then the sysadmin's steps: tgsim's
 # URL into /etc/greetbot/greetbot.conf, the token into the file it names,
 # and greetbotd started as the unit would (systemd does not run in a
@@ -293,17 +293,19 @@ else
 	t_show "$T/apt.log"
 	exit 1
 fi
-t_check "postinst made the system user greetbot with a group of its own" \
-	in_root sh -c 'u=$(id -u greetbot) && [ "$u" -lt 1000 ] && [ "$(id -gn greetbot)" = greetbot ]'
-t_check "the conffile is 0600 root, and renderers use the greetbot group" \
-	in_root sh -c '[ "$(stat -c %a:%U /etc/greetbot/greetbot.conf)" = 600:root ] &&
-		grep -qx "render_user = greetbot" /etc/greetbot/greetbot.conf'
+t_check "postinst made the system users greetbot and greetbot-render, each with a group of its own" \
+	in_root sh -c 'for n in greetbot greetbot-render; do u=$(id -u $n) && [ "$u" -lt 1000 ] &&
+		[ "$(id -Gn $n)" = $n ] || exit 1; done'
+t_check "the conffile is root's, 0640 for the greetbot group; the service runs as greetbot, renderers with greetbot-render's group" \
+	in_root sh -c '[ "$(stat -c %a:%U:%G /etc/greetbot/greetbot.conf)" = 640:root:greetbot ] &&
+		grep -qx "render_user = greetbot-render" /etc/greetbot/greetbot.conf &&
+		grep -qx "service_user = greetbot" /etc/greetbot/greetbot.conf'
 t_check "the unit is enabled" \
 	in_root test -L /etc/systemd/system/multi-user.target.wants/greetbotd.service
 unit=$(in_root cat /lib/systemd/system/greetbotd.service)
-t_check "and waits for the token: an empty 0600 token file, the unit's ConditionFileNotEmpty" \
+t_check "and waits for the token: an empty token file (0640 root:greetbot), the unit's ConditionFileNotEmpty" \
 	bash -c 'grep -qx "ConditionFileNotEmpty=/etc/greetbot/token" <<<"$1" &&
-		[ "$2" = 600:0 ]' _ "$unit" "$(in_root stat -c %a:%s /etc/greetbot/token)"
+		[ "$2" = 640:0:root:greetbot ]' _ "$unit" "$(in_root stat -c %a:%s:%U:%G /etc/greetbot/token)"
 
 # --- the sysadmin's part, then greetbotd as the unit starts it ------------
 sim_ready=$T/tgsim.ready
@@ -376,9 +378,14 @@ else
 	t_fail "greetbotd starts from the unit's command line and reports ready"
 	t_show "$T/greetbotd.log"
 fi
-t_check "renderers run as per-slot uids with the greetbot group and no network" \
-	grep -qF 'uids=65600.. group=greetbot per_slot=yes network="none (empty network namespace)"' \
+t_check "renderers run as per-slot uids with the greetbot-render group and no network" \
+	grep -qF 'uids=65600.. group=greetbot-render per_slot=yes network="none (empty network namespace)"' \
 	"$T/greetbotd.log"
+svc_uid=$(in_root id -u greetbot)
+t_check "greetbot-tg and redis-server run as greetbot (uid $svc_uid)" \
+	bash -c 'for p in $(pgrep -P "$1" -x greetbot-tg) $(pgrep -P "$1" -x redis-server); do
+		[ "$(awk "/^Uid:/ { print \$2 \$3 \$4 }" "/proc/$p/status")" = "$2$2$2" ] || exit 1
+		n=$((n + 1)); done; [ "$n" = 2 ]' _ "$GB_PID" "$svc_uid"
 t_check "greetbotd does not warn that renderers can read the token" \
 	bash -c '! grep -q "can read the bot token" "$1"' _ "$T/greetbotd.log"
 t_check "it runs with no_new_privs, and cannot write outside its state directory" \
@@ -400,8 +407,8 @@ fi
 t_check "greetctl from the package shows the asset AVAILABLE" \
 	t_jq 'map(select(.state == "AVAILABLE")) | length == 1' \
 	< <(in_root greetctl -c /etc/greetbot/greetbot.conf --json assets 2>/dev/null)
-t_check "the database is 0600 in a 0711 state_dir" \
-	test "$(in_root stat -c %a "$state" "$state/greetbot.db" | tr '\n' ' ')" = "711 600 "
+t_check "the database is 0600 greetbot's in a 0711 state_dir" \
+	test "$(in_root stat -c %a:%U "$state" "$state/greetbot.db" | tr '\n' ' ')" = "711:root 600:greetbot "
 
 # What runs in the chroot now (tgsim, greetbotd, redis-server, greetbot-tg):
 # the same search must find nothing once they are stopped.
