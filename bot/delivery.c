@@ -597,6 +597,26 @@ video_upload(struct send *x, const char *method, cJSON *params, const char *path
 	free(thumb);
 }
 
+/*
+ * What the render's validation read of the video (the asset's width,
+ * height, video_duration: columns 2..4 of st), said on every sendVideo,
+ * upload or file_id: Telegram shows the frame's shape and the length
+ * before the video plays. Unknown (an asset older than that): not said.
+ */
+static void
+video_params(cJSON *params, sqlite3_stmt *st)
+{
+	double dur = sqlite3_column_double(st, 4);
+
+	if (sqlite3_column_int(st, 2) > 0 && sqlite3_column_int(st, 3) > 0) {
+		cJSON_AddNumberToObject(params, "width", sqlite3_column_int(st, 2));
+		cJSON_AddNumberToObject(params, "height", sqlite3_column_int(st, 3));
+	}
+	/* Whole seconds (the Bot API's Integer), at least 1. */
+	if (dur > 0)
+		cJSON_AddNumberToObject(params, "duration", dur < 1 ? 1 : (int)(dur + 0.5));
+}
+
 /* Start one row's call; the video kind resolves to file_id or upload. */
 static void
 send_start(const struct row *row)
@@ -620,11 +640,12 @@ send_start(const struct row *row)
 	if (params == NULL)
 		params = cJSON_CreateObject();
 	if (strcmp(x->kind, "video") == 0) {
-		sqlite3_stmt *a = db_prep(dl.db, "SELECT file_id, file_path FROM assets "
-		    "WHERE id = ?", "l", x->asset_id);
+		sqlite3_stmt *a = db_prep(dl.db, "SELECT file_id, file_path, width, height, "
+		    "video_duration FROM assets WHERE id = ?", "l", x->asset_id);
 		if (db_step(a) == SQLITE_ROW) {
 			file_id = db_col_str(a, 0);
 			path = db_col_str(a, 1);
+			video_params(params, a);
 		}
 		db_done(a);
 	}

@@ -412,6 +412,7 @@ share_video(int64_t asset, enum asset_state from)
 	    "me.template_version AND a.name_key = me.name_key AND a.state = 'AVAILABLE' AND "
 	    "a.file_path IS NOT NULL ORDER BY a.id", "l", asset);
 	char cause[64], *path = NULL;
+	int64_t other = 0;
 	int done;
 
 	while (path == NULL && db_step(st) == SQLITE_ROW) {
@@ -419,12 +420,15 @@ share_video(int64_t asset, enum asset_state from)
 		if (access((const char *)sqlite3_column_text(st, 1), R_OK) != 0)
 			continue;
 		path = db_col_str(st, 1);
-		snprintf(cause, sizeof(cause), "video_of=%lld",
-		    (long long)sqlite3_column_int64(st, 0));
+		other = sqlite3_column_int64(st, 0);
+		snprintf(cause, sizeof(cause), "video_of=%lld", (long long)other);
 	}
 	db_done(st);
+	/* With its frame size and duration: sendVideo says them. */
 	done = path != NULL && asset_move(asset, from, ASSET_AVAILABLE, JEV_SHARED, cause,
-	    "file_path = ?, file_id = NULL, shares = NULL", "s", path) > 0;
+	    "file_path = ?, file_id = NULL, shares = NULL, (width, height, video_duration) = "
+	    "(SELECT width, height, video_duration FROM assets WHERE id = ?)", "sl", path,
+	    other) > 0;
 	free(path);
 	return done;
 }
@@ -708,13 +712,17 @@ retry_delay(int attempts)
 	return base + (int64_t)(random() % (base / 2 + 1));
 }
 
+/* An asset's video is there: its file and what sendVideo says of it. */
+#define VIDEO_SET	"file_path = ?, width = NULLIF(?, 0), height = NULLIF(?, 0), " \
+			"video_duration = NULLIF(?, 0)"
+
 /*
  * Other bots' assets that wait for this job's render (assets.shares): the
- * same video for each, uploaded by its own bot (kept), or the same final
- * failure (NULL).
+ * same video for each, uploaded by its own bot (o->kept), or the same
+ * final failure (o NULL).
  */
 static void
-sharers_done(int64_t asset, const char *kept, const char *display)
+sharers_done(int64_t asset, const struct jobs_outcome *o, const char *display)
 {
 	int64_t *ids;
 	size_t n = db_ids(env.db, &ids, "SELECT id FROM assets WHERE shares = ? AND state IN "
@@ -725,9 +733,10 @@ sharers_done(int64_t asset, const char *kept, const char *display)
 	for (size_t i = 0; i < n; i++) {
 		enum asset_state from = asset_state_of(ids[i]);
 
-		if (kept != NULL) {
+		if (o != NULL) {
 			asset_move(ids[i], from, ASSET_AVAILABLE, JEV_RENDERED, of,
-			    "file_path = ?, file_id = NULL, shares = NULL", "s", kept);
+			    VIDEO_SET ", file_id = NULL, shares = NULL", "siid", o->kept, o->width,
+			    o->height, o->video_duration);
 			notice_video(ids[i]);
 		} else {
 			asset_move(ids[i], from, ASSET_FAILED, JEV_FAILED, of, "shares = NULL",
@@ -764,9 +773,9 @@ job_outcome(int64_t job, const struct jobs_outcome *o)
 	if (o->ok) {
 		job_move(job, JOB_RUNNING, JOB_DONE, JEV_RENDERED, NULL, NULL, NULL);
 		asset_move(asset, asset_state_of(asset), ASSET_AVAILABLE, JEV_RENDERED, NULL,
-		    "file_path = ?", "s", o->kept);
+		    VIDEO_SET, "siid", o->kept, o->width, o->height, o->video_duration);
 		notice_video(asset);
-		sharers_done(asset, o->kept, display);
+		sharers_done(asset, o, display);
 	} else if (spec) {
 		/* No parent waits: one attempt only. A confirm finds the asset
 		 * FAILED and starts a job of its own, with the retries. */

@@ -218,6 +218,8 @@ struct jobs_outcome {
 	double		 duration;
 	const char	*stderr_tail;
 	const char	*kept;		/* ok: the video in the asset store */
+	int		 width, height;	/* ok: its frame size (0: unknown) */
+	double		 video_duration;	/* ok: its length, seconds (0: unknown) */
 	/* A render node's result (NULL for our own attempts): */
 	const char	*result_id;
 	const char	*node;

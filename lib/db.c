@@ -177,6 +177,13 @@ static const char *migrations[] = {
 	 * when its calls fail (0: they succeed), and the last error. */
 	"ALTER TABLE bot_state ADD COLUMN api_failing_since INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE bot_state ADD COLUMN api_error TEXT;",
+	/* 10: a video's frame size and duration as ffprobe read them when it
+	 * validated the render: every sendVideo of the asset says them, so
+	 * that Telegram shows the video's shape and length before it plays
+	 * (NULL: a video rendered before, sent without them). */
+	"ALTER TABLE assets ADD COLUMN width INTEGER;"
+	"ALTER TABLE assets ADD COLUMN height INTEGER;"
+	"ALTER TABLE assets ADD COLUMN video_duration REAL;",
 };
 
 static void db_cache_drop(sqlite3 *);

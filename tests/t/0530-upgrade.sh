@@ -15,7 +15,7 @@ sim_start
 GB_NAME=fresh GB_STATE=$T/fresh gb_start
 newest=$(sqlite3 "$T/fresh/greetbot.db" "PRAGMA user_version")
 sim_stop
-t_check "a new database gets the newest schema version ($newest)" test "$newest" -ge 8
+t_check "a new database gets the newest schema version ($newest)" test "$newest" -ge 10
 
 # A fixture per past version, so that every migration is tried on the
 # data its predecessors left.
@@ -84,6 +84,10 @@ upgrade() {
 	parent_confirm 2001 "Маша" && msg=$(sim_expect 2001 '.method == "sendVideo"')
 	t_check "v$v: parent 2001 gets «Маша» by the asset's file_id" \
 		t_jq --arg f "$fid" '.params.video == $f' <<<"$msg"
+	# Rendered before schema 10: its frame size and duration are unknown,
+	# and not made up.
+	t_check "v$v: sent without a frame size or duration it does not know" \
+		t_jq '.params.width == null and .params.height == null and .params.duration == null' <<<"$msg"
 	t_check "v$v: without a render (no job, no attempt)" test \
 		"$(q "$db" "SELECT count(*) FROM jobs") $(q "$db" "SELECT count(*) FROM attempts")" = \
 		"$jobs $attempts"
@@ -91,9 +95,15 @@ upgrade() {
 		"$(q "$db" "SELECT count(*) FROM requests WHERE user_id = 2001 AND state = 'COMPLETED'
 			AND asset_id = $asset")" = 2
 
-	# A new parent, a new name: rendered and sent.
-	video=$(parent_order 3001 "Даша") || video=""
+	# A new parent, a new name: rendered and sent, saying the frame size
+	# and duration its validation read (migration 10).
+	msg=""
+	parent_confirm 3001 "Даша" && msg=$(sim_expect 3001 '.method == "sendVideo"' 120)
+	video=$(jq -r '.video.path // empty' <<<"$msg")
 	t_check "v$v: a new name renders and is sent" test -s "$video"
+	t_check "v$v: with its frame size and duration" \
+		t_jq '(.params.width | tonumber) > 0 and (.params.height | tonumber) > 0 and
+			(.params.duration | tonumber) > 0' <<<"$msg"
 	t_check "v$v: its asset is AVAILABLE after one new attempt" test \
 		"$(q "$db" "SELECT a.state || ' ' || count(t.id) FROM assets a
 			JOIN attempts t ON t.asset_id = a.id WHERE a.name_key = 'даша'")" = "AVAILABLE 1"
