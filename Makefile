@@ -31,7 +31,7 @@ TGSIM_MODS = tgsim/tgsim tgsim/table tgsim/http tgsim/chat tgsim/waiter tgsim/up
 	   tgsim/webhook tgsim/media tgsim/api tgsim/control tgsim/apispec tgsim/multipart
 GREETCTL_MODS = greetctl/greetctl greetctl/ctl greetctl/output greetctl/http greetctl/run \
 	   greetctl/lint greetctl/sample greetctl/cmd-query greetctl/cmd-action greetctl/cmd-status \
-	   greetctl/cmd-template greetctl/cmd-chat greetctl/cmd-parked
+	   greetctl/cmd-template greetctl/cmd-chat greetctl/cmd-parked greetctl/cmd-support
 
 GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(RUNNER_MODS) $(JOBS_MODS) $(LIB_MODS)
 GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)

@@ -35,7 +35,13 @@ struct user {
 	char		*pending_stress;	/* names.h stress text, never NULL */
 	int		 pending_seq;
 	int		 known;
+	int64_t		 barred_at;	/* an operator's block (greetctl block), 0: none */
+	int64_t		 barred_told_at;	/* when they were last told so */
 };
+
+/* A blocked user is told so at most once in this many seconds, however
+ * much they write. */
+#define BARRED_TELL_S	3600
 /* --- users ---------------------------------------------------------------- */
 
 static enum conv_state
@@ -51,8 +57,8 @@ static void
 user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language_code)
 {
 	sqlite3_stmt *st = db_prep(bt.db, "SELECT state, phone, pending_name, pending_seq, "
-	    "language, pending_stress FROM users WHERE bot_id = ? AND user_id = ?", "sl",
-	    bt.cfg.bot_id, user_id);
+	    "language, pending_stress, coalesce(barred_at, 0), coalesce(barred_told_at, 0) "
+	    "FROM users WHERE bot_id = ? AND user_id = ?", "sl", bt.cfg.bot_id, user_id);
 
 	memset(u, 0, sizeof(*u));
 	u->id = user_id;
@@ -64,6 +70,8 @@ user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language
 		u->pending_name = db_col_str(st, 2);
 		u->pending_seq = sqlite3_column_int(st, 3);
 		u->pending_stress = db_col_str(st, 5);
+		u->barred_at = sqlite3_column_int64(st, 6);
+		u->barred_told_at = sqlite3_column_int64(st, 7);
 		/* Updates without a language_code keep the one we know. */
 		if (language_code == NULL)
 			u->lang = db_col_str(st, 4);
@@ -176,6 +184,25 @@ answer_callback(const char *id, const char *text)
 	if (text != NULL)
 		cJSON_AddStringToObject(p, "text", text);
 	delivery_add(0, "answer", "answerCallbackQuery", p, 0, 0);
+}
+
+/*
+ * A user an operator blocked (greetctl block) is served nothing: nothing
+ * is ordered, previewed or rendered, the conversation does not move, and
+ * they are told so politely, once in BARRED_TELL_S however much they
+ * write. greetctl unblock lets them carry on where they were.
+ */
+static void
+barred_tell(struct user *u)
+{
+	int tell = u->barred_told_at == 0 || db_now() - u->barred_told_at >= BARRED_TELL_S;
+
+	if (tell) {
+		reply(u, "blocked_user", remove_keyboard());
+		db_run(bt.db, "UPDATE users SET barred_told_at = ? WHERE bot_id = ? AND "
+		    "user_id = ?", "lsl", db_now(), bt.cfg.bot_id, u->id);
+	}
+	log_info("update from a blocked user", "user=%lld told=%d", (long long)u->id, tell);
 }
 
 /* --- the order ------------------------------------------------------------ */
@@ -431,6 +458,11 @@ on_message(const struct update *up)
 		user_free(&u);
 		return;	/* groups are not served, and nothing is stored */
 	}
+	if (u.barred_at != 0) {
+		barred_tell(&u);
+		user_free(&u);
+		return;
+	}
 	if (up->command[0] != '\0')
 		on_command(&u, up->command);
 	else if (up->has_contact && u.state == ST_AWAIT_CONTACT)
@@ -456,7 +488,8 @@ on_edited(const struct update *up)
 	if (!up->complete || !up->private_chat)
 		return;
 	user_load(&u, up->user_id, up->chat_id, up->language);
-	reply(&u, "edited_hint", NULL);
+	if (u.barred_at == 0)
+		reply(&u, "edited_hint", NULL);
 	user_free(&u);
 }
 
@@ -536,7 +569,10 @@ on_callback(const struct update *up)
 	if (!up->complete)
 		return;
 	user_load(&u, up->user_id, up->chat_id, up->language);
-	if (up->button == UPDATE_BUTTON_RETRY && u.known) {
+	if (u.barred_at != 0)
+		/* Answered (every press is), and nothing else. */
+		answer_callback(id, texts_get(bt.texts, u.lang, "blocked_user"));
+	else if (up->button == UPDATE_BUTTON_RETRY && u.known) {
 		const char *why = on_retry(&u, up->asset_id);
 
 		answer_callback(id, why ? texts_get(bt.texts, u.lang, why) : NULL);

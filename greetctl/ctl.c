@@ -18,6 +18,7 @@
 #include "db.h"
 #include "greetctl.h"
 #include "jobs.h"
+#include "texts.h"
 #include "xmalloc.h"
 
 /* The process-wide state (greetctl.h). */
@@ -51,6 +52,33 @@ config_origin(void)
 /* --- the database ------------------------------------------------------------ */
 
 /*
+ * The texts a bot's parents read (its messages_dir and default language),
+ * loaded once per bot: what an action tells a parent (an order cancelled)
+ * reads as the bot's own replies. NULL (the keys) when they cannot be read.
+ */
+static struct texts *
+ctl_texts(const char *bot)
+{
+	static struct {
+		char		*bot;
+		struct texts	*texts;
+	} loaded[CONFIG_BOTS_MAX + 1];
+	const struct config_bot *b = config_bot(&gc.cfg, bot);
+	const struct config *c = b != NULL ? b->cfg : &gc.cfg;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < CONFIG_BOTS_MAX && loaded[i].bot != NULL; i++)
+		if (strcmp(loaded[i].bot, bot) == 0)
+			return loaded[i].texts;
+	if ((loaded[i].texts = texts_load(c->messages_dir, c->default_language, err,
+	    sizeof(err))) == NULL)
+		warnx("texts of bot %s: %s: the parent is told in message keys", bot, err);
+	loaded[i].bot = xstrdup(bot);
+	return loaded[i].texts;
+}
+
+/*
  * The database greetbotd made: read-only for queries, read-write (through
  * db_open, so with its busy timeout and migrations) for actions. greetctl
  * never creates one: a wrong state_dir would otherwise look empty.
@@ -78,7 +106,8 @@ ctl_db(int write)
 		db_set_busy_wait(db, 10000);
 		/* Actions change jobs through the state machine, as the bot. */
 		jobs_init(&(struct jobs_env){ .db = db, .node = gc.cfg.node_name,
-		    .max_attempts = gc.cfg.max_attempts, .alert_window = gc.cfg.alert_window });
+		    .max_attempts = gc.cfg.max_attempts, .alert_window = gc.cfg.alert_window,
+		    .texts = ctl_texts });
 	}
 	return db;
 }

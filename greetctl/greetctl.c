@@ -44,6 +44,8 @@ usage(int code)
 	    "  parked [-v]\n"
 	    "  retry ASSET | retry --all-failed\n"
 	    "  send USER TEXT\n"
+	    "  cancel REQUEST\n"
+	    "  block USER | unblock USER\n"
 	    "  template list\n"
 	    "  template check [--no-render] [--keep] [--name NAME] ID\n"
 	    "  template preview [--keep] [-o PATH] ID NAME\n"
@@ -111,6 +113,9 @@ static const struct command {
 	{ "parked", cmd_parked },
 	{ "retry", cmd_retry },
 	{ "send", cmd_send },
+	{ "cancel", cmd_cancel },
+	{ "block", cmd_block },
+	{ "unblock", cmd_block },
 	{ "template", cmd_template },
 	{ "chat", cmd_chat },
 };

@@ -3,7 +3,8 @@
  * state, what the command families share, and the commands that main's
  * table runs (greetctl.c). One file per command family: cmd-query.c
  * (users, requests, assets, attempts), cmd-parked.c (parked),
- * cmd-action.c (retry, send), cmd-status.c (status), cmd-template.c
+ * cmd-action.c (retry, send), cmd-support.c (cancel, block, unblock),
+ * cmd-status.c (status), cmd-template.c
  * (template list, check, preview) and cmd-chat.c (chat). Beside them:
  * ctl.c (the state, the database, the bots shown), output.c (tables for
  * people, JSON for scripts), http.c (libcurl easy), run.c (programs run
@@ -134,6 +135,8 @@ int		 cmd_attempts(int, char **);
 int		 cmd_parked(int, char **);	/* cmd-parked.c */
 int		 cmd_retry(int, char **);	/* cmd-action.c */
 int		 cmd_send(int, char **);
+int		 cmd_cancel(int, char **);	/* cmd-support.c */
+int		 cmd_block(int, char **);	/* block and unblock */
 int		 cmd_status(int, char **);	/* cmd-status.c */
 int		 cmd_template(int, char **);	/* cmd-template.c */
 int		 cmd_chat(int, char **);	/* cmd-chat.c */

@@ -184,6 +184,11 @@ static const char *migrations[] = {
 	"ALTER TABLE assets ADD COLUMN width INTEGER;"
 	"ALTER TABLE assets ADD COLUMN height INTEGER;"
 	"ALTER TABLE assets ADD COLUMN video_duration REAL;",
+	/* 11: an operator's block (greetctl block): the bot serves the user
+	 * nothing, and says so once in a while (barred_told_at). Not
+	 * `blocked`, which is the user's block of the bot (403). */
+	"ALTER TABLE users ADD COLUMN barred_at INTEGER;"
+	"ALTER TABLE users ADD COLUMN barred_told_at INTEGER;",
 };
 
 static void db_cache_drop(sqlite3 *);

@@ -15,7 +15,7 @@ sim_start
 GB_NAME=fresh GB_STATE=$T/fresh gb_start
 newest=$(sqlite3 "$T/fresh/greetbot.db" "PRAGMA user_version")
 sim_stop
-t_check "a new database gets the newest schema version ($newest)" test "$newest" -ge 10
+t_check "a new database gets the newest schema version ($newest)" test "$newest" -ge 11
 
 # A fixture per past version, so that every migration is tried on the
 # data its predecessors left.
@@ -39,7 +39,7 @@ q() { sqlite3 "$1" "$2"; }
 
 # upgrade V: the checks on fixture vV.db.
 upgrade() {
-	local v=$1 s=$T/v$1 failed=$t_failed db asset tid ver offset fid jobs attempts msg video
+	local v=$1 s=$T/v$1 failed=$t_failed db asset tid ver offset fid jobs attempts msg video size
 	db=$s/greetbot.db
 	mkdir -p "$s"
 	cp "$F/v$v.db" "$db"
@@ -52,6 +52,7 @@ upgrade() {
 	tid=$(q "$db" "SELECT template_id FROM assets WHERE id = $asset")
 	ver=$(jq -r --arg t "$tid" '.[] | select(.id == $t) | .version' <<<"$versions")
 	offset=$(q "$db" "SELECT coalesce(max(update_offset), 0) FROM bot_state")
+	[ "$v" -lt 10 ] || size=$(q "$db" "SELECT width || 'x' || height FROM assets WHERE id = $asset")
 
 	sim_start
 	# tgsim's update ids start at 1 where Telegram's would go on after the
@@ -85,9 +86,15 @@ upgrade() {
 	t_check "v$v: parent 2001 gets «Маша» by the asset's file_id" \
 		t_jq --arg f "$fid" '.params.video == $f' <<<"$msg"
 	# Rendered before schema 10: its frame size and duration are unknown,
-	# and not made up.
-	t_check "v$v: sent without a frame size or duration it does not know" \
-		t_jq '.params.width == null and .params.height == null and .params.duration == null' <<<"$msg"
+	# and not made up; from 10 on, its render's are said.
+	if [ "$v" -lt 10 ]; then
+		t_check "v$v: sent without a frame size or duration it does not know" \
+			t_jq '.params.width == null and .params.height == null and
+				.params.duration == null' <<<"$msg"
+	else
+		t_check "v$v: sent with the frame size its render kept ($size)" \
+			t_jq --arg s "$size" '"\(.params.width)x\(.params.height)" == $s' <<<"$msg"
+	fi
 	t_check "v$v: without a render (no job, no attempt)" test \
 		"$(q "$db" "SELECT count(*) FROM jobs") $(q "$db" "SELECT count(*) FROM attempts")" = \
 		"$jobs $attempts"
