@@ -13,6 +13,7 @@
 #include "bot.h"
 #include "db.h"
 #include "delivery.h"
+#include "history.h"
 #include "jobs.h"
 #include "log.h"
 #include "names.h"
@@ -105,6 +106,66 @@ user_free(struct user *u)
 	free(u->pending_name);
 	free(u->pending_stress);
 	free(u->lang);
+}
+
+/* --- the history (history.h) --------------------------------------------- */
+
+/* What the parent did, into their history: kind, text, detail (taken). */
+static void
+heard(struct user *u, const char *kind, const char *text, cJSON *detail)
+{
+	char *d = detail != NULL ? cJSON_PrintUnformatted(detail) : NULL;
+
+	history_add(bt.db, bt.cfg.bot_id, u->id, HISTORY_IN, kind, text, d);
+	free(d);
+	cJSON_Delete(detail);
+}
+
+/* A message: a command, a contact (its number masked: the history is
+ * for support, not a second copy of the phone), text, or anything else. */
+static void
+heard_message(struct user *u, const struct update *up)
+{
+	char *phone, *masked;
+	cJSON *d;
+
+	if (up->command[0] != '\0')
+		heard(u, "command", up->text != NULL ? up->text : up->command, NULL);
+	else if (up->has_contact) {
+		phone = update_phone_e164(up->phone != NULL ? up->phone : "");
+		masked = history_mask_phone(phone);
+		d = cJSON_CreateObject();
+		cJSON_AddBoolToObject(d, "own", up->contact_user == up->user_id);
+		heard(u, "contact", masked, d);
+		free(masked);
+		free(phone);
+	} else if (up->text != NULL)
+		heard(u, "text", up->text, NULL);
+	else
+		heard(u, "other", NULL, NULL);
+}
+
+/* A button press, by the label the parent saw on it. */
+static void
+heard_button(struct user *u, const struct update *up)
+{
+	static const char *const keys[] = {
+		[UPDATE_BUTTON_RETRY] = "button_retry",
+		[UPDATE_BUTTON_CONFIRM] = "button_confirm",
+		[UPDATE_BUTTON_CHANGE] = "button_change",
+	};
+	char *label = NULL;
+
+	if (up->button == UPDATE_BUTTON_STRESS && u->pending_name != NULL)
+		label = names_stress_label(u->pending_name, up->part, up->vowel);
+	if (label != NULL)
+		heard(u, "button", label, NULL);
+	else if (up->button >= 0 && (size_t)up->button < sizeof(keys) / sizeof(keys[0]) &&
+	    keys[up->button] != NULL)
+		heard(u, "button", texts_get(bt.texts, u->lang, keys[up->button]), NULL);
+	else
+		heard(u, "button", "(a button the bot does not know)", NULL);
+	free(label);
 }
 
 /* --- replies (outbox rows) ------------------------------------------------ */
@@ -458,6 +519,7 @@ on_message(const struct update *up)
 		user_free(&u);
 		return;	/* groups are not served, and nothing is stored */
 	}
+	heard_message(&u, up);
 	if (u.barred_at != 0) {
 		barred_tell(&u);
 		user_free(&u);
@@ -488,6 +550,7 @@ on_edited(const struct update *up)
 	if (!up->complete || !up->private_chat)
 		return;
 	user_load(&u, up->user_id, up->chat_id, up->language);
+	heard(&u, "edited", up->text, NULL);
 	if (u.barred_at == 0)
 		reply(&u, "edited_hint", NULL);
 	user_free(&u);
@@ -569,6 +632,7 @@ on_callback(const struct update *up)
 	if (!up->complete)
 		return;
 	user_load(&u, up->user_id, up->chat_id, up->language);
+	heard_button(&u, up);
 	if (u.barred_at != 0)
 		/* Answered (every press is), and nothing else. */
 		answer_callback(id, texts_get(bt.texts, u.lang, "blocked_user"));
@@ -612,10 +676,14 @@ on_callback(const struct update *up)
 static void
 on_member(const struct update *up)
 {
-	if (up->complete)
-		db_run(bt.db, "UPDATE users SET blocked = ?, updated_at = ? WHERE bot_id = ? AND "
-		    "user_id = ?", "ilsl", strcmp(up->member_status, "kicked") == 0, db_now(),
-		    bt.cfg.bot_id, up->user_id);
+	if (!up->complete)
+		return;
+	if (db_run(bt.db, "UPDATE users SET blocked = ?, updated_at = ? WHERE bot_id = ? AND "
+	    "user_id = ?", "ilsl", strcmp(up->member_status, "kicked") == 0, db_now(),
+	    bt.cfg.bot_id, up->user_id) > 0)
+		history_add(bt.db, bt.cfg.bot_id, up->user_id, HISTORY_IN, "member",
+		    strcmp(up->member_status, "kicked") == 0 ? "blocked the bot" :
+		    "unblocked the bot", NULL);
 }
 
 /* One update's effects, by its kind. */

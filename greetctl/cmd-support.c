@@ -109,28 +109,6 @@ cmd_cancel(int argc, char **argv)
 	return 0;
 }
 
-/* The bots (of those shown) the user has talked to, in a fresh array;
- * exits 1 when none. Inside the caller's transaction. */
-static size_t
-user_bots(sqlite3 *db, int64_t user, char ***bots)
-{
-	sqlite3_stmt *st = db_prep(db, "SELECT bot_id FROM users WHERE user_id = ? AND "
-	    IN_SCOPE("bot_id") " ORDER BY bot_id", "ls", user, gc.scope);
-	size_t n = 0;
-
-	*bots = NULL;
-	while (db_step(st) == SQLITE_ROW) {
-		*bots = xrealloc(*bots, (n + 1) * sizeof(**bots));
-		(*bots)[n++] = db_col_str(st, 0);
-	}
-	db_done(st);
-	if (n == 0) {
-		db_rollback(db);
-		errx(1, "no user %lld (%s)", (long long)user, scope_text());
-	}
-	return n;
-}
-
 /*
  * Block the user on one bot, in the caller's transaction: the bot serves
  * them nothing from now on (bot/conversation.c), their open requests are

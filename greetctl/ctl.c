@@ -125,6 +125,29 @@ ctl_db_failed(void)
 
 /* --- the bots shown ------------------------------------------------------------ */
 
+/* The bots (of those shown) the user has talked to, in a fresh array;
+ * exits 1 (a transaction open undone) when none. */
+size_t
+user_bots(sqlite3 *db, int64_t user, char ***bots)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT bot_id FROM users WHERE user_id = ? AND "
+	    IN_SCOPE("bot_id") " ORDER BY bot_id", "ls", user, gc.scope);
+	size_t n = 0;
+
+	*bots = NULL;
+	while (db_step(st) == SQLITE_ROW) {
+		*bots = xrealloc(*bots, (n + 1) * sizeof(**bots));
+		(*bots)[n++] = db_col_str(st, 0);
+	}
+	db_done(st);
+	if (n == 0) {
+		if (!sqlite3_get_autocommit(db))
+			db_rollback(db);
+		errx(1, "no user %lld (%s)", (long long)user, scope_text());
+	}
+	return n;
+}
+
 /* Whether the bot is shown: --bot's, else every configured bot. */
 int
 bot_shown(const char *id)

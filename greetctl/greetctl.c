@@ -46,6 +46,8 @@ usage(int code)
 	    "  send USER TEXT\n"
 	    "  cancel REQUEST\n"
 	    "  block USER | unblock USER\n"
+	    "  history USER\n"
+	    "  forget USER\n"
 	    "  template list\n"
 	    "  template check [--no-render] [--keep] [--name NAME] ID\n"
 	    "  template preview [--keep] [-o PATH] ID NAME\n"
@@ -116,6 +118,8 @@ static const struct command {
 	{ "cancel", cmd_cancel },
 	{ "block", cmd_block },
 	{ "unblock", cmd_block },
+	{ "history", cmd_history },
+	{ "forget", cmd_forget },
 	{ "template", cmd_template },
 	{ "chat", cmd_chat },
 };

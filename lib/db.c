@@ -189,6 +189,20 @@ static const char *migrations[] = {
 	 * `blocked`, which is the user's block of the bot (403). */
 	"ALTER TABLE users ADD COLUMN barred_at INTEGER;"
 	"ALTER TABLE users ADD COLUMN barred_told_at INTEGER;",
+	/* 12: the conversation as a parent lived it, for support (greetctl
+	 * history): what they sent (a contact's number masked) and what the
+	 * bot sent them, kept history_days (greetbotd prunes it), erased by
+	 * greetctl forget. */
+	"CREATE TABLE history ("
+	"  id INTEGER PRIMARY KEY,"
+	"  bot_id TEXT NOT NULL,"
+	"  user_id INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  dir TEXT NOT NULL CHECK (dir IN ('in','out')),"
+	"  kind TEXT NOT NULL,"
+	"  text TEXT,"
+	"  detail TEXT);"
+	"CREATE INDEX history_user ON history(bot_id, user_id, id);",
 };
 
 static void db_cache_drop(sqlite3 *);

@@ -15,7 +15,7 @@ sim_start
 GB_NAME=fresh GB_STATE=$T/fresh gb_start
 newest=$(sqlite3 "$T/fresh/greetbot.db" "PRAGMA user_version")
 sim_stop
-t_check "a new database gets the newest schema version ($newest)" test "$newest" -ge 11
+t_check "a new database gets the newest schema version ($newest)" test "$newest" -ge 12
 
 # A fixture per past version, so that every migration is tried on the
 # data its predecessors left.
