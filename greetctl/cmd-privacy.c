@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-privacy.c: a parent's data: history (the conversation as they
  * lived it, from what the database keeps within history_days) and forget

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cmd-support.c: what support does for one parent: cancel a request,
  * block and unblock a user. Short transactions; a request's job changes

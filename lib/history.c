@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* history.c: a parent's conversation, kept for support (history.h). */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * history.h: what a parent and a bot said to each other (table history),
  * kept history_days for support: written by greetbot-tg where it applies

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * retention.c: history_days. The conversation history (and the outbox
  * rows sent or failed: the texts of what was sent) older than that is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # sendVideo says the video's frame size and duration (Telegram shows the
 # player at the right shape and the length before the video plays): the
 # values ffprobe read when it validated the render, kept with the asset,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Support: greetctl cancel REQUEST cancels a parent's waiting order (the
 # parent is told and never gets the video); a render another parent waits
 # for goes on, one nobody waits for is cancelled before it starts (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_history.c: the conversation history kept for support (lib/history.c)
  * against a real SQLite file: a contact's number masked, what the bot sent

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Privacy and support: greetctl history USER shows the conversation as the
 # parent lived it (what they sent, what the bot answered, the buttons they
 # pressed, the video and a failed render), with their phone masked, as
