@@ -20,20 +20,21 @@ LDFLAGS	?=
 # each program links. lib/ is shared by every program and sees nothing
 # else; the others see lib/ and jobs/ (the render contract and the job
 # state machine); a folder's own headers are found beside its sources.
-LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg lib/httplimit lib/chan lib/privsep
+LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child lib/tg lib/httplimit lib/chan \
+	   lib/privsep lib/history
 JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/rendsrv jobs/sandbox jobs/template \
 	   jobs/cache
 RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/unsaved jobs/speculate jobs/results \
 	   jobs/queue
 SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
-	   supervisor/notify
+	   supervisor/notify supervisor/retention
 BOT_MODS  = bot/bot bot/conversation bot/preview bot/delivery bot/webhook bot/update
 TGSIM_MODS = tgsim/tgsim tgsim/table tgsim/http tgsim/chat tgsim/waiter tgsim/updates \
 	   tgsim/webhook tgsim/media tgsim/api tgsim/control tgsim/apispec tgsim/multipart
 GREETCTL_MODS = greetctl/greetctl greetctl/ctl greetctl/output greetctl/http greetctl/run \
 	   greetctl/lint greetctl/sample greetctl/cmd-query greetctl/cmd-action greetctl/cmd-status \
-	   greetctl/cmd-template greetctl/cmd-chat greetctl/cmd-parked \
-	   greetctl/backup greetctl/cmd-backup
+	   greetctl/cmd-template greetctl/cmd-chat greetctl/cmd-parked greetctl/cmd-support \
+	   greetctl/cmd-privacy greetctl/backup greetctl/cmd-backup
 
 GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(RUNNER_MODS) $(JOBS_MODS) $(LIB_MODS)
 GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)

@@ -14,6 +14,7 @@
 #include "bot.h"
 #include "db.h"
 #include "delivery.h"
+#include "history.h"
 #include "jobs.h"
 #include "log.h"
 #include "names.h"
@@ -36,7 +37,13 @@ struct user {
 	char		*pending_stress;	/* names.h stress text, never NULL */
 	int		 pending_seq;
 	int		 known;
+	int64_t		 barred_at;	/* an operator's block (greetctl block), 0: none */
+	int64_t		 barred_told_at;	/* when they were last told so */
 };
+
+/* A blocked user is told so at most once in this many seconds, however
+ * much they write. */
+#define BARRED_TELL_S	3600
 /* --- users ---------------------------------------------------------------- */
 
 static enum conv_state
@@ -52,8 +59,8 @@ static void
 user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language_code)
 {
 	sqlite3_stmt *st = db_prep(bt.db, "SELECT state, phone, pending_name, pending_seq, "
-	    "language, pending_stress FROM users WHERE bot_id = ? AND user_id = ?", "sl",
-	    bt.cfg.bot_id, user_id);
+	    "language, pending_stress, coalesce(barred_at, 0), coalesce(barred_told_at, 0) "
+	    "FROM users WHERE bot_id = ? AND user_id = ?", "sl", bt.cfg.bot_id, user_id);
 
 	memset(u, 0, sizeof(*u));
 	u->id = user_id;
@@ -65,6 +72,8 @@ user_load(struct user *u, int64_t user_id, int64_t chat_id, const char *language
 		u->pending_name = db_col_str(st, 2);
 		u->pending_seq = sqlite3_column_int(st, 3);
 		u->pending_stress = db_col_str(st, 5);
+		u->barred_at = sqlite3_column_int64(st, 6);
+		u->barred_told_at = sqlite3_column_int64(st, 7);
 		/* Updates without a language_code keep the one we know. */
 		if (language_code == NULL)
 			u->lang = db_col_str(st, 4);
@@ -98,6 +107,66 @@ user_free(struct user *u)
 	free(u->pending_name);
 	free(u->pending_stress);
 	free(u->lang);
+}
+
+/* --- the history (history.h) --------------------------------------------- */
+
+/* What the parent did, into their history: kind, text, detail (taken). */
+static void
+heard(struct user *u, const char *kind, const char *text, cJSON *detail)
+{
+	char *d = detail != NULL ? cJSON_PrintUnformatted(detail) : NULL;
+
+	history_add(bt.db, bt.cfg.bot_id, u->id, HISTORY_IN, kind, text, d);
+	free(d);
+	cJSON_Delete(detail);
+}
+
+/* A message: a command, a contact (its number masked: the history is
+ * for support, not a second copy of the phone), text, or anything else. */
+static void
+heard_message(struct user *u, const struct update *up)
+{
+	char *phone, *masked;
+	cJSON *d;
+
+	if (up->command[0] != '\0')
+		heard(u, "command", up->text != NULL ? up->text : up->command, NULL);
+	else if (up->has_contact) {
+		phone = update_phone_e164(up->phone != NULL ? up->phone : "");
+		masked = history_mask_phone(phone);
+		d = cJSON_CreateObject();
+		cJSON_AddBoolToObject(d, "own", up->contact_user == up->user_id);
+		heard(u, "contact", masked, d);
+		free(masked);
+		free(phone);
+	} else if (up->text != NULL)
+		heard(u, "text", up->text, NULL);
+	else
+		heard(u, "other", NULL, NULL);
+}
+
+/* A button press, by the label the parent saw on it. */
+static void
+heard_button(struct user *u, const struct update *up)
+{
+	static const char *const keys[] = {
+		[UPDATE_BUTTON_RETRY] = "button_retry",
+		[UPDATE_BUTTON_CONFIRM] = "button_confirm",
+		[UPDATE_BUTTON_CHANGE] = "button_change",
+	};
+	char *label = NULL;
+
+	if (up->button == UPDATE_BUTTON_STRESS && u->pending_name != NULL)
+		label = names_stress_label(u->pending_name, up->part, up->vowel);
+	if (label != NULL)
+		heard(u, "button", label, NULL);
+	else if (up->button >= 0 && (size_t)up->button < sizeof(keys) / sizeof(keys[0]) &&
+	    keys[up->button] != NULL)
+		heard(u, "button", texts_get(bt.texts, u->lang, keys[up->button]), NULL);
+	else
+		heard(u, "button", "(a button the bot does not know)", NULL);
+	free(label);
 }
 
 /* --- replies (outbox rows) ------------------------------------------------ */
@@ -177,6 +246,25 @@ answer_callback(const char *id, const char *text)
 	if (text != NULL)
 		cJSON_AddStringToObject(p, "text", text);
 	delivery_add(0, "answer", "answerCallbackQuery", p, 0, 0);
+}
+
+/*
+ * A user an operator blocked (greetctl block) is served nothing: nothing
+ * is ordered, previewed or rendered, the conversation does not move, and
+ * they are told so politely, once in BARRED_TELL_S however much they
+ * write. greetctl unblock lets them carry on where they were.
+ */
+static void
+barred_tell(struct user *u)
+{
+	int tell = u->barred_told_at == 0 || db_now() - u->barred_told_at >= BARRED_TELL_S;
+
+	if (tell) {
+		reply(u, "blocked_user", remove_keyboard());
+		db_run(bt.db, "UPDATE users SET barred_told_at = ? WHERE bot_id = ? AND "
+		    "user_id = ?", "lsl", db_now(), bt.cfg.bot_id, u->id);
+	}
+	log_info("update from a blocked user", "user=%lld told=%d", (long long)u->id, tell);
 }
 
 /* --- the order ------------------------------------------------------------ */
@@ -432,6 +520,12 @@ on_message(const struct update *up)
 		user_free(&u);
 		return;	/* groups are not served, and nothing is stored */
 	}
+	heard_message(&u, up);
+	if (u.barred_at != 0) {
+		barred_tell(&u);
+		user_free(&u);
+		return;
+	}
 	if (up->command[0] != '\0')
 		on_command(&u, up->command);
 	else if (up->has_contact && u.state == ST_AWAIT_CONTACT)
@@ -457,7 +551,9 @@ on_edited(const struct update *up)
 	if (!up->complete || !up->private_chat)
 		return;
 	user_load(&u, up->user_id, up->chat_id, up->language);
-	reply(&u, "edited_hint", NULL);
+	heard(&u, "edited", up->text, NULL);
+	if (u.barred_at == 0)
+		reply(&u, "edited_hint", NULL);
 	user_free(&u);
 }
 
@@ -537,7 +633,11 @@ on_callback(const struct update *up)
 	if (!up->complete)
 		return;
 	user_load(&u, up->user_id, up->chat_id, up->language);
-	if (up->button == UPDATE_BUTTON_RETRY && u.known) {
+	heard_button(&u, up);
+	if (u.barred_at != 0)
+		/* Answered (every press is), and nothing else. */
+		answer_callback(id, texts_get(bt.texts, u.lang, "blocked_user"));
+	else if (up->button == UPDATE_BUTTON_RETRY && u.known) {
 		const char *why = on_retry(&u, up->asset_id);
 
 		answer_callback(id, why ? texts_get(bt.texts, u.lang, why) : NULL);
@@ -577,10 +677,14 @@ on_callback(const struct update *up)
 static void
 on_member(const struct update *up)
 {
-	if (up->complete)
-		db_run(bt.db, "UPDATE users SET blocked = ?, updated_at = ? WHERE bot_id = ? AND "
-		    "user_id = ?", "ilsl", strcmp(up->member_status, "kicked") == 0, db_now(),
-		    bt.cfg.bot_id, up->user_id);
+	if (!up->complete)
+		return;
+	if (db_run(bt.db, "UPDATE users SET blocked = ?, updated_at = ? WHERE bot_id = ? AND "
+	    "user_id = ?", "ilsl", strcmp(up->member_status, "kicked") == 0, db_now(),
+	    bt.cfg.bot_id, up->user_id) > 0)
+		history_add(bt.db, bt.cfg.bot_id, up->user_id, HISTORY_IN, "member",
+		    strcmp(up->member_status, "kicked") == 0 ? "blocked the bot" :
+		    "unblocked the bot", NULL);
 }
 
 /* One update's effects, by its kind. */

@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "delivery.h"
+#include "history.h"
 #include "jobs.h"
 #include "log.h"
 #include "tg.h"
@@ -301,6 +302,79 @@ preview_keep_id(const char *idfile, const cJSON *result)
 	free(tmp);
 }
 
+/* The labels of a reply_markup's buttons (inline or reply keyboard) into
+ * detail's "buttons". */
+static void
+history_buttons(cJSON *detail, const cJSON *markup)
+{
+	const cJSON *rows = cJSON_GetObjectItem(markup, "inline_keyboard"), *row, *b;
+	cJSON *labels = NULL;
+
+	if (rows == NULL)
+		rows = cJSON_GetObjectItem(markup, "keyboard");
+	cJSON_ArrayForEach(row, rows)
+		cJSON_ArrayForEach(b, row) {
+			const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(b, "text"));
+
+			if (t == NULL)
+				continue;
+			if (labels == NULL)
+				labels = cJSON_AddArrayToObject(detail, "buttons");
+			cJSON_AddItemToArray(labels, cJSON_CreateString(t));
+		}
+}
+
+/*
+ * What the parent saw arrive (or, with error, what never reached them),
+ * into their history: a message, a voice preview or a video, with its
+ * text or caption, the buttons under it, the video's name. Edits,
+ * deletions, answers to presses and admin alerts are not the
+ * conversation. In the caller's transaction, if any.
+ */
+static void
+history_record(struct send *x, const char *error)
+{
+	const char *kind = strcmp(x->method, "sendMessage") == 0 ? "message" :
+	    strcmp(x->method, "sendVoice") == 0 ? "voice" :
+	    strcmp(x->method, "sendVideo") == 0 ? "video" : NULL;
+	sqlite3_stmt *st;
+	cJSON *params = NULL, *detail = cJSON_CreateObject();
+	const char *text;
+	char *name = NULL, *d;
+
+	if (kind == NULL || strcmp(x->kind, "alert") == 0) {
+		cJSON_Delete(detail);
+		return;
+	}
+	st = db_prep(dl.db, "SELECT o.params, a.display_name FROM outbox o LEFT JOIN assets a "
+	    "ON a.id = o.asset_id WHERE o.id = ?", "l", x->id);
+	if (db_step(st) == SQLITE_ROW) {
+		params = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+		name = db_col_str(st, 1);
+	}
+	db_done(st);
+	text = cJSON_GetStringValue(cJSON_GetObjectItem(params, "text"));
+	if (text == NULL)
+		text = cJSON_GetStringValue(cJSON_GetObjectItem(params, "caption"));
+	history_buttons(detail, cJSON_GetObjectItem(params, "reply_markup"));
+	if (strcmp(kind, "video") == 0) {
+		cJSON_AddNumberToObject(detail, "asset", (double)x->asset_id);
+		if (name != NULL)
+			cJSON_AddStringToObject(detail, "name", name);
+	}
+	if (error != NULL) {
+		cJSON_AddStringToObject(detail, "what", kind);
+		cJSON_AddStringToObject(detail, "error", error);
+		kind = "failed";
+	}
+	d = detail->child != NULL ? cJSON_PrintUnformatted(detail) : NULL;
+	history_sent(dl.db, dl.bot_id, x->chat_id, kind, text, d);
+	free(d);
+	free(name);
+	cJSON_Delete(detail);
+	cJSON_Delete(params);
+}
+
 /*
  * A successful send's consequences, in one transaction. -1 when the
  * database did not take them: the call was made, so its record is kept
@@ -314,6 +388,7 @@ send_record(struct send *x)
 		return -1;
 	db_run(dl.db, "UPDATE outbox SET state = 'SENT', sent_at = ?, attempts = attempts + 1, "
 	    "result_message_id = NULLIF(?, 0) WHERE id = ?", "lll", db_now(), x->msg_id, x->id);
+	history_record(x, NULL);
 	if (strcmp(x->kind, "video") == 0) {
 		if (x->upload && x->file_id != NULL)
 			jobs_uploaded(x->asset_id, x->file_id);
@@ -410,6 +485,8 @@ send_failed(struct send *x, const struct tg_result *r)
 			return;
 		db_run(dl.db, "UPDATE users SET blocked = 1, updated_at = ? WHERE bot_id = ? "
 		    "AND chat_id = ?", "lsl", db_now(), dl.bot_id, x->chat_id);
+		history_record(x, r->description != NULL ? r->description :
+		    "the user blocked the bot");
 		db_run(dl.db, "UPDATE outbox SET attempts = ? WHERE id = ?", "il", tries, x->id);
 		db_run(dl.db, "UPDATE outbox SET state = 'FAILED', last_error = ? WHERE "
 		    "bot_id = ? AND chat_id = ? AND state = 'PENDING'", "ssl", r->description,
@@ -433,8 +510,14 @@ send_failed(struct send *x, const struct tg_result *r)
 		return;
 	}
 	if ((r->error_code >= 400 && r->error_code < 500) || tries >= MAX_TRIES) {
+		if (db_begin(dl.db) == -1)
+			return;		/* tried again, and failed again, later */
 		db_run(dl.db, "UPDATE outbox SET state = 'FAILED', attempts = ?, last_error = ? "
 		    "WHERE id = ?", "isl", tries, r->description, x->id);
+		history_record(x, r->description != NULL ? r->description : "no answer");
+		if (db_commit(dl.db) == 0)
+			log_info("a send failed for good", "outbox=%lld kind=%s error=%s",
+			    (long long)x->id, x->kind, r->description != NULL ? r->description : "");
 		return;
 	}
 	/* 2, 4 ... seconds, at most BACKOFF_MAX: delivery resumes soon after
@@ -598,6 +681,26 @@ video_upload(struct send *x, const char *method, cJSON *params, const char *path
 	free(thumb);
 }
 
+/*
+ * What the render's validation read of the video (the asset's width,
+ * height, video_duration: columns 2..4 of st), said on every sendVideo,
+ * upload or file_id: Telegram shows the frame's shape and the length
+ * before the video plays. Unknown (an asset older than that): not said.
+ */
+static void
+video_params(cJSON *params, sqlite3_stmt *st)
+{
+	double dur = sqlite3_column_double(st, 4);
+
+	if (sqlite3_column_int(st, 2) > 0 && sqlite3_column_int(st, 3) > 0) {
+		cJSON_AddNumberToObject(params, "width", sqlite3_column_int(st, 2));
+		cJSON_AddNumberToObject(params, "height", sqlite3_column_int(st, 3));
+	}
+	/* Whole seconds (the Bot API's Integer), at least 1. */
+	if (dur > 0)
+		cJSON_AddNumberToObject(params, "duration", dur < 1 ? 1 : (int)(dur + 0.5));
+}
+
 /* Start one row's call; the video kind resolves to file_id or upload. */
 static void
 send_start(const struct row *row)
@@ -621,11 +724,12 @@ send_start(const struct row *row)
 	if (params == NULL)
 		params = cJSON_CreateObject();
 	if (strcmp(x->kind, "video") == 0) {
-		sqlite3_stmt *a = db_prep(dl.db, "SELECT file_id, file_path FROM assets "
-		    "WHERE id = ?", "l", x->asset_id);
+		sqlite3_stmt *a = db_prep(dl.db, "SELECT file_id, file_path, width, height, "
+		    "video_duration FROM assets WHERE id = ?", "l", x->asset_id);
 		if (db_step(a) == SQLITE_ROW) {
 			file_id = db_col_str(a, 0);
 			path = db_col_str(a, 1);
+			video_params(params, a);
 		}
 		db_done(a);
 	}

@@ -16,7 +16,8 @@
 #include "greetctl.h"
 #include "xmalloc.h"
 
-/* users: everyone who has talked to the bots shown. */
+/* users: everyone who has talked to the bots shown; blocked: they blocked the
+ * bot, barred_at: an operator blocked them (greetctl block). */
 int
 cmd_users(int argc, char **argv)
 {
@@ -27,8 +28,9 @@ cmd_users(int argc, char **argv)
 		usage(EXIT_USAGE);
 	db = ctl_db(0);
 	rows_print(db_prep(db, "SELECT u.bot_id AS bot, u.user_id, u.chat_id, u.first_name AS "
-	    "name, u.phone, u.language, u.state, u.blocked, (SELECT count(*) FROM requests r "
-	    "WHERE r.bot_id = u.bot_id AND r.user_id = u.user_id) AS requests, u.created_at, "
+	    "name, u.phone, u.language, u.state, u.blocked, u.barred_at, (SELECT count(*) FROM "
+	    "requests r WHERE r.bot_id = u.bot_id AND r.user_id = u.user_id) AS requests, "
+	    "u.created_at, "
 	    "u.updated_at FROM users u WHERE " IN_SCOPE("u.bot_id") " ORDER BY u.bot_id, "
 	    "u.user_id", "s", gc.scope), NULL);
 	db_close(db);

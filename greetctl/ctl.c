@@ -19,6 +19,7 @@
 #include "db.h"
 #include "greetctl.h"
 #include "jobs.h"
+#include "texts.h"
 #include "xmalloc.h"
 
 /* The process-wide state (greetctl.h). */
@@ -52,6 +53,33 @@ config_origin(void)
 /* --- the database ------------------------------------------------------------ */
 
 /*
+ * The texts a bot's parents read (its messages_dir and default language),
+ * loaded once per bot: what an action tells a parent (an order cancelled)
+ * reads as the bot's own replies. NULL (the keys) when they cannot be read.
+ */
+static struct texts *
+ctl_texts(const char *bot)
+{
+	static struct {
+		char		*bot;
+		struct texts	*texts;
+	} loaded[CONFIG_BOTS_MAX + 1];
+	const struct config_bot *b = config_bot(&gc.cfg, bot);
+	const struct config *c = b != NULL ? b->cfg : &gc.cfg;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < CONFIG_BOTS_MAX && loaded[i].bot != NULL; i++)
+		if (strcmp(loaded[i].bot, bot) == 0)
+			return loaded[i].texts;
+	if ((loaded[i].texts = texts_load(c->messages_dir, c->default_language, err,
+	    sizeof(err))) == NULL)
+		warnx("texts of bot %s: %s: the parent is told in message keys", bot, err);
+	loaded[i].bot = xstrdup(bot);
+	return loaded[i].texts;
+}
+
+/*
  * The database greetbotd made: read-only for queries, read-write (through
  * db_open, so with its busy timeout and migrations) for actions. greetctl
  * never creates one: a wrong state_dir would otherwise look empty.
@@ -79,7 +107,8 @@ ctl_db(int write)
 		db_set_busy_wait(db, 10000);
 		/* Actions change jobs through the state machine, as the bot. */
 		jobs_init(&(struct jobs_env){ .db = db, .node = gc.cfg.node_name,
-		    .max_attempts = gc.cfg.max_attempts, .alert_window = gc.cfg.alert_window });
+		    .max_attempts = gc.cfg.max_attempts, .alert_window = gc.cfg.alert_window,
+		    .texts = ctl_texts });
 	}
 	return db;
 }
@@ -96,6 +125,29 @@ ctl_db_failed(void)
 }
 
 /* --- the bots shown ------------------------------------------------------------ */
+
+/* The bots (of those shown) the user has talked to, in a fresh array;
+ * exits 1 (a transaction open undone) when none. */
+size_t
+user_bots(sqlite3 *db, int64_t user, char ***bots)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT bot_id FROM users WHERE user_id = ? AND "
+	    IN_SCOPE("bot_id") " ORDER BY bot_id", "ls", user, gc.scope);
+	size_t n = 0;
+
+	*bots = NULL;
+	while (db_step(st) == SQLITE_ROW) {
+		*bots = xrealloc(*bots, (n + 1) * sizeof(**bots));
+		(*bots)[n++] = db_col_str(st, 0);
+	}
+	db_done(st);
+	if (n == 0) {
+		if (!sqlite3_get_autocommit(db))
+			db_rollback(db);
+		errx(1, "no user %lld (%s)", (long long)user, scope_text());
+	}
+	return n;
+}
 
 /* Whether the bot is shown: --bot's, else every configured bot. */
 int

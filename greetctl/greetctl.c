@@ -45,6 +45,10 @@ usage(int code)
 	    "  parked [-v]\n"
 	    "  retry ASSET | retry --all-failed\n"
 	    "  send USER TEXT\n"
+	    "  cancel REQUEST\n"
+	    "  block USER | unblock USER\n"
+	    "  history USER\n"
+	    "  forget USER\n"
 	    "  template list\n"
 	    "  template check [--no-render] [--keep] [--name NAME] ID\n"
 	    "  template preview [--keep] [-o PATH] ID NAME\n"
@@ -114,6 +118,11 @@ static const struct command {
 	{ "parked", cmd_parked },
 	{ "retry", cmd_retry },
 	{ "send", cmd_send },
+	{ "cancel", cmd_cancel },
+	{ "block", cmd_block },
+	{ "unblock", cmd_block },
+	{ "history", cmd_history },
+	{ "forget", cmd_forget },
 	{ "template", cmd_template },
 	{ "chat", cmd_chat },
 	{ "backup", cmd_backup },

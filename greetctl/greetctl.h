@@ -4,7 +4,8 @@
  * state, what the command families share, and the commands that main's
  * table runs (greetctl.c). One file per command family: cmd-query.c
  * (users, requests, assets, attempts), cmd-parked.c (parked),
- * cmd-action.c (retry, send), cmd-status.c (status), cmd-template.c
+ * cmd-action.c (retry, send), cmd-support.c (cancel, block, unblock),
+ * cmd-privacy.c (history, forget), cmd-status.c (status), cmd-template.c
  * (template list, check, preview), cmd-chat.c (chat) and cmd-backup.c
  * (backup, restore; their layout and files: backup.h). Beside them:
  * ctl.c (the state, the database, the bots shown), output.c (tables for
@@ -99,6 +100,7 @@ int		 bot_shown(const char *id);
 const char	*scope_text(void);
 void		 scope_select(const char *id);
 const char	*one_bot(const char *command);
+size_t		 user_bots(sqlite3 *, int64_t user, char ***bots);
 
 /* output.c */
 void		 json_print(cJSON *);
@@ -139,6 +141,10 @@ int		 cmd_attempts(int, char **);
 int		 cmd_parked(int, char **);	/* cmd-parked.c */
 int		 cmd_retry(int, char **);	/* cmd-action.c */
 int		 cmd_send(int, char **);
+int		 cmd_cancel(int, char **);	/* cmd-support.c */
+int		 cmd_block(int, char **);	/* block and unblock */
+int		 cmd_history(int, char **);	/* cmd-privacy.c */
+int		 cmd_forget(int, char **);
 int		 cmd_status(int, char **);	/* cmd-status.c */
 int		 cmd_template(int, char **);	/* cmd-template.c */
 int		 cmd_chat(int, char **);	/* cmd-chat.c */

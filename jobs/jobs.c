@@ -31,7 +31,7 @@ static const char *asset_names[] = {
 static const char *event_names[] = {
 	"created", "confirmed", "published", "scheduled", "claimed", "rendered",
 	"retry", "failed", "preempted", "interrupted", "abandoned", "expired",
-	"shared", "retry_pressed", "file_gone"
+	"shared", "retry_pressed", "file_gone", "cancelled"
 };
 
 /*
@@ -57,6 +57,8 @@ const struct jobs_transition jobs_table[] = {
 	{ JEV_INTERRUPTED,	JOB_RUNNING,	JOB_QUEUED },
 	{ JEV_ABANDONED,	JOB_RUNNING,	JOB_QUEUED },
 	{ JEV_EXPIRED,		JOB_QUEUED,	JOB_NONE },
+	{ JEV_CANCELLED,	JOB_QUEUED,	JOB_FAILED },
+	{ JEV_CANCELLED,	JOB_RETRY_WAIT,	JOB_FAILED },
 };
 const int jobs_table_len = sizeof(jobs_table) / sizeof(jobs_table[0]);
 
@@ -85,6 +87,7 @@ const struct jobs_transition assets_table[] = {
 	{ JEV_EXPIRED,		ASSET_PENDING,	  ASSET_NONE },
 	{ JEV_RETRY_PRESSED,	ASSET_FAILED,	  ASSET_PENDING },
 	{ JEV_FILE_GONE,	ASSET_AVAILABLE,  ASSET_PENDING },
+	{ JEV_CANCELLED,	ASSET_PENDING,	  ASSET_FAILED },
 };
 const int assets_table_len = sizeof(assets_table) / sizeof(assets_table[0]);
 
@@ -413,6 +416,7 @@ share_video(int64_t asset, enum asset_state from)
 	    "me.template_version AND a.name_key = me.name_key AND a.state = 'AVAILABLE' AND "
 	    "a.file_path IS NOT NULL ORDER BY a.id", "l", asset);
 	char cause[64], *path = NULL;
+	int64_t other = 0;
 	int done;
 
 	while (path == NULL && db_step(st) == SQLITE_ROW) {
@@ -420,12 +424,15 @@ share_video(int64_t asset, enum asset_state from)
 		if (access((const char *)sqlite3_column_text(st, 1), R_OK) != 0)
 			continue;
 		path = db_col_str(st, 1);
-		snprintf(cause, sizeof(cause), "video_of=%lld",
-		    (long long)sqlite3_column_int64(st, 0));
+		other = sqlite3_column_int64(st, 0);
+		snprintf(cause, sizeof(cause), "video_of=%lld", (long long)other);
 	}
 	db_done(st);
+	/* With its frame size and duration: sendVideo says them. */
 	done = path != NULL && asset_move(asset, from, ASSET_AVAILABLE, JEV_SHARED, cause,
-	    "file_path = ?, file_id = NULL, shares = NULL", "s", path) > 0;
+	    "file_path = ?, file_id = NULL, shares = NULL, (width, height, video_duration) = "
+	    "(SELECT width, height, video_duration FROM assets WHERE id = ?)", "sl", path,
+	    other) > 0;
 	free(path);
 	return done;
 }
@@ -535,6 +542,68 @@ jobs_retry_pressed(int64_t asset, int *requests)
 		    "WHERE asset_id = ? AND state = 'FAILED'", "ll", db_now(), asset);
 	}
 	return db_tx_end(env.db, own, 1) == -1 ? -1 : job;
+}
+
+/*
+ * Nobody waits for the render of asset render any more (c->job renders
+ * it): a job not started yet is cancelled, with its asset and the assets
+ * of other bots sharing it; a running one is left to finish.
+ */
+static void
+render_cancelled(int64_t render, struct jobs_cancel *c)
+{
+	enum job_state s = job_state_of(c->job);
+	char of[48];
+	int64_t *ids;
+	size_t n;
+
+	if (job_next(JEV_CANCELLED, s) < 0) {
+		c->running = s == JOB_RUNNING;
+		return;
+	}
+	if (job_move(c->job, s, JOB_FAILED, JEV_CANCELLED, NULL, NULL, NULL) <= 0)
+		return;
+	c->stopped = 1;
+	asset_follow(render, ASSET_FAILED, JEV_CANCELLED, NULL);
+	snprintf(of, sizeof(of), "render_of=%lld", (long long)render);
+	n = db_ids(env.db, &ids, "SELECT id FROM assets WHERE shares = ? AND state = 'PENDING'",
+	    "l", render);
+	for (size_t i = 0; i < n; i++)
+		asset_move(ids[i], ASSET_PENDING, ASSET_FAILED, JEV_CANCELLED, of,
+		    "shares = NULL", NULL);
+	free(ids);
+}
+
+int
+jobs_request_cancelled(int64_t request, int tell, struct jobs_cancel *c)
+{
+	int own, done = 0;
+	int64_t render;
+
+	memset(c, 0, sizeof(*c));
+	if ((own = db_tx_begin(env.db)) == -1)
+		return -1;
+	c->asset = db_int(env.db, 0, "SELECT asset_id FROM requests WHERE id = ? AND state = "
+	    "'PENDING'", "l", request);
+	if (c->asset != 0 && db_run(env.db, "UPDATE requests SET state = 'CANCELLED', "
+	    "updated_at = ? WHERE id = ? AND state = 'PENDING'", "ll", db_now(), request) > 0) {
+		notice_cancelled(request, tell);
+		/* The render it waits for: its asset's job, or the one it shares. */
+		render = db_int(env.db, 0, "SELECT coalesce(shares, id) FROM assets WHERE id = ?",
+		    "l", c->asset);
+		c->job = db_int(env.db, 0, "SELECT id FROM jobs WHERE asset_id = ? AND state IN "
+		    "('QUEUED','RUNNING','RETRY_WAIT') ORDER BY id DESC LIMIT 1", "l", render);
+		c->others = (int)db_int(env.db, 0, "SELECT count(*) FROM requests WHERE state = "
+		    "'PENDING' AND asset_id IN (SELECT id FROM assets WHERE id = ? OR shares = ?)",
+		    "ll", render, render);
+		if (c->job != 0 && c->others == 0)
+			render_cancelled(render, c);
+		log_info("request cancelled", "request=%lld asset=%lld job=%lld others=%d "
+		    "job_cancelled=%d", (long long)request, (long long)c->asset, (long long)c->job,
+		    c->others, c->stopped);
+		done = 1;
+	}
+	return db_tx_end(env.db, own, 1) == -1 ? -1 : done;
 }
 
 int
@@ -709,13 +778,17 @@ retry_delay(int attempts)
 	return base + (int64_t)(random() % (base / 2 + 1));
 }
 
+/* An asset's video is there: its file and what sendVideo says of it. */
+#define VIDEO_SET	"file_path = ?, width = NULLIF(?, 0), height = NULLIF(?, 0), " \
+			"video_duration = NULLIF(?, 0)"
+
 /*
  * Other bots' assets that wait for this job's render (assets.shares): the
- * same video for each, uploaded by its own bot (kept), or the same final
- * failure (NULL).
+ * same video for each, uploaded by its own bot (o->kept), or the same
+ * final failure (o NULL).
  */
 static void
-sharers_done(int64_t asset, const char *kept, const char *display)
+sharers_done(int64_t asset, const struct jobs_outcome *o, const char *display)
 {
 	int64_t *ids;
 	size_t n = db_ids(env.db, &ids, "SELECT id FROM assets WHERE shares = ? AND state IN "
@@ -726,9 +799,10 @@ sharers_done(int64_t asset, const char *kept, const char *display)
 	for (size_t i = 0; i < n; i++) {
 		enum asset_state from = asset_state_of(ids[i]);
 
-		if (kept != NULL) {
+		if (o != NULL) {
 			asset_move(ids[i], from, ASSET_AVAILABLE, JEV_RENDERED, of,
-			    "file_path = ?, file_id = NULL, shares = NULL", "s", kept);
+			    VIDEO_SET ", file_id = NULL, shares = NULL", "siid", o->kept, o->width,
+			    o->height, o->video_duration);
 			notice_video(ids[i]);
 		} else {
 			asset_move(ids[i], from, ASSET_FAILED, JEV_FAILED, of, "shares = NULL",
@@ -765,9 +839,9 @@ job_outcome(int64_t job, const struct jobs_outcome *o)
 	if (o->ok) {
 		job_move(job, JOB_RUNNING, JOB_DONE, JEV_RENDERED, NULL, NULL, NULL);
 		asset_move(asset, asset_state_of(asset), ASSET_AVAILABLE, JEV_RENDERED, NULL,
-		    "file_path = ?", "s", o->kept);
+		    VIDEO_SET, "siid", o->kept, o->width, o->height, o->video_duration);
 		notice_video(asset);
-		sharers_done(asset, o->kept, display);
+		sharers_done(asset, o, display);
 	} else if (spec) {
 		/* No parent waits: one attempt only. A confirm finds the asset
 		 * FAILED and starts a job of its own, with the retries. */

@@ -62,6 +62,8 @@ enum job_event {
 	JEV_SHARED,		/* an asset takes another bot's render */
 	JEV_RETRY_PRESSED,	/* the retry button, or greetctl retry */
 	JEV_FILE_GONE,		/* Telegram forgot the file_id, our file is gone */
+	JEV_CANCELLED,		/* the last request waiting for it was cancelled
+				   (greetctl cancel, block, forget) */
 	JEV_NEVENTS
 };
 
@@ -162,6 +164,28 @@ int	 jobs_speculate(const struct jobs_name *);
  */
 int64_t	 jobs_retry_pressed(int64_t asset, int *requests);
 
+/* What a cancel did (jobs_request_cancelled). */
+struct jobs_cancel {
+	int64_t	 asset;		/* the request's asset */
+	int64_t	 job;		/* the render it waited for (0: none, the video is there) */
+	int	 others;	/* other requests still waiting for that render */
+	int	 stopped;	/* the job was cancelled: nobody waits, it had not started */
+	int	 running;	/* nobody waits, but it runs: it finishes, its video kept */
+};
+
+/*
+ * A parent's PENDING request is cancelled by an operator (greetctl cancel,
+ * block, forget): the request CANCELLED and its outbox rows still waiting
+ * (the video, progress edits) dropped; with tell, the parent is told (the
+ * "order accepted" message goes, a line says so). When no other request
+ * (of this bot, or of another's asset sharing the render) waits for its
+ * render, a job not started yet is cancelled (FAILED, with the asset and
+ * the assets sharing it: the next confirm of the name renders it anew); a
+ * running one finishes, its video kept for the next parent who asks.
+ * 1 cancelled, 0 the request was not PENDING, -1 (database).
+ */
+int	 jobs_request_cancelled(int64_t request, int tell, struct jobs_cancel *);
+
 /* The video was uploaded: its file_id (this bot's). */
 int	 jobs_uploaded(int64_t asset, const char *file_id);
 /* Telegram rejected the file_id: the next send uploads the file again. */
@@ -219,6 +243,8 @@ struct jobs_outcome {
 	double		 duration;
 	const char	*stderr_tail;
 	const char	*kept;		/* ok: the video in the asset store */
+	int		 width, height;	/* ok: its frame size (0: unknown) */
+	double		 video_duration;	/* ok: its length, seconds (0: unknown) */
 	/* A render node's result (NULL for our own attempts): */
 	const char	*result_id;
 	const char	*node;

@@ -111,6 +111,44 @@ notice_failed(int64_t asset, const char *display)
 	    "AND state = 'PENDING'", "ll", db_now(), asset);
 }
 
+void
+notice_cancelled(int64_t request, int tell)
+{
+	sqlite3 *db = jobs_env()->db;
+	sqlite3_stmt *st;
+	char *text;
+	cJSON *p;
+
+	db_run(db, "UPDATE outbox SET state = 'FAILED', last_error = 'the request was "
+	    "cancelled' WHERE request_id = ? AND state = 'PENDING'", "l", request);
+	if (!tell)
+		return;
+	st = db_prep(db, "SELECT r.bot_id, r.chat_id, r.language, r.status_message_id, "
+	    "a.display_name FROM requests r JOIN assets a ON a.id = r.asset_id WHERE r.id = ?",
+	    "l", request);
+	if (db_step(st) == SQLITE_ROW) {
+		const char *bot = (const char *)sqlite3_column_text(st, 0);
+		int64_t chat = sqlite3_column_int64(st, 1);
+
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+			p = cJSON_CreateObject();
+			cJSON_AddNumberToObject(p, "chat_id", (double)chat);
+			cJSON_AddNumberToObject(p, "message_id",
+			    (double)sqlite3_column_int64(st, 3));
+			db_outbox_add(db, bot, chat, "message", "deleteMessage", p, 0, 0);
+		}
+		text = texts_fmt(bot_texts(bot), (const char *)sqlite3_column_text(st, 2),
+		    "order_cancelled", (const char *)sqlite3_column_text(st, 4));
+		p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "chat_id", (double)chat);
+		cJSON_AddStringToObject(p, "text", text);
+		db_outbox_add(db, bot, chat, "message", "sendMessage", p, 0, 0);
+		written += 2;
+		free(text);
+	}
+	db_done(st);
+}
+
 /*
  * One request's progress on its "order accepted" message. One pending
  * edit per request: a newer one replaces its text rather than queueing

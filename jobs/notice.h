@@ -28,6 +28,11 @@ void	notice_alert(const char *bot, const char *what, const char *text);
 void	notice_alert_failure(const char *bot, const char *tmpl, int64_t job, int64_t asset,
 	    const char *status, const char *cause);
 
+/* A request was cancelled: its rows still waiting (the video, progress)
+ * are dropped; with tell, its "order accepted" message is deleted and the
+ * parent told in a line. */
+void	notice_cancelled(int64_t request, int tell);
+
 /* How many outbox rows these wrote since it was last asked (then 0): the
  * bots need waking only when some were. */
 int	notice_written(void);

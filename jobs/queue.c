@@ -960,10 +960,11 @@ queue_result_put(struct queue *q, const struct queue_result *res,
 	    queue_on_result_added, p, "XADD %s * id %s job_id %lld asset_id %lld node %s "
 	    "status %s retryable %d exit_code %d signal %d cause %s cpu_seconds %.6f "
 	    "max_rss_kb %ld duration %.6f started_at %.3f finished_at %.3f stderr_tail %s "
-	    "video %s", q->results, res->id, (long long)res->job_id,
-	    (long long)res->asset_id, res->node, res->status, res->retryable,
-	    res->exit_code, res->signal, res->cause, res->cpu_seconds, res->max_rss_kb,
-	    res->duration, res->started_at, res->finished_at, res->stderr_tail, key);
+	    "width %d height %d video_duration %.3f video %s", q->results, res->id,
+	    (long long)res->job_id, (long long)res->asset_id, res->node, res->status,
+	    res->retryable, res->exit_code, res->signal, res->cause, res->cpu_seconds,
+	    res->max_rss_kb, res->duration, res->started_at, res->finished_at,
+	    res->stderr_tail, res->width, res->height, res->video_duration, key);
 }
 
 /* A result entry, waiting for its video's GET. */
@@ -993,6 +994,10 @@ result_from_entry(const redisReply *f, struct queue_result *res)
 	res->started_at = strtod(entry_field(f, "started_at"), NULL);
 	res->finished_at = strtod(entry_field(f, "finished_at"), NULL);
 	res->stderr_tail = entry_field(f, "stderr_tail");
+	/* An older node's entry has none: 0, unknown. */
+	res->width = atoi(entry_field(f, "width"));
+	res->height = atoi(entry_field(f, "height"));
+	res->video_duration = strtod(entry_field(f, "video_duration"), NULL);
 }
 
 /* The video arrived (or not: expired, or Redis lost it): commit. */

@@ -45,6 +45,8 @@ struct queue_result {
 	double		 started_at;
 	double		 finished_at;
 	const char	*stderr_tail;
+	int		 width, height;	/* the video's, as ffprobe read it (0: unknown) */
+	double		 video_duration;
 	const char	*video;		/* the MP4's bytes, or NULL */
 	size_t		 video_len;
 	const char	*thumb;		/* its JPEG thumbnail, or NULL */

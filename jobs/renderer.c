@@ -345,7 +345,17 @@ render_classify(struct render *r, int status)
 	}
 }
 
-/* Check ffprobe's view: a video and an audio stream, duration in bounds. */
+/* A stream's width or height in ffprobe's JSON, 0 when absent or absurd. */
+static int
+probe_dim(const cJSON *stream, const char *key)
+{
+	double v = cJSON_GetNumberValue(cJSON_GetObjectItem(stream, key));
+
+	return v >= 1 && v <= 65535 ? (int)v : 0;
+}
+
+/* Check ffprobe's view: a video and an audio stream, duration in bounds;
+ * the video's frame size and duration are kept for sendVideo. */
 static void
 render_validate(struct render *r)
 {
@@ -356,8 +366,10 @@ render_validate(struct render *r)
 
 	cJSON_ArrayForEach(s, cJSON_GetObjectItem(j, "streams")) {
 		const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(s, "codec_type"));
-		if (type != NULL && strcmp(type, "video") == 0)
-			video++;
+		if (type != NULL && strcmp(type, "video") == 0 && video++ == 0) {
+			r->o.width = probe_dim(s, "width");
+			r->o.height = probe_dim(s, "height");
+		}
 		if (type != NULL && strcmp(type, "audio") == 0)
 			audio++;
 	}
@@ -367,6 +379,7 @@ render_validate(struct render *r)
 			dur = strtod(d, NULL);
 	}
 	cJSON_Delete(j);
+	r->o.media_duration = dur > 0 ? dur : 0;
 	if (video < 1 || audio < 1)
 		set_outcome(r, "invalid_output", 1, "output has %d video and %d audio streams",
 		    video, audio);

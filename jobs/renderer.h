@@ -50,6 +50,9 @@ struct render_outcome {
 	char		 stderr_tail[2048];
 	char		 stress[64];	/* the script's "stress" line: what changes the sound */
 	int		 stress_known;	/* it printed one */
+	/* The video as ffprobe read it (0: not probed): sendVideo says them. */
+	int		 width, height;	/* of its first video stream, pixels */
+	double		 media_duration;	/* seconds, its container's */
 };
 
 struct config;

@@ -160,6 +160,9 @@ results_send(struct job *j, const struct render_outcome *o)
 	res.started_at = j->started_at;
 	res.finished_at = (double)time(NULL);
 	res.stderr_tail = o->stderr_tail;
+	res.width = o->width;
+	res.height = o->height;
+	res.video_duration = o->media_duration;
 	if (strcmp(o->status, "ok") == 0 &&
 	    (video = file_slurp(j, "out.mp4", &len, why, sizeof(why))) == NULL) {
 		res.status = errno == EPERM || errno == ELOOP ? "invalid_output" : "failed";
@@ -281,6 +284,9 @@ results_commit(const char *entry_id, const struct queue_result *res, void *arg)
 	o.duration = res->duration;
 	o.stderr_tail = res->stderr_tail;
 	o.kept = kept;
+	o.width = res->width;
+	o.height = res->height;
+	o.video_duration = res->video_duration;
 	o.result_id = res->id;
 	o.node = res->node;
 	o.started_at = res->started_at;

@@ -110,6 +110,9 @@ outcome_of(struct jobs_outcome *jo, const struct render_outcome *o)
 	jo->max_rss_kb = o->max_rss_kb;
 	jo->duration = o->duration;
 	jo->stderr_tail = o->stderr_tail;
+	jo->width = o->width;
+	jo->height = o->height;
+	jo->video_duration = o->media_duration;
 }
 
 /*

@@ -90,6 +90,7 @@ static const struct key keys[] = {
 	SR(http_listen, "127.0.0.1:8080"),
 	L(admin_chat_id, "0"),
 	I(alert_window, "3600", 0, 86400 * 7),
+	I(history_days, "90", 1, 3650),
 	S(default_language, "ru"),
 	E(log_level, "info", "error", "warn", "info", "debug"),
 };

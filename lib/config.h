@@ -61,6 +61,7 @@ struct config {
 	char	*http_listen;
 	int64_t	 admin_chat_id;
 	int	 alert_window;		/* seconds: one alert per cause per window */
+	int	 history_days;		/* conversation history kept, then pruned */
 	char	*default_language;
 	char	*log_level;
 

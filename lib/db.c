@@ -179,6 +179,32 @@ static const char *migrations[] = {
 	 * when its calls fail (0: they succeed), and the last error. */
 	"ALTER TABLE bot_state ADD COLUMN api_failing_since INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE bot_state ADD COLUMN api_error TEXT;",
+	/* 10: a video's frame size and duration as ffprobe read them when it
+	 * validated the render: every sendVideo of the asset says them, so
+	 * that Telegram shows the video's shape and length before it plays
+	 * (NULL: a video rendered before, sent without them). */
+	"ALTER TABLE assets ADD COLUMN width INTEGER;"
+	"ALTER TABLE assets ADD COLUMN height INTEGER;"
+	"ALTER TABLE assets ADD COLUMN video_duration REAL;",
+	/* 11: an operator's block (greetctl block): the bot serves the user
+	 * nothing, and says so once in a while (barred_told_at). Not
+	 * `blocked`, which is the user's block of the bot (403). */
+	"ALTER TABLE users ADD COLUMN barred_at INTEGER;"
+	"ALTER TABLE users ADD COLUMN barred_told_at INTEGER;",
+	/* 12: the conversation as a parent lived it, for support (greetctl
+	 * history): what they sent (a contact's number masked) and what the
+	 * bot sent them, kept history_days (greetbotd prunes it), erased by
+	 * greetctl forget. */
+	"CREATE TABLE history ("
+	"  id INTEGER PRIMARY KEY,"
+	"  bot_id TEXT NOT NULL,"
+	"  user_id INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  dir TEXT NOT NULL CHECK (dir IN ('in','out')),"
+	"  kind TEXT NOT NULL,"
+	"  text TEXT,"
+	"  detail TEXT);"
+	"CREATE INDEX history_user ON history(bot_id, user_id, id);",
 };
 
 static void db_cache_drop(sqlite3 *);

@@ -610,6 +610,7 @@ main(int argc, char **argv)
 	if (render_check() != NULL)
 		fatalx("renderers cannot start", "reason=%s", sv.render_problem);
 	setup_http();
+	retention_start(sv.base, sv.db, &sv.cfg);
 	service_init(&sv.redis, "redis-server", redis_start);
 	bots_setup();
 	if (*sv.cfg.redis_url == '\0') {

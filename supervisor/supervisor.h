@@ -93,6 +93,10 @@ struct bot	*bot_down(void);
 struct texts	*bot_texts(const char *id);
 const struct config *bot_cfg(const char *id);
 
+/* retention.c: history_days, pruned at start and every hour (db NULL:
+ * nothing to prune). */
+void		 retention_start(struct event_base *, sqlite3 *, const struct config *);
+
 /* supervisor.c */
 void		 announce_ready(void);
 void		 drain_check(void);

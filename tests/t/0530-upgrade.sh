@@ -16,7 +16,7 @@ sim_start
 GB_NAME=fresh GB_STATE=$T/fresh gb_start
 newest=$(sqlite3 "$T/fresh/greetbot.db" "PRAGMA user_version")
 sim_stop
-t_check "a new database gets the newest schema version ($newest)" test "$newest" -ge 8
+t_check "a new database gets the newest schema version ($newest)" test "$newest" -ge 12
 
 # A fixture per past version, so that every migration is tried on the
 # data its predecessors left.
@@ -40,7 +40,7 @@ q() { sqlite3 "$1" "$2"; }
 
 # upgrade V: the checks on fixture vV.db.
 upgrade() {
-	local v=$1 s=$T/v$1 failed=$t_failed db asset tid ver offset fid jobs attempts msg video
+	local v=$1 s=$T/v$1 failed=$t_failed db asset tid ver offset fid jobs attempts msg video size
 	db=$s/greetbot.db
 	mkdir -p "$s"
 	cp "$F/v$v.db" "$db"
@@ -53,6 +53,7 @@ upgrade() {
 	tid=$(q "$db" "SELECT template_id FROM assets WHERE id = $asset")
 	ver=$(jq -r --arg t "$tid" '.[] | select(.id == $t) | .version' <<<"$versions")
 	offset=$(q "$db" "SELECT coalesce(max(update_offset), 0) FROM bot_state")
+	[ "$v" -lt 10 ] || size=$(q "$db" "SELECT width || 'x' || height FROM assets WHERE id = $asset")
 
 	sim_start
 	# tgsim's update ids start at 1 where Telegram's would go on after the
@@ -85,6 +86,16 @@ upgrade() {
 	parent_confirm 2001 "Маша" && msg=$(sim_expect 2001 '.method == "sendVideo"')
 	t_check "v$v: parent 2001 gets «Маша» by the asset's file_id" \
 		t_jq --arg f "$fid" '.params.video == $f' <<<"$msg"
+	# Rendered before schema 10: its frame size and duration are unknown,
+	# and not made up; from 10 on, its render's are said.
+	if [ "$v" -lt 10 ]; then
+		t_check "v$v: sent without a frame size or duration it does not know" \
+			t_jq '.params.width == null and .params.height == null and
+				.params.duration == null' <<<"$msg"
+	else
+		t_check "v$v: sent with the frame size its render kept ($size)" \
+			t_jq --arg s "$size" '"\(.params.width)x\(.params.height)" == $s' <<<"$msg"
+	fi
 	t_check "v$v: without a render (no job, no attempt)" test \
 		"$(q "$db" "SELECT count(*) FROM jobs") $(q "$db" "SELECT count(*) FROM attempts")" = \
 		"$jobs $attempts"
@@ -92,9 +103,15 @@ upgrade() {
 		"$(q "$db" "SELECT count(*) FROM requests WHERE user_id = 2001 AND state = 'COMPLETED'
 			AND asset_id = $asset")" = 2
 
-	# A new parent, a new name: rendered and sent.
-	video=$(parent_order 3001 "Даша") || video=""
+	# A new parent, a new name: rendered and sent, saying the frame size
+	# and duration its validation read (migration 10).
+	msg=""
+	parent_confirm 3001 "Даша" && msg=$(sim_expect 3001 '.method == "sendVideo"' 120)
+	video=$(jq -r '.video.path // empty' <<<"$msg")
 	t_check "v$v: a new name renders and is sent" test -s "$video"
+	t_check "v$v: with its frame size and duration" \
+		t_jq '(.params.width | tonumber) > 0 and (.params.height | tonumber) > 0 and
+			(.params.duration | tonumber) > 0' <<<"$msg"
 	t_check "v$v: its asset is AVAILABLE after one new attempt" test \
 		"$(q "$db" "SELECT a.state || ' ' || count(t.id) FROM assets a
 			JOIN attempts t ON t.asset_id = a.id WHERE a.name_key = 'даша'")" = "AVAILABLE 1"

@@ -41,6 +41,7 @@ test_defaults_and_file(void)
 	UNIT_STREQ(c.db_path, "/var/lib/x/greetbot.db", "db_path defaults into state_dir");
 	UNIT_CHECK(c.admin_chat_id == -1001234567890123LL, "64-bit chat ids");
 	UNIT_CHECK(c.max_attempts == 3, "max_attempts defaults to 3");
+	UNIT_CHECK(c.history_days == 90, "history_days defaults to 90");
 	UNIT_STREQ(c.telegram_api_url, "https://api.telegram.org", "api url default");
 	UNIT_STREQ(c.http_listen, "127.0.0.1:8080", "http_listen default is loopback");
 	config_free(&c);
@@ -77,6 +78,14 @@ test_errors(void)
 	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1, "an unknown key is refused");
 	UNIT_CHECK(strstr(err, "c.conf:2") && strstr(err, "wrokers"),
 	    "the error gives file, line and key: %s", err);
+	config_free(&c);
+	p = write_file("h.conf", "history_days = 0\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1 && strstr(err, "history_days"),
+	    "history_days 0 is refused (a day at least), naming the key: %s", err);
+	config_free(&c);
+	p = write_file("h.conf", "history_days = 3651\n");
+	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1, "history_days over ten years is "
+	    "refused: %s", err);
 	config_free(&c);
 	p = write_file("d.conf", "just words\n");
 	UNIT_CHECK(config_load(&c, p, err, sizeof(err)) == -1, "a line without = is refused");

@@ -158,6 +158,7 @@ fire(enum job_event ev, enum job_state from, int64_t *asset)
 	int64_t job = job_in(from, asset), attempt = q("SELECT coalesce(max(id), 0) FROM attempts");
 	struct jobs_claim c;
 	struct jobs_outcome o;
+	struct jobs_cancel cancel;
 	const char *st;
 	int a, b;
 
@@ -195,6 +196,10 @@ fire(enum job_event ev, enum job_state from, int64_t *asset)
 		db_run(db, "UPDATE jobs SET speculative = 1, created_at = 0", "");
 		jobs_expire(60, 3600, &a, &b);
 		break;
+	case JEV_CANCELLED:
+		/* The one request waiting for it. */
+		jobs_request_cancelled(request(*asset, 100, "main"), 0, &cancel);
+		break;
 	case JEV_CONFIRMED:
 		db_run(db, "UPDATE jobs SET speculative = 1", "");
 		jobs_confirmed(&(struct jobs_name){ "main", "ru-birthday", "v1", "маша", "маша",
@@ -213,7 +218,7 @@ test_every_event(void)
 {
 	static const enum job_event evs[] = { JEV_CONFIRMED, JEV_PUBLISHED, JEV_SCHEDULED,
 	    JEV_CLAIMED, JEV_RENDERED, JEV_RETRY, JEV_FAILED, JEV_PREEMPTED, JEV_INTERRUPTED,
-	    JEV_ABANDONED, JEV_EXPIRED };
+	    JEV_ABANDONED, JEV_EXPIRED, JEV_CANCELLED };
 	static const enum job_state states[] = { JOB_QUEUED, JOB_RUNNING, JOB_RETRY_WAIT,
 	    JOB_DONE, JOB_FAILED };
 
@@ -537,6 +542,90 @@ test_shares(void)
 	nbots = 1;
 }
 
+/*
+ * An operator cancels requests (greetctl cancel): a render that another
+ * request waits for goes on; the last request's cancel cancels a job not
+ * started yet, with its asset and another bot's sharing it; a running
+ * one finishes. The parent's waiting rows go; with tell, a line says so.
+ */
+static void
+test_cancel(void)
+{
+	struct jobs_name a = name("main", "маша"), b = name("kids", "маша");
+	int64_t asset, asset_b, job, r1, r2;
+	struct jobs_cancel c;
+	int nj;
+
+	job = job_in(JOB_QUEUED, &asset);
+	r1 = request(asset, 100, "main");
+	r2 = request(asset, 101, "main");
+	db_run(db, "INSERT INTO outbox (bot_id, chat_id, kind, method, params, request_id, "
+	    "created_at) VALUES ('main', 100, 'progress', 'editMessageText', '{}', ?, 0)", "l", r1);
+	UNIT_CHECK(jobs_request_cancelled(r1, 1, &c) == 1 && c.job == job && c.others == 1 &&
+	    !c.stopped, "cancel one of two requests: cancelled, the job goes on for the other");
+	UNIT_STREQ(job_state(job), "QUEUED", "... the job still QUEUED");
+	UNIT_CHECK(q("SELECT state = 'CANCELLED' FROM requests WHERE id = 1") == 1 &&
+	    q("SELECT count(*) FROM outbox WHERE kind = 'progress' AND state = 'PENDING'") == 0,
+	    "... the request CANCELLED, its waiting progress edit dropped");
+	UNIT_CHECK(q("SELECT count(*) FROM outbox WHERE method = 'deleteMessage' AND chat_id = "
+	    "100") == 1 && q("SELECT count(*) FROM outbox WHERE method = 'sendMessage' AND "
+	    "chat_id = 100 AND params LIKE '%отменён%'") == 1,
+	    "... told: the \"order accepted\" message deleted, a line in the parent's language");
+	UNIT_CHECK(jobs_request_cancelled(r1, 1, &c) == 0, "a second cancel does nothing");
+	UNIT_CHECK(jobs_request_cancelled(r2, 0, &c) == 1 && c.others == 0 && c.stopped,
+	    "cancel the last request: the job is cancelled");
+	UNIT_STREQ(job_state(job), "FAILED", "... the job FAILED");
+	UNIT_STREQ(asset_state(asset), "FAILED", "... its asset FAILED (a new order renders it)");
+	UNIT_CHECK(q("SELECT count(*) FROM outbox WHERE chat_id = 101") == 0,
+	    "... untold: nothing to that parent");
+
+	job = job_in(JOB_RUNNING, &asset);
+	r1 = request(asset, 100, "main");
+	UNIT_CHECK(jobs_request_cancelled(r1, 0, &c) == 1 && c.running && !c.stopped,
+	    "a running render's last request cancelled: it finishes");
+	jobs_finished(job, q("SELECT max(id) FROM attempts"), &ok_outcome);
+	UNIT_STREQ(asset_state(asset), "AVAILABLE", "... its video kept");
+	UNIT_CHECK(q("SELECT count(*) FROM outbox WHERE kind = 'video'") == 0,
+	    "... and sent to nobody");
+
+	nbots = 2;
+	fresh(3);
+	jobs_confirmed(&a, &asset, &nj);
+	job = q("SELECT id FROM jobs");
+	r1 = request(asset, 100, "main");
+	jobs_confirmed(&b, &asset_b, &nj);
+	r2 = request(asset_b, 200, "kids");
+	UNIT_CHECK(jobs_request_cancelled(r1, 0, &c) == 1 && c.others == 1 && !c.stopped,
+	    "another bot's parent waits for the shared render: it goes on");
+	UNIT_CHECK(jobs_request_cancelled(r2, 0, &c) == 1 && c.job == job && c.stopped,
+	    "the sharer's request cancelled too: the render's job is cancelled");
+	UNIT_CHECK(strcmp(asset_state(asset), "FAILED") == 0 &&
+	    strcmp(asset_state(asset_b), "FAILED") == 0 &&
+	    q("SELECT count(*) FROM assets WHERE shares IS NOT NULL") == 0,
+	    "... both assets FAILED, the share undone");
+	nbots = 1;
+}
+
+/* A render's frame size and duration are kept with its asset (and a
+ * sharing asset's): sendVideo says them. */
+static void
+test_video_size(void)
+{
+	int64_t asset, job = job_in(JOB_RUNNING, &asset);
+	struct jobs_outcome o = ok_outcome;
+
+	o.width = 1280;
+	o.height = 720;
+	o.video_duration = 14.02;
+	jobs_finished(job, q("SELECT max(id) FROM attempts"), &o);
+	UNIT_CHECK(q("SELECT width = 1280 AND height = 720 AND video_duration = 14.02 FROM "
+	    "assets") == 1, "a render's width, height and duration are kept with its asset");
+	job = job_in(JOB_RUNNING, &asset);
+	jobs_finished(job, q("SELECT max(id) FROM attempts"), &ok_outcome);
+	UNIT_CHECK(q("SELECT width IS NULL AND height IS NULL AND video_duration IS NULL FROM "
+	    "assets") == 1, "... unknown ones are NULL, not 0");
+}
+
 static void
 test_result(void)
 {
@@ -609,6 +698,8 @@ main(void)
 	test_speculative();
 	test_shares();
 	test_result();
+	test_cancel();
+	test_video_size();
 	test_file_gone();
 	test_abandoned();
 	db_close(db);

@@ -22,6 +22,8 @@ INSERT INTO users (bot_id, user_id, chat_id, phone, first_name, language, state,
 		1764751200, 1764751200),
 	('other', 1001, 1001, '+79001234567', 'Анна (other bot)', 'ru', 'IDLE', NULL, 0, 0,
 		1764748800, 1764748800);
+-- An operator blocked Jürgen (greetctl block).
+UPDATE users SET barred_at = 1764751500 WHERE bot_id = 'main' AND user_id = 1004;
 
 INSERT INTO assets (id, bot_id, template_id, template_version, name_key, display_name,
 	state, file_id, file_path, created_at, updated_at) VALUES
