@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -28,7 +29,13 @@ service_user_resolve(const struct config *c, struct service_user *su, char *err,
 	memset(su, 0, sizeof(*su));
 	if (geteuid() != 0)
 		return 0;
-	if (*c->service_user != '\0') {
+	if (c->service_user[0] != '\0' && strspn(c->service_user, "0123456789") ==
+	    strlen(c->service_user)) {
+		/* A number: that uid and gid, unnamed (as systemd's User=). */
+		su->uid = (uid_t)strtoul(c->service_user, NULL, 10);
+		su->gid = (gid_t)su->uid;
+		snprintf(su->name, sizeof(su->name), "uid %u", (unsigned)su->uid);
+	} else if (*c->service_user != '\0') {
 		if ((pw = getpwnam(c->service_user)) == NULL) {
 			snprintf(err, errlen, "service_user %s: no such user (the Debian "
 			    "package makes greetbot; or leave it empty for an unnamed uid)",

@@ -22,8 +22,9 @@ struct service_user {
 };
 
 /*
- * Who service_user names: that user and its primary group; "" is the
- * unnamed uid and gid render_uid_base - 1 (beside the render slots'
+ * Who service_user names: that user and its primary group; a number is
+ * that uid and gid, unnamed; "" is the unnamed uid and gid
+ * render_uid_base - 1 (beside the render slots'
  * block, which no user may own either). Only as root: otherwise nothing
  * is set and 0 returned. -1 with why when the user does not exist, is
  * root, or shares the renderers' group (render_user's), or when "" is

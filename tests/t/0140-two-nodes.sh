@@ -9,8 +9,9 @@ redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 700 --save "
 t_track $!
 t_wait_log "$T/redis.log" 'eady to accept connections'
 
+# One service user for both (the bot reads the videos either keeps).
 export GREETBOT_REDIS_URL="unix:$T/redis.sock" GREETBOT_DB_PATH="$T/shared.db" \
-	GREETBOT_WORKERS=1
+	GREETBOT_WORKERS=1 GREETBOT_SERVICE_USER=$((GREETBOT_RENDER_UID_BASE - 1))
 sim_start
 GREETBOT_NODE_NAME=node-a GB_STATE=$T/a gb_start
 a=$GB_PID
