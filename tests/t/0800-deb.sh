@@ -335,7 +335,15 @@ in_root sh -c 'mkdir -p "$1" && chmod "$2" "$1"' sh "$state" "$state_mode"
 # restricts anything).
 known=" Type NotifyAccess ExecStart ExecReload TimeoutStopSec KillMode Restart RestartSec "
 known+="StateDirectory StateDirectoryMode WorkingDirectory NoNewPrivileges ProtectSystem "
-known+="ProtectHome PrivateTmp ReadWritePaths "
+known+="ProtectHome PrivateTmp ReadWritePaths CapabilityBoundingSet "
+# Not reproduced here (checked by systemd-analyze below): what they take
+# away (kernel tunables, modules, logs, cgroups, clock, hostname, devices,
+# realtime, setuid bits, personality, other architectures, address
+# families, namespaces but net) greetbotd and its children never use.
+known+="RestrictNamespaces PrivateDevices ProtectKernelTunables ProtectKernelModules "
+known+="ProtectKernelLogs ProtectControlGroups ProtectClock ProtectHostname ProtectProc "
+known+="RestrictRealtime RestrictSUIDSGID LockPersonality SystemCallArchitectures "
+known+="RestrictAddressFamilies "
 unknown=$(sed -n '/^\[Service\]/,/^\[/ s/^\([A-Za-z]*\)=.*/\1/p' <<<"$unit" |
 	while read -r k; do case $known in *" $k "*) ;; *) printf '%s ' "$k" ;; esac; done)
 t_check "this test knows every [Service] directive of the unit${unknown:+ (not: $unknown)}" \
@@ -344,6 +352,23 @@ t_check "the sandbox: ProtectSystem=strict, ProtectHome, PrivateTmp, NoNewPrivil
 	bash -c 'for d in ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes; do
 		grep -qx "$d" <<<"$1" || exit 1; done' _ "$unit"
 writable="$state $(sed -n 's/^ReadWritePaths=//p' <<<"$unit")"
+# CapabilityBoundingSet: setpriv's --bounding-set, from the unit's list.
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' <<<"$unit")
+bset=-all
+for c in $caps; do
+	c=${c#CAP_}
+	bset+=",+${c,,}"
+done
+t_check "the unit bounds greetbotd's capabilities (${caps:-none})" test -n "$caps"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	printf '%s\n' "$unit" >"$T/greetbotd.service"
+	exposure=$(systemd-analyze security --offline=true "$T/greetbotd.service" 2>/dev/null |
+		sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+	t_check "systemd-analyze security rates the unit 5.0 or better (${exposure:-?})" \
+		awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 5.0) }'
+else
+	t_skip "systemd-analyze security: not installed"
+fi
 # ProtectSystem=strict: everything read-only but the state directory and
 # ReadWritePaths (and /dev, /proc); PrivateTmp: /tmp and /var/tmp empty and
 # private; ProtectHome: /home, /root, /run/user empty and read-only;
@@ -359,10 +384,11 @@ for d in /home /root /run/user; do
 	[ ! -d "$r$d" ] || mount -t tmpfs -o ro,mode=0755 tmpfs "$r$d" || exit 1
 done
 exec chroot "$r" /usr/bin/env -i PATH="$path" /usr/bin/setpriv --no-new-privs \
+	--bounding-set "$bset" \
 	/bin/sh -c '\''cd "$1" && umask 022 && shift && exec "$@"'\'' sh "$wd" "$@"'
 read -ra argv <<<"$exec_start"
 nsenter --target "$NS_PID" --mount --root -- unshare --mount --propagation "$prop" -- \
-	/bin/sh -c "$sandbox" sh "$root" "$writable" "$workdir" "$unit_path" "${argv[@]}" \
+	/usr/bin/env bset="$bset" /bin/sh -c "$sandbox" sh "$root" "$writable" "$workdir" "$unit_path" "${argv[@]}" \
 	2>>"$T/greetbotd.log" &
 GB_PID=$!
 # Ready, or an error from greetbotd itself (a fatal one ends it).
@@ -388,6 +414,10 @@ t_check "greetbot-tg and redis-server run as greetbot (uid $svc_uid)" \
 		n=$((n + 1)); done; [ "$n" = 2 ]' _ "$GB_PID" "$svc_uid"
 t_check "greetbotd does not warn that renderers can read the token" \
 	bash -c '! grep -q "can read the bot token" "$1"' _ "$T/greetbotd.log"
+# CHOWN 0, DAC_OVERRIDE 1, DAC_READ_SEARCH 2, FOWNER 3, KILL 5, SETGID 6,
+# SETUID 7, SYS_ADMIN 21, SYS_NICE 23: the unit's list, as a mask.
+t_check "greetbotd holds the unit's nine capabilities and no other" \
+	bash -c 'grep -qx "CapEff:[[:space:]]*0000000000a000ef" "/proc/$1/status"' _ "$GB_PID"
 t_check "it runs with no_new_privs, and cannot write outside its state directory" \
 	bash -c 'grep -qx "NoNewPrivs:[[:space:]]*1" "/proc/$1/status" &&
 		! nsenter --target "$1" --mount --root -- chroot "$2" /bin/sh -c ": >/etc/greetbot/x" \
