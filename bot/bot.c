@@ -290,6 +290,8 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 
 #define STOP_WAIT	5	/* seconds the calls in flight get at SIGTERM */
 
+static int	parent_stop;	/* stopping because greetbotd's channel closed */
+
 static void
 on_stopped(void)
 {
@@ -309,6 +311,10 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	(void)arg;
 	log_info("stopping", "signal=%d", (int)sig);
+	if (bt.stopping && parent_stop) {
+		parent_stop = 0;	/* the parent-death signal: not a second one */
+		return;
+	}
 	if (bt.stopping) {
 		event_base_loopexit(bt.base, NULL);
 		return;
@@ -317,6 +323,17 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	webhook_stop();		/* Telegram sends later updates again */
 	event_base_loopexit(bt.base, &tv);
 	delivery_stop(on_stopped);
+}
+
+/* greetbotd is gone (its render channel closed): stop as at its SIGTERM,
+ * which the parent-death signal brings too (not a second one, then). */
+static void
+parent_gone(void)
+{
+	if (!bt.stopping) {
+		on_term(SIGTERM, 0, NULL);
+		parent_stop = 1;
+	}
 }
 
 static void
@@ -384,7 +401,7 @@ setup_renders(void)
 	int fd;
 
 	if ((fd = env_fd("GREETBOT_RENDER_FD")) >= 0) {
-		render_connect(bt.base, fd);
+		render_connect(bt.base, fd, parent_gone);
 		return;
 	}
 	/* Alone: every preview with a cache of its own (a shared one is

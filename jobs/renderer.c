@@ -437,7 +437,11 @@ render_exited(struct render *r, const struct rp_exited *m, int *fds, int nfds)
 		if (r->probe_timed_out)
 			set_outcome(r, "invalid_output", 0, "ffprobe did not finish reading the "
 			    "output in %d s", PROBE_TIMEOUT);
-		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		else if (WIFSIGNALED(status)) {
+			/* Killed (out of memory, by hand): not the video's fault. */
+			r->o.signal = WTERMSIG(status);
+			render_classify_signal(r, WTERMSIG(status), "ffprobe");
+		} else if (WEXITSTATUS(status) != 0)
 			set_outcome(r, "invalid_output", 1, "ffprobe cannot read the output");
 		else
 			render_validate(r);
@@ -562,19 +566,23 @@ render_message(struct chan *c, const void *msg, size_t len, int *fds, int nfds, 
 }
 
 /* The privileged half is gone: so is greetbotd (we are its child), and
- * nothing can render. */
+ * nothing can render. The asker stops as it would at SIGTERM, or dies. */
 static void
 render_chan_closed(struct chan *c, void *arg)
 {
+	void (*gone)(void) = arg;
+
 	(void)c;
-	(void)arg;
-	fatalx("the render channel closed: greetbotd's parent is gone");
+	if (gone == NULL)
+		fatalx("the render channel closed: greetbotd's parent is gone");
+	log_warnx("the render channel closed: greetbotd's parent is gone");
+	gone();
 }
 
 void
-render_connect(struct event_base *base, int fd)
+render_connect(struct event_base *base, int fd, void (*gone)(void))
 {
-	rc.chan = chan_new(base, fd, render_message, render_chan_closed, NULL);
+	rc.chan = chan_new(base, fd, render_message, render_chan_closed, (void *)gone);
 }
 
 void
@@ -585,7 +593,7 @@ render_serve_self(const struct rendsrv_env *env, int slot, int nslots)
 	if (chan_pair(fds) == -1)
 		fatal("socketpair");
 	(void)rendsrv_attach(env, fds[1], slot, nslots, "self");
-	render_connect(env->base, fds[0]);
+	render_connect(env->base, fds[0], NULL);
 }
 
 /* Failed before the script ran: finish from the loop, not inside start. */

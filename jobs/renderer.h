@@ -67,11 +67,11 @@ typedef void (*render_progress_cb)(double, void *);
 
 /*
  * Where renders are asked for: the channel to greetbotd's parent (fd, its
- * end), or a privileged half in this process serving the slots
- * [slot, slot + nslots) (greetctl, a greetbot-tg started by hand). Once,
- * before render_start.
+ * end; gone is called if it closes, else that is fatal), or a privileged
+ * half in this process serving the slots [slot, slot + nslots) (greetctl,
+ * a greetbot-tg started by hand). Once, before render_start.
  */
-void		 render_connect(struct event_base *, int fd);
+void		 render_connect(struct event_base *, int fd, void (*gone)(void));
 void		 render_serve_self(const struct rendsrv_env *, int slot, int nslots);
 
 /*

@@ -247,8 +247,8 @@ spawn_strings_ok(const struct rp_spawn *m)
 /* The render contract's environment (templates/README.md): nothing
  * inherited, no token, no database. */
 static void
-script_env(const struct rp_spawn *m, const char *work, const char *cache, char **envp,
-    char **own, size_t n)
+script_env(const struct rp_spawn *m, const char *work, const char *cache, int build,
+    char **envp, char **own, size_t n)
 {
 	size_t i = 0;
 
@@ -268,6 +268,9 @@ script_env(const struct rp_spawn *m, const char *work, const char *cache, char *
 	/* How many cores the render may use (render.sh: x264's threads). */
 	if (m->threads > 0)
 		xasprintf(&own[i], "GREETBOT_THREADS=%d", m->threads), envp[i] = own[i], i++;
+	/* The render that builds the shared cache (its video is thrown away). */
+	if (build)
+		envp[i++] = "GREETBOT_CACHE_BUILD=1";
 	envp[i++] = "PATH=/usr/local/bin:/usr/bin:/bin";
 	envp[i++] = "LANG=C.UTF-8";
 	envp[i] = NULL;
@@ -472,7 +475,7 @@ cache_build(struct rs_cache *c, const struct rendsrv_env *env, const struct rp_s
 	struct child_spec cs = { 0 };
 	struct rs_build *b;
 	uid_t uid = sb->drop ? sandbox_uid(sb, SANDBOX_SLOT_CACHE) : geteuid();
-	char build[48], dir[16], *work, *cache, *own[10] = { 0 }, *envp[14], *argv[2];
+	char build[48], dir[16], *work, *cache, *own[10] = { 0 }, *envp[16], *argv[2];
 	int bfd, wfd;
 
 	snprintf(build, sizeof(build), ".build-%s", c->version);
@@ -497,7 +500,7 @@ cache_build(struct rs_cache *c, const struct rendsrv_env *env, const struct rp_s
 	bm.nice = 0;
 	xasprintf(&work, "%s/%s", env->work_root, dir);
 	xasprintf(&cache, "%s/%s", env->cache_root, build);
-	script_env(&bm, work, cache, envp, own, sizeof(envp) / sizeof(envp[0]));
+	script_env(&bm, work, cache, 1, envp, own, sizeof(envp) / sizeof(envp[0]));
 	argv[0] = bm.script;
 	argv[1] = NULL;
 	cs.path = bm.script;
@@ -617,7 +620,7 @@ spawn_now(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfd
 	struct child_spec cs = { 0 };
 	struct rs_slot *s;
 	struct rs_proc *p;
-	char *own[10] = { 0 }, *envp[14], *argv[10], *work, *cache = NULL, why[RP_WHY];
+	char *own[10] = { 0 }, *envp[16], *argv[10], *work, *cache = NULL, why[RP_WHY];
 	char dir[16];
 	int fd, wfd = -1;
 
@@ -659,7 +662,7 @@ spawn_now(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfd
 	if (m->kind == RP_SCRIPT) {
 		if (cache == NULL)
 			xasprintf(&cache, "%s/cache", work);	/* its own */
-		script_env(m, work, cache, envp, own, sizeof(envp) / sizeof(envp[0]));
+		script_env(m, work, cache, 0, envp, own, sizeof(envp) / sizeof(envp[0]));
 		argv[0] = (char *)m->script;
 		argv[1] = NULL;
 		cs.path = m->script;

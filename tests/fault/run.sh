@@ -231,7 +231,8 @@ kill_greetbotd() {
 
 # greetbotd's children: the bot by name, the renderers as the session
 # leaders among them (each render runs in a session of its own; the script
-# is a snapshot, .render, run by its interpreter).
+# is a snapshot, .render, run by its interpreter; its ffprobe and the
+# render that builds a template's cache are sessions of their own too).
 children() {
 	if [ "$1" = bot ]; then
 		pgrep -P "$GB_PID" -x greetbot-tg

@@ -17,8 +17,8 @@ mkdir -p "$T/gate"
 cat >"$T/stubborn-render.sh" <<SH
 #!/usr/bin/env bash
 # A render that leaves a process behind in a session of its own, then
-# waits for its gate.
-if [ "\${GREETBOT_MODE:-video}" = video ]; then
+# waits for its gate (not the one that builds the template's cache).
+if [ "\${GREETBOT_MODE:-video}" = video ] && [ -z "\${GREETBOT_CACHE_BUILD:-}" ]; then
 	setsid sleep 600 </dev/null >/dev/null 2>&1 &
 	echo \$! >survivor.pid
 	while [ -e "$T/gate/hold" ]; do sleep 0.05; done
