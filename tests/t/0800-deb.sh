@@ -455,9 +455,9 @@ t_check "the database is 0600 greetbot's in a 0711 state_dir" \
 # The newer package is this one repacked (dpkg-deb -R, then --build, no
 # rebuild) with a higher version and one line more in its conffile, as a
 # release whose example configuration gained a line: the sysadmin edited
-# the conffile too (tgsim's URL, http_listen), the case where dpkg asks, and
-# where --force-confold (what apt-get is given to run unattended) keeps the
-# sysadmin's. Its programs, templates and render script are this package's,
+# the conffile too (tgsim's URL, http_listen), the case where dpkg asks,
+# and where --force-confold (what an unattended apt-get is usually given)
+# keeps the sysadmin's. Its programs, templates and render script are this package's,
 # so its template versions are too and the videos made stay valid (a
 # release whose render script changes renders every name anew, by design:
 # 0530). As under systemd, greetbotd runs while dpkg unpacks (prerm upgrade
