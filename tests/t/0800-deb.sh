@@ -11,7 +11,12 @@
 # environment, after making StateDirectory, inside the unit's sandbox
 # reproduced with mounts: ProtectSystem=strict, PrivateTmp, ProtectHome,
 # NoNewPrivileges). A simulated parent (tgsim from the package, on
-# loopback) gets a video; purge takes the state and config.
+# loopback) gets a video. Then an upgrade: the package repacked with a
+# higher version (and a conffile with a line more) goes on with `dpkg -i
+# --force-confold` while greetbotd runs; the users, the token, the
+# sysadmin's conffile, the database and the video stay, and greetbotd
+# started again sends a new parent the same name by its saved file_id,
+# without a render. Purge takes the state and config.
 #
 # The chroot: a minbase tree with the package's Depends installed is
 # cached under $GREETBOT_DEB_CACHE (/var/tmp/greetbot-deb-chroot; made
@@ -387,18 +392,24 @@ exec chroot "$r" /usr/bin/env -i PATH="$path" /usr/bin/setpriv --no-new-privs \
 	--bounding-set "$bset" \
 	/bin/sh -c '\''cd "$1" && umask 022 && shift && exec "$@"'\'' sh "$wd" "$@"'
 read -ra argv <<<"$exec_start"
-nsenter --target "$NS_PID" --mount --root -- unshare --mount --propagation "$prop" -- \
-	/usr/bin/env bset="$bset" /bin/sh -c "$sandbox" sh "$root" "$writable" "$workdir" "$unit_path" "${argv[@]}" \
-	2>>"$T/greetbotd.log" &
-GB_PID=$!
-# Ready, or an error from greetbotd itself (a fatal one ends it).
-t_wait_log "$T/greetbotd.log" 'msg=ready|level=error proc=greetbotd' 60 || true
-if ! grep -q 'msg=ready' "$T/greetbotd.log" && kill -0 "$GB_PID" 2>/dev/null; then
-	t_wait_log "$T/greetbotd.log" 'msg=ready' 60 || true
-fi
-# Its namespace (once it runs there), for finding what it leaves behind.
-n=$(readlink "/proc/$GB_PID/ns/mnt" 2>/dev/null) && ns_ids+=" $n"
-if grep -q 'msg=ready' "$T/greetbotd.log"; then
+# unit_start LOG: greetbotd started as the unit starts it, its standard
+# error in LOG (GB_PID); returns once it reports ready (0) or an error of
+# its own (a fatal one ends it) or a minute passed (1).
+unit_start() {
+	local log=$1 n
+	nsenter --target "$NS_PID" --mount --root -- unshare --mount --propagation "$prop" -- \
+		/usr/bin/env bset="$bset" /bin/sh -c "$sandbox" sh "$root" "$writable" "$workdir" \
+		"$unit_path" "${argv[@]}" 2>>"$log" &
+	GB_PID=$!
+	t_wait_log "$log" 'msg=ready|level=error proc=greetbotd' 60 || true
+	if ! grep -q 'msg=ready' "$log" && kill -0 "$GB_PID" 2>/dev/null; then
+		t_wait_log "$log" 'msg=ready' 60 || true
+	fi
+	# Its namespace (once it runs there), for finding what it leaves behind.
+	n=$(readlink "/proc/$GB_PID/ns/mnt" 2>/dev/null) && ns_ids+=" $n"
+	grep -q 'msg=ready' "$log"
+}
+if unit_start "$T/greetbotd.log"; then
 	t_ok "greetbotd starts from the unit's command line and reports ready"
 else
 	t_fail "greetbotd starts from the unit's command line and reports ready"
@@ -439,6 +450,114 @@ t_check "greetctl from the package shows the asset AVAILABLE" \
 	< <(in_root greetctl -c /etc/greetbot/greetbot.conf --json assets 2>/dev/null)
 t_check "the database is 0600 greetbot's in a 0711 state_dir" \
 	test "$(in_root stat -c %a:%U "$state" "$state/greetbot.db" | tr '\n' ' ')" = "711:root 600:greetbot "
+
+# --- an upgrade over this install and its data -----------------------------
+# The newer package is this one repacked (dpkg-deb -R, then --build, no
+# rebuild) with a higher version and one line more in its conffile, as a
+# release whose example configuration gained a line: the sysadmin edited
+# the conffile too (tgsim's URL, http_listen), the case where dpkg asks,
+# and where --force-confold (what an unattended apt-get is usually given)
+# keeps the sysadmin's. Its programs, templates and render script are this package's,
+# so its template versions are too and the videos made stay valid (a
+# release whose render script changes renders every name anew, by design:
+# 0530). As under systemd, greetbotd runs while dpkg unpacks (prerm upgrade
+# leaves it) and postinst's try-restart stops and starts it (by hand here:
+# no systemd in a chroot); tgsim runs throughout, as Telegram would, and
+# knows the file_id the bot saved.
+conf=/etc/greetbot/greetbot.conf
+old_version=$(dpkg-deb -f "$deb" Version)
+new_version=$old_version+upgrade1
+# file_view PATH: mode, owners and SHA-256 of a file in the chroot (fails
+# when there is none).
+file_view() {
+	in_root sh -c 's=$(stat -c %a:%U:%G "$1") && h=$(sha256sum <"$1") && echo "$s ${h%% *}"' \
+		sh "$1"
+}
+# The uids and gids of the package's users.
+users_view() {
+	in_root sh -c 'for u in greetbot greetbot-render; do echo "$u=$(id -u $u):$(id -g $u)"; done' |
+		paste -sd ' '
+}
+# The assets as greetctl shows them, and the jobs by state.
+assets_view() {
+	in_root greetctl -c "$conf" --json assets 2>/dev/null |
+		jq -c 'map({id, name_key, state, file_id, file_path, attempts, requests})'
+}
+jobs_view() { in_root greetctl -c "$conf" --json status 2>/dev/null | jq -c .jobs; }
+users_before=$(users_view)
+token_before=$(file_view /etc/greetbot/token)
+conf_before=$(file_view "$conf")
+assets_before=$(assets_view) || assets_before=
+jobs_before=$(jobs_view) || jobs_before=
+fid=$(jq -r '.[0].file_id // empty' <<<"$assets_before")
+video_file=$(jq -r '.[0].file_path // empty' <<<"$assets_before")
+video_before=$(file_view "${video_file:-/nonexistent}" 2>/dev/null) || video_before=
+
+dpkg-deb -R "$deb" "$T/newer"
+sed -i "s/^Version: .*/Version: $new_version/" "$T/newer/DEBIAN/control"
+echo "# new in $new_version (a line of the upgrade test)" >>"$T/newer$conf"
+sum=$(cd "$T/newer" && md5sum "${conf#/}")
+sed -i "s|^[0-9a-f]*  ${conf#/}\$|$sum|" "$T/newer/DEBIAN/md5sums"
+newer=$T/greetbot_${new_version}_$(dpkg-deb -f "$deb" Architecture).deb
+dpkg-deb --root-owner-group -Znone --build "$T/newer" "$newer" >/dev/null
+in_root /bin/sh -c 'cat >/tmp/greetbot-newer.deb' <"$newer"
+if in_root dpkg -i --force-confold /tmp/greetbot-newer.deb </dev/null >"$T/upgrade.log" 2>&1; then
+	t_ok "dpkg -i --force-confold $(basename "$newer") while greetbotd runs"
+else
+	t_fail "dpkg -i --force-confold $(basename "$newer") while greetbotd runs"
+	t_show "$T/upgrade.log"
+fi
+t_check "dpkg upgrades: \"Unpacking greetbot ($new_version) over ($old_version)\"" \
+	grep -qF "Unpacking greetbot ($new_version) over ($old_version)" "$T/upgrade.log"
+in_root dpkg -s greetbot >"$T/dpkg-s" 2>&1 || true
+t_check "dpkg -s greetbot: install ok installed, version $new_version" \
+	bash -c 'grep -qx "Status: install ok installed" "$1" && grep -qx "Version: $2" "$1"' _ \
+	"$T/dpkg-s" "$new_version"
+# postinst's try-restart: first the stop (SIGTERM, as systemd sends).
+kill -TERM "$GB_PID" 2>/dev/null || true
+wait "$GB_PID" 2>/dev/null || true
+GB_PID=
+left=$(chroot_pids | awk -v s="$SIM_PID" '$1 != s' | tr '\n' ' ')
+t_check "greetbotd stopped as try-restart stops it: nothing of it left running" test -z "$left"
+t_check "the users greetbot and greetbot-render are still there, same uids and gids ($users_before)" \
+	test "$(users_view)" = "$users_before"
+t_check "the token file is the same: its bytes, 0640 root:greetbot" \
+	bash -c '[ "$1" = "$2" ] && [ "${1%% *}" = 640:root:greetbot ]' _ \
+	"$(file_view /etc/greetbot/token)" "$token_before"
+t_check "the conffile is the sysadmin's: the same bytes (tgsim's URL kept), 0640 root:greetbot" \
+	bash -c '[ "$1" = "$2" ] && [ "${1%% *}" = 640:root:greetbot ]' _ \
+	"$(file_view "$conf")" "$conf_before"
+t_check "the package's new one is beside it as greetbot.conf.dpkg-dist; no other file of dpkg's" \
+	bash -c '[ "$1" = "$(sha256sum <"$2" | cut -c1-64)" ] &&
+		[ "$3" = "greetbot.conf greetbot.conf.dpkg-dist token " ]' _ \
+	"$(file_view "$conf.dpkg-dist" | cut -d ' ' -f2)" "$T/newer$conf" \
+	"$(in_root ls -A /etc/greetbot | tr '\n' ' ')"
+t_check "the unit is still enabled" \
+	in_root test -L /etc/systemd/system/multi-user.target.wants/greetbotd.service
+t_check "the database is still 0600 greetbot's in the 0711 state_dir" \
+	test "$(in_root stat -c %a:%U "$state" "$state/greetbot.db" | tr '\n' ' ')" = "711:root 600:greetbot "
+t_check "greetctl shows the asset of «маша» still AVAILABLE with its file_id, attempts and file" \
+	bash -c '[ -n "$2" ] && [ "$1" = "$2" ] &&
+		jq -e "length == 1 and .[0].state == \"AVAILABLE\" and .[0].file_id != null" <<<"$1"' _ \
+	"$(assets_view)" "$assets_before"
+t_check "the video file is still there, the same bytes" \
+	bash -c '[ -n "$2" ] && [ "$1" = "$2" ]' _ "$(file_view "${video_file:-/nonexistent}" 2>/dev/null)" \
+	"$video_before"
+
+# try-restart's start: greetbotd of the newer package on the kept state.
+if unit_start "$T/greetbotd-upgraded.log"; then
+	t_ok "greetbotd of $new_version starts as the unit starts it and reports ready"
+else
+	t_fail "greetbotd of $new_version starts as the unit starts it and reports ready"
+	t_show "$T/greetbotd-upgraded.log"
+fi
+msg=""
+parent_confirm 8002 "маша" && msg=$(sim_expect 8002 '.method == "sendVideo"' 120) || msg=""
+t_check "a new parent ordering «маша» gets it by the file_id saved before the upgrade" \
+	t_jq --arg f "${fid:-none}" '.params.video == $f' <<<"$msg"
+t_check "without a render: no new job or attempt, one request more for the asset" \
+	test "$(assets_view) $(jobs_view)" = \
+	"$(jq -c 'map(.requests += 1)' <<<"${assets_before:-null}") ${jobs_before:-none}"
 
 # What runs in the chroot now (tgsim, greetbotd, redis-server, greetbot-tg):
 # the same search must find nothing once they are stopped.
