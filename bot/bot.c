@@ -415,14 +415,8 @@ setup_renders(void)
 	render_serve_self(&env, SANDBOX_SLOT_BOT(bt.cfg.bot_index), SANDBOX_PREVIEWS);
 }
 
-/*
- * Root is needed only to read what the sysadmin keeps root's (the
- * configuration, the token file) and to open the database: from here on
- * we read the network (the Bot API's answers, the webhook, names typed by
- * parents) as the service user, for good. Not when we render our own
- * previews (started by hand, as root): starting renderers as their
- * slots' uids needs root.
- */
+/* Whether a reload can read path again after the drop; a warning with
+ * the fix when it cannot. */
 static void
 readable_later(const char *path, const struct service_user *su)
 {
@@ -440,6 +434,14 @@ readable_later(const char *path, const struct service_user *su)
 	    "the service user's group", "path=%s fix=%s", path, fix);
 }
 
+/*
+ * Root is needed only to read what the sysadmin keeps root's (the
+ * configuration, the token file) and to open the database: from here on
+ * we read the network (the Bot API's answers, the webhook, names typed by
+ * parents) as the service user, for good. Not when we render our own
+ * previews (started by hand, as root): starting renderers as their
+ * slots' uids needs root.
+ */
 static void
 drop_privileges(void)
 {
