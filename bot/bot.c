@@ -470,6 +470,8 @@ drop_privileges(void)
 	/* SIGHUP re-reads these as the service user: say now if it cannot. */
 	readable_later(bt.config_path, &su);
 	readable_later(bt.cfg.telegram_token_file, &su);
+	readable_later(bt.cfg.templates_dir, &su);
+	readable_later(bt.cfg.messages_dir, &su);
 }
 
 /* Tell greetbotd there are jobs to relay (a lost byte costs a second). */

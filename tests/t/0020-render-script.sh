@@ -373,12 +373,17 @@ ro_render() {
 	fi
 	rc=0
 	(cd "$w" && "${as[@]}" env -i PATH="$PATH" HOME="$w" LANG=C.UTF-8 \
-		GREETBOT_NAME="$name" GREETBOT_TEMPLATE_DIR="$tpl" \
+		GREETBOT_NAME="$name" GREETBOT_TEMPLATE_DIR="$T/ro-tpl" \
 		GREETBOT_CACHE_DIR="$c" GREETBOT_OUTPUT="$w/out.mp4" \
 		GREETBOT_THUMB="$w/thumb.jpg" GREETBOT_MODE=video \
-		"$TOP/scripts/render.sh" >"$w/stdout" 2>"$w/stderr") || rc=$?
+		"$ro_script" >"$w/stdout" 2>"$w/stderr") || rc=$?
 }
-render "$T/r0" "Даша" GREETBOT_CACHE_DIR="$T/cache-r"
+# (The script and the template as copies any user can read: the checkout
+# may be in a directory nobody cannot search.)
+ro_script=$(t_render_copy)
+cp -R "$tpl" "$T/ro-tpl"
+chmod -R a+rX "$T/ro-tpl"
+render "$T/r0" "Даша" GREETBOT_TEMPLATE_DIR="$T/ro-tpl" GREETBOT_CACHE_DIR="$T/cache-r"
 chmod -R a-w "$T/cache-r"
 : >"$T/r0.stamp"
 ro_render "$T/r1" "Маша" "$T/cache-r"

@@ -63,7 +63,12 @@ EOF
 	[ "$(id -u)" -ne 0 ] || chgrp "$((GREETBOT_RENDER_UID_BASE - 1))" "$conf"
 }
 write_conf ru-birthday 1
-SIM_TOKEN="" GB_RENDER_SCRIPT=$T/gated-render.sh GREETBOT_WORKERS=2 gb_start -c "$conf"
+# The templates where the bots' service user may read them again at a
+# reload (the checkout may be in a directory it cannot search).
+cp -R "$GB_TEMPLATES_DIR" "$T/templates"
+chmod -R a+rX "$T/templates"
+SIM_TOKEN="" GB_TEMPLATES_DIR=$T/templates GB_RENDER_SCRIPT=$T/gated-render.sh GREETBOT_WORKERS=2 \
+	gb_start -c "$conf"
 
 bot_pid() { pgrep -P "$GB_PID" -f "greetbot-tg -b $1( |\$)"; }
 family=$(bot_pid family) || family=""
