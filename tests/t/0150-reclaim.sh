@@ -3,6 +3,7 @@
 # A node dies (SIGKILL) in the middle of a render: its stream entry stays
 # pending for it; once idle longer than any render, another node claims it
 # (XAUTOCLAIM) and renders it. Also: a Redis that may evict keys is warned about.
+# run: long
 . "$(dirname "$0")/../lib.sh"
 
 redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 700 --save "" \

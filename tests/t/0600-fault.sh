@@ -20,6 +20,7 @@
 #   attempt that failed for another reason;
 # - a sanitizer report in a process's log (make asan);
 # - each kind of kill happened (a run that skipped them proves nothing).
+# run: long
 . "$(dirname "$0")/../lib.sh"
 
 json=$(FAULT_ORDERS=60 FAULT_NAMES=15 FAULT_SEED=20261203 FAULT_CONCURRENCY=60 FAULT_FRAME=320x180 \

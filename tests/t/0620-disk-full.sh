@@ -5,6 +5,7 @@
 # within 2 s, the parents who cannot be recorded are told once that the bot
 # is busy, and when space returns every order completes, once. (As root: a
 # small tmpfs is the state_dir.)
+# run: long
 . "$(dirname "$0")/../lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -4,6 +4,7 @@
 # sqlite3 shell in a transaction) while parents order: no process exits,
 # /health answers within 1 s throughout (and says the database is locked),
 # and once the lock is released every order completes, once.
+# run: long
 . "$(dirname "$0")/../lib.sh"
 
 sim_start

@@ -6,6 +6,7 @@
 # crashed greetbot-tg with "database is locked" (the sender began a
 # speculative job's transaction while its own SELECT was open); now no
 # process may restart, no parent is lost and each name renders once.
+# run: long
 . "$(dirname "$0")/../lib.sh"
 
 out=$(TMPDIR=$T BENCH_PARENTS=930 BENCH_NAMES=30 BENCH_PROBES=10 \
