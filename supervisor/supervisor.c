@@ -367,6 +367,11 @@ setup_service(void)
 
 	if (service_user_resolve(&sv.cfg, &su, err, sizeof(err)) == -1)
 		fatalx("bad configuration", "reason=%s", err);
+	/* Not a uid a renderer runs as: it could read the service's files. */
+	if (su.set && sv.sb.drop && (sv.sb.uid_base != 0 ? su.uid >= sv.sb.uid_base &&
+	    su.uid <= sandbox_uid(&sv.sb, SANDBOX_SLOT_CACHE) : su.uid == sv.sb.user_uid))
+		fatalx("bad configuration", "reason=%s", "service_user is a uid renderers run "
+		    "as (render_uid_base's block, or render_user): give it one of its own");
 	if (su.set)
 		log_info("the bots run unprivileged", "user=%s uid=%u gid=%u", su.name,
 		    (unsigned)su.uid, (unsigned)su.gid);

@@ -8,7 +8,7 @@
 # user's; renderers cannot read any of it, and it cannot read a renderer's
 # work dir. What an older greetbotd left as root becomes the service
 # user's. A service user that is root or in the renderers' group is
-# refused. (As root: otherwise nothing is dropped.)
+# refused, and so is one of the renderers' uids. (As root: otherwise nothing is dropped.)
 . "$(dirname "$0")/../lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -84,17 +84,18 @@ wait "$GB_PID" || true
 GB_PID=
 
 # Service users that would undo the separation are refused.
-for u in root nobody; do
+for u in root nobody "$slot"; do
 	: >"$T/refused.log"
 	rc=0
 	GREETBOT_SERVICE_USER=$u GREETBOT_STATE_DIR=$st GREETBOT_TELEGRAM_TOKEN=$SIM_TOKEN \
 		GREETBOT_TELEGRAM_API_URL="http://$SIM_ADDR" GREETBOT_HTTP_LISTEN=127.0.0.1:0 \
 		GREETBOT_TEMPLATES_DIR="$TOP/templates" "$BIN/greetbotd" 2>"$T/refused.log" || rc=$?
 	case $u in
-	root) why='is root' ;;
-	nobody) why="is in the renderers' group" ;;
+	root) why="service_user root is root" ;;
+	nobody) why="service_user nobody is in the renderers' group" ;;
+	*) why="service_user is a uid renderers run as" ;;
 	esac
-	t_check "service_user = $u: greetbotd does not start (exit $rc), saying it $why" \
-		test "$rc" -ne 0 -a -n "$(grep -F "service_user $u $why" "$T/refused.log")"
+	t_check "service_user = $u: greetbotd does not start (exit $rc), saying \"$why\"" \
+		test "$rc" -ne 0 -a -n "$(grep -F "$why" "$T/refused.log")"
 done
 t_done
