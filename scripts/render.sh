@@ -116,14 +116,19 @@ if [ "$mode" = preview ]; then
 else
 	# The fonts are named in filter strings: by their paths when those are
 	# plain, else through symlinks.
-	# shellcheck disable=SC2154 # the paths are set by render.d/conf.sh
+	# (The paths are set by render.d/conf.sh; the refs are read by
+	# render.d/personal.sh and static.sh.)
+	# shellcheck disable=SC2154
 	font_link "$font_path" font.ttf
+	# shellcheck disable=SC2034
 	font_ref=$REPLY
+	# shellcheck disable=SC2154
 	font_link "$title_font_path" title-font.ttf
-	# shellcheck disable=SC2034 # read by render.d/static.sh
+	# shellcheck disable=SC2034
 	title_ref=$REPLY
+	# shellcheck disable=SC2154
 	font_link "$outro_font_path" outro-font.ttf
-	# shellcheck disable=SC2034 # read by render.d/static.sh
+	# shellcheck disable=SC2034
 	outro_ref=$REPLY
 	static_get
 	progress 0.45

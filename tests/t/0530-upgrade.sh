@@ -39,6 +39,7 @@ versions=$(GREETBOT_STATE_DIR=$T/fresh GREETBOT_TEMPLATES_DIR=$GB_TEMPLATES_DIR 
 q() { sqlite3 "$1" "$2"; }
 
 # upgrade V: the checks on fixture vV.db.
+# shellcheck disable=SC2154 # t_failed is tests/lib.sh's
 upgrade() {
 	local v=$1 s=$T/v$1 failed=$t_failed db asset tid ver offset fid jobs attempts msg video size
 	db=$s/greetbot.db

@@ -102,6 +102,7 @@ done
 # The blocked parent writes: one polite line, whatever they send, and no
 # preview; after unblock the bot carries on.
 n0=$(sim_wait 5407 0 1 0 | jq '.messages | length')
+# shellcheck disable=SC2034 # read by sim_expect (scripts/sim.sh)
 SIM_SEQ=$n0
 sim_post message chat_id=5407 text="Маша" >/dev/null
 t_check "a blocked parent who writes is told politely" \

@@ -142,6 +142,7 @@ old=$(sqlite3 "$db" "SELECT (SELECT count(*) FROM history WHERE user_id IN (5502
 GREETBOT_HISTORY_DAYS=30 gb_start
 t_check "greetbotd prunes what is older than history_days at start, in batches ($old rows)" \
 	t_wait_log "$T/greetbotd.log" "msg=\"history pruned\" rows=$old history_days=30" 30
+# shellcheck disable=SC2034 # read by sim_expect (scripts/sim.sh)
 SIM_SEQ=$(seen 5502)
 sim_post message chat_id=5502 text=/status >/dev/null
 sim_expect 5502 '.text // "" | startswith("Ваши заказы")' >/dev/null
