@@ -174,23 +174,11 @@ history_say(const cJSON *o)
 int
 cmd_history(int argc, char **argv)
 {
-	int64_t user;
-	sqlite3 *db;
-	char **bots;
-	size_t n;
-	cJSON *all = cJSON_CreateArray();
+	cJSON *all;
 
 	if (argc != 2)
 		usage(EXIT_USAGE);
-	user = arg_id(argv[1], "USER");
-	db = ctl_db(0);
-	n = user_bots(db, user, &bots);
-	for (size_t i = 0; i < n; i++) {
-		cJSON_AddItemToArray(all, history_of(db, bots[i], user));
-		free(bots[i]);
-	}
-	free(bots);
-	db_close(db);
+	all = user_on_bots(arg_id(argv[1], "USER"), 0, history_of);
 	if (gc.json)
 		json_print(all);
 	else {
@@ -221,19 +209,12 @@ static cJSON *
 forget_one(sqlite3 *db, const char *bot, int64_t user)
 {
 	cJSON *r = cJSON_CreateObject();
-	struct jobs_cancel c;
-	int64_t *reqs, chat;
-	size_t n;
-	int cancelled = 0;
+	int64_t chat;
+	int cancelled;
 
 	chat = db_int(db, 0, "SELECT chat_id FROM users WHERE bot_id = ? AND user_id = ?", "sl",
 	    bot, user);
-	n = db_ids(db, &reqs, "SELECT id FROM requests WHERE bot_id = ? AND user_id = ? AND "
-	    "state = 'PENDING' ORDER BY id", "sl", bot, user);
-	for (size_t i = 0; i < n; i++)
-		if (jobs_request_cancelled(reqs[i], 0, &c) == 1)
-			cancelled++;
-	free(reqs);
+	cancelled = jobs_user_cancelled(bot, user);
 	cJSON_AddStringToObject(r, "bot", bot);
 	cJSON_AddNumberToObject(r, "user", (double)user);
 	cJSON_AddNumberToObject(r, "requests_cancelled", cancelled);
@@ -260,27 +241,13 @@ int
 cmd_forget(int argc, char **argv)
 {
 	int64_t user;
-	sqlite3 *db;
-	char **bots;
-	size_t n;
-	cJSON *done = cJSON_CreateArray();
+	cJSON *done;
 	const cJSON *r;
 
 	if (argc != 2)
 		usage(EXIT_USAGE);
 	user = arg_id(argv[1], "USER");
-	db = ctl_db(1);
-	if (db_begin(db) == -1)
-		ctl_db_failed();
-	n = user_bots(db, user, &bots);
-	for (size_t i = 0; i < n; i++) {
-		cJSON_AddItemToArray(done, forget_one(db, bots[i], user));
-		free(bots[i]);
-	}
-	free(bots);
-	if (db_commit(db) == -1)
-		ctl_db_failed();
-	db_close(db);
+	done = user_on_bots(user, 1, forget_one);
 	if (gc.json) {
 		json_print(done);
 		return 0;

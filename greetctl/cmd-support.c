@@ -120,10 +120,8 @@ static cJSON *
 block_one(sqlite3 *db, const char *bot, int64_t user)
 {
 	cJSON *r = cJSON_CreateObject();
-	struct jobs_cancel c;
-	int64_t *reqs, chat;
-	size_t n;
-	int cancelled = 0, dropped;
+	int64_t chat;
+	int cancelled, dropped;
 
 	chat = db_int(db, 0, "SELECT chat_id FROM users WHERE bot_id = ? AND user_id = ?", "sl",
 	    bot, user);
@@ -132,12 +130,7 @@ block_one(sqlite3 *db, const char *bot, int64_t user)
 	cJSON_AddBoolToObject(r, "was_blocked", db_run(db, "UPDATE users SET barred_at = ?, "
 	    "barred_told_at = NULL, updated_at = ? WHERE bot_id = ? AND user_id = ? AND "
 	    "barred_at IS NULL", "llsl", db_now(), db_now(), bot, user) == 0);
-	n = db_ids(db, &reqs, "SELECT id FROM requests WHERE bot_id = ? AND user_id = ? AND "
-	    "state = 'PENDING' ORDER BY id", "sl", bot, user);
-	for (size_t i = 0; i < n; i++)
-		if (jobs_request_cancelled(reqs[i], 0, &c) == 1)
-			cancelled++;
-	free(reqs);
+	cancelled = jobs_user_cancelled(bot, user);
 	dropped = db_run(db, "UPDATE outbox SET state = 'FAILED', last_error = 'the user is "
 	    "blocked' WHERE bot_id = ? AND chat_id = ? AND state = 'PENDING'", "sl", bot, chat);
 	cJSON_AddNumberToObject(r, "requests_cancelled", cancelled);
@@ -190,29 +183,11 @@ int
 cmd_block(int argc, char **argv)
 {
 	int block = strcmp(argv[0], "block") == 0;
-	int64_t user;
-	sqlite3 *db;
-	char **bots;
-	size_t n;
 	cJSON *done;
 
 	if (argc != 2)
 		usage(EXIT_USAGE);
-	user = arg_id(argv[1], "USER");
-	db = ctl_db(1);
-	if (db_begin(db) == -1)
-		ctl_db_failed();
-	n = user_bots(db, user, &bots);
-	done = cJSON_CreateArray();
-	for (size_t i = 0; i < n; i++) {
-		cJSON_AddItemToArray(done, block ? block_one(db, bots[i], user) :
-		    unblock_one(db, bots[i], user));
-		free(bots[i]);
-	}
-	free(bots);
-	if (db_commit(db) == -1)
-		ctl_db_failed();
-	db_close(db);
+	done = user_on_bots(arg_id(argv[1], "USER"), 1, block ? block_one : unblock_one);
 	if (gc.json)
 		json_print(done);
 	else {

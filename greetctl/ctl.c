@@ -128,7 +128,7 @@ ctl_db_failed(void)
 
 /* The bots (of those shown) the user has talked to, in a fresh array;
  * exits 1 (a transaction open undone) when none. */
-size_t
+static size_t
 user_bots(sqlite3 *db, int64_t user, char ***bots)
 {
 	sqlite3_stmt *st = db_prep(db, "SELECT bot_id FROM users WHERE user_id = ? AND "
@@ -147,6 +147,33 @@ user_bots(sqlite3 *db, int64_t user, char ***bots)
 		errx(1, "no user %lld (%s)", (long long)user, scope_text());
 	}
 	return n;
+}
+
+/*
+ * one(db, bot, user) on every bot shown that the user talked to, in one
+ * transaction when write; what each did, in an array (exits 1 when the
+ * user talked to none, or the database fails).
+ */
+cJSON *
+user_on_bots(int64_t user, int write, user_bot_fn one)
+{
+	sqlite3 *db = ctl_db(write);
+	cJSON *done = cJSON_CreateArray();
+	char **bots;
+	size_t n;
+
+	if (write && db_begin(db) == -1)
+		ctl_db_failed();
+	n = user_bots(db, user, &bots);
+	for (size_t i = 0; i < n; i++) {
+		cJSON_AddItemToArray(done, one(db, bots[i], user));
+		free(bots[i]);
+	}
+	free(bots);
+	if (write && db_commit(db) == -1)
+		ctl_db_failed();
+	db_close(db);
+	return done;
 }
 
 /* Whether the bot is shown: --bot's, else every configured bot. */

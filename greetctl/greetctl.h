@@ -100,7 +100,8 @@ int		 bot_shown(const char *id);
 const char	*scope_text(void);
 void		 scope_select(const char *id);
 const char	*one_bot(const char *command);
-size_t		 user_bots(sqlite3 *, int64_t user, char ***bots);
+typedef cJSON	*(*user_bot_fn)(sqlite3 *, const char *bot, int64_t user);
+cJSON		*user_on_bots(int64_t user, int write, user_bot_fn);
 
 /* output.c */
 void		 json_print(cJSON *);

@@ -575,6 +575,23 @@ render_cancelled(int64_t render, struct jobs_cancel *c)
 }
 
 int
+jobs_user_cancelled(const char *bot, int64_t user)
+{
+	struct jobs_cancel c;
+	int64_t *reqs;
+	size_t n;
+	int cancelled = 0, r = 0;
+
+	n = db_ids(env.db, &reqs, "SELECT id FROM requests WHERE bot_id = ? AND user_id = ? AND "
+	    "state = 'PENDING' ORDER BY id", "sl", bot, user);
+	for (size_t i = 0; i < n && r != -1; i++)
+		if ((r = jobs_request_cancelled(reqs[i], 0, &c)) == 1)
+			cancelled++;
+	free(reqs);
+	return r == -1 ? -1 : cancelled;
+}
+
+int
 jobs_request_cancelled(int64_t request, int tell, struct jobs_cancel *c)
 {
 	int own, done = 0;

@@ -185,6 +185,9 @@ struct jobs_cancel {
  * 1 cancelled, 0 the request was not PENDING, -1 (database).
  */
 int	 jobs_request_cancelled(int64_t request, int tell, struct jobs_cancel *);
+/* Every PENDING request of a user on a bot cancelled so, untold (block,
+ * forget). How many, or -1 (database). */
+int	 jobs_user_cancelled(const char *bot, int64_t user);
 
 /* The video was uploaded: its file_id (this bot's). */
 int	 jobs_uploaded(int64_t asset, const char *file_id);
