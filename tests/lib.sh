@@ -114,6 +114,22 @@ t_flaky_render() {
 	printf '%s\n' "$T/scripts/flaky.sh"
 }
 
+# t_free_port: a free loopback port for a server that needs a fixed one
+# (the webhook), outside the ephemeral range that the port-0 listeners
+# (tgsim, greetbotd) get theirs from.
+t_free_port() {
+	local p tries=50
+	while [ "$tries" -gt 0 ]; do
+		tries=$((tries - 1))
+		p=$((20000 + RANDOM % 10000))
+		if [ -z "$(ss -Htln "sport = :$p")" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # Print a file's tail as TAP comments, for a failure's context.
 t_show() { sed 's/^/#   /' "$1" | tail -n "${2:-20}"; }
 

@@ -13,20 +13,6 @@ secret=s0240_$RANDOM$RANDOM-$RANDOM
 printf '%s\n' "$secret" >"$T/webhook.secret"
 chmod 600 "$T/webhook.secret"
 
-# A free loopback port for the bot's server, outside the ephemeral range
-# that the port-0 listeners (tgsim, greetbotd) get theirs from.
-free_port() {
-	local p tries=50
-	while [ "$tries" -gt 0 ]; do
-		tries=$((tries - 1))
-		p=$((20000 + RANDOM % 10000))
-		if [ -z "$(ss -Htln "sport = :$p")" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 # api METHOD [curl args]: a Bot API call to tgsim.
 api() {
 	local m=$1
@@ -54,7 +40,7 @@ gb_stop() {
 }
 
 sim_start
-port=$(free_port)
+port=$(t_free_port)
 hook=http://127.0.0.1:$port$hook_path
 export GREETBOT_TELEGRAM_MODE=webhook GREETBOT_WEBHOOK_URL=$hook \
 	GREETBOT_WEBHOOK_LISTEN=127.0.0.1:$port GREETBOT_WEBHOOK_PATH=$hook_path \

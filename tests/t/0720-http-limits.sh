@@ -19,19 +19,6 @@ secret=s0720_$RANDOM$RANDOM-$RANDOM
 printf '%s\n' "$secret" >"$T/webhook.secret"
 chmod 600 "$T/webhook.secret"
 
-# A free loopback port for the webhook, outside the ephemeral range (0240).
-free_port() {
-	local p tries=50
-	while [ "$tries" -gt 0 ]; do
-		tries=$((tries - 1))
-		p=$((20000 + RANDOM % 10000))
-		if [ -z "$(ss -Htln "sport = :$p")" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
 
 # The clients, in Perl (the shell has no select()):
 #   client.pl idle HOST PORT N WAIT: open N connections, send nothing,
@@ -118,7 +105,7 @@ cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 logsize() { stat -c %s "$T/greetbotd.log"; }
 
 sim_start
-port=$(free_port)
+port=$(t_free_port)
 hook=http://127.0.0.1:$port$hook_path
 export GREETBOT_TELEGRAM_MODE=webhook GREETBOT_WEBHOOK_URL=$hook \
 	GREETBOT_WEBHOOK_LISTEN=127.0.0.1:$port GREETBOT_WEBHOOK_PATH=$hook_path \
