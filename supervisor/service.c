@@ -541,6 +541,11 @@ bot_snapshot(const struct bot *b)
 	struct template t;
 	char err[512], *snap;
 
+	/* Ours (main loads and snapshots it, and so does a reload). */
+	if (strcmp(bc->templates_dir, sv.cfg.templates_dir) == 0 &&
+	    strcmp(bc->default_template, sv.cfg.default_template) == 0 &&
+	    strcmp(bc->render_script, sv.cfg.render_script) == 0)
+		return;
 	xasprintf(&snap, "%s/templates", sv.render_dir);
 	if (template_load(&t, bc->templates_dir, bc->default_template, bc->render_script, snap,
 	    err, sizeof(err)) == 0)
