@@ -25,9 +25,8 @@ LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child 
 JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/rendsrv jobs/sandbox jobs/template \
 	   jobs/cache
 RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/unsaved jobs/speculate jobs/results \
-	   jobs/queue
-SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/health \
-	   supervisor/notify supervisor/retention
+	   jobs/queue jobs/proc jobs/health jobs/retention
+SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/notify
 BOT_MODS  = bot/bot bot/conversation bot/preview bot/delivery bot/webhook bot/update
 TGSIM_MODS = tgsim/tgsim tgsim/table tgsim/http tgsim/chat tgsim/waiter tgsim/updates \
 	   tgsim/webhook tgsim/media tgsim/api tgsim/control tgsim/apispec tgsim/multipart

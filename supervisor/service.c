@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * service.c: greetbotd's long-lived children, the private redis-server and
- * one greetbot-tg per enabled bot: started with their output logged line
- * by line, restarted after a backoff that doubles while they keep dying
+ * service.c: greetbotd's long-lived children, the jobs process, the
+ * private redis-server and one greetbot-tg per enabled bot: started with
+ * their output logged line by line (or on our stderr, theirs being logfmt
+ * already), restarted after a backoff that doubles while they keep dying
  * young (s6-supervise's lesson: never a tight respawn loop).
  */
 #include <errno.h>
@@ -21,12 +22,12 @@
 #include "chan.h"
 #include "child.h"
 #include "config.h"
+#include "jobsproto.h"
 #include "log.h"
 #include "rendsrv.h"
 #include "supervisor.h"
 #include "template.h"
 #include "privsep.h"
-#include "texts.h"
 #include "xmalloc.h"
 
 #define RESTART_MIN	1	/* seconds before restarting a dead child */
@@ -42,7 +43,8 @@ service_restart(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	s->start(s);
+	if (!sv.draining)
+		s->start(s);
 }
 
 void
@@ -156,8 +158,10 @@ service_line(struct service *s, char *line)
 		} else
 			log_info("child output", "child=%s line=%s", s->name, line);
 	}
-	if (ready)
+	if (ready) {
+		sv.redis_up = 1;
 		redis_ready();
+	}
 }
 
 static void
@@ -212,6 +216,7 @@ service_spawn(struct service *s, struct child_spec *cs)
 			return;
 		}
 		log_info("child started", "child=%s pid=%d", s->name, (int)s->pid);
+		bots_tell();
 		return;
 	}
 	if (pipe2(p, O_CLOEXEC) == -1)
@@ -242,6 +247,11 @@ service_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 	(void)pid;
 	(void)ru;
 	s->pid = 0;
+	if (s == &sv.redis)
+		sv.redis_up = 0;
+	if (s == &sv.jobs)
+		jobs_exited(status);
+	bots_tell();
 	if (sv.draining) {
 		drain_check();
 		return;
@@ -397,9 +407,12 @@ bot_path(void)
 	return xstrdup(self);
 }
 
-/* A variable of ours that a greetbot-tg gets. */
+/* A variable of ours that a child of ours (the jobs process, a
+ * greetbot-tg) gets: the GREETBOT_ overrides, libcurl's proxy and CA
+ * settings, the locale, the sanitizers'. Nothing else: a token set in
+ * our environment reaches no one. */
 static int
-bot_env_keeps(const char *kv)
+env_keeps(const char *kv)
 {
 	static const char *const keep[] = {
 		"GREETBOT_", "PATH=", "LANG=", "LC_", "TZ=", "http_proxy=", "https_proxy=",
@@ -414,6 +427,35 @@ bot_env_keeps(const char *kv)
 	return 0;
 }
 
+/* Our environment as env_keeps filters it, with room for n more. */
+static char **
+child_env(size_t n)
+{
+	extern char **environ;
+	char **envp;
+	size_t k = 0;
+
+	for (size_t i = 0; environ[i] != NULL; i++)
+		k++;
+	envp = xcalloc(k + n + 1, sizeof(*envp));
+	k = 0;
+	for (size_t i = 0; environ[i] != NULL; i++)
+		if (env_keeps(environ[i]))
+			envp[k++] = environ[i];
+	return envp;
+}
+
+/* The first free place of a child_env. */
+static size_t
+env_end(char **envp)
+{
+	size_t n = 0;
+
+	while (envp[n] != NULL)
+		n++;
+	return n;
+}
+
 /* One bot's greetbot-tg: -b names its bot in the configuration. */
 void
 bot_start(struct service *s)
@@ -421,10 +463,9 @@ bot_start(struct service *s)
 	struct bot *b = (struct bot *)s;
 	char *path = bot_path(), *argv[6] = { path, "-b", b->id, NULL, NULL, NULL };
 	char **envp;
-	extern char **environ;
 	struct child_spec cs = { 0 };
 	int ch[2];
-	size_t n = 0;
+	size_t n;
 
 	if (sv.config_path != NULL) {
 		argv[3] = "-c";
@@ -442,16 +483,9 @@ bot_start(struct service *s)
 	b->renders = rendsrv_attach(&sv.render_env, ch[0], SANDBOX_SLOT_BOT(b->index),
 	    SANDBOX_PREVIEWS, b->name);
 	rendsrv_watch(b->renders, &b->renders);
-	/* Its environment: of ours only what it reads (the GREETBOT_
-	 * overrides, libcurl's proxy and CA settings, the locale), plus
-	 * the fds. */
-	for (size_t i = 0; environ[i] != NULL; i++)
-		n++;
-	envp = xcalloc(n + 4, sizeof(*envp));
-	n = 0;
-	for (size_t i = 0; environ[i] != NULL; i++)
-		if (bot_env_keeps(environ[i]))
-			envp[n++] = environ[i];
+	/* Its environment: of ours only what it reads, plus the fds. */
+	envp = child_env(3);
+	n = env_end(envp);
 	envp[n] = "GREETBOT_WAKE_FD=3";
 	envp[n + 1] = "GREETBOT_NOTIFY_FD=4";
 	envp[n + 2] = "GREETBOT_RENDER_FD=5";
@@ -489,44 +523,13 @@ bots_wake(void)
 			(void)!write(sv.bots[i].wake[1], "w", 1);
 }
 
-/* The bot of that id, or NULL (a bot no longer configured). */
-static struct bot *
-bot_find(const char *id)
-{
-	for (int i = 0; i < sv.nbots; i++)
-		if (id != NULL && strcmp(sv.bots[i].id, id) == 0)
-			return &sv.bots[i];
-	return NULL;
-}
-
-struct texts *
-bot_texts(const char *id)
-{
-	struct bot *b = bot_find(id);
-
-	return b != NULL && b->texts != NULL ? b->texts : sv.texts;
-}
-
-const struct config *
+/* A bot's configuration (the top level's for an id not configured). */
+static const struct config *
 bot_cfg(const char *id)
 {
 	const struct config_bot *b = id != NULL ? config_bot(&sv.cfg, id) : NULL;
 
 	return b != NULL ? b->cfg : &sv.cfg;
-}
-
-/* A bot's texts, from its messages_dir; NULL (and a warning) when not. */
-static struct texts *
-bot_texts_load(const struct bot *b)
-{
-	const struct config *bc = bot_cfg(b->id);
-	struct texts *tx;
-	char err[512];
-
-	if ((tx = texts_load(bc->messages_dir, bc->default_language, err, sizeof(err))) ==
-	    NULL)
-		log_warnx("texts not loaded", "bot=%s reason=%s", b->id, err);
-	return tx;
 }
 
 /*
@@ -556,8 +559,9 @@ bot_snapshot(const struct bot *b)
 	free(snap);
 }
 
-/* The configured bots, each with its wake pipe and texts; the enabled
- * ones are started by main. A render node without the database has none. */
+/* The configured bots, each with its wake pipe; the enabled ones are
+ * started once the jobs process has opened (and migrated) the database.
+ * A render node without the database has none. */
 void
 bots_setup(void)
 {
@@ -577,8 +581,6 @@ bots_setup(void)
 		b->svc.own_log = 1;
 		if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) == -1)
 			fatal("pipe");
-		if ((b->texts = bot_texts_load(b)) == NULL)
-			fatalx("texts cannot be loaded", "bot=%s", b->id);
 		bot_snapshot(b);
 	}
 }
@@ -591,12 +593,7 @@ bots_reload(void)
 	for (int i = 0; i < sv.nbots; i++) {
 		struct bot *b = &sv.bots[i];
 		const struct config_bot *cb = config_bot(&sv.cfg, b->id);
-		struct texts *tx;
 
-		if ((tx = bot_texts_load(b)) != NULL) {
-			texts_free(b->texts);
-			b->texts = tx;
-		}
 		bot_snapshot(b);
 		if (cb != NULL && !cb->enabled && !b->svc.stopped) {
 			b->svc.stopped = 1;
@@ -623,4 +620,74 @@ bots_stop(void)
 	for (int i = 0; i < sv.nbots; i++)
 		if (sv.bots[i].svc.pid > 0)
 			kill(sv.bots[i].svc.pid, SIGTERM);
+}
+
+/* Tell the jobs process every bot's state, for /health and /metrics:
+ * whenever a child starts or stops, and when it starts itself. */
+void
+bots_tell(void)
+{
+	for (int i = 0; sv.jobs_ctl != NULL && i < sv.nbots; i++) {
+		struct jp_bot m = { .type = JP_BOT, .up = sv.bots[i].svc.pid > 0,
+		    .enabled = !sv.bots[i].svc.stopped };
+
+		snprintf(m.id, sizeof(m.id), "%s", sv.bots[i].id);
+		(void)chan_send(sv.jobs_ctl, &m, sizeof(m), NULL, 0);
+	}
+}
+
+/*
+ * The jobs process (jobs/proc.h): this very program as "greetbotd
+ * --jobs", run again from its own file rather than forked, so that it
+ * starts with nothing of ours in its memory (no secret, no state) and an
+ * address space of its own. It starts as root, opens the database and
+ * binds the HTTP port, and drops to the service user. Its fds 3 to 5:
+ * the control channel, the render channel (the workers' slots alone),
+ * the bots' wake pipe (jobsproto.h). It dies with us.
+ */
+void
+jobs_start(struct service *s)
+{
+	char *argv[5] = { "greetbotd", "--jobs", NULL, NULL, NULL };
+	struct child_spec cs = { 0 };
+	struct jp_sandbox sb = { .type = JP_SANDBOX, .drop = sv.sb.drop,
+	    .uid_base = sv.sb.uid_base, .user_uid = sv.sb.user_uid, .gid = sv.sb.gid };
+	struct jp_msg redis = { JP_REDIS };
+	char **envp;
+	int ctl[2], rnd[2];
+
+	if (sv.config_path != NULL) {
+		argv[2] = "-c";
+		argv[3] = (char *)sv.config_path;
+	}
+	if (chan_pair(ctl) == -1 || chan_pair(rnd) == -1)
+		fatal("socketpair");
+	if (sv.jobs_renders != NULL)
+		rendsrv_detach(sv.jobs_renders);
+	sv.jobs_renders = rendsrv_attach(&sv.render_env, rnd[0], SANDBOX_SLOT_WORKER,
+	    SANDBOX_WORKERS_MAX, "greetbotd-jobs");
+	rendsrv_watch(sv.jobs_renders, &sv.jobs_renders);
+	if (sv.jobs_ctl != NULL)
+		chan_free(sv.jobs_ctl);
+	sv.jobs_ctl = chan_new(sv.base, ctl[0], jobs_msg, jobs_closed, NULL);
+	envp = child_env(0);
+	cs.path = "/proc/self/exe";	/* our file, even if replaced since */
+	cs.argv = argv;
+	cs.envp = envp;
+	cs.fd_in = -1;
+	cs.pdeathsig = SIGKILL;	/* SQLite is the truth: nothing is lost */
+	cs.extra[0] = ctl[1];	/* JOBS_FD_CTL */
+	cs.extra[1] = rnd[1];	/* JOBS_FD_RENDER */
+	cs.extra[2] = sv.wake_us[0];	/* JOBS_FD_WAKE */
+	cs.nextra = 3;
+	sv.jobs_ready = 0;
+	service_spawn(s, &cs);
+	close(ctl[1]);
+	close(rnd[1]);
+	free(envp);
+	/* What it needs to know first, queued before it reads. */
+	(void)chan_send(sv.jobs_ctl, &sb, sizeof(sb), NULL, 0);
+	jobs_tell_render();
+	if (*sv.cfg.redis_url != '\0' || sv.redis_up)
+		(void)chan_send(sv.jobs_ctl, &redis, sizeof(redis), NULL, 0);
 }

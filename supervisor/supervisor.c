@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * supervisor.c: greetbotd, the one process a sysadmin starts.
+ * supervisor.c: greetbotd, the one process a sysadmin starts: the
+ * privileged parent, as OpenSMTPD's.
  *
- * One libevent loop that never blocks on the network: it runs the private
- * redis-server and greetbot-tg as children (service.c), and the job runner
- * (jobs/runner.h): the relay of the job outbox from SQLite to the Redis
- * Stream, the workers that fork renderers, the commit of each outcome to
- * SQLite before the job is acknowledged. SQLite is the truth; Redis is
- * transport and can be rebuilt.
+ * It keeps root (a bounded set of capabilities, etc/greetbotd.service)
+ * for a short list of verbs: start renderers and ffprobe as a slot's uid,
+ * kill every process of a slot's uid, open what a renderer left without
+ * following anything, empty work dirs, build and seal caches
+ * (jobs/rendsrv.c); and it starts and supervises its children (service.c):
+ * the jobs process (jobs/proc.c: the database, Redis, the job runner, the
+ * HTTP endpoints), the private redis-server and one greetbot-tg per bot,
+ * each as the unprivileged service user. It reads no JSON, no HTTP, no
+ * Redis reply and no renderer's text: only fixed-format messages from its
+ * own children over socketpairs (jobs/rendproto.h, jobs/jobsproto.h).
+ * One libevent loop that never blocks on the network (it has none).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,35 +35,36 @@
 #include "cache.h"
 #include "child.h"
 #include "config.h"
-#include "db.h"
-#include "health.h"
-#include "jobs.h"
+#include "chan.h"
+#include "jobsproto.h"
 #include "log.h"
 #include "notify.h"
 #include "privsep.h"
+#include "proc.h"
 #include "renderer.h"
 #include "rendsrv.h"
-#include "runner.h"
 #include "sandbox.h"
 #include "supervisor.h"
 #include "template.h"
-#include "texts.h"
 #include "xmalloc.h"
 
 struct supervisor sv;
 
-/* Seconds the bots' Bot API calls may fail before /health says so. */
-#define API_FAILING	5
+/* Seconds past drain_grace that the jobs process has to commit what its
+ * renders did before it is killed. */
+#define DRAIN_SLACK	30
 
 static const char *render_check(void);
+static void http_addr_publish(int);
 
 /* --- readiness ---------------------------------------------------------- */
 
-/* Ready once Redis answers and the bots run: tell whoever waits. */
+/* Ready once the jobs process's Redis answers and the bots run: tell
+ * whoever waits. */
 void
 announce_ready(void)
 {
-	if (sv.announced || !runner_redis_up() || bot_down() != NULL)
+	if (sv.announced || !sv.jobs_ready || bot_down() != NULL)
 		return;
 	sv.announced = 1;
 	log_info("ready", "workers=%d template=%s version=%s", sv.cfg.workers,
@@ -71,44 +80,114 @@ announce_ready(void)
 		log_warn("sd_notify to NOTIFY_SOCKET");
 }
 
-/* The private redis-server said it is ready (or redis_url is set). */
+/* The private redis-server said it is ready: the jobs process connects. */
 void
 redis_ready(void)
 {
-	char *url;
+	struct jp_msg m = { JP_REDIS };
 
-	if (*sv.cfg.redis_url != '\0')
-		url = xstrdup(sv.cfg.redis_url);
-	else
-		xasprintf(&url, "unix:%s", sv.redis_sock);
-	runner_connect(url);
-	free(url);
+	if (sv.jobs_ctl != NULL)
+		(void)chan_send(sv.jobs_ctl, &m, sizeof(m), NULL, 0);
+}
+
+/* --- the jobs process ---------------------------------------------------- */
+
+/* Why renderers cannot start, or "" when they can: the jobs process takes
+ * no job meanwhile, and its /health says so. */
+void
+jobs_tell_render(void)
+{
+	struct jp_render m = { .type = JP_RENDER };
+
+	if (sv.jobs_ctl == NULL)
+		return;
+	snprintf(m.why, sizeof(m.why), "%s", sv.render_problem != NULL ?
+	    sv.render_problem : "");
+	(void)chan_send(sv.jobs_ctl, &m, sizeof(m), NULL, 0);
+}
+
+/* Its messages: each of the size of its type, strings ended inside. */
+void
+jobs_msg(struct chan *c, const void *msg, size_t len, int *fds, int nfds, void *arg)
+{
+	struct jp_started st;
+	uint32_t type = 0;
+
+	(void)c;
+	(void)arg;
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (len >= sizeof(type))
+		memcpy(&type, msg, sizeof(type));
+	if (type == JP_STARTED && len == sizeof(st)) {
+		memcpy(&st, msg, sizeof(st));
+		if (memchr(st.http_addr, '\0', sizeof(st.http_addr)) == NULL)
+			goto bad;
+		/* The address may change (http_listen at port 0). */
+		snprintf(sv.http_addr, sizeof(sv.http_addr), "%s", st.http_addr);
+		if (*sv.http_addr != '\0')
+			http_addr_publish(1);
+		if (sv.jobs_started++)
+			return;
+		/* The database is open and migrated: the bots may open it. */
+		for (int i = 0; i < sv.nbots; i++)
+			if (!sv.bots[i].svc.stopped && sv.bots[i].svc.pid <= 0)
+				bot_start(&sv.bots[i].svc);
+		announce_ready();
+		return;
+	}
+	if (type == JP_READY && len == sizeof(struct jp_msg)) {
+		sv.jobs_ready = 1;
+		announce_ready();
+		return;
+	}
+	if (type == JP_WAKE_BOTS && len == sizeof(struct jp_msg)) {
+		bots_wake();
+		return;
+	}
+bad:
+	/* Not one of ours: it is not to be trusted any more. */
+	log_warnx("a bad message from the jobs process, killing it", "type=%u size=%zu",
+	    (unsigned)type, len);
+	if (sv.jobs.pid > 0)
+		kill(sv.jobs.pid, SIGKILL);
+}
+
+/* The channel closed: it exited (service_exited restarts it). */
+void
+jobs_closed(struct chan *c, void *arg)
+{
+	(void)arg;
+	if (c == sv.jobs_ctl)
+		sv.jobs_ctl = NULL;
+	chan_free(c);
+}
+
+/* It exited: before it ever started, the configuration, the texts or the
+ * database are not what it needs, and restarting it would not change
+ * that: we stop (its reason is in the log). */
+void
+jobs_exited(int status)
+{
+	sv.jobs_ready = 0;
+	if (sv.jobs_started || sv.draining)
+		return;
+	fatalx("the jobs process could not start", "status=%d", WIFEXITED(status) ?
+	    WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 /* --- events -------------------------------------------------------------- */
 
-/* The bot wrote jobs (or anything): relay now rather than at the tick. */
-static void
-on_wake(evutil_socket_t fd, short what, void *arg)
-{
-	char buf[64];
-
-	(void)what;
-	(void)arg;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	runner_wake();
-}
-
-/* Once a second: retries that came due, and anything a wake missed. */
+/* Once a second: strays of renderers, a render directory fixed, a drain
+ * whose last child went. */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	runner_tick();
 	child_kill_strays();
+	drain_check();
 	/* A directory fixed while we run: look again every 10 s. */
 	if (sv.render_problem != NULL && time(NULL) - sv.render_checked >= 10 &&
 	    render_check() == NULL)
@@ -116,62 +195,104 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Draining: once no render runs, Redis is no longer needed (every outcome
- * is committed and acknowledged); once every child is gone, we exit.
+ * Draining: once the jobs process is gone (no render runs: every outcome
+ * is committed and acknowledged), Redis is no longer needed; once every
+ * child is gone, we exit.
  */
 void
 drain_check(void)
 {
-	if (!sv.draining || rn.running > 0)
+	if (!sv.draining || sv.jobs.pid > 0)
 		return;
-	runner_free();
 	if (sv.redis.pid > 0)
 		kill(sv.redis.pid, SIGTERM);
 	if (child_count() == 0)
 		event_base_loopexit(sv.base, NULL);
 }
 
-/* Drain: no new jobs; running renders get drain_grace seconds, then die. */
+/* The jobs process gives its renders drain_grace seconds, then stops
+ * them and commits what they did: one that takes far longer is stuck. */
 static void
 drain_kill(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	runner_drain_kill();
+	if (sv.jobs.pid <= 0)
+		return;
+	log_warnx("the jobs process did not finish draining, killing it", "pid=%d",
+	    (int)sv.jobs.pid);
+	kill(sv.jobs.pid, SIGKILL);
 }
 
+/* Drain: the jobs process takes no new job and its renders get
+ * drain_grace seconds (a second signal: none); the bots stop. */
 static void
 on_term(evutil_socket_t sig, short what, void *arg)
 {
-	struct timeval tv = { sv.cfg.drain_grace, 0 };
+	struct timeval tv = { sv.cfg.drain_grace + DRAIN_SLACK, 0 };
 
 	(void)what;
 	(void)arg;
 	if (sv.draining) {
 		log_warnx("second signal, stopping now", "signal=%d", (int)sig);
-		runner_drain_kill();
+		if (sv.jobs.pid > 0)
+			kill(sv.jobs.pid, SIGTERM);
 		return;
 	}
-	log_info("draining", "signal=%d running=%d", (int)sig, rn.running);
+	log_info("draining", "signal=%d", (int)sig);
 	(void)notify_send("STOPPING=1");
 	sv.draining = 1;
-	runner_drain();
+	evtimer_del(sv.jobs.restart_ev);
+	if (sv.jobs.pid > 0)
+		kill(sv.jobs.pid, SIGTERM);
 	evtimer_add(sv.drain_ev, &tv);
 	bots_stop();
 	drain_check();
 }
 
+/*
+ * Every template of templates_dir snapshotted (template.h), as the jobs
+ * process loads any of them when a job names it and may not write the
+ * render tree. A template that does not load is the jobs process's to
+ * report when a job names it.
+ */
+static void
+templates_snapshot(void)
+{
+	struct template t;
+	struct dirent *de;
+	char err[512], *snap;
+	DIR *d;
+
+	if ((d = opendir(sv.cfg.templates_dir)) == NULL)
+		return;
+	xasprintf(&snap, "%s/templates", sv.render_dir);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, sv.tmpl.id) == 0 ||
+		    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+			continue;
+		if (template_load(&t, sv.cfg.templates_dir, de->d_name, sv.cfg.render_script,
+		    snap, err, sizeof(err)) == 0)
+			template_free(&t);
+	}
+	free(snap);
+	closedir(d);
+}
+
+/* SIGHUP: ours first (the configuration, the templates' snapshots, the
+ * caches, the bots), then the jobs process's, who finds the snapshots. */
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct template t;
 	char err[512], changed[512], *snap;
-	struct texts *tx;
 
 	(void)sig;
 	(void)what;
 	(void)arg;
+	if (sv.draining)
+		return;
 	if (config_reload(&sv.cfg, changed, sizeof(changed), err, sizeof(err)) == -1)
 		log_warnx("reload: configuration kept", "reason=%s", err);
 	else if (changed[0] != '\0') {
@@ -190,83 +311,18 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		sv.tmpl = t;
 	}
 	free(snap);
-	runner_reload();
+	templates_snapshot();
 	cache_prune(&sv.cfg, sv.render_dir);
 	if (render_check() != NULL)
 		log_warnx("renderers cannot start, no jobs taken", "reason=%s",
 		    sv.render_problem);
-	if ((tx = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
-	    sizeof(err))) == NULL)
-		log_warnx("reload: texts kept", "reason=%s", err);
-	else {
-		texts_free(sv.texts);
-		sv.texts = tx;
-	}
 	bots_reload();
+	if (sv.jobs.pid > 0)
+		kill(sv.jobs.pid, SIGHUP);
 	log_info("reloaded", "template=%s version=%s", sv.tmpl.id, sv.tmpl.version);
 }
 
-/* --- the HTTP endpoints -------------------------------------------------- */
-
-static const char *
-src_bot_problem(void)
-{
-	static char why[600];
-	struct bot *b = bot_down();
-	sqlite3_stmt *st;
-
-	if (b != NULL) {
-		if (sv.nbots == 1)
-			return "greetbot-tg is not running";
-		snprintf(why, sizeof(why), "greetbot-tg of bot %s is not running", b->id);
-		return why;
-	}
-	if (sv.db == NULL)
-		return NULL;
-	/* The Bot API as the bots see it: failing for API_FAILING s. */
-	why[0] = '\0';
-	st = db_prep(sv.db, "SELECT bot_id, api_failing_since, api_error FROM bot_state WHERE "
-	    "api_failing_since > 0 AND api_failing_since <= ? ORDER BY api_failing_since "
-	    "LIMIT 1", "l", db_now() - API_FAILING);
-	if (db_step(st) == SQLITE_ROW)
-		snprintf(why, sizeof(why), "the Bot API fails for bot %s since %lld s: %.300s",
-		    (const char *)sqlite3_column_text(st, 0), (long long)(db_now() -
-		    sqlite3_column_int64(st, 1)), sqlite3_column_text(st, 2) != NULL ?
-		    (const char *)sqlite3_column_text(st, 2) : "?");
-	db_done(st);
-	return why[0] != '\0' ? why : NULL;
-}
-
-static int
-src_busy(void)
-{
-	return rn.running;
-}
-
-static const char *
-src_render_problem(void)
-{
-	return sv.render_problem;
-}
-
-/* The runner's counters, and each bot's state. */
-static void
-src_node_metrics(struct evbuffer *b)
-{
-	runner_node_metrics(b);
-	if (sv.nbots > 0)
-		evbuffer_add_printf(b, "# HELP greetbot_bot_up Whether the bot's greetbot-tg "
-		    "runs.\n# TYPE greetbot_bot_up gauge\n");
-	for (int i = 0; i < sv.nbots; i++)
-		evbuffer_add_printf(b, "greetbot_bot_up{bot=\"%s\"} %d\n", sv.bots[i].id,
-		    sv.bots[i].svc.pid > 0);
-	if (sv.nbots > 0)
-		evbuffer_add_printf(b, "# HELP greetbot_bot_enabled Whether the bot is enabled "
-		    "in the configuration.\n# TYPE greetbot_bot_enabled gauge\n");
-	for (int i = 0; i < sv.nbots; i++)
-		evbuffer_add_printf(b, "greetbot_bot_enabled{bot=\"%s\"} %d\n", sv.bots[i].id,
-		    !sv.bots[i].svc.stopped);
-}
+/* --- the state directory ------------------------------------------------ */
 
 /*
  * state_dir/http.addr: the address the HTTP endpoints are bound to, for
@@ -302,23 +358,6 @@ http_addr_publish(int up)
 	}
 	free(tmp);
 	free(path);
-}
-
-/* The HTTP endpoints; a port that is taken is fatal, not a silent skip. */
-static void
-setup_http(void)
-{
-	struct health_source hs = { runner_redis_problem, src_bot_problem,
-	    runner_queue_depth, src_busy, src_render_problem, src_node_metrics, sv.cfg.workers,
-	    sv.db, sv.cfg.state_dir };
-
-	if (*sv.cfg.http_listen == '\0')
-		return;
-	if (health_start(sv.base, sv.cfg.http_listen, &hs, sv.http_addr,
-	    sizeof(sv.http_addr)) == -1)
-		fatal("cannot listen", "http_listen=%s", sv.cfg.http_listen);
-	log_info("http listening", "addr=%s", sv.http_addr);
-	http_addr_publish(1);
 }
 
 /*
@@ -443,7 +482,7 @@ render_check(void)
 	sv.render_checked = time(NULL);
 	free(work);
 	free(cache);
-	runner_pause(sv.render_problem);
+	jobs_tell_render();
 	return sv.render_problem;
 }
 
@@ -451,6 +490,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: greetbotd [-c config] [--ready-fd N]\n");
+	/* (greetbotd --jobs is the jobs process, started by greetbotd.) */
 	exit(2);
 }
 
@@ -460,6 +500,7 @@ parse_args(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "jobs", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -472,6 +513,9 @@ parse_args(int argc, char **argv)
 			break;
 		case 'r':
 			sv.ready_fd = atoi(optarg);
+			break;
+		case 'j':
+			sv.jobs_mode = 1;
 			break;
 		default:
 			usage();
@@ -501,9 +545,6 @@ setup_config(void)
 		log_add_secret(sv.cfg.bots[i].cfg->telegram_token);
 		log_add_secret(sv.cfg.bots[i].cfg->webhook_secret);
 	}
-	if ((sv.texts = texts_load(sv.cfg.messages_dir, sv.cfg.default_language, err,
-	    sizeof(err))) == NULL)
-		fatalx("texts cannot be loaded", "reason=%s", err);
 }
 
 static void
@@ -522,39 +563,17 @@ setup_events(void)
 	evsignal_add(ev, NULL);
 	ev = evsignal_new(sv.base, SIGHUP, on_hup, NULL);
 	evsignal_add(ev, NULL);
+	/* The bots write to it, the jobs process reads it: kept across the
+	 * restarts of both. */
 	if (pipe2(sv.wake_us, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe");
-	sv.wake_ev = event_new(sv.base, sv.wake_us[0], EV_READ | EV_PERSIST, on_wake, NULL);
-	event_add(sv.wake_ev, NULL);
 	sv.tick_ev = event_new(sv.base, -1, EV_PERSIST, on_tick, NULL);
 	evtimer_add(sv.tick_ev, &sec);
 	sv.drain_ev = evtimer_new(sv.base, drain_kill, NULL);
 }
 
-/* The job runner and the state machine: our database, sandbox and texts. */
-static void
-setup_jobs(void)
-{
-	struct jobs_env je = { sv.db, sv.cfg.node_name, sv.cfg.max_attempts,
-	    sv.cfg.alert_window, sv.cfg.db_path[0] != '\0' ? sv.cfg.nbots : 0, bot_texts,
-	    bot_cfg };
-
-	jobs_init(&je);
-	rn.cfg = &sv.cfg;
-	rn.base = sv.base;
-	rn.db = sv.db;
-	rn.sb = &sv.sb;
-	rn.render_dir = sv.render_dir;
-	rn.assets_dir = sv.assets_dir;
-	rn.tmpl = &sv.tmpl;
-	rn.wake_bots = bots_wake;
-	rn.idle = drain_check;
-	rn.connected = announce_ready;
-	runner_init();
-}
-
-/* The workers' renders: asked of the privileged half, for now in this
- * process. */
+/* The renders we serve (the jobs process's workers, each bot's previews),
+ * in the render tree, by its descriptors. */
 static void
 setup_renders(void)
 {
@@ -569,17 +588,33 @@ setup_renders(void)
 	env->work_fd = render_dir_open(work_root);
 	env->cache_root = cache_root;
 	env->cache_fd = render_dir_open(cache_root);
-	render_serve_self(env, SANDBOX_SLOT_WORKER, SANDBOX_WORKERS_MAX);
+}
+
+/* The socket and pid file of the private Redis where a greetbotd before
+ * state_dir/redis/ kept them (state_dir itself): its Redis is gone (we
+ * hold the lock it held), and nothing reads them any more. */
+static void
+old_redis_files(void)
+{
+	char *path;
+
+	xasprintf(&path, "%s/redis.sock", sv.cfg.state_dir);
+	(void)unlink(path);
+	free(path);
+	xasprintf(&path, "%s/redis.pid", sv.cfg.state_dir);
+	(void)unlink(path);
+	free(path);
 }
 
 int
 main(int argc, char **argv)
 {
 	char err[512], *snap;
-	int n = 0;
 
 	sv.redis_lock = -1;
 	parse_args(argc, argv);
+	if (sv.jobs_mode)
+		jobs_main(sv.config_path);
 	setup_config();
 	setup_sandbox();
 	setup_service();
@@ -589,12 +624,11 @@ main(int argc, char **argv)
 	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
 		fatalx("template cannot be loaded", "template=%s reason=%s", sv.cfg.default_template, err);
 	free(snap);
+	templates_snapshot();
 	cache_prune(&sv.cfg, sv.render_dir);
 	/* A render node on another machine has no database: it renders what
 	 * the job entries say and returns results through Redis. */
-	if (*sv.cfg.db_path != '\0')
-		sv.db = db_open(sv.cfg.db_path);
-	else
+	if (*sv.cfg.db_path == '\0')
 		log_info("render node without a database: results go through redis");
 	/* Orphans of renderers (setsid, double fork) come back to us, so
 	 * that child_kill_strays can find them. */
@@ -603,38 +637,25 @@ main(int argc, char **argv)
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	setup_events();
 	setup_renders();
-	setup_jobs();
-	/* Jobs this node was rendering when it stopped go back in line: their
-	 * stream entries are still pending for us and come back on the first
-	 * read. Not an attempt used up: the render did not fail. */
-	/* (A locked or full database is waited for: nothing runs yet.) */
-	while (sv.db != NULL && (n = jobs_recover()) == -1)
-		sleep(1);
-	if (n > 0)
-		log_info("requeued interrupted jobs", "jobs=%d", n);
 	if (render_check() != NULL)
 		fatalx("renderers cannot start", "reason=%s", sv.render_problem);
-	setup_http();
-	retention_start(sv.base, sv.db, &sv.cfg);
 	service_init(&sv.redis, "redis-server", redis_start);
+	service_init(&sv.jobs, "greetbotd-jobs", jobs_start);
+	sv.jobs.own_log = 1;
 	bots_setup();
 	if (*sv.cfg.redis_url == '\0') {
 		redis_lock_take();
 		unlink(sv.redis_sock);
+		old_redis_files();
 		redis_start(&sv.redis);
-	} else
-		redis_ready();
-	for (int i = 0; i < sv.nbots; i++)
-		if (!sv.bots[i].svc.stopped)
-			bot_start(&sv.bots[i].svc);
+	}
+	/* The bots start once it has opened the database (JP_STARTED). */
+	jobs_start(&sv.jobs);
 	log_info("started", "state_dir=%s template=%s version=%s", sv.cfg.state_dir,
 	    sv.tmpl.id, sv.tmpl.version);
 	event_base_dispatch(sv.base);
 	log_info("stopped");
 	if (*sv.cfg.http_listen != '\0')
 		http_addr_publish(0);
-	health_stop();
-	runner_free();
-	db_close(sv.db);
 	return 0;
 }

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * supervisor.h: greetbotd, the parent. It starts and supervises the
- * services (the private redis-server, one greetbot-tg per enabled bot),
- * owns the HTTP endpoints, and runs the job runner (jobs/runner.h) on its
- * loop. This is its process-wide state.
+ * supervisor.h: greetbotd, the privileged parent. It starts and
+ * supervises its children (the jobs process, the private redis-server,
+ * one greetbot-tg per enabled bot), renders for them as the slots' uids
+ * (jobs/rendsrv.h), and reads nothing from the network: only
+ * fixed-format messages from its own children. This is its
+ * process-wide state.
  */
 #ifndef GREETBOT_SUPERVISOR_H
 #define GREETBOT_SUPERVISOR_H
 
-#include <sqlite3.h>
+#include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -17,12 +19,13 @@
 #include "sandbox.h"
 #include "template.h"
 
+struct chan;
 struct child_spec;
 struct event;
 struct event_base;
-struct texts;
 
-/* A supervised long-lived child: greetbot-tg or the private redis-server. */
+/* A supervised long-lived child: the jobs process, a greetbot-tg, the
+ * private redis-server. */
 struct service {
 	const char	*name;
 	pid_t		 pid;
@@ -40,7 +43,7 @@ struct service {
 };
 
 /* One configured bot: its greetbot-tg (the service first: a struct
- * service * of a bot is its struct bot *), the texts its parents read. */
+ * service * of a bot is its struct bot *). */
 struct bot {
 	struct service	 svc;
 	char		 name[48];	/* "greetbot-tg" or "greetbot-tg[ID]" */
@@ -48,17 +51,20 @@ struct bot {
 	int		 index;		/* in the configuration: its preview slots */
 	int		 wake[2];	/* we write: its outbox has new rows */
 	struct rendsrv_client *renders;	/* its previews, rendered by us */
-	struct texts	*texts;
 };
 
 struct supervisor {
 	struct config		 cfg;
 	const char		*config_path;
 	struct event_base	*base;
-	sqlite3			*db;		/* NULL: a render node without one */
 	struct template		 tmpl;		/* the default template */
-	struct texts		*texts;		/* the top level's: a bot's fallback */
+	struct service		 jobs;		/* greetbotd --jobs (jobs/proc.h) */
+	struct chan		*jobs_ctl;	/* its control channel (jobsproto.h) */
+	struct rendsrv_client	*jobs_renders;	/* its workers' renders */
+	int			 jobs_started;	/* it said so once: the bots start */
+	int			 jobs_ready;	/* its Redis answers */
 	struct service		 redis;
+	int			 redis_up;	/* said it is ready since it started */
 	struct bot		*bots;		/* as configured at start */
 	int			 nbots;
 	char			*render_dir, *assets_dir, *redis_dir, *redis_sock;
@@ -69,11 +75,13 @@ struct supervisor {
 	char			*render_problem;	/* why renderers cannot start */
 	time_t			 render_checked;
 	int			 draining;
+	int			 jobs_mode;	/* we are the jobs process (--jobs) */
 	int			 ready_fd;
 	char			 http_addr[64];
 	int			 announced;
-	int			 wake_us[2];	/* the bots write: new jobs */
-	struct event		*wake_ev, *tick_ev, *drain_ev;
+	int			 wake_us[2];	/* the bots write, the jobs process
+						   reads: new jobs */
+	struct event		*tick_ev, *drain_ev;
 };
 
 extern struct supervisor sv;
@@ -90,16 +98,16 @@ void		 bots_reload(void);
 void		 bots_wake(void);
 void		 bots_stop(void);
 struct bot	*bot_down(void);
-struct texts	*bot_texts(const char *id);
-const struct config *bot_cfg(const char *id);
-
-/* retention.c: history_days, pruned at start and every hour (db NULL:
- * nothing to prune). */
-void		 retention_start(struct event_base *, sqlite3 *, const struct config *);
+void		 bots_tell(void);
+void		 jobs_start(struct service *);
 
 /* supervisor.c */
 void		 announce_ready(void);
 void		 drain_check(void);
 void		 redis_ready(void);
+void		 jobs_msg(struct chan *, const void *, size_t, int *, int, void *);
+void		 jobs_closed(struct chan *, void *);
+void		 jobs_exited(int status);
+void		 jobs_tell_render(void);
 
 #endif

@@ -131,6 +131,15 @@ t_free_port() {
 }
 
 # Print a file's tail as TAP comments, for a failure's context.
+# t_redis_service SOCKET: a Redis of the test's own (redis_url) reachable
+# by greetbotd's jobs process, which connects as the service user (the
+# unnamed uid below the render block, or GREETBOT_SERVICE_USER's number),
+# as a sysadmin gives their Redis's socket to that user. As root only:
+# otherwise nothing is dropped.
+t_redis_service() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	chown "${GREETBOT_SERVICE_USER:-$((GREETBOT_RENDER_UID_BASE - 1))}" "$1"
+}
 t_show() { sed 's/^/#   /' "$1" | tail -n "${2:-20}"; }
 
 t_done() {

@@ -145,6 +145,7 @@ redis_start() {
 	redis_starts=$((redis_starts + 1))
 	t_wait_log "$T/redis.log" '[Rr]eady to accept connections' 30 "$redis_starts" ||
 		f_fatal "redis-server did not start; see $T/redis.log"
+	t_redis_service "$T/redis.sock"
 }
 
 # --- greetbotd -----------------------------------------------------------

@@ -66,8 +66,8 @@ t_check "one attempt recorded as ok with CPU time and peak RSS" \
 t_check "the database file is private (0600)" test "$(stat -c %a "$db")" = 600
 
 kids=$(pgrep -P "$GB_PID" | paste -sd, -)
-t_check "greetbotd runs redis-server and greetbot-tg as children" \
-	test "$(ps -o comm= -p "$kids" | sort | paste -sd' ' -)" = "greetbot-tg redis-server"
+t_check "greetbotd runs its jobs process, redis-server and greetbot-tg as children" \
+	test "$(ps -o comm= -p "$kids" | sort | paste -sd' ' -)" = "greetbot-tg greetbotd-jobs redis-server"
 sim_stop
 t_check "SIGTERM stops greetbotd and all its children" \
 	sh -c "for p in ${kids//,/ }; do ! kill -0 \$p 2>/dev/null || exit 1; done"

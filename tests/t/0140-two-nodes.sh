@@ -8,6 +8,7 @@ redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 700 --save "
 	--appendonly no --logfile "$T/redis.log" --daemonize no &
 t_track $!
 t_wait_log "$T/redis.log" 'eady to accept connections'
+t_redis_service "$T/redis.sock"
 
 # One service user for both (the bot reads the videos either keeps).
 export GREETBOT_REDIS_URL="unix:$T/redis.sock" GREETBOT_DB_PATH="$T/shared.db" \

@@ -10,6 +10,7 @@ redis-server --port 0 --unixsocket "$T/redis.sock" --unixsocketperm 700 --save "
 	--appendonly no --maxmemory-policy allkeys-lru --logfile "$T/redis.log" --daemonize no &
 t_track $!
 t_wait_log "$T/redis.log" 'eady to accept connections'
+t_redis_service "$T/redis.sock"
 
 export GREETBOT_REDIS_URL="unix:$T/redis.sock" GREETBOT_DB_PATH="$T/shared.db" \
 	GREETBOT_WORKERS=1 GREETBOT_BOT_ENABLED=0 GREETBOT_RENDER_TIMEOUT=10 GREETBOT_RENDER_GRACE=1 \

@@ -69,7 +69,7 @@ pid=$(render_pid Аня) || pid=""
 t_check "at a lower CPU priority (nice 10)" test "$(ps -o ni= -p "$pid" | tr -d ' ')" = 10
 confirm 26001 "$p"
 t_check "Confirm makes it an ordinary render" \
-	t_wait_log "$T/greetbotd.log" 'proc=greetbotd msg="speculative render confirmed" job=1'
+	t_wait_log "$T/greetbotd.log" 'proc=greetbotd-jobs msg="speculative render confirmed" job=1'
 t_check "at the normal priority" test "$(ps -o ni= -p "$pid" | tr -d ' ')" = 0
 rm "$T/gate/Аня"
 msg=$(sim_expect 26001 '.method == "sendVideo"' 60) || msg='{}'

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: ISC
-# greetbot-tg and the private redis-server read the network as the service user (SPEC 1, Privileges;
-# lib/privsep.h): root only until it has read its configuration and opened
+# greetbotd's jobs process (the database, Redis, /health and /metrics),
+# greetbot-tg and the private redis-server read the network as the service
+# user (SPEC 1, Privileges; lib/privsep.h), and during an order no process
+# of greetbotd's but the privileged parent is root: each is root only
+# until it has read its configuration and opened
 # the database, then a uid that is not root, in no group of the renderers',
 # with no capability and no_new_privs, unable to get root back. What it
 # writes and reads (the database, the previews, the videos) is the service
@@ -41,7 +44,43 @@ sim_start
 SOME_OTHER_SECRET=hunter2 GREETBOT_REDIS_SERVER=$T/redis-wrap gb_start
 bot=$(pgrep -P "$GB_PID" -x greetbot-tg)
 redis=$(pgrep -P "$GB_PID" redis-server)
+jobs=$(pgrep -P "$GB_PID" -x greetbotd-jobs)
+# Every process on the machine, ten times a second, while a parent orders
+# (the preview and the video render meanwhile).
+(while :; do ps -e -o pid=,ppid=,uid=,comm= >>"$T/ps.log"; echo -- >>"$T/ps.log"; sleep 0.1; done) &
+sampler=$!
+t_pids+=("$sampler")
 t_check "a parent gets the video" test -s "$(parent_order 3451 Маша)"
+kill "$sampler"
+wait "$sampler" 2>/dev/null || true
+# tree: greetbotd's descendants in each snapshot, "uid comm" (a fork of
+# greetbotd about to become a renderer is still called greetbotd).
+tree() {
+	awk -v top="$GB_PID" '
+		$1 == "--" { for (p in ppid) if (p != top) { q = p
+				while (q in ppid && q != top) q = ppid[q]
+				if (q == top) print uid[p], comm[p] }
+			delete ppid; delete uid; delete comm; next }
+		{ ppid[$1] = $2; uid[$1] = $3; comm[$1] = $4 }' "$T/ps.log" | sort -u
+}
+tree >"$T/tree"
+t_check "during the order, renderers ran as their slots' uids (the samples saw them)" \
+	test -n "$(awk -v b="$GREETBOT_RENDER_UID_BASE" '$1 >= b && $1 < b + 1000' "$T/tree")"
+t_check "... and no process of greetbotd's but greetbotd itself ran as root" \
+	test -z "$(awk '$1 == 0 && $2 != "greetbotd"' "$T/tree")"
+t_check "the jobs process runs as the service user, with no capability and no_new_privs" \
+	test "$(field "$jobs" Uid | tr -s '\t' ' ') $(field "$jobs" CapEff) $(field "$jobs" NoNewPrivs)" = \
+	"$svc $svc $svc $svc 0000000000000000 1"
+# Who holds the socket /health listens on.
+port=$(printf '%04X' "${GB_HTTP##*:}")
+inode=$(awk -v p=":$port" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' /proc/net/tcp)
+t_check "/health and /metrics are served by the jobs process, not by root" \
+	sh -c 'ls -l "/proc/$1/fd" | grep -qF "socket:[$2]" && ! ls -l "/proc/$3/fd" | grep -qF "socket:[$2]"' \
+	_ "$jobs" "$inode" "$GB_PID"
+t_check "... which answers" curl -fsS -o /dev/null "http://$GB_HTTP/health"
+t_check "the jobs process gets greetbotd's settings but not the rest of its environment" \
+	sh -c 'tr "\0" "\n" <"/proc/$1/environ" | grep -q "^GREETBOT_STATE_DIR=" &&
+		! tr "\0" "\n" <"/proc/$1/environ" | grep -q "^SOME_OTHER_SECRET="' _ "$jobs"
 t_check "greetbot-tg runs as the service user (uid $svc: real, effective, saved, fs)" \
 	test "$(field "$bot" Uid | tr -s '\t' ' ')" = "$svc $svc $svc $svc"
 t_check "... and its group alone (gid $svc, no supplementary group)" \

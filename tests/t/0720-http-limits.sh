@@ -9,7 +9,7 @@
 # comes back. A child that floods its output is rate-limited in the log.
 . "$(dirname "$0")/../lib.sh"
 
-# The servers' deadlines (supervisor/health.c, bot/webhook.c), and what a
+# The servers' deadlines (jobs/health.c, bot/webhook.c), and what a
 # check allows beyond one (a loaded machine).
 http_deadline=5
 hook_deadline=10

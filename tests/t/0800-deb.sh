@@ -419,10 +419,13 @@ t_check "renderers run as per-slot uids with the greetbot-render group and no ne
 	grep -qF 'uids=65600.. group=greetbot-render per_slot=yes network="none (empty network namespace)"' \
 	"$T/greetbotd.log"
 svc_uid=$(in_root id -u greetbot)
-t_check "greetbot-tg and redis-server run as greetbot (uid $svc_uid)" \
-	bash -c 'for p in $(pgrep -P "$1" -x greetbot-tg) $(pgrep -P "$1" -x redis-server); do
+t_check "the jobs process, greetbot-tg and redis-server run as greetbot (uid $svc_uid)" \
+	bash -c 'for p in $(pgrep -P "$1" -x greetbotd-jobs) $(pgrep -P "$1" -x greetbot-tg) \
+		$(pgrep -P "$1" -x redis-server); do
 		[ "$(awk "/^Uid:/ { print \$2 \$3 \$4 }" "/proc/$p/status")" = "$2$2$2" ] || exit 1
-		n=$((n + 1)); done; [ "$n" = 2 ]' _ "$GB_PID" "$svc_uid"
+		n=$((n + 1)); done; [ "$n" = 3 ]' _ "$GB_PID" "$svc_uid"
+t_check "... and no child of greetbotd runs as root" \
+	bash -c '[ -z "$(ps -o uid= --ppid "$1" | awk "\$1 == 0")" ]' _ "$GB_PID"
 t_check "greetbotd does not warn that renderers can read the token" \
 	bash -c '! grep -q "can read the bot token" "$1"' _ "$T/greetbotd.log"
 # CHOWN 0, DAC_OVERRIDE 1, DAC_READ_SEARCH 2, FOWNER 3, KILL 5, SETGID 6,

@@ -13,7 +13,7 @@
 #include "db.h"
 #include "history.h"
 #include "log.h"
-#include "supervisor.h"
+#include "proc.h"
 
 #define RETENTION_BATCH	500	/* rows a transaction */
 #define RETENTION_EVERY	3600	/* seconds between two runs */
