@@ -64,7 +64,7 @@ TEST_TEMPLATES = $(TEMPLATES:templates/%/template.conf=$(BUILD)/test-templates/%
 
 .PHONY: all deps run test test-long asan bench fault fuzz install deb clean media
 
-all: $(PROGS) $(UNIT_BINS) media $(TEST_TEMPLATES)
+all: $(PROGS) $(UNIT_BINS) $(BUILD)/tests/syscall-filter media $(TEST_TEMPLATES)
 
 deps:
 	@scripts/install-deps.sh
@@ -162,6 +162,19 @@ $(BUILD)/bin/greetctl: $(call objs,$(GREETCTL_LINKS))
 # that make would leave missing (and a binary stale) after a move.
 $(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A test's tool (tests/t/0800): a program run under the unit's system
+# call filter, which only systemd applies otherwise. Plain libc, no
+# sanitizer: it runs in the package test's chroot. The calls' numbers are
+# this machine's headers', listed by the preprocessor.
+$(BUILD)/tests/syscalls.h:
+	@mkdir -p $(@D)
+	echo '#include <sys/syscall.h>' | $(CC) -dM -E - | \
+	    sed -n 's/^#define __NR_\([a-z0-9_]*\) .*/\1/p' | sort -u | \
+	    awk '{ printf "\t{ \"%s\", __NR_%s },\n", $$1, $$1 }' >$@
+
+$(BUILD)/tests/syscall-filter: tests/tools/syscall-filter.c $(BUILD)/tests/syscalls.h
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -I$(BUILD)/tests -o $@ $<
 
 # Installed layout. SYSCONFDIR is what the unit's -c and the example's
 # token file name; SYSTEMD_UNIT_DIR is where the unit goes (make deb: /lib).

@@ -41,7 +41,10 @@ sim_start
 GREETBOT_RENDER_ENABLED=0 gb_start
 t_track "$GB_PID"
 db_http=$GB_HTTP
+# (The render node's jobs process reaches the first node's private Redis
+# as the same service user.)
 GB_NAME=render GB_STATE=$T/render GREETBOT_BOT_ENABLED=0 GREETBOT_DB_PATH='' \
+	GREETBOT_SERVICE_USER=$((GREETBOT_RENDER_UID_BASE - 1)) \
 	GREETBOT_RENDER_UID_BASE=$((GREETBOT_RENDER_UID_BASE + 150)) \
 	GREETBOT_REDIS_URL=unix:$T/state/redis/redis.sock GREETBOT_NODE_NAME=render \
 	GREETBOT_WORKERS=1 gb_start
