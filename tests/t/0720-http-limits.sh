@@ -114,6 +114,7 @@ gb_start
 t_check "greetbot-tg sets the webhook" \
 	t_wait_log "$T/greetbotd.log" 'msg="webhook call done" method=setWebhook' 30
 bot=$(pgrep -P "$GB_PID" -x greetbot-tg)
+jobs=$(pgrep -P "$GB_PID" -x greetbotd-jobs)	# /health and /metrics
 http_host=${GB_HTTP%:*}
 http_port=${GB_HTTP##*:}
 log0=$(logsize)
@@ -209,6 +210,8 @@ t_check "/health answered 200 all along ($n tries: $(sort "$T/health.codes" | un
 # 100 MB requests whole would take.
 mb=32
 case ${ASAN_OPTIONS:-} in ?*) mb=80 ;; esac
+t_check "greetbotd's jobs process (its HTTP server) stayed under $mb MB ($(vmhwm "$jobs") kB at most)" \
+	test "$(vmhwm "$jobs")" -lt $((mb * 1024))
 t_check "greetbotd stayed under $mb MB ($(vmhwm "$GB_PID") kB at most)" \
 	test "$(vmhwm "$GB_PID")" -lt $((mb * 1024))
 t_check "greetbot-tg stayed under $mb MB ($(vmhwm "$bot") kB at most)" \
@@ -226,20 +229,20 @@ t_check "the webhook takes an update after it all ($code)" test "$code" = 200
 # connections beyond fail to be accepted: the listener pauses (one line,
 # no spin) and accepts again once the others have gone.
 nb=$(find "/proc/$bot/fd" -mindepth 1 | wc -l)
-ng=$(find "/proc/$GB_PID/fd" -mindepth 1 | wc -l)
+ng=$(find "/proc/$jobs/fd" -mindepth 1 | wc -l)
 log1=$(logsize)
-if prlimit --pid "$bot" --nofile=$((nb + 3)): && prlimit --pid "$GB_PID" --nofile=$((ng + 3)):; then
+if prlimit --pid "$bot" --nofile=$((nb + 3)): && prlimit --pid "$jobs" --nofile=$((ng + 3)):; then
 	c0=$(cpu "$bot")
-	g0=$(cpu "$GB_PID")
+	g0=$(cpu "$jobs")
 	perl "$T/client.pl" idle 127.0.0.1 "$port" 40 3 >"$T/out.hook-fds" & p1=$!
 	perl "$T/client.pl" idle "$http_host" "$http_port" 40 3 >"$T/out.http-fds" & p2=$!
 	wait "$p1" "$p2"
 	t_check "out of descriptors, the webhook pauses accepting" \
 		t_wait_log "$T/greetbotd.log" 'msg="accept paused" error="Too many open files" server=webhook' 5
-	t_check "so does greetbotd's server" \
+	t_check "so does greetbotd's (its jobs process's)" \
 		t_wait_log "$T/greetbotd.log" 'msg="accept paused" error="Too many open files" server=http' 5
-	t_check "neither spins meanwhile ($(($(cpu "$bot") - c0)) and $(($(cpu "$GB_PID") - g0)) ticks in 3 s)" \
-		test $(($(cpu "$bot") - c0 + $(cpu "$GB_PID") - g0)) -lt 60
+	t_check "neither spins meanwhile ($(($(cpu "$bot") - c0)) and $(($(cpu "$jobs") - g0)) ticks in 3 s)" \
+		test $(($(cpu "$bot") - c0 + $(cpu "$jobs") - g0)) -lt 60
 	t_check "the webhook accepts again once they are gone" \
 		t_wait_log "$T/greetbotd.log" 'msg="accepting again" server=webhook failures=[1-9]' 30
 	t_check "so does greetbotd" \
@@ -249,7 +252,7 @@ if prlimit --pid "$bot" --nofile=$((nb + 3)): && prlimit --pid "$GB_PID" --nofil
 	t_check "the log grew by a few lines ($(($(logsize) - log1)) bytes)" \
 		test $(($(logsize) - log1)) -lt 4096
 	prlimit --pid "$bot" --nofile=4096: || true
-	prlimit --pid "$GB_PID" --nofile=4096: || true
+	prlimit --pid "$jobs" --nofile=4096: || true
 	t_check "/health answers again" curl -fsS -m 2 -o /dev/null "http://$GB_HTTP/health"
 else
 	t_skip "prlimit cannot lower the processes' descriptors here"
