@@ -231,7 +231,17 @@ t_check "the webhook takes an update after it all ($code)" test "$code" = 200
 nb=$(find "/proc/$bot/fd" -mindepth 1 | wc -l)
 ng=$(find "/proc/$jobs/fd" -mindepth 1 | wc -l)
 log1=$(logsize)
-if prlimit --pid "$bot" --nofile=$((nb + 3)): && prlimit --pid "$jobs" --nofile=$((ng + 3)):; then
+# As the service user both run as (as root; a process's own uid may change
+# its soft limits without CAP_SYS_RESOURCE, which root may lack here).
+svc_prlimit() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --reuid="$(awk '/^Uid:/ { print $2 }' "/proc/$2/status")" \
+			--regid="$(awk '/^Gid:/ { print $2 }' "/proc/$2/status")" --clear-groups prlimit "$@"
+	else
+		prlimit "$@"
+	fi
+}
+if svc_prlimit --pid "$bot" --nofile=$((nb + 3)): && svc_prlimit --pid "$jobs" --nofile=$((ng + 3)):; then
 	c0=$(cpu "$bot")
 	g0=$(cpu "$jobs")
 	perl "$T/client.pl" idle 127.0.0.1 "$port" 40 3 >"$T/out.hook-fds" & p1=$!
@@ -251,8 +261,8 @@ if prlimit --pid "$bot" --nofile=$((nb + 3)): && prlimit --pid "$jobs" --nofile=
 		test "$(grep -c 'msg="accept paused"' "$T/greetbotd.log")" = 2
 	t_check "the log grew by a few lines ($(($(logsize) - log1)) bytes)" \
 		test $(($(logsize) - log1)) -lt 4096
-	prlimit --pid "$bot" --nofile=4096: || true
-	prlimit --pid "$jobs" --nofile=4096: || true
+	svc_prlimit --pid "$bot" --nofile=4096: || true
+	svc_prlimit --pid "$jobs" --nofile=4096: || true
 	t_check "/health answers again" curl -fsS -m 2 -o /dev/null "http://$GB_HTTP/health"
 else
 	t_skip "prlimit cannot lower the processes' descriptors here"
