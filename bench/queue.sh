@@ -30,7 +30,9 @@
 # remote_ratio = remote_rate / rate: what the trip through Redis costs.
 # Targets: ratio = rate/raw_rate >= 0.8 (the median of BENCH_ROUNDS rounds,
 # each a raw run and a greetbotd run back to back), supervisor_rss_kb <=
-# 8192. Knobs: BENCH_JOBS (150), BENCH_ROUNDS (3).
+# 8192. Knobs: BENCH_JOBS (150), BENCH_ROUNDS (3), BENCH_REMOTE (1; 0 leaves
+# out remote_rate) and BENCH_PROBE (1; 0 leaves out raw_probe_rate, which at
+# 25 ffprobes a second takes 40 s of 1,000 jobs): both null then.
 . "$(dirname "$0")/lib/common.sh"
 
 n=${BENCH_JOBS:-150}
@@ -177,17 +179,25 @@ for r in $(seq 1 "$rounds"); do
 	ratios+=("$(b_calc "$rate / ${raws[-1]}")")
 	b_log "round $r: raw ${raws[-1]}/s, greetbotd $rate/s: ratio ${ratios[-1]}"
 done
-run_path remote
-r_rate=$rate
-sim_stop
-probe_rate=$(raw_run "$B/raw-probe" 1)
-b_log "raw with ffprobe: $probe_rate/s"
+r_rate=null r_ratio=null probe_rate=null probe_ratio=null
 ratio=$(b_median "${ratios[@]}")
 rate=$(b_median "${rates[@]}")
 raw_rate=$(b_median "${raws[@]}")
+if [ "${BENCH_REMOTE:-1}" != 0 ]; then
+	run_path remote
+	r_rate=$rate
+	rate=$(b_median "${rates[@]}")
+	r_ratio=$(b_calc "$r_rate / $rate")
+fi
+sim_stop
+if [ "${BENCH_PROBE:-1}" != 0 ]; then
+	probe_rate=$(raw_run "$B/raw-probe" 1)
+	b_log "raw with ffprobe: $probe_rate/s"
+	probe_ratio=$(b_calc "$rate / $probe_rate")
+fi
 
 printf '{"bench":"queue","jobs":%d,"workers":%d,"rounds":%d,"rate":%s,"raw_rate":%s,"ratio":%s,"ratios":[%s],"supervisor_rss_kb":%d,"raw_probe_rate":%s,"ratio_probe":%s,"window_s":%s,"relay_wait_s":%s,"supervisor_cpu_s":%s,"remote_rate":%s,"remote_ratio":%s}\n' \
 	"$n" "$workers" "$rounds" "$rate" "$raw_rate" "$ratio" "$(IFS=,; echo "${ratios[*]}")" \
-	"$(b_median "${rsss[@]}")" "$probe_rate" "$(b_calc "$rate / $probe_rate")" \
+	"$(b_median "${rsss[@]}")" "$probe_rate" "$probe_ratio" \
 	"$(b_median "${windows[@]}")" "$(b_median "${waits[@]}")" "$(b_median "${cpus[@]}")" \
-	"$r_rate" "$(b_calc "$r_rate / $rate")"
+	"$r_rate" "$r_ratio"

@@ -759,7 +759,6 @@ queue_ack(struct queue *q, const char *entry_id)
 	redisAsyncCommand(q->cmd, NULL, NULL, "XACK %s %s %s", q->stream, q->group,
 	    entry_id);
 	redisAsyncCommand(q->cmd, NULL, NULL, "XDEL %s %s", q->stream, entry_id);
-	redisAsyncCommand(q->cmd, queue_on_len, q, "XLEN %s", q->stream);
 }
 
 void
@@ -870,6 +869,10 @@ queue_mover(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	queue_ping(q);
+	/* The stream's length for /metrics, here rather than after each
+	 * acknowledgement: a command and an answer per job for a gauge. */
+	if (q->up && q->cmd != NULL)
+		redisAsyncCommand(q->cmd, queue_on_len, q, "XLEN %s", q->stream);
 	if (!q->up || q->moving || q->cmd == NULL)
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));

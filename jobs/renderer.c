@@ -112,13 +112,17 @@ render_finish(struct render *r)
 		}
 	log_debug("render outcome", "status=%s exit=%d signal=%d",
 	    r->o.status, r->o.exit_code, r->o.signal);
-	r->done(&r->o, r->arg);
-	/* After done: what it collected, it collected from our descriptors. */
+	/* Before done, which may start the slot's next render: the privileged
+	 * half reads the channel in order, so that render's spawn comes after
+	 * the release and finds the work dir empty (a release after it would
+	 * kill it). What done collects, it collects from our descriptors,
+	 * which emptying the directory leaves readable. */
 	if (r->asked && !r->req.keep_work && rc.chan != NULL) {
 		struct rp_ctl m = { RP_RELEASE, r->id, r->req.slot };
 
 		(void)chan_send(rc.chan, &m, sizeof(m), NULL, 0);
 	}
+	r->done(&r->o, r->arg);
 	for (int i = 0; i < RP_OUTPUTS; i++)
 		if (r->outs[i] >= 0)
 			close(r->outs[i]);

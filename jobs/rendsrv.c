@@ -59,12 +59,14 @@ struct rs_proc {
 };
 
 /* A slot's state: whether a process runs in it, whether its work dir
- * holds anything since it was last emptied. */
+ * holds anything since it was last emptied, whether its uid was killed
+ * since its last process ended. */
 struct rs_slot {
 	int		 slot;
 	struct rs_proc	*running;
 	int		 building;	/* the cache slot: a build runs */
 	int		 dirty;
+	int		 killed;
 	struct rs_slot	*next;
 };
 
@@ -125,6 +127,20 @@ rendsrv_open_output(int work_fd, uid_t owner, const char *name, long long max, c
 	return fd;
 }
 
+/*
+ * Every process of the slot's uid, gone. Only we start a process as that
+ * uid, so once its uid was killed after its last process ended nothing of
+ * it can run until we start the next: that kill (at its exit, before its
+ * outputs are opened) is the one before reuse too, and a second was a
+ * clone and a walk of every process on the machine per render for nothing.
+ */
+static void
+slot_kill(const struct rendsrv_env *env, struct rs_slot *s)
+{
+	if (!s->killed && s->running == NULL)
+		s->killed = sandbox_kill_slot(env->sb, s->slot) == 0;
+}
+
 /* Whatever of the slot's last process is left, gone; its work dir empty. */
 static void
 slot_clean(const struct rendsrv_env *env, struct rs_slot *s)
@@ -132,7 +148,7 @@ slot_clean(const struct rendsrv_env *env, struct rs_slot *s)
 	char name[16];
 
 	slot_dir(s->slot, name, sizeof(name));
-	(void)sandbox_kill_slot(env->sb, s->slot);
+	slot_kill(env, s);
 	(void)render_empty_at(env->work_fd, name);
 	s->dirty = 0;
 }
@@ -168,10 +184,11 @@ proc_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 
 	for (int i = 0; i < 10 && killpg(pid, SIGKILL) == 0; i++)
 		;
-	if (p->own_uid)
-		(void)sandbox_kill_slot(p->sb, p->slot);
 	s->running = NULL;
 	s->dirty = 1;
+	s->killed = 0;
+	if (p->own_uid)
+		slot_kill(p->env, s);
 	nrunning--;
 	if (p->cl != NULL) {
 		m.type = RP_EXITED;
@@ -455,7 +472,8 @@ build_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 	(void)ru;
 	for (int i = 0; i < 10 && killpg(pid, SIGKILL) == 0; i++)
 		;
-	(void)sandbox_kill_slot(b->env->sb, SANDBOX_SLOT_CACHE);
+	s->killed = 0;
+	slot_kill(b->env, s);
 	nrunning--;
 	s->building = 0;
 	cache_built(b->c, b->env, b->uid, status);
@@ -531,6 +549,7 @@ cache_build(struct rs_cache *c, const struct rendsrv_env *env, const struct rp_s
 		return -1;
 	}
 	slot_get(SANDBOX_SLOT_CACHE)->building = 1;
+	slot_get(SANDBOX_SLOT_CACHE)->killed = 0;
 	nrunning++;
 	c->state = CACHE_BUILDING;
 	log_info("render cache building", "version=%s pid=%d uid=%u", c->version, (int)pid,
@@ -541,7 +560,7 @@ cache_build(struct rs_cache *c, const struct rendsrv_env *env, const struct rp_s
 /*
  * Where a render's cache is: the sealed one (its path in cache), or its
  * own in its work dir (*cache NULL: private), or nowhere yet: 1 when the
- * spawn must wait for the build (then queued here, fds taken).
+ * spawn must wait for the build (then queued here with copies of fds).
  */
 static int
 cache_for(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds,
@@ -579,8 +598,9 @@ cache_for(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfd
 	w = xcalloc(1, sizeof(*w));
 	w->cl = cl;
 	w->m = *m;
+	/* Copies: the caller closes its own when this returns. */
 	for (int i = 0; i < nfds; i++)
-		w->fds[i] = fds[i];
+		w->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
 	w->nfds = nfds;
 	w->next = c->waiting;
 	c->waiting = w;
@@ -601,13 +621,11 @@ on_spawn(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfds
 		log_warnx("render request refused", "from=%s slot=%d kind=%d fds=%d", cl->who,
 		    m->slot, m->kind, nfds);
 		send_failed(cl, m->id, EINVAL, "refused by greetbotd: not a valid request");
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
 		return;
 	}
+	/* The fds are on_message's to close: the child has its copies (or a
+	 * wait has its own). */
 	spawn_now(cl, m, fds, nfds);
-	for (int i = 0; i < nfds; i++)
-		close(fds[i]);	/* the child has its copies (or a wait has its own) */
 }
 
 /* A checked request, now (or queued behind its cache's build: the fds are
@@ -631,18 +649,11 @@ spawn_now(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfd
 	}
 	slot_dir(m->slot, dir, sizeof(dir));
 	if (m->kind == RP_SCRIPT) {
-		int dup_fds[2];
-
-		for (int i = 0; i < nfds; i++)
-			dup_fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-		if (cache_for(cl, m, dup_fds, nfds, &cache) == 1)
+		if (cache_for(cl, m, fds, nfds, &cache) == 1)
 			return;	/* waits, with its own copies of the pipes */
-		for (int i = 0; i < nfds; i++)
-			if (dup_fds[i] != -1)
-				close(dup_fds[i]);
 		/* An empty work dir of the slot's uid, nothing of it running. */
 		if (s->dirty)
-			(void)sandbox_kill_slot(sb, m->slot);
+			slot_kill(cl->env, s);
 		if (sandbox_workdir_at(sb, cl->env->work_fd, dir, m->slot, !s->dirty) == -1) {
 			send_failed(cl, m->id, errno, "cannot make the work dir %s/%s: %s",
 			    cl->env->work_root, dir, strerror(errno));
@@ -738,6 +749,7 @@ spawn_now(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfd
 		return;
 	}
 	s->running = p;
+	s->killed = 0;
 	nrunning++;
 	p->next = procs;
 	procs = p;

@@ -199,6 +199,12 @@ runner_tick(void)
 		rn.refused_at = 0;
 		jobs_take();
 	}
+	/* Draining with no render of ours left: said again each second. The
+	 * drain ends when the last child is gone, and the last may be a render
+	 * the privileged half killed for a bot that exited (its previews),
+	 * whose end nobody is told of: then only this says it. */
+	if (rn.draining && rn.running == 0 && rn.idle != NULL)
+		rn.idle();
 }
 
 void

@@ -3,14 +3,17 @@
  * worker.c: the renders of this node. A job from the stream (or, when
  * speculative, from SQLite) is claimed in SQLite (one node wins), gets a
  * worker slot with a uid of its own and a fresh work directory, and its
- * render starts; the outcome is committed (jobs_finished) and only then is
- * the stream entry acknowledged.
+ * render starts; the outcome is committed (jobs_finished, outcomes that
+ * end close together in one transaction) and only then is the stream
+ * entry acknowledged.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "child.h"
 #include "config.h"
@@ -26,6 +29,30 @@
 
 #define SPECULATIVE_NICE 10	/* a render nobody confirmed yet */
 #define SPECULATIVE_TTL	3600	/* seconds a speculative job may wait to start */
+#define BATCH_MAX	16	/* outcomes committed in one transaction, at most */
+#define BATCH_WAIT_MS	10	/* the first of them waits this long for others */
+
+/*
+ * Outcomes of renders here that wait for their commit, oldest first. A
+ * transaction per outcome wrote the pages they share (the jobs, assets and
+ * attempts rows of neighbouring ids) and took the write lock once each;
+ * outcomes that end within BATCH_WAIT_MS of each other now share one. The
+ * job stays in rn.jobs (finishing, its worker already free) until its
+ * outcome is committed and its entry acknowledged, so that the entry, read
+ * back after a reconnect, is known as ours. While no render runs, none
+ * waits: a drain's end (runner.h idle) finds every outcome committed.
+ */
+struct pending {
+	struct job		*j;
+	struct jobs_outcome	 jo;		/* its strings our own */
+	struct pending		*next;
+};
+
+static struct pending	*pend, **pend_tail = &pend;
+static int		 npend;
+static struct event	*pend_ev;
+
+static void	pending_flush(void);
 
 void
 job_free(struct job *j)
@@ -56,6 +83,9 @@ worker_finished(struct job *j)
 	if (!j->finishing)
 		rn.running--;
 	job_free(j);
+	/* No render runs: no outcome waits for another to share a commit. */
+	if (rn.running == 0)
+		pending_flush();
 	jobs_take();
 	if (rn.running == 0 && rn.idle != NULL)
 		rn.idle();
@@ -115,17 +145,108 @@ outcome_of(struct jobs_outcome *jo, const struct render_outcome *o)
 	jo->video_duration = o->media_duration;
 }
 
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* Keep j's outcome (its strings copied) for the next commit. */
+static void
+pending_add(struct job *j, const struct jobs_outcome *jo)
+{
+	struct pending *p = xcalloc(1, sizeof(*p));
+
+	p->j = j;
+	p->jo = *jo;
+	p->jo.status = dup_or_null(jo->status);
+	p->jo.cause = dup_or_null(jo->cause);
+	p->jo.stderr_tail = dup_or_null(jo->stderr_tail);
+	p->jo.kept = dup_or_null(jo->kept);
+	*pend_tail = p;
+	pend_tail = &p->next;
+	npend++;
+}
+
+/*
+ * Commit the waiting outcomes in one transaction, then acknowledge their
+ * entries; what the database refuses is kept (unsaved.c) in order, all of
+ * it, as it would have been one by one. Behind outcomes it refused before,
+ * in line: they are tried first.
+ */
+static void
+pending_flush(void)
+{
+	struct pending *list = pend, *p, *next;
+	int ok = 0, failed = 0;
+
+	if (list == NULL)
+		return;
+	pend = NULL;
+	pend_tail = &pend;
+	npend = 0;
+	if (pend_ev != NULL)
+		evtimer_del(pend_ev);
+	if (rn.unsaved == NULL && db_begin(rn.db) == 0) {
+		/* Each its own savepoint inside (db_tx_begin); one refused
+		 * refuses the batch. */
+		for (p = list; p != NULL && !failed; p = p->next)
+			failed = jobs_finished(p->j->id, p->j->attempt_id, &p->jo) == NULL;
+		if (failed)
+			db_rollback(rn.db);
+		else
+			ok = db_commit(rn.db) == 0;
+	}
+	for (p = list; p != NULL; p = p->next) {
+		struct job *j = p->j;
+
+		log_info("render finished", "job=%lld asset=%lld status=%s exit=%d signal=%d "
+		    "seconds=%.2f cpu=%.2f rss_kb=%ld saved=%s", (long long)j->id,
+		    (long long)j->asset_id, p->jo.status, p->jo.exit_code, p->jo.signal,
+		    p->jo.duration, p->jo.cpu_seconds, p->jo.max_rss_kb, ok ? "yes" : "later");
+		if (!ok)
+			unsaved_outcome(j->entry_id, j->id, j->attempt_id, &p->jo);
+		else if (rn.queue != NULL)
+			queue_ack(rn.queue, j->entry_id);
+	}
+	if (ok && notice_written() > 0)
+		rn.wake_bots();
+	for (p = list; p != NULL; p = next) {
+		next = p->next;
+		free((char *)p->jo.status);
+		free((char *)p->jo.cause);
+		free((char *)p->jo.stderr_tail);
+		free((char *)p->jo.kept);
+		job_free(p->j);		/* finishing: its worker counted free */
+		free(p);
+	}
+	/* Last, as worker_finished: no render may run now, which can end a
+	 * drain (runner.h idle) and let go of the queue. */
+	jobs_take();
+	if (rn.running == 0 && rn.idle != NULL)
+		rn.idle();
+}
+
+static void
+pending_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pending_flush();
+}
+
 /*
  * The render ended. Stopped by a drain or for a confirmed job: not the
  * job's fault (jobs_stopped). Otherwise the outcome is committed with its
- * consequences in one transaction (jobs_finished), then the entry acked.
+ * consequences (jobs_finished), in one transaction with the outcomes that
+ * end within BATCH_WAIT_MS of it, then the entry acked.
  */
 static void
 job_done(const struct render_outcome *o, void *arg)
 {
 	struct job *j = arg;
 	struct jobs_outcome jo;
-	const char *status;
 	char *kept = NULL, why[300];
 	int hostile;
 
@@ -146,9 +267,12 @@ job_done(const struct render_outcome *o, void *arg)
 	}
 	/* The worker is free now: the next job (the one read ahead) starts
 	 * before this one's outcome is committed, so that the commit is not
-	 * time the worker stands idle. */
+	 * time the worker stands idle; in this job's slot, which the renderer
+	 * released before calling us (its outputs are our descriptors). */
 	j->finishing = 1;
 	rn.running--;
+	rn.slot_busy[j->slot] = 0;
+	j->slot = -1;
 	jobs_take();
 	outcome_of(&jo, o);
 	if (jo.ok && (kept = keep_output(j, why, sizeof(why), &hostile)) == NULL) {
@@ -161,20 +285,19 @@ job_done(const struct render_outcome *o, void *arg)
 		log_warnx("render output refused", "job=%lld reason=%s", (long long)j->id, why);
 	}
 	jo.kept = kept;
-	status = jobs_finished(j->id, j->attempt_id, &jo);
-	log_info("render finished", "job=%lld asset=%lld status=%s exit=%d signal=%d "
-	    "seconds=%.2f cpu=%.2f rss_kb=%ld saved=%s", (long long)j->id,
-	    (long long)j->asset_id, jo.status, o->exit_code, o->signal, o->duration,
-	    o->cpu_seconds, o->max_rss_kb, status != NULL ? "yes" : "later");
-	if (status == NULL)
-		unsaved_outcome(j->entry_id, j->id, j->attempt_id, &jo);
-	else {
-		queue_ack(rn.queue, j->entry_id);
-		if (notice_written() > 0)
-			rn.wake_bots();
-	}
+	pending_add(j, &jo);
 	free(kept);
-	worker_finished(j);
+	j->render = NULL;	/* freed when we return */
+	if (npend >= BATCH_MAX || rn.running == 0 || rn.draining)
+		pending_flush();
+	else {
+		struct timeval tv = { 0, BATCH_WAIT_MS * 1000 };
+
+		if (pend_ev == NULL)
+			pend_ev = evtimer_new(rn.base, pending_timer, NULL);
+		if (!evtimer_pending(pend_ev, NULL))
+			evtimer_add(pend_ev, &tv);
+	}
 }
 
 /* Progress on the parents' "order accepted" messages: at most one edit a
