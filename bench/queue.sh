@@ -22,7 +22,9 @@
 # times, 2 at a time, by a small C program (fork + execve + waitpid; no
 # rlimits, no user switch); raw_probe_rate adds the ffprobe greetbotd runs
 # on each output when validation is on, to show what validation costs.
-# supervisor_rss_kb is greetbotd's VmHWM at the end.
+# supervisor_rss_kb is greetbotd's VmHWM at the end (the privileged parent:
+# it spawns the renders), jobs_rss_kb its jobs process's (the database,
+# Redis, the runner); supervisor_cpu_s is both's CPU time.
 # remote_rate, same run: the same N jobs with a fresh greetbotd that renders
 # nothing (render_enabled = 0) and a render node without a database on the
 # same machine, sharing only greetbotd's Redis: each outcome and its MP4 go
@@ -30,7 +32,7 @@
 # remote_ratio = remote_rate / rate: what the trip through Redis costs.
 # Targets: ratio = rate/raw_rate >= 0.8 (the median of BENCH_ROUNDS rounds,
 # each a raw run and a greetbotd run back to back), supervisor_rss_kb <=
-# 8192. Knobs: BENCH_JOBS (150), BENCH_ROUNDS (3), BENCH_REMOTE (1; 0 leaves
+# 8192 (and jobs_rss_kb). Knobs: BENCH_JOBS (150), BENCH_ROUNDS (3), BENCH_REMOTE (1; 0 leaves
 # out remote_rate) and BENCH_PROBE (1; 0 leaves out raw_probe_rate, which at
 # 25 ffprobes a second takes 40 s of 1,000 jobs): both null then.
 . "$(dirname "$0")/lib/common.sh"
@@ -91,7 +93,10 @@ run_path() {
 		rm -f "$ready"
 		mkfifo "$ready"
 		# Its own render uids (as root): one block per greetbotd on a machine.
-		GREETBOT_RENDER_UID_BASE=$((${GREETBOT_RENDER_UID_BASE:-65600} + 300)) \
+		# greetbotd's service user (render_uid_base - 1): its jobs process
+		# reaches greetbotd's private Redis.
+		local base=${GREETBOT_RENDER_UID_BASE:-65600}
+		GREETBOT_SERVICE_USER=$((base - 1)) GREETBOT_RENDER_UID_BASE=$((base + 300)) \
 			GREETBOT_BOT_ENABLED=0 GREETBOT_DB_PATH='' GREETBOT_NODE_NAME=render-node \
 			GREETBOT_REDIS_URL="unix:$state/redis/redis.sock" GREETBOT_STATE_DIR=$B/node \
 			GREETBOT_WORKERS=$workers GREETBOT_DEFAULT_TEMPLATE=bench \
@@ -130,7 +135,9 @@ COMMIT;"
 	done
 	[ -n "$t_done" ] || b_fail "$path: only ${ok:-0} of $n jobs DONE before the deadline"
 	rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$GB_PID/status")
-	gb_cpu=$(b_cpu "$GB_PID")
+	jobs_pid=$(pgrep -P "$GB_PID" -x greetbotd-jobs) || b_fail "$path: no jobs process"
+	jrss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$jobs_pid/status")
+	gb_cpu=$(b_calc "$(b_cpu "$GB_PID") + $(b_cpu "$jobs_pid")")
 	okays=$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE status = 'ok'")
 	[ "$okays" -eq "$n" ] || b_fail "$path: $okays ok attempts for $n jobs"
 	kill "$SQ_PID" 2>/dev/null || true
@@ -151,7 +158,7 @@ COMMIT;"
 	window=$(b_calc "$t_done - $t_pub")
 	rate=$(b_calc "$n / $window")
 	relay_wait=$(b_calc "$t_pub - $t_ins")
-	b_log "$path: $n jobs in ${window}s = $rate/s (relay wait ${relay_wait}s, greetbotd cpu ${gb_cpu}s, VmHWM ${rss} kB)"
+	b_log "$path: $n jobs in ${window}s = $rate/s (relay wait ${relay_wait}s, greetbotd cpu ${gb_cpu}s, VmHWM ${rss} kB, its jobs process's ${jrss} kB)"
 }
 
 # --- raw fork + execve + waitpid ---------------------------------------------
@@ -170,11 +177,11 @@ raw_run() {
 # speed drifts (a shared host, its disk), so a ratio is taken per round and
 # the median reported, with every round's in "ratios".
 sim_start
-ratios=() rates=() raws=() cpus=() rsss=() windows=() waits=()
+ratios=() rates=() raws=() cpus=() rsss=() jrsss=() windows=() waits=()
 for r in $(seq 1 "$rounds"); do
 	raws+=("$(raw_run "$B/raw-$r" 0)")
 	run_path local "$r"
-	rates+=("$rate") cpus+=("$gb_cpu") rsss+=("$rss") windows+=("$window")
+	rates+=("$rate") cpus+=("$gb_cpu") rsss+=("$rss") jrsss+=("$jrss") windows+=("$window")
 	waits+=("$relay_wait")
 	ratios+=("$(b_calc "$rate / ${raws[-1]}")")
 	b_log "round $r: raw ${raws[-1]}/s, greetbotd $rate/s: ratio ${ratios[-1]}"
@@ -196,8 +203,8 @@ if [ "${BENCH_PROBE:-1}" != 0 ]; then
 	probe_ratio=$(b_calc "$rate / $probe_rate")
 fi
 
-printf '{"bench":"queue","jobs":%d,"workers":%d,"rounds":%d,"rate":%s,"raw_rate":%s,"ratio":%s,"ratios":[%s],"supervisor_rss_kb":%d,"raw_probe_rate":%s,"ratio_probe":%s,"window_s":%s,"relay_wait_s":%s,"supervisor_cpu_s":%s,"remote_rate":%s,"remote_ratio":%s}\n' \
+printf '{"bench":"queue","jobs":%d,"workers":%d,"rounds":%d,"rate":%s,"raw_rate":%s,"ratio":%s,"ratios":[%s],"supervisor_rss_kb":%d,"jobs_rss_kb":%d,"raw_probe_rate":%s,"ratio_probe":%s,"window_s":%s,"relay_wait_s":%s,"supervisor_cpu_s":%s,"remote_rate":%s,"remote_ratio":%s}\n' \
 	"$n" "$workers" "$rounds" "$rate" "$raw_rate" "$ratio" "$(IFS=,; echo "${ratios[*]}")" \
-	"$(b_median "${rsss[@]}")" "$probe_rate" "$probe_ratio" \
+	"$(b_median "${rsss[@]}")" "$(b_median "${jrsss[@]}")" "$probe_rate" "$probe_ratio" \
 	"$(b_median "${windows[@]}")" "$(b_median "${waits[@]}")" "$(b_median "${cpus[@]}")" \
 	"$r_rate" "$r_ratio"

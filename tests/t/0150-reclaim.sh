@@ -12,8 +12,9 @@ t_track $!
 t_wait_log "$T/redis.log" 'eady to accept connections'
 t_redis_service "$T/redis.sock"
 
+# One service user for both nodes: it reaches the Redis.
 export GREETBOT_REDIS_URL="unix:$T/redis.sock" GREETBOT_DB_PATH="$T/shared.db" \
-	GREETBOT_WORKERS=1 GREETBOT_BOT_ENABLED=0 GREETBOT_RENDER_TIMEOUT=10 GREETBOT_RENDER_GRACE=1 \
+	GREETBOT_SERVICE_USER=$((GREETBOT_RENDER_UID_BASE - 1)) GREETBOT_WORKERS=1 GREETBOT_BOT_ENABLED=0 GREETBOT_RENDER_TIMEOUT=10 GREETBOT_RENDER_GRACE=1 \
 	GB_RENDER_SCRIPT=$TOP/tests/scripts/slow-render.sh
 export SIM_ADDR=127.0.0.1:9	# render-only nodes never call Telegram
 GREETBOT_NODE_NAME=node-a GB_NAME=node-a GB_STATE=$T/a gb_start
