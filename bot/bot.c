@@ -340,7 +340,6 @@ static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct texts *tx;
-	struct template t;
 	char err[512], changed[512], snapshot[4096];
 
 	snprintf(snapshot, sizeof(snapshot), "%s/templates", bt.render_dir);
@@ -357,11 +356,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		texts_free(bt.texts), bt.texts = tx;
 	else
 		log_warnx("reload: texts kept", "reason=%s", err);
-	if (template_load(&t, bt.cfg.templates_dir, bt.cfg.default_template,
-	    bt.cfg.render_script, snapshot, err, sizeof(err)) == 0)
-		template_free(&bt.tmpl), bt.tmpl = t;
-	else
-		log_warnx("reload: template kept", "reason=%s", err);
+	(void)template_reload(&bt.tmpl, bt.cfg.templates_dir, bt.cfg.default_template,
+	    bt.cfg.render_script, snapshot);
 	log_info("reloaded", "template_version=%s", bt.tmpl.version);
 }
 

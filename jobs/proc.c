@@ -183,7 +183,6 @@ on_term(evutil_socket_t sig, short what, void *arg)
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	struct template t;
 	char err[512], changed[512], *snap;
 	enum log_level lvl;
 
@@ -195,13 +194,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	    log_level_parse(jp.cfg.log_level, &lvl) == 0)
 		log_set_level(lvl);
 	xasprintf(&snap, "%s/templates", jp.render_dir);
-	if (template_load(&t, jp.cfg.templates_dir, jp.cfg.default_template,
-	    jp.cfg.render_script, snap, err, sizeof(err)) == -1)
-		log_warnx("reload: template kept", "reason=%s", err);
-	else {
-		template_free(&jp.tmpl);
-		jp.tmpl = t;
-	}
+	(void)template_reload(&jp.tmpl, jp.cfg.templates_dir, jp.cfg.default_template,
+	    jp.cfg.render_script, snap);
 	free(snap);
 	runner_reload();
 	texts_setup(1);

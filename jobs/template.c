@@ -343,6 +343,23 @@ out:
 	return rc;
 }
 
+int
+template_reload(struct template *t, const char *templates_dir, const char *id,
+    const char *default_script, const char *snapshot_root)
+{
+	struct template nt;
+	char err[512];
+
+	if (template_load(&nt, templates_dir, id, default_script, snapshot_root, err,
+	    sizeof(err)) == -1) {
+		log_warnx("reload: template kept", "reason=%s", err);
+		return -1;
+	}
+	template_free(t);
+	*t = nt;
+	return 0;
+}
+
 void
 template_free(struct template *t)
 {

@@ -29,6 +29,10 @@ int	template_load(struct template *, const char *templates_dir, const char *id,
 	    const char *default_script, const char *snapshot_root,
 	    char *err, size_t errlen);
 void	template_free(struct template *);
+/* A reload (SIGHUP): the same template loaded again into *t, the old one
+ * freed; or, when it cannot be, *t kept and the reason logged. -1 then. */
+int	template_reload(struct template *t, const char *templates_dir, const char *id,
+	    const char *default_script, const char *snapshot_root);
 /* FNV-1a 64, the hash behind template versions (start with h = 0). */
 uint64_t template_hash(uint64_t h, const void *, size_t);
 

@@ -285,7 +285,6 @@ templates_snapshot(void)
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	struct template t;
 	char err[512], changed[512], *snap;
 
 	(void)sig;
@@ -303,13 +302,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 			log_set_level(lvl);
 	}
 	xasprintf(&snap, "%s/templates", sv.render_dir);
-	if (template_load(&t, sv.cfg.templates_dir, sv.cfg.default_template,
-	    sv.cfg.render_script, snap, err, sizeof(err)) == -1)
-		log_warnx("reload: template kept", "reason=%s", err);
-	else {
-		template_free(&sv.tmpl);
-		sv.tmpl = t;
-	}
+	(void)template_reload(&sv.tmpl, sv.cfg.templates_dir, sv.cfg.default_template,
+	    sv.cfg.render_script, snap);
 	free(snap);
 	templates_snapshot();
 	cache_prune(&sv.cfg, sv.render_dir);
