@@ -13,7 +13,9 @@ CFLAGS	?= -O2 -g
 SANFLAGS ?=
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
 	   $(shell pkg-config --cflags $(PKGS)) -MMD -MP
-LDLIBS	 = $(shell pkg-config --libs $(PKGS)) -lunistring -lm
+# --as-needed: a program loads only the libraries it calls (greetbotd no
+# libcurl, nor the TLS stack behind it).
+LDLIBS	 = -Wl,--as-needed $(shell pkg-config --libs $(PKGS)) -lunistring -lm
 LDFLAGS	?=
 
 # The modules (folder/name: folder/name.c and .h), by folder, and what
@@ -35,7 +37,8 @@ GREETCTL_MODS = greetctl/greetctl greetctl/ctl greetctl/output greetctl/http gre
 	   greetctl/cmd-template greetctl/cmd-chat greetctl/cmd-parked greetctl/cmd-support \
 	   greetctl/cmd-privacy greetctl/backup greetctl/cmd-backup
 
-GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(RUNNER_MODS) $(JOBS_MODS) $(LIB_MODS)
+# greetbotd makes no Bot API call (lib/tg is the bots').
+GREETBOTD_LINKS = $(SUPERVISOR_MODS) $(RUNNER_MODS) $(JOBS_MODS) $(filter-out lib/tg,$(LIB_MODS))
 GREETBOT_TG_LINKS = $(BOT_MODS) $(JOBS_MODS) $(LIB_MODS)
 TGSIM_LINKS = $(TGSIM_MODS) $(LIB_MODS)
 GREETCTL_LINKS = $(GREETCTL_MODS) $(JOBS_MODS) $(LIB_MODS)
