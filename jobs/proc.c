@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -470,6 +471,17 @@ jobs_main(const char *config_path)
 	int n = 0;
 
 	jp.config_path = config_path;
+	/* Started by greetbotd, with its channels on fds 3 and 4: not by hand. */
+	for (int fd = JOBS_FD_CTL; fd <= JOBS_FD_RENDER; fd++) {
+		int type = 0;
+		socklen_t len = sizeof(type);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+		    type != SOCK_SEQPACKET) {
+			fprintf(stderr, "greetbotd --jobs is started by greetbotd, not by hand\n");
+			exit(2);
+		}
+	}
 	setup();
 	jobs_init(&(struct jobs_env){ .db = jp.db, .node = jp.cfg.node_name,
 	    .max_attempts = jp.cfg.max_attempts, .alert_window = jp.cfg.alert_window,

@@ -5,7 +5,8 @@
 # for, starts the jobs process again (which publishes its HTTP address
 # again), the job is taken again without using up an attempt, and the
 # parent gets the video; the bot runs on meanwhile. A jobs process that
-# cannot start at all (texts that do not load) stops greetbotd, saying why.
+# cannot start at all (texts that do not load) stops greetbotd, saying why;
+# run by hand, it refuses.
 . "$(dirname "$0")/../lib.sh"
 
 sim_start
@@ -50,4 +51,8 @@ t_check "... saying the jobs process could not start, and why" \
 	sh -c 'grep -q "msg=\"the jobs process could not start\"" "$1" &&
 		grep -q "proc=greetbotd-jobs msg=\"texts cannot be loaded\"" "$1"' _ "$T/bad.log"
 t_check "... and leaves no child behind" sh -c '! pgrep -x greetbotd-jobs -P 1 >/dev/null'
+rc=0
+"$BIN/greetbotd" --jobs 3>&- 4>&- 2>"$T/by-hand.err" </dev/null || rc=$?
+t_check "greetbotd --jobs run by hand refuses to start (exit $rc), saying it is greetbotd's" \
+	sh -c '[ "$1" = 2 ] && grep -q "started by greetbotd, not by hand" "$2"' _ "$rc" "$T/by-hand.err"
 t_done
