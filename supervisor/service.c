@@ -660,8 +660,19 @@ jobs_start(struct service *s)
 		argv[2] = "-c";
 		argv[3] = (char *)sv.config_path;
 	}
-	if (chan_pair(ctl) == -1 || chan_pair(rnd) == -1)
-		fatal("socketpair");
+	/* Out of descriptors: tried again in a second, as a restart. */
+	ctl[0] = ctl[1] = -1;
+	if (chan_pair(ctl) == -1 || chan_pair(rnd) == -1) {
+		struct timeval tv = { RESTART_MIN, 0 };
+
+		log_warn("cannot start the jobs process: socketpair");
+		if (ctl[0] != -1) {
+			close(ctl[0]);
+			close(ctl[1]);
+		}
+		evtimer_add(s->restart_ev, &tv);
+		return;
+	}
 	if (sv.jobs_renders != NULL)
 		rendsrv_detach(sv.jobs_renders);
 	sv.jobs_renders = rendsrv_attach(&sv.render_env, rnd[0], SANDBOX_SLOT_WORKER,
