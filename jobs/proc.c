@@ -405,18 +405,15 @@ setup_http(void)
 /* Root is needed to open the database (its WAL and index are made in
  * state_dir, root's) and to bind: from here on, the service user. */
 static void
-drop_privileges(void)
+drop_privileges(const struct service_user *su)
 {
-	struct service_user su;
 	char err[512];
 
-	if (geteuid() != 0)
+	if (!su->set)
 		return;
-	if (service_user_resolve(&jp.cfg, &su, err, sizeof(err)) == -1)
-		fatalx("bad configuration", "reason=%s", err);
-	if (priv_drop(&su, err, sizeof(err)) == -1)
+	if (priv_drop(su, err, sizeof(err)) == -1)
 		fatalx("cannot run unprivileged", "reason=%s", err);
-	log_info("running unprivileged", "user=%s uid=%u", su.name, (unsigned)su.uid);
+	log_info("running unprivileged", "user=%s uid=%u", su->name, (unsigned)su->uid);
 }
 
 static void
@@ -449,7 +446,8 @@ setup(void)
 		fatalx("template cannot be loaded", "template=%s reason=%s",
 		    jp.cfg.default_template, err);
 	free(snap);
-	/* Who the database is given to, as the parent gives it. */
+	/* Who we become, and whom the database is given to (as root: else
+	 * nothing is set, and nothing dropped). */
 	if (service_user_resolve(&jp.cfg, &su, err, sizeof(err)) == -1)
 		fatalx("bad configuration", "reason=%s", err);
 	if (*jp.cfg.db_path != '\0')
@@ -459,7 +457,7 @@ setup(void)
 	signal(SIGPIPE, SIG_IGN);
 	render_connect(jp.base, JOBS_FD_RENDER, parent_gone);
 	setup_http();
-	drop_privileges();
+	drop_privileges(&su);
 }
 
 void
