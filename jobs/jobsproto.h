@@ -6,7 +6,8 @@
  * each message's size for its type and that every string ends inside its
  * field, and reads nothing else the jobs process could shape. Signals do
  * the rest: SIGTERM drains (a second one stops the renders now), SIGHUP
- * reloads, both sent by the parent once it has done its own part.
+ * reloads (answered by JP_RELOADED), both sent by the parent once it has
+ * done its own part.
  */
 #ifndef GREETBOT_JOBSPROTO_H
 #define GREETBOT_JOBSPROTO_H
@@ -29,6 +30,7 @@ enum jp_type {
 			   the HTTP endpoints listen: the bots may start */
 	JP_READY,	/* struct jp_msg: Redis answers, jobs are taken */
 	JP_WAKE_BOTS,	/* struct jp_msg: the bots' outboxes have new rows */
+	JP_RELOADED,	/* struct jp_msg: a SIGHUP's reload is done */
 };
 
 #define JP_ID		128

@@ -200,6 +200,10 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	free(snap);
 	runner_reload();
 	texts_setup(1);
+	log_info("reloaded", "template=%s version=%s", jp.tmpl.id, jp.tmpl.version);
+	/* The parent reloads the bots now: the jobs they make from here on
+	 * are rendered with what we have just loaded. */
+	(void)chan_send(jp.ctl, &(struct jp_msg){ JP_RELOADED }, sizeof(struct jp_msg), NULL, 0);
 }
 
 /* --- what comes from the parent ------------------------------------------ */

@@ -145,6 +145,11 @@ jobs_msg(struct chan *c, const void *msg, size_t len, int *fds, int nfds, void *
 		bots_wake();
 		return;
 	}
+	if (type == JP_RELOADED && len == sizeof(struct jp_msg)) {
+		if (sv.reloading)
+			reload_done();
+		return;
+	}
 bad:
 	/* Not one of ours: it is not to be trusted any more. */
 	log_warnx("a bad message from the jobs process, killing it", "type=%u size=%zu",
@@ -170,6 +175,8 @@ void
 jobs_exited(int status)
 {
 	sv.jobs_ready = 0;
+	if (sv.reloading && !sv.draining)
+		reload_done();
 	if (sv.jobs_started || sv.draining)
 		return;
 	fatalx("the jobs process could not start", "status=%d", WIFEXITED(status) ?
@@ -281,7 +288,8 @@ templates_snapshot(void)
 }
 
 /* SIGHUP: ours first (the configuration, the templates' snapshots, the
- * caches, the bots), then the jobs process's, who finds the snapshots. */
+ * caches), then the jobs process's, who finds the snapshots, then the
+ * bots'. */
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -310,9 +318,22 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	if (render_check() != NULL)
 		log_warnx("renderers cannot start, no jobs taken", "reason=%s",
 		    sv.render_problem);
-	bots_reload();
-	if (sv.jobs.pid > 0)
+	/* The jobs process first, the bots once it is done (JP_RELOADED):
+	 * a job a bot makes with the new template is rendered with it. */
+	if (sv.jobs.pid > 0 && sv.jobs_ctl != NULL) {
+		sv.reloading = 1;
 		kill(sv.jobs.pid, SIGHUP);
+	} else
+		reload_done();
+}
+
+/* The second half of a reload: the bots, once the jobs process has
+ * reloaded (or is gone: a new one loads everything anew). */
+void
+reload_done(void)
+{
+	sv.reloading = 0;
+	bots_reload();
 	log_info("reloaded", "template=%s version=%s", sv.tmpl.id, sv.tmpl.version);
 }
 

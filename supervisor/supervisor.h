@@ -63,6 +63,7 @@ struct supervisor {
 	struct rendsrv_client	*jobs_renders;	/* its workers' renders */
 	int			 jobs_started;	/* it said so once: the bots start */
 	int			 jobs_ready;	/* its Redis answers */
+	int			 reloading;	/* SIGHUP: waiting for JP_RELOADED */
 	struct service		 redis;
 	int			 redis_up;	/* said it is ready since it started */
 	struct bot		*bots;		/* as configured at start */
@@ -109,5 +110,6 @@ void		 jobs_msg(struct chan *, const void *, size_t, int *, int, void *);
 void		 jobs_closed(struct chan *, void *);
 void		 jobs_exited(int status);
 void		 jobs_tell_render(void);
+void		 reload_done(void);
 
 #endif
