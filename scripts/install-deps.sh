@@ -22,6 +22,10 @@ packages=(
 	curl jq ca-certificates procps iproute2 shellcheck
 	# promtool, for the tests of /metrics and the shipped alert rules
 	prometheus
+	# systemd-analyze (not systemd as init), for the test of the unit: its
+	# security rating, and its system call filter expanded to the calls
+	# tests/t/0800 applies
+	systemd
 )
 for set in "$@"; do
 	case $set in
