@@ -5,9 +5,11 @@
  * on the jobs process's fd 3. Fixed-size structs only: the parent checks
  * each message's size for its type and that every string ends inside its
  * field, and reads nothing else the jobs process could shape. Signals do
- * the rest: SIGTERM drains (a second one stops the renders now), SIGHUP
- * reloads (answered by JP_RELOADED), both sent by the parent once it has
- * done its own part.
+ * the rest: SIGTERM drains (a second one stops the renders now). The
+ * templates come from the parent, who reads the operator's files and
+ * snapshots them: the jobs process reads only the snapshots, and its
+ * reload (JP_RELOAD, after the templates) needs nothing the service user
+ * cannot read.
  */
 #ifndef GREETBOT_JOBSPROTO_H
 #define GREETBOT_JOBSPROTO_H
@@ -25,6 +27,8 @@ enum jp_type {
 	JP_REDIS,	/* struct jp_msg: Redis is up: connect (again) */
 	JP_BOT,		/* struct jp_bot: a bot's greetbot-tg, for /health and /metrics */
 	JP_RENDER,	/* struct jp_render: why renderers cannot start, "" when they can */
+	JP_TEMPLATE,	/* struct jp_template: a template as we loaded and snapshotted it */
+	JP_RELOAD,	/* struct jp_msg: reload (after the templates): answer JP_RELOADED */
 	/* jobs -> parent */
 	JP_STARTED,	/* struct jp_started: the database is open and recovered,
 			   the HTTP endpoints listen: the bots may start */
@@ -57,6 +61,19 @@ struct jp_bot {
 struct jp_render {
 	uint32_t	type;
 	char		why[JP_WHY];
+};
+
+#define JP_PATH		1024
+
+struct jp_template {
+	uint32_t	type;
+	int32_t		is_default;	/* the default template, else one a job may name */
+	double		min_duration, max_duration;
+	char		id[JP_ID];
+	char		version[32];
+	char		dir[JP_PATH];	/* its snapshot */
+	char		script[JP_PATH];
+	char		language[32];
 };
 
 struct jp_started {

@@ -179,31 +179,76 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	drain_check();
 }
 
-/* From the parent, once it has reloaded (and snapshotted the templates,
- * which we may not write): the configuration, the template, the texts. */
+/*
+ * A reload, asked by the parent once it has reloaded and sent the
+ * templates anew (JP_RELOAD): the configuration, the workers, the texts.
+ * The parent says what changed in the configuration, and why a reload
+ * failed. (A SIGHUP sent to us alone does the same, with the templates
+ * we have.)
+ */
 static void
-on_hup(evutil_socket_t sig, short what, void *arg)
+reload(void)
 {
-	char err[512], changed[512], *snap;
+	char err[512], changed[512];
 	enum log_level lvl;
 
-	(void)sig;
-	(void)what;
-	(void)arg;
-	/* The parent says what changed, and why a reload failed. */
 	if (config_reload(&jp.cfg, changed, sizeof(changed), err, sizeof(err)) == 0 &&
 	    log_level_parse(jp.cfg.log_level, &lvl) == 0)
 		log_set_level(lvl);
-	xasprintf(&snap, "%s/templates", jp.render_dir);
-	(void)template_reload(&jp.tmpl, jp.cfg.templates_dir, jp.cfg.default_template,
-	    jp.cfg.render_script, snap);
-	free(snap);
 	runner_reload();
 	texts_setup(1);
 	log_info("reloaded", "template=%s version=%s", jp.tmpl.id, jp.tmpl.version);
 	/* The parent reloads the bots now: the jobs they make from here on
-	 * are rendered with what we have just loaded. */
+	 * are rendered with what we have. */
 	(void)chan_send(jp.ctl, &(struct jp_msg){ JP_RELOADED }, sizeof(struct jp_msg), NULL, 0);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	reload();
+}
+
+/* A template as the parent loaded and snapshotted it: the default, or one
+ * a job may name (runner_template finds it by id). */
+static void
+template_told(const struct jp_template *m)
+{
+	struct template t = { 0 };
+	struct tmpl_list *l;
+
+	if (memchr(m->id, '\0', sizeof(m->id)) == NULL ||
+	    memchr(m->version, '\0', sizeof(m->version)) == NULL ||
+	    memchr(m->dir, '\0', sizeof(m->dir)) == NULL ||
+	    memchr(m->script, '\0', sizeof(m->script)) == NULL ||
+	    memchr(m->language, '\0', sizeof(m->language)) == NULL) {
+		log_warnx("a bad template from greetbotd");
+		return;
+	}
+	t.id = xstrdup(m->id);
+	t.version = xstrdup(m->version);
+	t.dir = xstrdup(m->dir);
+	t.script = xstrdup(m->script);
+	t.language = xstrdup(m->language);
+	t.min_duration = m->min_duration;
+	t.max_duration = m->max_duration;
+	if (m->is_default) {
+		template_free(&jp.tmpl);
+		jp.tmpl = t;
+		return;
+	}
+	for (l = rn.tmpls; l != NULL && strcmp(l->t.id, t.id) != 0; l = l->next)
+		;
+	if (l == NULL) {
+		l = xcalloc(1, sizeof(*l));
+		l->next = rn.tmpls;
+		rn.tmpls = l;
+	} else
+		template_free(&l->t);
+	l->t = t;
 }
 
 /* --- what comes from the parent ------------------------------------------ */
@@ -231,6 +276,7 @@ ctl_msg(struct chan *c, const void *msg, size_t len, int *fds, int nfds, void *a
 	struct jp_sandbox sb;
 	struct jp_bot bm;
 	struct jp_render rm;
+	struct jp_template tm;
 	struct jp_msg m;
 	struct jobs_bot *b;
 
@@ -268,6 +314,16 @@ ctl_msg(struct chan *c, const void *msg, size_t len, int *fds, int nfds, void *a
 		free(jp.render_problem);
 		jp.render_problem = rm.why[0] != '\0' ? xstrdup(rm.why) : NULL;
 		runner_pause(jp.render_problem);
+		return;
+	case JP_TEMPLATE:
+		if (!ctl_take(tm, msg, len))
+			break;
+		template_told(&tm);
+		return;
+	case JP_RELOAD:
+		if (!ctl_take(m, msg, len))
+			break;
+		reload();
 		return;
 	}
 	log_warnx("a bad message from greetbotd", "type=%u size=%zu", (unsigned)type, len);

@@ -240,13 +240,8 @@ runner_drain_kill(void)
 void
 runner_reload(void)
 {
-	struct tmpl_list *l;
-
-	while ((l = rn.tmpls) != NULL) {
-		rn.tmpls = l->next;
-		template_free(&l->t);
-		free(l);
-	}
+	/* The templates other than the default stay: greetbotd sends them
+	 * anew before it asks for a reload (jobs/proc.c). */
 	if (rn.cfg->workers == 0)
 		rn.cfg->workers = 1;
 	jobs_take();

@@ -698,6 +698,7 @@ jobs_start(struct service *s)
 	free(envp);
 	/* What it needs to know first, queued before it reads. */
 	(void)chan_send(sv.jobs_ctl, &sb, sizeof(sb), NULL, 0);
+	jobs_tell_templates();
 	jobs_tell_render();
 	if (*sv.cfg.redis_url != '\0' || sv.redis_up)
 		(void)chan_send(sv.jobs_ctl, &redis, sizeof(redis), NULL, 0);

@@ -272,6 +272,9 @@ templates_snapshot(void)
 	char err[512], *snap;
 	DIR *d;
 
+	for (int i = 0; i < sv.nothers; i++)
+		template_free(&sv.others[i]);
+	sv.nothers = 0;
 	if ((d = opendir(sv.cfg.templates_dir)) == NULL)
 		return;
 	xasprintf(&snap, "%s/templates", sv.render_dir);
@@ -280,11 +283,40 @@ templates_snapshot(void)
 		    (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
 			continue;
 		if (template_load(&t, sv.cfg.templates_dir, de->d_name, sv.cfg.render_script,
-		    snap, err, sizeof(err)) == 0)
-			template_free(&t);
+		    snap, err, sizeof(err)) == -1)
+			continue;
+		sv.others = xrealloc(sv.others, ((size_t)sv.nothers + 1) * sizeof(*sv.others));
+		sv.others[sv.nothers++] = t;
 	}
 	free(snap);
 	closedir(d);
+}
+
+/* One template, as loaded and snapshotted, to the jobs process. */
+static void
+template_tell(const struct template *t, int is_default)
+{
+	struct jp_template m = { .type = JP_TEMPLATE, .is_default = is_default,
+	    .min_duration = t->min_duration, .max_duration = t->max_duration };
+
+	snprintf(m.id, sizeof(m.id), "%s", t->id);
+	snprintf(m.version, sizeof(m.version), "%s", t->version);
+	snprintf(m.dir, sizeof(m.dir), "%s", t->dir);
+	snprintf(m.script, sizeof(m.script), "%s", t->script);
+	snprintf(m.language, sizeof(m.language), "%s", t->language != NULL ? t->language : "");
+	(void)chan_send(sv.jobs_ctl, &m, sizeof(m), NULL, 0);
+}
+
+/* Every template to the jobs process (at its start, and before a
+ * reload): it reads their snapshots, never the operator's files. */
+void
+jobs_tell_templates(void)
+{
+	if (sv.jobs_ctl == NULL)
+		return;
+	template_tell(&sv.tmpl, 1);
+	for (int i = 0; i < sv.nothers; i++)
+		template_tell(&sv.others[i], 0);
 }
 
 /* SIGHUP: ours first (the configuration, the templates' snapshots, the
@@ -322,7 +354,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	 * a job a bot makes with the new template is rendered with it. */
 	if (sv.jobs.pid > 0 && sv.jobs_ctl != NULL) {
 		sv.reloading = 1;
-		kill(sv.jobs.pid, SIGHUP);
+		jobs_tell_templates();
+		(void)chan_send(sv.jobs_ctl, &(struct jp_msg){ JP_RELOAD }, sizeof(struct jp_msg),
+		    NULL, 0);
 	} else
 		reload_done();
 }

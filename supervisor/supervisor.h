@@ -58,6 +58,8 @@ struct supervisor {
 	const char		*config_path;
 	struct event_base	*base;
 	struct template		 tmpl;		/* the default template */
+	struct template		*others;	/* the rest of templates_dir's */
+	int			 nothers;
 	struct service		 jobs;		/* greetbotd --jobs (jobs/proc.h) */
 	struct chan		*jobs_ctl;	/* its control channel (jobsproto.h) */
 	struct rendsrv_client	*jobs_renders;	/* its workers' renders */
@@ -110,6 +112,7 @@ void		 jobs_msg(struct chan *, const void *, size_t, int *, int, void *);
 void		 jobs_closed(struct chan *, void *);
 void		 jobs_exited(int status);
 void		 jobs_tell_render(void);
+void		 jobs_tell_templates(void);
 void		 reload_done(void);
 
 #endif
