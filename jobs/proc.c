@@ -197,7 +197,8 @@ reload(void)
 		log_set_level(lvl);
 	runner_reload();
 	texts_setup(1);
-	log_info("reloaded", "template=%s version=%s", jp.tmpl.id, jp.tmpl.version);
+	log_info("reloaded", "template=%s version=%s", jp.tmpl.id != NULL ? jp.tmpl.id : "",
+	    jp.tmpl.version != NULL ? jp.tmpl.version : "");
 	/* The parent reloads the bots now: the jobs they make from here on
 	 * are rendered with what we have. */
 	(void)chan_send(jp.ctl, &(struct jp_msg){ JP_RELOADED }, sizeof(struct jp_msg), NULL, 0);
@@ -480,7 +481,7 @@ static void
 setup(void)
 {
 	struct service_user su;
-	char err[512], *snap;
+	char err[512];
 	enum log_level lvl;
 
 	log_init("greetbotd-jobs", LOG_LEVEL_INFO);
@@ -497,15 +498,10 @@ setup(void)
 		log_add_secret(jp.cfg.bots[i].cfg->webhook_secret);
 	}
 	texts_setup(0);
-	/* The parent made these, and the template's snapshot. */
+	/* The parent made these. The templates come from it too
+	 * (JP_TEMPLATE, before anything that could start a job). */
 	xasprintf(&jp.render_dir, "%s/render", jp.cfg.state_dir);
 	xasprintf(&jp.assets_dir, "%s/assets", jp.cfg.state_dir);
-	xasprintf(&snap, "%s/templates", jp.render_dir);
-	if (template_load(&jp.tmpl, jp.cfg.templates_dir, jp.cfg.default_template,
-	    jp.cfg.render_script, snap, err, sizeof(err)) == -1)
-		fatalx("template cannot be loaded", "template=%s reason=%s",
-		    jp.cfg.default_template, err);
-	free(snap);
 	/* Who we become, and whom the database is given to (as root: else
 	 * nothing is set, and nothing dropped). */
 	if (service_user_resolve(&jp.cfg, &su, err, sizeof(err)) == -1)

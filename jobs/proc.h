@@ -34,7 +34,7 @@ struct jobsproc {
 	const char		*config_path;
 	struct event_base	*base;
 	sqlite3			*db;		/* NULL: a render node without one */
-	struct template		 tmpl;		/* the default template */
+	struct template		 tmpl;		/* the default template (JP_TEMPLATE) */
 	struct texts		*texts;		/* the top level's: a bot's fallback */
 	struct jobs_bot		*bots;		/* in the order the parent told them */
 	struct sandbox		 sb;		/* the parent's numbers: for the logs */
