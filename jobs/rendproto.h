@@ -28,7 +28,8 @@ enum rp_type {
 	/* told */
 	RP_SPAWNED,	/* struct rp_ctl: arg is the pid */
 	RP_FAILED,	/* struct rp_failed: the spawn could not be done */
-	RP_EXITED,	/* struct rp_exited, fds: the outputs that were accepted */
+	RP_EXITED,	/* struct rp_exited, fds: the outputs that were accepted
+			   (of the script; of ffprobe's too when given) */
 };
 
 enum rp_kind {
@@ -62,6 +63,8 @@ struct rp_spawn {
 	int32_t		nice;
 	int32_t		threads;
 	int32_t		private_cache;	/* a cache of its own in the work dir */
+	int32_t		give;		/* at its exit, give the outputs to the
+					   service user (rp_exited out_given) */
 	int64_t		cpu, as, fsize, nofile, nproc;	/* rlimits (child.h) */
 	int64_t		max_bytes;	/* an output larger is refused */
 	char		script[RP_PATH];
@@ -94,6 +97,10 @@ struct rp_exited {
 	 * 0 and its fd sent (in this order), or an errno and why not. */
 	int32_t		out_err[RP_OUTPUTS];
 	char		out_why[RP_OUTPUTS][RP_WHY];
+	/* Given (asked by give): now the service user's own file, mode 0600,
+	 * that no other process holds open, so the asker may link it where it
+	 * keeps it instead of copying it. */
+	int32_t		out_given[RP_OUTPUTS];
 };
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +27,7 @@
 #include "chan.h"
 #include "child.h"
 #include "log.h"
+#include "privsep.h"
 #include "renderer.h"
 #include "rendproto.h"
 #include "rendsrv.h"
@@ -55,6 +57,7 @@ struct rs_proc {
 	long long		 max_bytes;
 	char			 dir[16];	/* its work dir: s<slot> in work_fd */
 	int			 release;	/* empty the work dir when it ends */
+	int			 give;		/* its outputs given at its exit */
 	struct rs_proc		*next;
 };
 
@@ -125,6 +128,36 @@ rendsrv_open_output(int work_fd, uid_t owner, const char *name, long long max, c
 	}
 	(void)fcntl(fd, F_SETFL, 0);	/* a regular file: reads need not wait */
 	return fd;
+}
+
+/*
+ * Make an output the service user's own file (mode 0600), so that the
+ * asker may link it into the asset store instead of copying it; only if
+ * no other process holds it open: a write lease proves that, for it is
+ * granted only while the file has no other open file, for reading or
+ * writing (a renderer that passed a descriptor of it to another process,
+ * or mapped it, keeps one). Taken as the file's new owner, which needs no
+ * CAP_LEASE, and let go at once. 1 given; 0 not, and the asker copies
+ * what it reads from the descriptor, as before.
+ */
+static int
+give_output(int fd)
+{
+	const struct service_user *su = service_user();
+	struct stat st;
+	uid_t was = 0;
+	int leased;
+
+	if (fchmod(fd, 0600) == -1 || service_give_fd(fd) == -1)
+		return 0;
+	if (su->set)
+		was = (uid_t)setfsuid(su->uid);
+	if ((leased = fcntl(fd, F_SETLEASE, F_WRLCK) == 0))
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+	if (su->set)
+		(void)setfsuid(was);
+	/* No other name either, which only an open file could have added. */
+	return leased && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1;
 }
 
 /*
@@ -204,7 +237,7 @@ proc_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 			const char *name = rp_outputs[p->mode][i];
 			int fd;
 
-			if (p->kind != RP_SCRIPT || name == NULL) {
+			if ((p->kind != RP_SCRIPT && !p->give) || name == NULL) {
 				m.out_err[i] = ENOENT;
 				continue;
 			}
@@ -217,8 +250,10 @@ proc_exited(pid_t pid, int status, const struct rusage *ru, void *arg)
 			if ((fd = rendsrv_open_output(wfd, p->uid, name, p->max_bytes,
 			    m.out_why[i], sizeof(m.out_why[i]))) == -1)
 				m.out_err[i] = errno;
-			else
+			else {
+				m.out_given[i] = p->give && give_output(fd);
 				fds[nfds++] = fd;
+			}
 		}
 		if (wfd != -1)
 			close(wfd);
@@ -736,6 +771,7 @@ spawn_now(struct rendsrv_client *cl, const struct rp_spawn *m, int *fds, int nfd
 	p->uid = cs.uid;
 	p->own_uid = sb->drop && sb->uid_base != 0;
 	p->max_bytes = m->max_bytes;
+	p->give = m->give != 0;
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	p->pid = child_spawn(&cs, proc_exited, p);
 	close(wfd);

@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: ISC
 # A render script that plants things where its outputs go, chosen by the
 # name (tests/t/0330-hostile-outputs.sh), as a compromised renderer would:
-# links to files it cannot read, a hard link, a FIFO, and processes that
-# outlive it to swap files after its exit. The test puts in the template
+# links to files it cannot read, a hard link, a FIFO, processes that
+# outlive it to swap files after its exit, and an output someone else
+# still holds open. The test puts in the template
 # the paths to aim at (secret-path: a root-only file, db-path, victim-path:
-# a directory outside the work tree) and a valid small MP4 (good.mp4).
+# a directory outside the work tree; handoff-path: a directory to meet
+# the test in) and a valid small MP4 (good.mp4).
 set -u
 tdir=$GREETBOT_TEMPLATE_DIR
 good=$tdir/good.mp4
@@ -24,6 +26,15 @@ video:Даня)
 	cp "$good" "$out"
 	setsid bash -c 'sleep 0.3; rm -f "$1"; ln -s "$2" "$1"; sleep 600' _ "$out" \
 		"$target" </dev/null >/dev/null 2>&1 &
+	exit 0 ;;
+video:Лёша)
+	# A good output that a writer outside the render's uid still holds
+	# open at the exit (as another slot's renderer, handed its
+	# descriptor, could): the test opens it, then lets the script end.
+	cp "$good" "$out"
+	h=$(cat "$tdir/handoff-path")
+	printf '%s\n' "$out" >"$h/out-path"
+	read -r _ <"$h/go"
 	exit 0 ;;
 video:Женя)
 	# A survivor that swaps a dir of the work tree for a link to a victim

@@ -5,7 +5,8 @@
 # file and to the database, a hard link, a FIFO, a thumbnail and a voice
 # preview that are links, a process that outlives the script to swap its
 # output after the exit, and one that swaps a directory of the work tree
-# for a link while it is removed. Each is refused and recorded with its
+# for a link while it is removed, and an output that another process
+# still holds open for writing at the exit. Each is refused and recorded with its
 # reason, nothing of the root-only file or the database reaches an upload
 # or a file greetbotd keeps, nothing outside the work tree is deleted, and
 # no survivor is left. (As root: renderers run as uids of their own.)
@@ -27,6 +28,9 @@ tdir=$T/templates/ru-birthday
 printf '%s\n' "$T/secret" >"$tdir/secret-path"
 printf '%s\n' "$T/state/greetbot.db" >"$tdir/db-path"
 printf '%s\n' "$T/victim" >"$tdir/victim-path"
+mkdir -m 0777 "$T/handoff"
+mkfifo -m 0666 "$T/handoff/go"
+printf '%s\n' "$T/handoff" >"$tdir/handoff-path"
 ffmpeg -nostdin -v error -f lavfi -i "color=c=teal:s=320x180:r=10:d=6" -f lavfi \
 	-i "sine=d=6" -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest \
 	-y "$tdir/good.mp4"
@@ -46,10 +50,19 @@ for n in "${refused[@]}"; do
 	(PARENT_WAIT=90 parent_failed $((3300 + i)) "$n" >"$T/notice.$i" 2>&1) &
 	t_track $!
 done
-for c in 3311:Даня 3312:Женя 3313:Ира; do
+for c in 3311:Даня 3312:Женя 3313:Ира 3314:Лёша; do
 	(PARENT_WAIT=90 parent_order "${c%%:*}" "${c#*:}" >"$T/video.${c%%:*}" 2>&1) &
 	t_track $!
 done
+# Лёша's output, held open for writing by us (not the render's uid) when
+# its script exits: greetbotd must keep a copy of what it checked, not
+# the file a writer still reaches.
+held=0
+if t_wait_log "$T/handoff/out-path" . 90; then
+	exec 7<>"$(cat "$T/handoff/out-path")"
+	held=1
+	echo go >"$T/handoff/go"
+fi
 t_wait_tracked
 
 cause() {
@@ -75,6 +88,13 @@ t_check "a thumbnail that is a link refuses the render" \
 	grep -q '^invalid_output: thumb.jpg is a symbolic link' <<<"$(cause Зина)"
 t_check "an output swapped for a link after the exit: the real one is kept and sent" \
 	test -s "$(tail -1 "$T/video.3311")"
+t_check "an output another process holds open at the exit: the parent gets the video" \
+	test -s "$(tail -1 "$T/video.3314")"
+[ "$held" = 0 ] || printf 'written after the exit' >&7
+exec 7>&-
+kept=$T/state/assets/$(sqlite3 "$db" "SELECT id FROM assets WHERE display_name = 'Лёша'").mp4
+t_check "... and what that process writes after it does not reach the video kept" \
+	test "$held" = 1 -a "$(cmp "$kept" "$tdir/good.mp4" 2>&1)" = ''
 t_check "a work dir swapped during its removal: the parent still gets the video" \
 	test -s "$(tail -1 "$T/video.3312")"
 t_check "... and nothing outside the work tree was deleted" \
