@@ -27,7 +27,7 @@ LIB_MODS  = lib/log lib/xmalloc lib/config lib/db lib/texts lib/names lib/child 
 JOBS_MODS = jobs/jobs jobs/notice jobs/renderer jobs/rendsrv jobs/sandbox jobs/template \
 	   jobs/cache
 RUNNER_MODS = jobs/runner jobs/relay jobs/worker jobs/unsaved jobs/speculate jobs/results \
-	   jobs/queue jobs/proc jobs/health jobs/retention
+	   jobs/queue jobs/proc jobs/health jobs/retention jobs/syncq
 SUPERVISOR_MODS = supervisor/supervisor supervisor/service supervisor/notify
 BOT_MODS  = bot/bot bot/conversation bot/preview bot/delivery bot/webhook bot/update
 TGSIM_MODS = tgsim/tgsim tgsim/table tgsim/http tgsim/chat tgsim/waiter tgsim/updates \

@@ -139,12 +139,12 @@ connected(void)
 
 /* --- draining ------------------------------------------------------------ */
 
-/* Once no render runs, every outcome is committed and acknowledged: the
- * loop ends, and so do we. */
+/* Once no render runs and no output syncs, every outcome is committed
+ * and acknowledged: the loop ends, and so do we. */
 static void
 drain_check(void)
 {
-	if (!jp.draining || rn.running > 0)
+	if (!jp.draining || rn.running > 0 || rn.keeping > 0)
 		return;
 	runner_free();
 	event_base_loopexit(jp.base, NULL);

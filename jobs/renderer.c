@@ -58,6 +58,8 @@ struct render {
 	size_t			 probe_len;
 	int			 outs[RP_OUTPUTS];	/* the outputs' fds, or -1 */
 	int			 out_err[RP_OUTPUTS];
+	int			 given[RP_OUTPUTS];	/* the service user's (rp_exited) */
+	char			*linked[RP_OUTPUTS];	/* keep_as's .part, a link to it */
 	char			 out_why[RP_OUTPUTS][RP_WHY];
 	struct render_outcome	 o;
 	render_done_cb		 done;
@@ -83,6 +85,40 @@ elapsed(const struct timespec *t0)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - t0->tv_sec) +
 	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * The outputs greetbotd gave us, linked where the request keeps them
+ * (<keep_as>.mp4.part, .jpg.part) while they still have their name in
+ * the work dir, which the slot's release empties: a file with no name
+ * left cannot be linked again. render_collect syncs and renames them.
+ */
+static void
+render_link_outputs(struct render *r)
+{
+	static const int m = RP_VIDEO;
+
+	if (r->req.keep_as == NULL || strcmp(r->o.status, "ok") != 0 ||
+	    strcmp(r->req.mode, "video") != 0)
+		return;
+	for (int i = 0; i < RP_OUTPUTS; i++) {
+		char self[64], *tmp;
+
+		if (!r->given[i] || r->outs[i] < 0 || rp_outputs[m][i] == NULL)
+			continue;
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", r->outs[i]);
+		xasprintf(&tmp, "%s%s.part", r->req.keep_as, strrchr(rp_outputs[m][i], '.'));
+		/* Over a .part an attempt before a crash left. */
+		if (linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0 ||
+		    (errno == EEXIST && unlink(tmp) == 0 &&
+		    linkat(AT_FDCWD, self, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0))
+			r->linked[i] = tmp;
+		else {
+			log_debug("output not linked, copied", "path=%s error=%s", tmp,
+			    strerror(errno));
+			free(tmp);
+		}
+	}
 }
 
 /* Deliver the outcome once and free everything; the slot goes back (its
@@ -117,15 +153,20 @@ render_finish(struct render *r)
 	 * the release and finds the work dir empty (a release after it would
 	 * kill it). What done collects, it collects from our descriptors,
 	 * which emptying the directory leaves readable. */
+	render_link_outputs(r);
 	if (r->asked && !r->req.keep_work && rc.chan != NULL) {
 		struct rp_ctl m = { RP_RELEASE, r->id, r->req.slot };
 
 		(void)chan_send(rc.chan, &m, sizeof(m), NULL, 0);
 	}
 	r->done(&r->o, r->arg);
-	for (int i = 0; i < RP_OUTPUTS; i++)
+	for (int i = 0; i < RP_OUTPUTS; i++) {
 		if (r->outs[i] >= 0)
 			close(r->outs[i]);
+		if (r->linked[i] != NULL)
+			(void)unlink(r->linked[i]);	/* not collected */
+		free(r->linked[i]);
+	}
 	for (size_t i = 0; i < sizeof(r->strs) / sizeof(r->strs[0]); i++)
 		free(r->strs[i]);
 	free(r->probe_out);
@@ -394,6 +435,16 @@ render_validate(struct render *r)
 
 /* Ask for the phase's process: the script with our two pipes, or ffprobe
  * with one. -1 when the channel is gone. */
+/* Whether greetbotd is to give the outputs at the exit of the process of
+ * kind: the last in the slot, ffprobe when one reads the video (it runs
+ * as the renderer and must still read it). */
+static int
+render_gives(const struct render *r, int kind)
+{
+	return r->req.keep_as != NULL && strcmp(r->req.mode, "video") == 0 &&
+	    (kind == RP_PROBE || r->req.no_probe);
+}
+
 static int
 render_ask(struct render *r, int kind, const int *fds, int nfds)
 {
@@ -408,6 +459,7 @@ render_ask(struct render *r, int kind, const int *fds, int nfds)
 	m->nice = r->req.nice;
 	m->threads = r->req.threads;
 	m->private_cache = r->req.private_cache;
+	m->give = render_gives(r, kind);
 	m->cpu = (int64_t)r->req.limits.cpu;
 	m->as = (int64_t)r->req.limits.as;
 	m->fsize = (int64_t)r->req.limits.fsize;
@@ -426,12 +478,36 @@ render_ask(struct render *r, int kind, const int *fds, int nfds)
 	return rc_send;
 }
 
+/* The outputs of an exit, when it has them: the script's, or those
+ * greetbotd gave at ffprobe's exit (they replace the script's). */
+static void
+render_take_outputs(struct render *r, const struct rp_exited *m, int *fds, int nfds)
+{
+	int k = 0;
+
+	if (r->phase == PHASE_PROBE && !render_gives(r, RP_PROBE))
+		return;		/* the script's stay */
+	for (int i = 0; i < RP_OUTPUTS; i++) {
+		if (r->outs[i] >= 0)
+			close(r->outs[i]);
+		r->out_err[i] = m->out_err[i];
+		memcpy(r->out_why[i], m->out_why[i], sizeof(r->out_why[i]));
+		r->out_why[i][sizeof(r->out_why[i]) - 1] = '\0';
+		r->outs[i] = m->out_err[i] == 0 && k < nfds ? fds[k++] : -1;
+		r->given[i] = r->outs[i] >= 0 && m->out_given[i];
+		if (m->out_err[i] == 0 && r->outs[i] == -1)
+			r->out_err[i] = EIO;
+	}
+	for (; k < nfds; k++)
+		close(fds[k]);
+}
+
 /* The phase's process ran: the script's stress and stderr are read, its
  * outputs kept, and a video is probed; ffprobe's view is checked. */
 static void
 render_exited(struct render *r, const struct rp_exited *m, int *fds, int nfds)
 {
-	int status = m->status, k = 0;
+	int status = m->status;
 
 	evtimer_del(r->timer);
 	render_drain(r, r->out_fd);
@@ -449,21 +525,11 @@ render_exited(struct render *r, const struct rp_exited *m, int *fds, int nfds)
 			set_outcome(r, "invalid_output", 1, "ffprobe cannot read the output");
 		else
 			render_validate(r);
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
+		render_take_outputs(r, m, fds, nfds);
 		render_finish(r);
 		return;
 	}
-	for (int i = 0; i < RP_OUTPUTS; i++) {
-		r->out_err[i] = m->out_err[i];
-		memcpy(r->out_why[i], m->out_why[i], sizeof(r->out_why[i]));
-		r->out_why[i][sizeof(r->out_why[i]) - 1] = '\0';
-		r->outs[i] = m->out_err[i] == 0 && k < nfds ? fds[k++] : -1;
-		if (m->out_err[i] == 0 && r->outs[i] == -1)
-			r->out_err[i] = EIO;
-	}
-	for (; k < nfds; k++)
-		close(fds[k]);
+	render_take_outputs(r, m, fds, nfds);
 	r->o.duration = elapsed(&r->started);
 	r->o.cpu_seconds = (double)(m->utime_us + m->stime_us) / 1e6;
 	r->o.max_rss_kb = (long)m->maxrss_kb;
@@ -500,6 +566,14 @@ render_probe(struct render *r)
 
 	r->phase = PHASE_PROBE;
 	r->pid = 0;
+	/* Ours closed first: greetbotd gives the outputs at ffprobe's exit
+	 * only if nothing else holds them open, and sends them again. */
+	if (render_gives(r, RP_PROBE))
+		for (int i = 0; i < RP_OUTPUTS; i++)
+			if (r->outs[i] >= 0) {
+				close(r->outs[i]);
+				r->outs[i] = -1;
+			}
 	if ((wfd = render_pipe(r, &r->out_fd, &r->out_ev)) == -1)
 		fatal("pipe");
 	if (render_ask(r, RP_PROBE, &wfd, 1) == -1) {
@@ -635,6 +709,7 @@ render_start(struct event_base *base, const struct render_request *req,
 	r->req.version = r->strs[3] = xstrdup(req->version ? req->version : "");
 	r->req.name = r->strs[4] = xstrdup(req->name);
 	r->req.stress = r->strs[5] = xstrdup(req->stress ? req->stress : "");
+	r->req.keep_as = r->strs[6] = req->keep_as != NULL ? xstrdup(req->keep_as) : NULL;
 	r->next = rc.list;
 	rc.list = r;
 	r->timer = evtimer_new(base, render_timeout, r);
@@ -706,22 +781,51 @@ render_output(const struct render *r, const char *name, char *why, size_t whylen
 	return -1;
 }
 
-int
-render_collect(const struct render *r, const char *name, const char *dst, long long max,
-    char *why, size_t whylen)
+/* The output open at fd, when render_link_outputs linked it as tmp: a
+ * descriptor of it to sync (its size checked), or -1 with errno; -2 when
+ * it was not linked there. */
+static int
+render_keep_linked(struct render *r, int fd, const char *tmp, long long max)
 {
-	char buf[65536], *tmp;
+	struct stat st;
+	int i, e, kept;
+
+	for (i = 0; i < RP_OUTPUTS && r->outs[i] != fd; i++)
+		;
+	if (i == RP_OUTPUTS || r->linked[i] == NULL || strcmp(r->linked[i], tmp) != 0)
+		return -2;
+	free(r->linked[i]);
+	r->linked[i] = NULL;	/* the caller's now: not removed at the end */
+	/* Given: nobody can write it any more; it is what was checked. */
+	if (fstat(fd, &st) == -1 || (max > 0 && st.st_size > max && (errno = EFBIG)) ||
+	    (kept = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+		e = errno;
+		(void)unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	return kept;
+}
+
+int
+render_keep(struct render *r, const char *name, const char *tmp, long long max, char *why,
+    size_t whylen)
+{
+	char buf[65536];
 	int in, out, ok = 1;
 	off_t at = 0;
 	ssize_t n;
 
 	if ((in = render_output(r, name, why, whylen)) == -1)
 		return -1;
-	xasprintf(&tmp, "%s.part", dst);
+	if ((out = render_keep_linked(r, in, tmp, max)) != -2) {
+		if (out == -1)
+			snprintf(why, whylen, "cannot keep %s: %s", name, strerror(errno));
+		return out;
+	}
 	if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) ==
 	    -1) {
 		snprintf(why, whylen, "%s: %s", tmp, strerror(errno));
-		free(tmp);
 		return -1;
 	}
 	/* From the start whoever read it before; never more than max. */
@@ -739,10 +843,31 @@ render_collect(const struct render *r, const char *name, const char *dst, long l
 		at += n > 0 ? n : 0;
 	}
 	/* The service user's (greetbot-tg uploads it): nothing when none. */
-	ok = ok && service_give_fd(out) == 0 && fsync(out) == 0;
-	ok = close(out) == 0 && ok && rename(tmp, dst) == 0;
-	if (!ok) {
+	if (!ok || service_give_fd(out) == -1) {
 		snprintf(why, whylen, "cannot keep %s: %s", name, strerror(errno != 0 ? errno : EIO));
+		close(out);
+		unlink(tmp);
+		return -1;
+	}
+	return out;
+}
+
+int
+render_collect(struct render *r, const char *name, const char *dst, long long max,
+    char *why, size_t whylen)
+{
+	char *tmp;
+	int fd, ok;
+
+	xasprintf(&tmp, "%s.part", dst);
+	if ((fd = render_keep(r, name, tmp, max, why, whylen)) == -1) {
+		free(tmp);
+		return -1;
+	}
+	ok = fsync(fd) == 0;
+	ok = close(fd) == 0 && ok && rename(tmp, dst) == 0;
+	if (!ok) {
+		snprintf(why, whylen, "cannot keep %s: %s", name, strerror(errno));
 		unlink(tmp);
 	}
 	free(tmp);

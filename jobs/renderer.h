@@ -32,6 +32,8 @@ struct render_request {
 						   logs): emptied before the slot's next */
 	int			 nice;		/* > 0: a lower CPU priority (speculative) */
 	int			 threads;	/* GREETBOT_THREADS: cores it may use */
+	const char		*keep_as;	/* where a video's outputs go (render_collect):
+						   "<dir>/<id>", + .mp4 and .jpg; NULL: none */
 };
 
 /* The outcome triple (status, code or signal, cause) plus measurements;
@@ -108,10 +110,18 @@ int		 render_empty_at(int dirfd, const char *name);
  */
 int		 render_output(const struct render *, const char *name, char *why,
 		    size_t whylen);
-/* Such an output copied into dst, a file of ours (dst.part written,
- * synced and renamed), at most max bytes. 0, or -1 with why (errno as
+/* The first half of render_collect, for a caller that syncs without
+ * waiting (syncq.h): the output as tmp ("<dst>.part"), linked or copied,
+ * not yet synced. A descriptor of it (the caller's: fsync, close, then
+ * rename tmp to dst), or -1 with why (as render_collect's; tmp removed). */
+int		 render_keep(struct render *, const char *name, const char *tmp,
+		    long long max, char *why, size_t whylen);
+/* Such an output kept as dst, a file of ours, at most max bytes: the
+ * renderer's own file linked as dst.part before the slot was let go when
+ * greetbotd gave it (request keep_as: render_finish), else copied into
+ * dst.part; synced, then renamed. 0, or -1 with why (errno as
  * render_output's when the output was refused). */
-int		 render_collect(const struct render *, const char *name, const char *dst,
+int		 render_collect(struct render *, const char *name, const char *dst,
 		    long long max, char *why, size_t whylen);
 
 /* Kill the attempt's process group now; done is still called. */

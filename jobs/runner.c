@@ -18,6 +18,7 @@
 #include "queue.h"
 #include "renderer.h"
 #include "runner.h"
+#include "syncq.h"
 #include "xmalloc.h"
 
 struct runner rn;
@@ -138,6 +139,7 @@ runner_init(void)
 	if ((rn.ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		rn.ncpu = 1;
 	rn.spec_maybe = 1;
+	syncq_init(rn.base);
 }
 
 /* Connect to Redis ("unix:/path" or redis://...); the callbacks start
@@ -203,7 +205,7 @@ runner_tick(void)
 	 * drain ends when the last child is gone, and the last may be a render
 	 * the privileged half killed for a bot that exited (its previews),
 	 * whose end nobody is told of: then only this says it. */
-	if (rn.draining && rn.running == 0 && rn.idle != NULL)
+	if (rn.draining && rn.running == 0 && rn.keeping == 0 && rn.idle != NULL)
 		rn.idle();
 }
 

@@ -113,6 +113,7 @@ struct runner {
 	int			 results_held;	/* render nodes' results wait for it */
 	struct job		*jobs;
 	int			 running;
+	int			 keeping;	/* ended, their outputs syncing (worker.c) */
 	int			 ncpu;
 	char			 slot_busy[RUNNER_SLOTS];
 	int			 spec_maybe;	/* speculative jobs may wait to start */

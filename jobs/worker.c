@@ -25,6 +25,7 @@
 #include "renderer.h"
 #include "runner.h"
 #include "sandbox.h"
+#include "syncq.h"
 #include "xmalloc.h"
 
 #define SPECULATIVE_NICE 10	/* a render nobody confirmed yet */
@@ -45,6 +46,12 @@
 struct pending {
 	struct job		*j;
 	struct jobs_outcome	 jo;		/* its strings our own */
+	/* Its outputs as <dst>.part, syncing (syncq.h) before the outcome
+	 * joins the batch: the thumbnail (when there is one), the video. */
+	int			 nkeep, syncing, sync_err;
+	int			 fd[2];
+	char			*tmp[2], *dst[2];
+	const char		*name[2];
 	struct pending		*next;
 };
 
@@ -53,6 +60,7 @@ static int		 npend;
 static struct event	*pend_ev;
 
 static void	pending_flush(void);
+static void	pending_timer(evutil_socket_t, short, void *);
 
 void
 job_free(struct job *j)
@@ -91,40 +99,6 @@ worker_finished(struct job *j)
 		rn.idle();
 }
 
-/*
- * The validated MP4 and its thumbnail (assets/<id>.jpg, uploaded with the
- * video) into the asset store: copied from files the renderer made only
- * if they are regular files of its own (render_collect: no link, no FIFO,
- * no hard link to the database). The path kept, or NULL with why; *hostile
- * when the renderer planted something (then no retry helps).
- */
-static char *
-keep_output(struct job *j, char *why, size_t whylen, int *hostile)
-{
-	char *dst, *thumb;
-
-	*hostile = 0;
-	xasprintf(&thumb, "%s/%lld.jpg", rn.assets_dir, (long long)j->asset_id);
-	if (render_collect(j->render, "thumb.jpg", thumb, MAX_BYTES, why, whylen) == -1) {
-		int e = errno;
-
-		unlink(thumb);	/* never an older render's thumbnail */
-		free(thumb);
-		if (e != ENOENT) {
-			*hostile = e == EPERM || e == ELOOP;
-			return NULL;
-		}
-	} else
-		free(thumb);
-	xasprintf(&dst, "%s/%lld.mp4", rn.assets_dir, (long long)j->asset_id);
-	if (render_collect(j->render, "out.mp4", dst, MAX_BYTES, why, whylen) == -1) {
-		*hostile = errno == EPERM || errno == ELOOP;
-		free(dst);
-		return NULL;
-	}
-	return dst;
-}
-
 /* The outcome triple and measurements of a render, for the machine. */
 static void
 outcome_of(struct jobs_outcome *jo, const struct render_outcome *o)
@@ -151,9 +125,9 @@ dup_or_null(const char *s)
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
-/* Keep j's outcome (its strings copied) for the next commit. */
-static void
-pending_add(struct job *j, const struct jobs_outcome *jo)
+/* j's outcome, its strings copied, to be committed. */
+static struct pending *
+pending_new(struct job *j, const struct jobs_outcome *jo)
 {
 	struct pending *p = xcalloc(1, sizeof(*p));
 
@@ -163,9 +137,131 @@ pending_add(struct job *j, const struct jobs_outcome *jo)
 	p->jo.cause = dup_or_null(jo->cause);
 	p->jo.stderr_tail = dup_or_null(jo->stderr_tail);
 	p->jo.kept = dup_or_null(jo->kept);
+	return p;
+}
+
+/* The render failed after all (its outputs cannot be kept). */
+static void
+pending_fail(struct pending *p, const char *status, int retryable, const char *why)
+{
+	log_warnx("render output refused", "job=%lld reason=%s", (long long)p->j->id, why);
+	free((char *)p->jo.status);
+	free((char *)p->jo.cause);
+	free((char *)p->jo.kept);
+	p->jo.status = xstrdup(status);
+	p->jo.cause = xstrdup(why);
+	p->jo.kept = NULL;
+	p->jo.ok = 0;
+	p->jo.retryable = retryable;
+}
+
+/* Into the next commit: now when it is full, when no render runs (none
+ * would share it) or in a drain, else within BATCH_WAIT_MS. */
+static void
+pending_queue(struct pending *p)
+{
 	*pend_tail = p;
 	pend_tail = &p->next;
 	npend++;
+	if (npend >= BATCH_MAX || rn.running == 0 || rn.draining)
+		pending_flush();
+	else {
+		struct timeval tv = { 0, BATCH_WAIT_MS * 1000 };
+
+		if (pend_ev == NULL)
+			pend_ev = evtimer_new(rn.base, pending_timer, NULL);
+		if (!evtimer_pending(pend_ev, NULL))
+			evtimer_add(pend_ev, &tv);
+	}
+}
+
+/*
+ * The validated MP4 and its thumbnail (assets/<id>.jpg, uploaded with the
+ * video) on their way into the asset store, as <dst>.part: the renderer's
+ * own files when greetbotd gave them (render_link_outputs), else copies,
+ * taken only from regular files of its own (no link, no FIFO, no hard
+ * link to the database: rendsrv_open_output). 0, or -1 with the outcome
+ * failed: for good when the renderer planted something (no retry helps),
+ * else worth another attempt (our disk).
+ */
+static int
+keep_start(struct pending *p, struct render *r)
+{
+	static const char *const outs[2] = { "thumb.jpg", "out.mp4" };
+	static const char *const ext[2] = { "jpg", "mp4" };
+	char why[300];
+
+	for (int i = 0; i < 2; i++) {
+		char *dst, *tmp;
+		int fd;
+
+		xasprintf(&dst, "%s/%lld.%s", rn.assets_dir, (long long)p->j->asset_id, ext[i]);
+		xasprintf(&tmp, "%s.part", dst);
+		if ((fd = render_keep(r, outs[i], tmp, MAX_BYTES, why, sizeof(why))) == -1) {
+			int e = errno;
+
+			free(tmp);
+			if (i == 0 && e == ENOENT) {
+				unlink(dst);	/* never an older render's thumbnail */
+				free(dst);
+				continue;
+			}
+			free(dst);
+			for (int k = 0; k < p->nkeep; k++) {
+				close(p->fd[k]);
+				unlink(p->tmp[k]);
+				free(p->tmp[k]);
+				free(p->dst[k]);
+			}
+			p->nkeep = 0;
+			pending_fail(p, e == EPERM || e == ELOOP ? "invalid_output" : "failed",
+			    !(e == EPERM || e == ELOOP), why);
+			return -1;
+		}
+		p->fd[p->nkeep] = fd;
+		p->tmp[p->nkeep] = tmp;
+		p->dst[p->nkeep] = dst;
+		p->name[p->nkeep] = outs[i];
+		p->nkeep++;
+	}
+	free((char *)p->jo.kept);
+	p->jo.kept = xstrdup(p->dst[p->nkeep - 1]);
+	return 0;
+}
+
+/* One of the outputs is on disk (or failed to get there). When all are:
+ * renamed into place, the thumbnail first, and the outcome committed. */
+static void
+keep_synced(int err, void *arg)
+{
+	struct pending *p = arg;
+	char why[300] = "";
+
+	if (err != 0 && p->sync_err == 0)
+		p->sync_err = err;
+	if (--p->syncing > 0)
+		return;
+	for (int k = 0; k < p->nkeep; k++) {
+		if (close(p->fd[k]) == -1 && p->sync_err == 0)
+			p->sync_err = errno;
+		if (p->sync_err == 0 && rename(p->tmp[k], p->dst[k]) == -1)
+			p->sync_err = errno;
+		if (p->sync_err != 0 && why[0] == '\0') {
+			snprintf(why, sizeof(why), "cannot keep %s: %s", p->name[k],
+			    strerror(p->sync_err));
+			for (int m = 0; m < k; m++)
+				unlink(p->dst[m]);	/* no thumbnail without its video */
+		}
+		if (p->sync_err != 0)
+			unlink(p->tmp[k]);
+		free(p->tmp[k]);
+		free(p->dst[k]);
+	}
+	if (p->sync_err != 0)
+		pending_fail(p, "failed", 1, why);
+	p->nkeep = 0;
+	rn.keeping--;
+	pending_queue(p);
 }
 
 /*
@@ -247,8 +343,7 @@ job_done(const struct render_outcome *o, void *arg)
 {
 	struct job *j = arg;
 	struct jobs_outcome jo;
-	char *kept = NULL, why[300];
-	int hostile;
+	struct pending *p;
 
 	if (j->interrupted || j->preempted) {
 		enum jobs_stop stop = j->preempted ? STOP_PREEMPTED : STOP_DRAINED;
@@ -275,29 +370,17 @@ job_done(const struct render_outcome *o, void *arg)
 	j->slot = -1;
 	jobs_take();
 	outcome_of(&jo, o);
-	if (jo.ok && (kept = keep_output(j, why, sizeof(why), &hostile)) == NULL) {
-		/* A renderer that plants a link or a FIFO is refused for good;
-		 * our disk failing to take it is worth another attempt. */
-		jo.ok = 0;
-		jo.retryable = !hostile;
-		jo.status = hostile ? "invalid_output" : "failed";
-		jo.cause = why;
-		log_warnx("render output refused", "job=%lld reason=%s", (long long)j->id, why);
-	}
-	jo.kept = kept;
-	pending_add(j, &jo);
-	free(kept);
+	p = pending_new(j, &jo);
+	if (jo.ok && keep_start(p, j->render) == 0) {
+		/* On disk before the commit that says so, without holding up
+		 * the loop (keep_synced goes on). */
+		rn.keeping++;
+		p->syncing = p->nkeep;
+		for (int k = 0; k < p->nkeep; k++)
+			syncq_fsync(p->fd[k], keep_synced, p);
+	} else
+		pending_queue(p);
 	j->render = NULL;	/* freed when we return */
-	if (npend >= BATCH_MAX || rn.running == 0 || rn.draining)
-		pending_flush();
-	else {
-		struct timeval tv = { 0, BATCH_WAIT_MS * 1000 };
-
-		if (pend_ev == NULL)
-			pend_ev = evtimer_new(rn.base, pending_timer, NULL);
-		if (!evtimer_pending(pend_ev, NULL))
-			evtimer_add(pend_ev, &tv);
-	}
 }
 
 /* Progress on the parents' "order accepted" messages: at most one edit a
@@ -340,6 +423,7 @@ void
 worker_render(struct job *j, const struct template *t)
 {
 	struct render_request rq = { 0 };
+	char *keep_as;
 
 	j->slot = slot_take();
 	j->started_at = (double)time(NULL);
@@ -360,11 +444,19 @@ worker_render(struct job *j, const struct template *t)
 	rq.min_duration = t->min_duration;
 	rq.max_duration = t->max_duration;
 	rq.max_bytes = MAX_BYTES;
+	/* Its outputs into the asset store (keep_output): linked there when
+	 * greetbotd gives them, not copied. (A node without the database
+	 * sends them through Redis: results.c.) */
+	keep_as = NULL;
+	if (rn.db != NULL)
+		xasprintf(&keep_as, "%s/%lld", rn.assets_dir, (long long)j->asset_id);
+	rq.keep_as = keep_as;
 	log_info("render started", "job=%lld asset=%lld attempt=%lld uid=%u speculative=%d "
 	    "threads=%d", (long long)j->id, (long long)j->asset_id, (long long)j->attempt_id,
 	    (unsigned)sandbox_uid(rn.sb, SANDBOX_SLOT_WORKER + j->slot), j->speculative,
 	    rq.threads);
 	j->render = render_start(rn.base, &rq, job_done, job_progress, j);
+	free(keep_as);
 }
 
 /* Whether the job is already running here (a duplicate entry). */

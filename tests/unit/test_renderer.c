@@ -2,10 +2,13 @@
 /* test_renderer.c: render attempts with small scripts, through the
  * privileged half in this process (rendsrv.c) as greetctl's: the exit code
  * protocol, progress lines, the timeout, the environment, limits, and the
- * outputs handed over as descriptors (a link refused). */
+ * outputs handed over as descriptors (a link refused), and a video's
+ * given outputs linked where they are kept, not copied, unless another
+ * process still holds one open. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +27,8 @@ static int ndone;
 static char dir[] = "/tmp/greetbot-render.XXXXXX";
 static char voice[64], why[300];	/* what render_output said of voice.ogg */
 static int voice_fd;
+static const char *keep_dst;	/* a video's out.mp4 kept here (run_video) */
+static int kept_rc;
 
 static void
 done(const struct render_outcome *o, void *arg)
@@ -39,6 +44,8 @@ done(const struct render_outcome *o, void *arg)
 
 		voice[n > 0 ? n : 0] = '\0';
 	}
+	if (keep_dst != NULL)
+		kept_rc = render_collect(*r, "out.mp4", keep_dst, 0, why, sizeof(why));
 	event_base_loopbreak(base);
 }
 
@@ -75,6 +82,61 @@ run(const char *body, int timeout)
 	ndone = 0;
 	r = render_start(base, &rq, done, progress, &r);
 	event_base_dispatch(base);
+}
+
+/* A video render, not probed, its outputs kept as <keep_as>.mp4 (and
+ * collected there by done). */
+static void
+run_video(const char *body, const char *keep_as, const char *dst)
+{
+	static struct render *r;
+	struct render_request rq = { 0 };
+	char script[256];
+	FILE *f;
+
+	snprintf(script, sizeof(script), "%s/s.sh", dir);
+	f = fopen(script, "w");
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	chmod(script, 0755);
+	rq.slot = 0;
+	rq.script = script;
+	rq.template_dir = dir;
+	rq.private_cache = 1;
+	rq.name = "Маша";
+	rq.mode = "video";
+	rq.no_probe = 1;
+	rq.keep_as = keep_as;
+	rq.limits = (struct child_limits){ 10, 1ULL << 30, 1 << 20, 64, 4096 };
+	rq.timeout = 10;
+	rq.grace = 1;
+	ndone = 0;
+	keep_dst = dst;
+	kept_rc = -1;
+	why[0] = '\0';
+	r = render_start(base, &rq, done, progress, &r);
+	event_base_dispatch(base);
+	keep_dst = NULL;
+}
+
+/* The kept video has the bytes wanted: its mtime and mode. */
+static int
+kept_is(const char *path, const char *want, time_t *mtime, mode_t *mode)
+{
+	char buf[64] = "";
+	struct stat st;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL || stat(path, &st) == -1) {
+		if (f != NULL)
+			fclose(f);
+		return 0;
+	}
+	buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+	fclose(f);
+	*mtime = st.st_mtime;
+	*mode = st.st_mode & 07777;
+	return strcmp(buf, want) == 0;
 }
 
 int
@@ -136,6 +198,37 @@ main(void)
 	    "a FIFO is refused without waiting on it (%s)", why);
 	run("test \"$PWD\" = \"$GREETBOT_WORK_DIR\" && test -z \"$(ls -A)\" || exit 9", 10);
 	UNIT_STREQ(got.status, "ok", "each render starts in its slot's work dir, emptied");
+
+	{
+		char keep_as[300], dst[310], part[320], pidfile[300], pid[32] = "";
+		time_t mtime = 0;
+		mode_t mode = 0;
+		FILE *f;
+
+		snprintf(keep_as, sizeof(keep_as), "%s/kept-1", dir);
+		snprintf(dst, sizeof(dst), "%s.mp4", keep_as);
+		snprintf(part, sizeof(part), "%s.part", dst);
+		run_video("printf 'a video' >out.mp4; touch -d @1000000000 out.mp4", keep_as, dst);
+		UNIT_CHECK(kept_rc == 0 && kept_is(dst, "a video", &mtime, &mode),
+		    "a video's output is kept where asked (%s)", why);
+		UNIT_CHECK(mtime == 1000000000 && mode == 0600,
+		    "... as the renderer's own file, linked, not copied, mode 0600 (mtime %lld, "
+		    "mode %o)", (long long)mtime, (unsigned)mode);
+		UNIT_CHECK(access(part, F_OK) == -1, "... and no .part is left");
+
+		snprintf(pidfile, sizeof(pidfile), "%s/holder.pid", dir);
+		run_video("printf 'a video' >out.mp4; touch -d @1000000000 out.mp4; "
+		    "exec 3>>out.mp4; setsid sleep 30 </dev/null >/dev/null 2>&1 & "
+		    "echo $! >\"$GREETBOT_TEMPLATE_DIR/holder.pid\"", keep_as, dst);
+		UNIT_CHECK(kept_rc == 0 && kept_is(dst, "a video", &mtime, &mode) &&
+		    mtime != 1000000000, "an output another process holds open is copied, "
+		    "not linked (mtime %lld)", (long long)mtime);
+		if ((f = fopen(pidfile, "r")) != NULL) {
+			if (fgets(pid, sizeof(pid), f) != NULL && atoi(pid) > 1)
+				kill(atoi(pid), SIGKILL);
+			fclose(f);
+		}
+	}
 
 	run("exec /nonexistent", 10);
 	UNIT_CHECK(got.exit_code == 127 || got.exit_code == 2, "a failing exec inside is a failure");
