@@ -56,9 +56,11 @@ progress(double p, void *arg)
 	last_progress = p;
 }
 
-/* Run one attempt of a script body until its outcome arrives. */
+/* Run one attempt of a script body until its outcome arrives: a preview
+ * (no ffprobe), or with keep_as a video, not probed either, whose out.mp4
+ * done collects as dst. */
 static void
-run(const char *body, int timeout)
+run_as(const char *body, int timeout, const char *keep_as, const char *dst)
 {
 	static struct render *r;
 	struct render_request rq = { 0 };
@@ -75,40 +77,11 @@ run(const char *body, int timeout)
 	rq.template_dir = dir;
 	rq.private_cache = 1;
 	rq.name = "Маша";
-	rq.mode = "preview";	/* no ffprobe for these */
-	rq.limits = (struct child_limits){ 10, 1ULL << 30, 1 << 20, 64, 4096 };
-	rq.timeout = timeout;
-	rq.grace = 1;
-	ndone = 0;
-	r = render_start(base, &rq, done, progress, &r);
-	event_base_dispatch(base);
-}
-
-/* A video render, not probed, its outputs kept as <keep_as>.mp4 (and
- * collected there by done). */
-static void
-run_video(const char *body, const char *keep_as, const char *dst)
-{
-	static struct render *r;
-	struct render_request rq = { 0 };
-	char script[256];
-	FILE *f;
-
-	snprintf(script, sizeof(script), "%s/s.sh", dir);
-	f = fopen(script, "w");
-	fprintf(f, "#!/bin/sh\n%s\n", body);
-	fclose(f);
-	chmod(script, 0755);
-	rq.slot = 0;
-	rq.script = script;
-	rq.template_dir = dir;
-	rq.private_cache = 1;
-	rq.name = "Маша";
-	rq.mode = "video";
+	rq.mode = keep_as != NULL ? "video" : "preview";
 	rq.no_probe = 1;
 	rq.keep_as = keep_as;
 	rq.limits = (struct child_limits){ 10, 1ULL << 30, 1 << 20, 64, 4096 };
-	rq.timeout = 10;
+	rq.timeout = timeout;
 	rq.grace = 1;
 	ndone = 0;
 	keep_dst = dst;
@@ -117,6 +90,18 @@ run_video(const char *body, const char *keep_as, const char *dst)
 	r = render_start(base, &rq, done, progress, &r);
 	event_base_dispatch(base);
 	keep_dst = NULL;
+}
+
+static void
+run(const char *body, int timeout)
+{
+	run_as(body, timeout, NULL, NULL);
+}
+
+static void
+run_video(const char *body, const char *keep_as, const char *dst)
+{
+	run_as(body, 10, keep_as, dst);
 }
 
 /* The kept video has the bytes wanted: its mtime and mode. */
@@ -217,9 +202,13 @@ main(void)
 		UNIT_CHECK(access(part, F_OK) == -1, "... and no .part is left");
 
 		snprintf(pidfile, sizeof(pidfile), "%s/holder.pid", dir);
+		/* The holder says when it is in a session of its own: out of
+		 * the render's process group, which is killed at its exit. */
 		run_video("printf 'a video' >out.mp4; touch -d @1000000000 out.mp4; "
-		    "exec 3>>out.mp4; setsid sleep 30 </dev/null >/dev/null 2>&1 & "
-		    "echo $! >\"$GREETBOT_TEMPLATE_DIR/holder.pid\"", keep_as, dst);
+		    "exec 3>>out.mp4; mkfifo ready; "
+		    "setsid sh -c 'echo $$ >\"$1\"; echo >ready; exec sleep 30' _ "
+		    "\"$GREETBOT_TEMPLATE_DIR/holder.pid\" </dev/null >/dev/null 2>&1 & "
+		    "read -r _ <ready; rm -f ready", keep_as, dst);
 		UNIT_CHECK(kept_rc == 0 && kept_is(dst, "a video", &mtime, &mode) &&
 		    mtime != 1000000000, "an output another process holds open is copied, "
 		    "not linked (mtime %lld)", (long long)mtime);
