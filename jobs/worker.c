@@ -344,6 +344,7 @@ job_done(const struct render_outcome *o, void *arg)
 	struct job *j = arg;
 	struct jobs_outcome jo;
 	struct pending *p;
+	int kept;
 
 	if (j->interrupted || j->preempted) {
 		enum jobs_stop stop = j->preempted ? STOP_PREEMPTED : STOP_DRAINED;
@@ -371,7 +372,9 @@ job_done(const struct render_outcome *o, void *arg)
 	jobs_take();
 	outcome_of(&jo, o);
 	p = pending_new(j, &jo);
-	if (jo.ok && keep_start(p, j->render) == 0) {
+	kept = jo.ok && keep_start(p, j->render) == 0;
+	j->render = NULL;	/* freed when we return */
+	if (kept) {
 		/* On disk before the commit that says so, without holding up
 		 * the loop (keep_synced goes on). */
 		rn.keeping++;
@@ -379,8 +382,7 @@ job_done(const struct render_outcome *o, void *arg)
 		for (int k = 0; k < p->nkeep; k++)
 			syncq_fsync(p->fd[k], keep_synced, p);
 	} else
-		pending_queue(p);
-	j->render = NULL;	/* freed when we return */
+		pending_queue(p);	/* may commit and free j now */
 }
 
 /* Progress on the parents' "order accepted" messages: at most one edit a
