@@ -673,11 +673,12 @@ on_callback(const struct update *up)
 	user_free(&u);
 }
 
-/* my_chat_member: "kicked" means the user blocked the bot. */
+/* my_chat_member in a private chat: "kicked" means the user blocked the
+ * bot. (Removed from a group by someone, the bot still talks to them.) */
 static void
 on_member(const struct update *up)
 {
-	if (!up->complete)
+	if (!up->complete || !up->private_chat || up->chat_id != up->user_id)
 		return;
 	if (db_run(bt.db, "UPDATE users SET blocked = ?, updated_at = ? WHERE bot_id = ? AND "
 	    "user_id = ?", "ilsl", strcmp(up->member_status, "kicked") == 0, db_now(),

@@ -152,13 +152,20 @@ update_callback(struct update *up, const cJSON *cq)
 	update_button(up, update_str(cq, "data"));
 }
 
-/* my_chat_member: the user blocked the bot ("kicked") or came back. */
+/* my_chat_member: the bot's own membership of a chat changed. In a
+ * private chat that is the user blocking it ("kicked") or coming back;
+ * in a group, someone removing or adding it (private_chat 0). */
 static void
 update_member(struct update *up, const cJSON *m)
 {
+	const cJSON *chat = cJSON_GetObjectItem(m, "chat");
+	const char *type = update_str(chat, "type");
+
 	up->user_id = tg_json_int64(cJSON_GetObjectItem(m, "from"), "id");
+	up->chat_id = tg_json_int64(chat, "id");
+	up->private_chat = type != NULL && strcmp(type, "private") == 0;
 	up->member_status = update_str(cJSON_GetObjectItem(m, "new_chat_member"), "status");
-	up->complete = up->member_status != NULL;
+	up->complete = up->member_status != NULL && type != NULL;
 }
 
 /* Read one Update; its first kind that the bot knows wins. */

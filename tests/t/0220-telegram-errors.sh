@@ -55,6 +55,19 @@ sim_wait 6004 0 1 30 >/dev/null
 t_check "my_chat_member kicked marks the user blocked" \
 	test "$(sqlite3 "$db" "SELECT blocked FROM users WHERE user_id = 6003")" = 1
 
+# A parent who removes the bot from a group has not blocked it: their
+# own chat with the bot goes on. (6006's answer: the update was read.)
+sim_post message chat_id=6005 text=/help language_code=en >/dev/null
+sim_wait 6005 0 1 30 >/dev/null
+curl -fsS "http://$SIM_ADDR/control/update" -H 'Content-Type: application/json' -d '{"my_chat_member":
+	{"chat":{"id":-1006005,"type":"supergroup","title":"Family"},"from":{"id":6005,"is_bot":false,"first_name":"P"},"date":1,
+	 "old_chat_member":{"status":"member","user":{"id":1,"is_bot":true,"first_name":"B"}},
+	 "new_chat_member":{"status":"kicked","user":{"id":1,"is_bot":true,"first_name":"B"},"until_date":0}}}' >/dev/null
+sim_post message chat_id=6006 text=/help language_code=en >/dev/null
+sim_wait 6006 0 1 30 >/dev/null
+t_check "removed from a group by a parent, the bot does not mark that parent blocked" \
+	test "$(sqlite3 "$db" "SELECT blocked FROM users WHERE user_id = 6005")" = 0
+
 # The open-request limit (1 here): a second order while one is open is refused.
 C=6200
 export SIM_SEQ=0

@@ -156,11 +156,18 @@ test_other(void)
 	struct update up;
 	cJSON *j;
 
-	parse("{\"my_chat_member\":{\"from\":{\"id\":5},\"new_chat_member\":{\"status\":"
-	    "\"kicked\"}}}", &up, &j);
-	UNIT_CHECK(up.kind == UPDATE_MEMBER && up.complete && up.user_id == 5,
-	    "my_chat_member");
+	parse("{\"my_chat_member\":{\"chat\":{\"id\":5,\"type\":\"private\"},\"from\":"
+	    "{\"id\":5},\"new_chat_member\":{\"status\":\"kicked\"}}}", &up, &j);
+	UNIT_CHECK(up.kind == UPDATE_MEMBER && up.complete && up.user_id == 5 &&
+	    up.chat_id == 5 && up.private_chat, "my_chat_member in a private chat");
 	UNIT_STREQ(up.member_status, "kicked", "its new status");
+	cJSON_Delete(j);
+
+	parse("{\"my_chat_member\":{\"chat\":{\"id\":-100,\"type\":\"group\"},\"from\":"
+	    "{\"id\":5},\"new_chat_member\":{\"status\":\"kicked\"}}}", &up, &j);
+	UNIT_CHECK(up.kind == UPDATE_MEMBER && up.complete && !up.private_chat &&
+	    up.chat_id == -100 && up.user_id == 5,
+	    "my_chat_member in a group: the bot removed by someone, not blocked by them");
 	cJSON_Delete(j);
 
 	parse("{\"edited_message\":{\"from\":{\"id\":5},\"chat\":{\"id\":5,\"type\":"
