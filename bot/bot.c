@@ -556,6 +556,13 @@ setup(void)
 	    bt.cfg.render_script, snapshot, err, sizeof(err)) == -1)
 		fatalx("template cannot be loaded", "reason=%s", err);
 	free(snapshot);
+	if ((bt.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	signal(SIGPIPE, SIG_IGN);
+	child_init(bt.base);
+	setup_renders();
+	drop_privileges();
+	/* As the service user (greetbotd made its files ours: db_ready). */
 	bt.db = db_open(bt.cfg.db_path);
 	/* Orders and retries move jobs; greetbotd writes the notices. */
 	jobs_init(&(struct jobs_env){ .db = bt.db, .node = bt.cfg.node_name,
@@ -563,12 +570,6 @@ setup(void)
 	    .nbots = bt.cfg.nbots, .bot_config = own_config });
 	bt.offset = db_int(bt.db, 0, "SELECT update_offset FROM bot_state WHERE bot_id = ?",
 	    "s", bt.cfg.bot_id);
-	if ((bt.base = event_base_new()) == NULL)
-		fatalx("event_base_new");
-	signal(SIGPIPE, SIG_IGN);
-	child_init(bt.base);
-	setup_renders();
-	drop_privileges();
 	bt.tg = tg_new(bt.base, bt.cfg.telegram_api_url, bt.cfg.telegram_token);
 	tg_set_observer(bt.tg, api_observe, NULL);
 	delivery_init(bt.base, bt.db, bt.tg, bt.cfg.bot_id);

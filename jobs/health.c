@@ -356,6 +356,12 @@ health_start(struct event_base *base, const char *listen, const struct health_so
 }
 
 void
+health_set_db(sqlite3 *db)
+{
+	src.db = db;
+}
+
+void
 health_stop(void)
 {
 	httplimit_free(limits);	/* and http */

@@ -19,7 +19,8 @@ struct health_source {
 	/* A node without the database: its own counters for /metrics. */
 	void		(*node_metrics)(struct evbuffer *);
 	int		 workers;
-	sqlite3		*db;		/* NULL on a render node without one */
+	sqlite3		*db;		/* NULL on a render node without one,
+					   or until health_set_db */
 	const char	*state_dir;	/* its free space is watched */
 };
 
@@ -27,6 +28,8 @@ struct health_source {
  * written to bound (for logs and tests). -1 with errno on failure. */
 int	health_start(struct event_base *, const char *listen, const struct health_source *,
 	    char *bound, size_t boundlen);
+/* The database, opened after the port was bound (as the service user). */
+void	health_set_db(sqlite3 *);
 void	health_stop(void);
 /* The bytes free for us under state_dir (and the file system's size in
  * *size), or -1. */

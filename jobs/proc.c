@@ -449,7 +449,7 @@ setup_http(void)
 {
 	struct health_source hs = { runner_redis_problem, src_bot_problem,
 	    runner_queue_depth, src_busy, src_render_problem, src_node_metrics, jp.cfg.workers,
-	    jp.db, jp.cfg.state_dir };
+	    NULL, jp.cfg.state_dir };	/* the database later: health_set_db */
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 
 	if (*jp.cfg.http_listen == '\0')
@@ -463,8 +463,8 @@ setup_http(void)
 	log_info("http listening", "addr=%s", jp.http_addr);
 }
 
-/* Root is needed to open the database (its WAL and index are made in
- * state_dir, root's) and to bind: from here on, the service user. */
+/* Root is needed to bind (a port below 1024): from here on, the service
+ * user, who then opens the database (greetbotd made its files ours). */
 static void
 drop_privileges(const struct service_user *su)
 {
@@ -506,14 +506,18 @@ setup(void)
 	 * nothing is set, and nothing dropped). */
 	if (service_user_resolve(&jp.cfg, &su, err, sizeof(err)) == -1)
 		fatalx("bad configuration", "reason=%s", err);
-	if (*jp.cfg.db_path != '\0')
-		jp.db = db_open(jp.cfg.db_path);
 	if ((jp.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	signal(SIGPIPE, SIG_IGN);
 	render_connect(jp.base, JOBS_FD_RENDER, parent_gone);
 	setup_http();
 	drop_privileges(&su);
+	/* As the service user: greetbotd made its files ours (db_ready); no
+	 * root reads what we write. */
+	if (*jp.cfg.db_path != '\0') {
+		jp.db = db_open(jp.cfg.db_path);
+		health_set_db(jp.db);
+	}
 }
 
 void

@@ -466,6 +466,107 @@ db_set_busy_wait(sqlite3 *db, int ms)
 	sqlite3_busy_timeout(db, ms);
 }
 
+/* The WAL and the index stay when the last connection closes (they are
+ * emptied, not removed): db_open's comment. */
+static void
+db_persist_wal(sqlite3 *db)
+{
+	int on = 1;
+
+	(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
+}
+
+/* In WAL mode (the header's read and write versions are 2), or empty. */
+static int
+db_file_wal(int fd, int *empty)
+{
+	unsigned char hdr[20];
+	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
+
+	*empty = n == 0;
+	return n == (ssize_t)sizeof(hdr) && hdr[18] == 2 && hdr[19] == 2;
+}
+
+/*
+ * The database's files as the service user will open them, after its
+ * drop, in state_dir, which is root's: SQLite cannot make a WAL or an
+ * index there then, nor a rollback journal to switch to WAL. So they are
+ * made here, as root, in root's directory, where the service user can
+ * plant nothing; nothing is followed. A database that is not yet in WAL
+ * mode is switched with SQLite here only if it is root's own (new, or put
+ * back by greetctl restore): what the service user wrote, root does not
+ * read.
+ */
+int
+db_ready(const char *path, char *err, size_t errlen)
+{
+	static const char *const side[] = { "-wal", "-shm" };
+	struct stat st;
+	int fd, empty;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+	    0600)) == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		snprintf(err, errlen, "%s: %s", path, fd == -1 ? strerror(errno) :
+		    "not a regular file with one link");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (!db_file_wal(fd, &empty)) {
+		sqlite3 *db = NULL;
+		int rc;
+
+		if (st.st_uid != 0) {
+			snprintf(err, errlen, "%s is not in WAL mode and is not root's (uid %u): "
+			    "greetbot keeps it in WAL mode; open it once with sqlite3 and run "
+			    "PRAGMA journal_mode = WAL", path, (unsigned)st.st_uid);
+			close(fd);
+			return -1;
+		}
+		rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			snprintf(err, errlen, "%s: cannot switch it to WAL mode: %s", path,
+			    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		else
+			db_persist_wal(db);
+		sqlite3_close(db);
+		if (rc != SQLITE_OK) {
+			close(fd);
+			return -1;
+		}
+		if (!empty)
+			log_info("database switched to WAL mode", "path=%s", path);
+	}
+	if (fchmod(fd, 0600) == -1 || service_give_fd(fd) == -1) {
+		snprintf(err, errlen, "%s: cannot give it to the service user: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+		char *p;
+		int ok;
+
+		xasprintf(&p, "%s%s", path, side[i]);
+		errno = 0;
+		ok = (fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		    0600)) != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && fchmod(fd, 0600) == 0 && service_give_fd(fd) == 0;
+		if (!ok)
+			snprintf(err, errlen, "%s: %s", p, errno != 0 ? strerror(errno) :
+			    "not a regular file with one link");
+		if (fd != -1)
+			close(fd);
+		free(p);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
 sqlite3 *
 db_open(const char *path)
 {
@@ -473,7 +574,7 @@ db_open(const char *path)
 	int fd;
 
 	/* Create the file ourselves so it is 0600 from the first byte. */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
 		fatal("cannot open the database", "path=%s", path);
 	if (fchmod(fd, 0600) == -1)
 		log_warn("chmod 0600", "path=%s", path);
@@ -497,6 +598,7 @@ db_open(const char *path)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
 		fatalx("cannot open the database", "path=%s reason=%s", path, sqlite3_errmsg(db));
+	db_persist_wal(db);
 	free(dbf.path);
 	dbf.path = xstrdup(path);
 	db_configure(db, 0);
@@ -514,6 +616,7 @@ db_open_readonly(const char *path)
 		sqlite3_close(db);
 		return NULL;
 	}
+	db_persist_wal(db);
 	db_configure(db, 1);
 	return db;
 }

@@ -9,8 +9,15 @@
 #include <stdint.h>
 #include <time.h>
 
-/* Open (creating with mode 0600) and migrate; dies on failure. */
+/* Open (creating with mode 0600) and migrate; dies on failure. Its WAL
+ * and index are kept when it closes (persistent WAL): the jobs process
+ * and the bots open it as the service user in a directory they may not
+ * write, where SQLite could not make them again. */
 sqlite3		*db_open(const char *path);
+/* As root, before any process opens it (greetbotd's parent): the
+ * database (made when missing, in WAL mode), its WAL and its index exist
+ * and are the service user's. 0, or -1 with why. */
+int		 db_ready(const char *path, char *err, size_t errlen);
 /* Open read-only for queries (greetctl); NULL with a logged reason. */
 sqlite3		*db_open_readonly(const char *path);
 void		 db_close(sqlite3 *);

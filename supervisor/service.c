@@ -471,6 +471,7 @@ bot_start(struct service *s)
 		argv[3] = "-c";
 		argv[4] = (char *)sv.config_path;
 	}
+	(void)db_files_ready();
 	/* Its previews are rendered by us, over a channel of its own that
 	 * may ask for its slots alone. */
 	if (chan_pair(ch) == -1) {
@@ -640,8 +641,9 @@ bots_tell(void)
  * The jobs process (jobs/proc.h): this very program as "greetbotd
  * --jobs", run again from its own file rather than forked, so that it
  * starts with nothing of ours in its memory (no secret, no state) and an
- * address space of its own. It starts as root, opens the database and
- * binds the HTTP port, and drops to the service user. Its fds 3 to 5:
+ * address space of its own. It starts as root, binds the HTTP port, drops
+ * to the service user and opens the database, whose files we make ready
+ * first (db_files_ready). Its fds 3 to 5:
  * the control channel, the render channel (the workers' slots alone),
  * the bots' wake pipe (jobsproto.h). It dies with us.
  */
@@ -660,6 +662,7 @@ jobs_start(struct service *s)
 		argv[2] = "-c";
 		argv[3] = (char *)sv.config_path;
 	}
+	(void)db_files_ready();
 	/* Out of descriptors: tried again in a second, as a restart. */
 	ctl[0] = ctl[1] = -1;
 	if (chan_pair(ctl) == -1 || chan_pair(rnd) == -1) {

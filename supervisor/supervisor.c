@@ -36,6 +36,7 @@
 #include "child.h"
 #include "config.h"
 #include "chan.h"
+#include "db.h"
 #include "jobsproto.h"
 #include "log.h"
 #include "notify.h"
@@ -410,10 +411,28 @@ http_addr_publish(int up)
 }
 
 /*
- * The state directory: the database and assets only for us (0700 below a
- * 0711 state_dir), the render tree searchable so that an unprivileged
+ * The state directory: the database and assets only for us (0600 and
+ * 0700 in a 0711 state_dir), the render tree searchable so that an unprivileged
  * renderer reaches its own work dir and the template snapshots.
  */
+/*
+ * The database's files, made and given before the jobs process and the
+ * bots open it as the service user (db.h: db_ready). Before each of them
+ * starts: one removed since could not be made again by them. 0, or -1
+ * (logged).
+ */
+int
+db_files_ready(void)
+{
+	char err[512];
+
+	if (*sv.cfg.db_path == '\0' || !service_user()->set ||
+	    db_ready(sv.cfg.db_path, err, sizeof(err)) == 0)
+		return 0;
+	log_warnx("the database's files cannot be made ready", "reason=%s", err);
+	return -1;
+}
+
 static void
 setup_dirs(void)
 {
@@ -430,6 +449,8 @@ setup_dirs(void)
 	if (service_give_tree(fd) == -1)
 		log_warn("cannot give every asset to the service user", "path=%s", sv.assets_dir);
 	close(fd);
+	if (db_files_ready() == -1)
+		fatalx("the database cannot be prepared");
 	/* The private Redis's socket and pid file, in a dir of the service
 	 * user's, who runs it. */
 	xasprintf(&sv.redis_dir, "%s/redis", sv.cfg.state_dir);

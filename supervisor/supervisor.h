@@ -114,5 +114,6 @@ void		 jobs_exited(int status);
 void		 jobs_tell_render(void);
 void		 jobs_tell_templates(void);
 void		 reload_done(void);
+int		 db_files_ready(void);
 
 #endif

@@ -4,8 +4,8 @@
 # greetbot-tg and the private redis-server read the network as the service
 # user (SPEC 1, Privileges; lib/privsep.h), and during an order no process
 # of greetbotd's but the privileged parent is root: each is root only
-# until it has read its configuration and opened
-# the database, then a uid that is not root, in no group of the renderers',
+# until it has read its configuration, then a uid that is not root (and
+# only then opens the database, which no root process holds), in no group of the renderers',
 # with no capability and no_new_privs, unable to get root back. What it
 # writes and reads (the database, the previews, the videos) is the service
 # user's; renderers cannot read any of it, and it cannot read a renderer's
@@ -105,6 +105,21 @@ t_check "the database, the previews and the videos are the service user's" \
 t_check "a renderer's uid cannot read the database" as "$slot" sh -c "! cat '$st/greetbot.db' >/dev/null 2>&1"
 t_check "... nor list the previews or the videos" \
 	as "$slot" sh -c "! ls '$st/previews' >/dev/null 2>&1 && ! ls '$st/assets' >/dev/null 2>&1"
+# holders FILE: "uid:pid" of each process with FILE open.
+holders() {
+	local fd pid
+	for fd in /proc/[0-9]*/fd/*; do
+		[ "$(readlink "$fd" 2>/dev/null)" = "$1" ] || continue
+		pid=${fd#/proc/}
+		pid=${pid%%/*}
+		echo "$(stat -c %u "/proc/$pid"):$pid"
+	done | sort -u
+}
+db_holders=$(holders "$st/greetbot.db")
+t_check "the jobs process and greetbot-tg hold the database open" \
+	test "$(grep -c "^$svc:" <<<"$db_holders")" -ge 2
+t_check "... and no root process does (greetbotd made its files the service user's)" \
+	test -z "$(grep '^0:' <<<"$db_holders")"
 mkdir -p "$st/render/work/s5"
 t_check "the service user cannot read a renderer's work dir" \
 	as "$svc" sh -c "! ls '$st/render/work/s5' >/dev/null 2>&1"
@@ -112,12 +127,15 @@ t_check "the service user cannot read a renderer's work dir" \
 # What a greetbotd before this one left as root.
 kill -TERM "$GB_PID"
 wait "$GB_PID" || true
-chown -R 0:0 "$st/greetbot.db" "$st/previews" "$st/assets"
+t_check "stopped, the database's WAL and index stay, the service user's, to be opened again without root" \
+	test -z "$(find "$st/greetbot.db-wal" "$st/greetbot.db-shm" ! -uid "$svc" -print)"
+chown -R 0:0 "$st/greetbot.db" "$st/greetbot.db-wal" "$st/greetbot.db-shm" "$st/previews" \
+	"$st/assets"
 gb_start
 t_check "after a restart over root's files, a parent gets a new name's video" \
 	test -s "$(parent_order 3452 Даша)"
 t_check "... and everything is the service user's again" \
-	test -z "$(find "$st/greetbot.db" "$st/previews" "$st/assets" ! -uid "$svc" -print)"
+	test -z "$(find "$st"/greetbot.db* "$st/previews" "$st/assets" ! -uid "$svc" -print)"
 kill -TERM "$GB_PID"
 wait "$GB_PID" || true
 GB_PID=
