@@ -433,8 +433,6 @@ render_validate(struct render *r)
 		    dur, r->req.min_duration, r->req.max_duration);
 }
 
-/* Ask for the phase's process: the script with our two pipes, or ffprobe
- * with one. -1 when the channel is gone. */
 /* Whether greetbotd is to give the outputs at the exit of the process of
  * kind: the last in the slot, ffprobe when one reads the video (it runs
  * as the renderer and must still read it). */
@@ -445,6 +443,8 @@ render_gives(const struct render *r, int kind)
 	    (kind == RP_PROBE || r->req.no_probe);
 }
 
+/* Ask for the phase's process: the script with our two pipes, or ffprobe
+ * with one. -1 when the channel is gone. */
 static int
 render_ask(struct render *r, int kind, const int *fds, int nfds)
 {

@@ -33,7 +33,7 @@
 #define SYNCQ_MAX	64	/* in flight in the kernel; more are done in place */
 
 struct sreq {
-	struct iocb	 iocb;		/* first: the kernel echoes its address */
+	struct iocb	 iocb;		/* its aio_data points back here */
 	syncq_cb	 cb;
 	void		*arg;
 	int		 err;		/* done in place: its result */
