@@ -574,7 +574,13 @@ db_open(const char *path)
 	int fd;
 
 	/* Create the file ourselves so it is 0600 from the first byte. */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 &&
+	    errno == EACCES && geteuid() != 0)
+		fatalx("cannot open the database", "path=%s error=%s uid=%u hint=%s", path,
+		    strerror(errno), (unsigned)geteuid(), "the service user opens it: every "
+		    "directory above it must let that uid search it (chmod o+x), as for the "
+		    "renderers");
+	if (fd == -1)
 		fatal("cannot open the database", "path=%s", path);
 	if (fchmod(fd, 0600) == -1)
 		log_warn("chmod 0600", "path=%s", path);

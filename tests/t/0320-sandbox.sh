@@ -45,6 +45,9 @@ t_check "greetctl names the same directory and fix" \
 mkdir -m 711 "$T/box"
 GB_NAME=box GB_STATE=$T/box/state gb_start
 t_check "/health is 200 while renderers can start" curl -fsS -m 5 "http://$GB_HTTP/health"
+# Closed while the bot runs (it has the database open: a bot started now
+# could not open it, as the service user, and says so).
+t_wait_log "$T/box.log" 'proc=greetbot-tg msg=started' 60
 chmod 700 "$T/box"
 kill -HUP "$GB_PID"
 t_check "after SIGHUP greetbotd says renderers cannot start" \
