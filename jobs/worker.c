@@ -241,6 +241,8 @@ keep_synced(int err, void *arg)
 		p->sync_err = err;
 	if (--p->syncing > 0)
 		return;
+	if (p->sync_err != 0)
+		snprintf(why, sizeof(why), "cannot sync the outputs: %s", strerror(p->sync_err));
 	for (int k = 0; k < p->nkeep; k++) {
 		if (close(p->fd[k]) == -1 && p->sync_err == 0)
 			p->sync_err = errno;
