@@ -45,11 +45,17 @@ t_check "the 429s are counted for /metrics" \
 t_check "the bot logged the pause with retry_after" \
 	grep -q 'msg="flood limit: pausing all sends" retry_after=' "$T/greetbot-tg.log"
 
-# my_chat_member "kicked": the user blocked the bot.
-curl -fsS "http://$SIM_ADDR/control/update" -H 'Content-Type: application/json' -d '{"my_chat_member":
-	{"chat":{"id":6003,"type":"private"},"from":{"id":6003,"is_bot":false,"first_name":"P"},"date":1,
+# kicked CHAT TYPE FROM: a my_chat_member update, the bot "kicked" from
+# chat CHAT (of TYPE) by user FROM.
+kicked() {
+	curl -fsS "http://$SIM_ADDR/control/update" -H 'Content-Type: application/json' -d '{"my_chat_member":
+	{"chat":{"id":'"$1"',"type":"'"$2"'"},"from":{"id":'"$3"',"is_bot":false,"first_name":"P"},"date":1,
 	 "old_chat_member":{"status":"member","user":{"id":1,"is_bot":true,"first_name":"B"}},
 	 "new_chat_member":{"status":"kicked","user":{"id":1,"is_bot":true,"first_name":"B"},"until_date":0}}}' >/dev/null
+}
+
+# my_chat_member "kicked": the user blocked the bot.
+kicked 6003 private 6003
 sim_post message chat_id=6004 text=/help language_code=en >/dev/null
 sim_wait 6004 0 1 30 >/dev/null
 t_check "my_chat_member kicked marks the user blocked" \
@@ -59,10 +65,7 @@ t_check "my_chat_member kicked marks the user blocked" \
 # own chat with the bot goes on. (6006's answer: the update was read.)
 sim_post message chat_id=6005 text=/help language_code=en >/dev/null
 sim_wait 6005 0 1 30 >/dev/null
-curl -fsS "http://$SIM_ADDR/control/update" -H 'Content-Type: application/json' -d '{"my_chat_member":
-	{"chat":{"id":-1006005,"type":"supergroup","title":"Family"},"from":{"id":6005,"is_bot":false,"first_name":"P"},"date":1,
-	 "old_chat_member":{"status":"member","user":{"id":1,"is_bot":true,"first_name":"B"}},
-	 "new_chat_member":{"status":"kicked","user":{"id":1,"is_bot":true,"first_name":"B"},"until_date":0}}}' >/dev/null
+kicked -1006005 supergroup 6005
 sim_post message chat_id=6006 text=/help language_code=en >/dev/null
 sim_wait 6006 0 1 30 >/dev/null
 t_check "removed from a group by a parent, the bot does not mark that parent blocked" \
