@@ -494,8 +494,8 @@ db_file_wal(int fd, int *empty)
  * made here, as root, in root's directory, where the service user can
  * plant nothing; nothing is followed. A database that is not yet in WAL
  * mode is switched with SQLite here only if it is root's own (new, or put
- * back by greetctl restore): what the service user wrote, root does not
- * read.
+ * back by greetctl restore; ours when not root): what the service user
+ * wrote, root does not read.
  */
 int
 db_ready(const char *path, char *err, size_t errlen)
@@ -516,10 +516,10 @@ db_ready(const char *path, char *err, size_t errlen)
 		sqlite3 *db = NULL;
 		int rc;
 
-		if (st.st_uid != 0) {
-			snprintf(err, errlen, "%s is not in WAL mode and is not root's (uid %u): "
-			    "greetbot keeps it in WAL mode; open it once with sqlite3 and run "
-			    "PRAGMA journal_mode = WAL", path, (unsigned)st.st_uid);
+		if (st.st_uid != geteuid()) {
+			snprintf(err, errlen, "%s is not in WAL mode and is not ours (its owner "
+			    "is uid %u): greetbot keeps it in WAL mode; open it once with sqlite3 "
+			    "and run PRAGMA journal_mode = WAL", path, (unsigned)st.st_uid);
 			close(fd);
 			return -1;
 		}

@@ -123,16 +123,17 @@ main(void)
 	rollback_db(path);
 	UNIT_CHECK(!header_wal(path), "(a database in rollback mode, as greetctl restore leaves it)");
 	UNIT_CHECK(db_ready(path, err, sizeof(err)) == 0 && header_wal(path),
-	    "root's own database in rollback mode is switched to WAL (%s)", err);
+	    "our own database in rollback mode is switched to WAL (%s)", err);
 
 	snprintf(other, sizeof(other), "%s/other.db", dir);
 	rollback_db(other);
 	if (geteuid() == 0) {
 		chown_all(other, OTHER);
 		UNIT_CHECK(db_ready(other, err, sizeof(err)) == -1 &&
-		    strstr(err, "not in WAL mode and is not root's") != NULL && !header_wal(other),
+		    strstr(err, "not in WAL mode and is not ours") != NULL && !header_wal(other),
 		    "someone else's database in rollback mode is refused, not opened (%s)", err);
-	}
+	} else
+		UNIT_SKIP("someone else's database: only root can make one");
 
 	snprintf(link_path, sizeof(link_path), "%s/link.db", dir);
 	if (symlink(path, link_path) == -1)
@@ -175,7 +176,8 @@ main(void)
 		UNIT_CHECK(exists(path, "-wal") && exists(path, "-shm"),
 		    "its WAL and index stay when the last connection closes, even root's: "
 		    "the service user could not make them again");
-	}
+	} else
+		UNIT_SKIP("another uid opening it: only root can become one");
 	rm_db(path);
 	rm_db(other);
 	unlink(link_path);
