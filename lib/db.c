@@ -492,7 +492,8 @@ db_file_wal(int fd, int *empty)
  * drop, in state_dir, which is root's: SQLite cannot make a WAL or an
  * index there then, nor a rollback journal to switch to WAL. So they are
  * made here, as root, in root's directory, where the service user can
- * plant nothing; nothing is followed. A database that is not yet in WAL
+ * plant nothing; nothing is followed, and nothing with a second name is
+ * used. A database that is not yet in WAL
  * mode is switched with SQLite here only if it is root's own (new, or put
  * back by greetctl restore; ours when not root): what the service user
  * wrote, root does not read.
@@ -501,7 +502,7 @@ int
 db_ready(const char *path, char *err, size_t errlen)
 {
 	static const char *const side[] = { "-wal", "-shm" };
-	struct stat st;
+	struct stat st, sst;
 	int fd, empty;
 
 	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
@@ -512,6 +513,26 @@ db_ready(const char *path, char *err, size_t errlen)
 			close(fd);
 		return -1;
 	}
+	/* Its WAL and index first: SQLite, when it switches the mode here,
+	 * uses them as they are. */
+	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+		char *p;
+		int ok, sfd;
+
+		xasprintf(&p, "%s%s", path, side[i]);
+		errno = 0;
+		ok = (sfd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		    0600)) != -1 && fstat(sfd, &sst) == 0 && S_ISREG(sst.st_mode) &&
+		    sst.st_nlink == 1 && fchmod(sfd, 0600) == 0 && service_give_fd(sfd) == 0;
+		if (!ok)
+			snprintf(err, errlen, "%s: %s", p, errno != 0 ? strerror(errno) :
+			    "not a regular file with one link");
+		if (sfd != -1)
+			close(sfd);
+		free(p);
+		if (!ok)
+			goto fail;
+	}
 	if (!db_file_wal(fd, &empty)) {
 		sqlite3 *db = NULL;
 		int rc;
@@ -520,8 +541,7 @@ db_ready(const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s is not in WAL mode and is not ours (its owner "
 			    "is uid %u): greetbot keeps it in WAL mode; open it once with sqlite3 "
 			    "and run PRAGMA journal_mode = WAL", path, (unsigned)st.st_uid);
-			close(fd);
-			return -1;
+			goto fail;
 		}
 		rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
 		if (rc == SQLITE_OK)
@@ -532,39 +552,21 @@ db_ready(const char *path, char *err, size_t errlen)
 		else
 			db_persist_wal(db);
 		sqlite3_close(db);
-		if (rc != SQLITE_OK) {
-			close(fd);
-			return -1;
-		}
+		if (rc != SQLITE_OK)
+			goto fail;
 		if (!empty)
 			log_info("database switched to WAL mode", "path=%s", path);
 	}
 	if (fchmod(fd, 0600) == -1 || service_give_fd(fd) == -1) {
 		snprintf(err, errlen, "%s: cannot give it to the service user: %s", path,
 		    strerror(errno));
-		close(fd);
-		return -1;
+		goto fail;
 	}
 	close(fd);
-	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
-		char *p;
-		int ok;
-
-		xasprintf(&p, "%s%s", path, side[i]);
-		errno = 0;
-		ok = (fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-		    0600)) != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_nlink == 1 && fchmod(fd, 0600) == 0 && service_give_fd(fd) == 0;
-		if (!ok)
-			snprintf(err, errlen, "%s: %s", p, errno != 0 ? strerror(errno) :
-			    "not a regular file with one link");
-		if (fd != -1)
-			close(fd);
-		free(p);
-		if (!ok)
-			return -1;
-	}
 	return 0;
+fail:
+	close(fd);
+	return -1;
 }
 
 sqlite3 *

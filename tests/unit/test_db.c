@@ -61,6 +61,14 @@ rollback_db(const char *path)
 	sqlite3_close(db);
 }
 
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
 /* The database and its WAL and index, gone. */
 static void
 rm_db(const char *path)
@@ -106,8 +114,8 @@ probe_value(const char *path)
 int
 main(void)
 {
-	char path[300], other[300], link_path[300], err[512], side[320];
-	int status;
+	char path[300], other[300], link_path[300], elsewhere[300], err[512], side[320];
+	int fd, status;
 	pid_t pid;
 
 	if (mkdtemp(dir) == NULL)
@@ -140,26 +148,29 @@ main(void)
 		return 1;
 	UNIT_CHECK(db_ready(link_path, err, sizeof(err)) == -1 && strstr(err, "link") != NULL,
 	    "a link in the database's place is refused (%s)", err);
+	/* A WAL that is also another file: not used, not even by the switch. */
 	snprintf(side, sizeof(side), "%s-wal", other);
 	unlink(side);
-	snprintf(link_path, sizeof(link_path), "%s/x", dir);
-	if (open(link_path, O_CREAT | O_WRONLY, 0600) == -1 || link(link_path, side) == -1)
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", dir);
+	if ((fd = open(elsewhere, O_CREAT | O_WRONLY, 0600)) == -1 || link(elsewhere, side) == -1)
 		return 1;
+	close(fd);
 	if (geteuid() == 0)
 		chown_all(other, 0);
-	UNIT_CHECK(db_ready(other, err, sizeof(err)) == -1 && strstr(err, "one link") != NULL,
-	    "a WAL with another name is refused (%s)", err);
+	UNIT_CHECK(db_ready(other, err, sizeof(err)) == -1 && strstr(err, "one link") != NULL &&
+	    !header_wal(other) && file_size(elsewhere) == 0,
+	    "a WAL with another name is refused, before SQLite could write through it (%s)",
+	    err);
 
 	if (geteuid() == 0) {
 		/* As the service user of a greetbotd: the files given, the dir not. */
 		chown_all(path, OTHER);
 		if ((pid = fork()) == 0) {
 			sqlite3 *db;
+			int ok;
 
 			if (setgid(OTHER) == -1 || setuid(OTHER) == -1)
 				_exit(3);
-			int ok;
-
 			db = db_open(path);
 			ok = sqlite3_exec(db, "CREATE TABLE probe(x); INSERT INTO probe VALUES (7)",
 			    NULL, NULL, NULL) == SQLITE_OK;
@@ -181,8 +192,7 @@ main(void)
 	rm_db(path);
 	rm_db(other);
 	unlink(link_path);
-	snprintf(link_path, sizeof(link_path), "%s/link.db", dir);
-	unlink(link_path);
+	unlink(elsewhere);
 	rmdir(dir);
 	return unit_done();
 }
